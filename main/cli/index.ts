@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { isRwsError } from '../core/errors.js';
+import { register as registerExtract } from './extract.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerPatch } from './patch.js';
+import { register as registerRun } from './run.js';
+import { register as registerCorrupt } from './corrupt.js';
+import { register as registerEval } from './eval.js';
+import { register as registerServe } from './serve.js';
+
+/** Exit codes: 0 all done, 1 fatal error, 2 usage, 3 some files failed. */
+export const EXIT = { ok: 0, fatal: 1, usage: 2, partial: 3 } as const;
+
+/** Build the `rws` program; each command lives in its own file and sets `process.exitCode` itself when not 0. */
+export function buildProgram(): Command {
+  const program = new Command('rws')
+    .description('Robust Weight Signatures: make, inspect and apply them to ONNX image models.')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerCorrupt, registerEval, registerServe]) {
+    register(program);
+  }
+  return program;
+}
+
+/** Run the CLI with `argv` (as in process.argv); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (isRwsError(e)) {
+      console.error(`rws: ${e.message}`);
+      return e.code.startsWith('usage') ? EXIT.usage : EXIT.fatal;
+    }
+    throw e;
+  }
+}
