@@ -1,0 +1,503 @@
+/**
+ * The one contract between the UI and the engine: every command (its argument schema and result
+ * type), every event, and the channel names. Three things implement or route it: the Electron
+ * preload (as `window.rws`), the Electron main process (one IPC handler per command), and
+ * `rws serve` (HTTP + WebSocket). main/service/ implements each command once.
+ *
+ * Pure TypeScript + zod: the renderer imports this file, so no `node:` imports here.
+ * Stability rule: add commands, fields and events; never rename or remove them.
+ */
+import { z } from 'zod';
+import { RwsError } from '../core/errors.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared value types
+// ---------------------------------------------------------------------------------------------
+
+/** Execution providers by id; `auto` = first available of cuda, dml, coreml, cpu. */
+export const DEVICE_IDS = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
+export type DeviceId = (typeof DEVICE_IDS)[number];
+
+/** Strength of each signature by id: `{fog: 0.8, 'low-light': 1}`; empty = clean model. */
+export type ConditionMix = Record<string, number>;
+
+const idText = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
+const mixRecord = z.record(idText, z.number().finite().min(-4).max(4));
+/** A mix as a record, or as text: `off`, a named condition or mix id, or `ID=α,ID=α`. */
+export const MixSchema = z.union([mixRecord, z.string().max(1000)]);
+export type MixInput = z.infer<typeof MixSchema>;
+
+/** A path on the engine's machine; `rws serve` accepts only paths inside its `--root` folders. */
+const pathText = z.string().min(1).max(4096);
+
+/** One prediction: class index, label, softmax probability. */
+export interface Prediction {
+  index: number;
+  label: string;
+  score: number;
+}
+export type TopK = Prediction[];
+
+/** An error as it crosses a transport: the same code and message the CLI prints. */
+export interface ApiError {
+  code: string;
+  message: string;
+  file?: string;
+  field?: string;
+}
+
+/** An image in memory: HWC, values 0..1 (the core's corruption `Image`). */
+export const ImageSchema = z
+  .object({
+    width: z.number().int().positive().max(8192),
+    height: z.number().int().positive().max(8192),
+    channels: z.union([z.literal(1), z.literal(3)]),
+    data: z.union([z.instanceof(Float32Array), z.array(z.number())]),
+  })
+  .refine((im) => im.data.length === im.width * im.height * im.channels, {
+    message: 'data must hold width × height × channels values',
+    path: ['data'],
+  });
+export type ImageInput = z.infer<typeof ImageSchema>;
+export interface ImageData01 {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  data: Float32Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------------
+
+/** The model's input as the UI needs it to prepare frames (from pack.json's `input`). */
+export interface PackInputInfo {
+  name: string;
+  layout: 'NCHW' | 'NHWC';
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  colorSpace: 'grey' | 'rgb' | 'bgr';
+  range: [number, number];
+  mean: number[];
+  std: number[];
+  resize: 'fill' | 'contain' | 'cover';
+}
+
+export interface SignatureInfo {
+  id: string;
+  condition: string;
+  /** Whether a file matching pack.json's SHA-256 was found. */
+  available: boolean;
+  /** Why it is not available. */
+  reason?: string;
+  file?: string;
+  bytes?: number;
+  transfer: boolean;
+  /** From the signature's metadata, when it could be read. */
+  quant?: string;
+  layers?: number;
+  method?: string;
+  severity?: [number, number];
+  tensors?: number;
+  /** Every base-tensor hash matches the pack's model (false: a transfer or a signature for another model). */
+  baseMatch?: boolean;
+  description?: string;
+}
+
+export interface NamedMix {
+  id: string;
+  name: string;
+  mix: ConditionMix;
+  description?: string;
+}
+
+export interface PackInfo {
+  id: string;
+  name: string;
+  version: string;
+  dir: string;
+  modelFile: string;
+  modelBytes: number;
+  input: PackInputInfo;
+  labels: string[];
+  signatures: SignatureInfo[];
+  /** Named conditions (Rain, Fog, ...): one toggle + strength slider each. */
+  conditions: NamedMix[];
+  /** Named mixes (Night rain, ...). */
+  mixes: NamedMix[];
+  /** Sample images shipped with the pack (absolute paths), if any. */
+  samples: string[];
+}
+
+export interface DeviceInfo {
+  id: DeviceId;
+  name: string;
+  available: boolean;
+  /** Why not available, or a note on how it is chosen. */
+  reason?: string;
+}
+
+export interface DeviceChange {
+  /** What was asked for. */
+  requested: DeviceId;
+  /** What runs now (e.g. `cpu`). */
+  device: string;
+  /** Set when the requested provider failed to load and CPU was used instead. */
+  fallback?: string;
+}
+
+export interface MixState {
+  mix: ConditionMix;
+  /** Canonical text, e.g. `fog=0.8,low-light=1`, or `off`. */
+  key: string;
+  /** Time from the call to the patched weights being ready (ms). */
+  ms: number;
+}
+
+export interface FrameResult {
+  patched: TopK;
+  /** The clean model's top-k, when `compare` was asked. */
+  clean?: TopK;
+  /** Engine time for this frame (both models when comparing), ms. */
+  ms: number;
+  /** The mix key the patched prediction was made with (proves a change acted on this frame). */
+  mixKey: string;
+}
+
+export type RunPhase = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'done' | 'failed';
+
+export interface FolderProgress {
+  /** `folder` for folder runs, `eval` for evaluate. */
+  kind: 'folder' | 'eval';
+  phase: RunPhase;
+  done: number;
+  failed: number;
+  /** Unknown while still walking the inputs. */
+  total: number | null;
+  /** Images per second. */
+  rate: number;
+  /** Seconds left, when known. */
+  eta: number | null;
+  /** Output folder of the run (kind `folder`). */
+  output?: string;
+  message?: string;
+}
+
+export interface FolderResultRow {
+  /** Relative to the input it came from (prefixed by the input's name when there are several). */
+  file: string;
+  /** Absolute path, for thumbnails. */
+  path: string;
+  top: TopK;
+}
+
+export interface FolderFailure {
+  file: string;
+  path?: string;
+  code: string;
+  message: string;
+}
+
+export interface FolderResults {
+  progress: FolderProgress;
+  /** `offset`..`offset+limit` of the results sorted by `file`. */
+  results: FolderResultRow[];
+  /** Total number of results (not only this page). */
+  count: number;
+  failed: FolderFailure[];
+  mixKey: string;
+  device: string;
+}
+
+export interface ExportDone {
+  file: string;
+  format: 'csv' | 'json';
+  results: number;
+  failed: number;
+}
+
+export interface RootInfo {
+  path: string;
+  name: string;
+}
+
+export interface BrowseEntry {
+  name: string;
+  path: string;
+  kind: 'dir' | 'file';
+  size?: number;
+  /** Looks like an image by its extension. */
+  image?: boolean;
+}
+
+export interface BrowseResult {
+  dir: string;
+  /** Null at a root. */
+  parent: string | null;
+  entries: BrowseEntry[];
+}
+
+export interface EvalPoint {
+  severity: number;
+  /** Top-1 accuracy of the clean model on data with this condition. */
+  clean: number;
+  /** Top-1 accuracy with the condition's mix patched in. */
+  patched: number;
+}
+
+export interface EvalCondition {
+  id: string;
+  name: string;
+  mix: ConditionMix;
+  points: EvalPoint[];
+}
+
+export interface EvalReport {
+  /** Where the labelled images came from. */
+  data: string;
+  samples: number;
+  /** Accuracy on uncorrupted data: clean model. */
+  cleanAccuracy: number;
+  conditions: EvalCondition[];
+  ms: number;
+}
+
+export interface UploadDone {
+  /** The run folder (under the first root) the files were written into; pass it to startFolderRun. */
+  folder: string;
+  written: number;
+}
+
+export interface Thumbnail {
+  /** `data:image/png;base64,...` */
+  dataUrl: string;
+  width: number;
+  height: number;
+}
+
+export type EngineStatus = 'starting' | 'idle' | 'loading' | 'ready' | 'busy' | 'error' | 'crashed';
+
+export interface EngineState {
+  status: EngineStatus;
+  pack: { id: string; name: string; dir: string } | null;
+  device: DeviceChange;
+  mix: ConditionMix;
+  mixKey: string;
+  /** Patching strategy the engine chose (`head`, `session`, ...). */
+  strategy?: string;
+  run: FolderProgress | null;
+  warnings: string[];
+  message?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands: argument schemas (validated before use by every transport and by the service)
+// ---------------------------------------------------------------------------------------------
+
+const none = z.object({}).strict().optional();
+
+export const schemas = {
+  getState: none,
+  loadPack: z.object({ dir: pathText.optional() }).strict().optional(),
+  getPack: none,
+  listDevices: none,
+  setDevice: z.object({ device: z.enum(DEVICE_IDS) }).strict(),
+  setMix: z.object({ mix: MixSchema }).strict(),
+  classifyFrame: z
+    .object({
+      width: z.number().int().positive().max(4096),
+      height: z.number().int().positive().max(4096),
+      channels: z.union([z.literal(1), z.literal(3)]),
+      /** Already at the model's input size: HWC, values 0..1, grey or RGB; the engine applies mean/std and layout. */
+      data: z.union([z.instanceof(Float32Array), z.array(z.number())]),
+      /** Also run the clean model. */
+      compare: z.boolean().optional(),
+      top: z.number().int().min(1).max(100).optional(),
+    })
+    .strict()
+    .refine((f) => f.data.length === f.width * f.height * f.channels, {
+      message: 'data must hold width × height × channels values',
+      path: ['data'],
+    }),
+  startFolderRun: z
+    .object({
+      inputs: z.array(pathText).min(1).max(1000),
+      output: pathText,
+      /** Default: the current mix. */
+      mix: MixSchema.optional(),
+      top: z.number().int().min(1).max(100).optional(),
+      copyToClassFolders: z.boolean().optional(),
+      batch: z.number().int().min(1).max(1024).optional(),
+    })
+    .strict(),
+  stopFolderRun: none,
+  resumeFolderRun: z.object({ output: pathText.optional() }).strict().optional(),
+  getFolderResults: z
+    .object({
+      offset: z.number().int().min(0).optional(),
+      limit: z.number().int().min(1).max(10_000).optional(),
+    })
+    .strict()
+    .optional(),
+  exportResults: z.object({ format: z.enum(['csv', 'json']), file: pathText }).strict(),
+  listRoots: none,
+  browse: z.object({ dir: pathText }).strict(),
+  evaluate: z
+    .object({
+      /** Labelled image folder (one subfolder per class) or a Fashion-MNIST idx folder. */
+      data: pathText.optional(),
+      conditions: z.array(idText).max(50).optional(),
+      severities: z.array(z.number().int().min(1).max(5)).max(5).optional(),
+      /** Images per condition and severity. */
+      limit: z.number().int().min(1).max(100_000).optional(),
+      seed: z.number().int().optional(),
+    })
+    .strict()
+    .optional(),
+  previewCondition: z
+    .object({
+      condition: idText,
+      severity: z.number().int().min(1).max(5),
+      seed: z.number().int().optional(),
+      image: ImageSchema,
+    })
+    .strict(),
+  getThumbnail: z.object({ file: pathText, size: z.number().int().min(8).max(512).optional() }).strict(),
+  uploadFiles: z
+    .object({
+      /** Continue filling this run folder (from a previous call); default a new one. */
+      folder: pathText.optional(),
+      files: z
+        .array(
+          z.object({
+            /** Relative path inside the run folder (sub-folders kept), no `..`. */
+            name: z.string().min(1).max(1024),
+            data: z.instanceof(Uint8Array),
+          }),
+        )
+        .min(1)
+        .max(1000),
+    })
+    .strict(),
+} as const;
+
+export type CommandName = keyof typeof schemas;
+export type CommandArgs<K extends CommandName> = z.input<(typeof schemas)[K]>;
+
+/** What each command resolves to. */
+export interface CommandResults {
+  getState: EngineState;
+  loadPack: PackInfo;
+  getPack: PackInfo | null;
+  listDevices: DeviceInfo[];
+  setDevice: DeviceChange;
+  setMix: MixState;
+  classifyFrame: FrameResult;
+  startFolderRun: FolderProgress;
+  stopFolderRun: FolderProgress;
+  resumeFolderRun: FolderProgress;
+  getFolderResults: FolderResults;
+  exportResults: ExportDone;
+  listRoots: RootInfo[];
+  browse: BrowseResult;
+  evaluate: EvalReport;
+  previewCondition: ImageData01;
+  getThumbnail: Thumbnail;
+  uploadFiles: UploadDone;
+}
+
+/** Every command name, in a stable order. */
+export const COMMANDS = Object.keys(schemas) as CommandName[];
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+export interface RwsEvents {
+  /** Folder run or evaluation progress (throttled, and always at phase changes). */
+  progress: FolderProgress;
+  /** New folder-run results, in arrival order. */
+  result: FolderResultRow[];
+  /** An error not tied to a command call (a failed file is a `result`-side failure, not this). */
+  error: ApiError & { source?: string };
+  deviceChange: DeviceChange;
+  engineState: EngineState;
+}
+export type EventName = keyof RwsEvents;
+export const EVENTS: EventName[] = ['progress', 'result', 'error', 'deviceChange', 'engineState'];
+
+// ---------------------------------------------------------------------------------------------
+// Channel names (Electron IPC; `rws serve` uses /api/<command> and the event name on /ws)
+// ---------------------------------------------------------------------------------------------
+
+export const CHANNELS: { [K in CommandName]: `rws:${K}` } = Object.fromEntries(
+  COMMANDS.map((c) => [c, `rws:${c}`]),
+) as { [K in CommandName]: `rws:${K}` };
+
+export const EVENT_CHANNELS: { [K in EventName]: `rws:event:${K}` } = Object.fromEntries(
+  EVENTS.map((e) => [e, `rws:event:${e}`]),
+) as { [K in EventName]: `rws:event:${K}` };
+
+/** HTTP paths used by `rws serve` and main/api/http-client.ts. */
+export const HTTP = {
+  api: (command: CommandName) => `/api/${command}`,
+  ws: '/ws',
+  /** Header that carries the access token when `rws serve` binds a non-loopback address. */
+  tokenHeader: 'x-rws-token',
+  /** Query parameter for the token (the WebSocket and the first page load). */
+  tokenParam: 'token',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// The API the renderer sees as `window.rws`
+// ---------------------------------------------------------------------------------------------
+
+/** One async function per command (resolves to its result; rejects with an Error carrying `code`), plus `on`. */
+export type RwsCommands = {
+  [K in CommandName]: undefined extends CommandArgs<K>
+    ? (args?: CommandArgs<K>) => Promise<CommandResults[K]>
+    : (args: CommandArgs<K>) => Promise<CommandResults[K]>;
+};
+
+export interface RwsApi extends RwsCommands {
+  /** Subscribe to an event; returns the function that unsubscribes. */
+  on<E extends EventName>(event: E, cb: (payload: RwsEvents[E]) => void): () => void;
+  /** Which host this is: the Electron preload or the browser client of `rws serve`. */
+  readonly host: 'electron' | 'browser';
+  /** Native folder picker (Electron only); the browser uses listRoots/browse. */
+  pickFolder?(): Promise<string | null>;
+  /** Native save dialog (Electron only). */
+  pickSaveFile?(opts: { defaultName: string; format: 'csv' | 'json' }): Promise<string | null>;
+  /** Open a folder in the OS file manager (Electron only). */
+  openPath?(path: string): Promise<void>;
+}
+
+/** Validate a command's arguments; throws RwsError('bad-argument') naming the field. */
+export function parseArgs<K extends CommandName>(command: K, args: unknown): z.output<(typeof schemas)[K]> {
+  const parsed = schemas[command].safeParse(args);
+  if (parsed.success) return parsed.data as z.output<(typeof schemas)[K]>;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.map(String).join('.') || '(arguments)';
+  throw new RwsError('bad-argument', `${command}: field "${field}": ${issue.message}`, { field });
+}
+
+/** Turn anything thrown into the error shape that crosses a transport. */
+export function toApiError(e: unknown): ApiError {
+  if (e && typeof e === 'object') {
+    const o = e as { code?: unknown; message?: unknown; file?: unknown; field?: unknown };
+    const out: ApiError = {
+      code: typeof o.code === 'string' ? o.code : 'internal',
+      message: typeof o.message === 'string' ? o.message : String(e),
+    };
+    if (typeof o.file === 'string') out.file = o.file;
+    if (typeof o.field === 'string') out.field = o.field;
+    return out;
+  }
+  return { code: 'internal', message: String(e) };
+}
+
+/** The Error a client throws for an ApiError (same code, message, file, field). */
+export function fromApiError(e: ApiError): RwsError {
+  return new RwsError(e.code, e.message, { file: e.file, field: e.field });
+}
