@@ -1,8 +1,59 @@
 import type { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { encodeSignature } from '../core/signature-codec.js';
+import type { Quantization } from '../core/signature.js';
+import { writeFileAtomic } from '../engine/atomic-file.js';
+import { extractSignature } from '../engine/extract.js';
+import { formatBytes, numberIn, parseLayers, parseSeverityRange } from './options.js';
 
-/** Registers `rws extract` (being built). */
+/** Registers `rws extract`: make a signature from a clean/robust model pair. */
 export function register(program: Command): void {
-  program.command('extract').description('(not built yet)').action(() => {
-    throw new Error('rws extract is not built yet');
-  });
+  program
+    .command('extract')
+    .description('make a Robust Weight Signature from a clean and a robust model of the same graph')
+    .requiredOption('--clean <file>', 'the clean model (.onnx)')
+    .requiredOption('--robust <file>', 'the model fine-tuned on the condition (.onnx)')
+    .option('--pre <file>', 'the common starting weights θ_pre: use the paper\'s projection instead of the plain difference')
+    .requiredOption('--condition <name>', 'the condition the robust model was trained for (e.g. fog)')
+    .option('--id <id>', 'signature id (default: the condition)')
+    .option('--layers <k|auto>', 'keep the first k layers, or auto: the fewest holding --energy of the delta', parseLayers, 'auto' as number | 'auto')
+    .option('--energy <share>', 'energy share --layers auto must keep', numberIn(0.01, 1), 0.95)
+    .option('--quant <q>', 'storage: int8, int4, f16 or f32', 'int8')
+    .option('--severity <range>', 'severities it was made for, e.g. 1-5', parseSeverityRange)
+    .option('--method <m>', 'label a plain difference as a shallow fine-tune: finetune')
+    .option('--description <text>', 'free text stored in the signature')
+    .requiredOption('--out <file>', 'output signature (.rws.safetensors)')
+    .action(async (o) => {
+      if (!['int8', 'int4', 'f16', 'f32'].includes(o.quant)) {
+        program.error(`error: option '--quant <q>' argument '${o.quant}' is invalid: expected int8, int4, f16 or f32`, { exitCode: 2 });
+      }
+      if (o.method !== undefined && o.method !== 'finetune' && o.method !== 'plain') {
+        program.error(`error: option '--method <m>' argument '${o.method}' is invalid: expected finetune or plain`, { exitCode: 2 });
+      }
+      const ex = await extractSignature({
+        clean: o.clean,
+        robust: o.robust,
+        pre: o.pre,
+        condition: o.condition,
+        id: o.id,
+        layers: o.layers,
+        energyShare: o.energy,
+        quant: o.quant as Quantization,
+        severity: o.severity,
+        method: o.method,
+        description: o.description,
+      });
+      const bytes = encodeSignature(ex.signature, o.quant as Quantization);
+      await writeFileAtomic(o.out, bytes);
+      const modelSize = (await stat(o.clean)).size;
+      const m = ex.signature.meta;
+      console.log(`signature "${m.id}" (${m.condition}, ${m.method}${o.pre ? ', projected on θ_pre' : ''}) → ${o.out}`);
+      console.log(`kept ${m.layers} of ${ex.layerEnergies.length} layers (${o.layers === 'auto' ? `auto, ≥ ${(o.energy * 100).toFixed(0)}% of energy` : 'fixed'}):`);
+      for (const l of ex.kept) {
+        for (const t of l.tensors) console.log(`  layer ${l.index} ${l.op.padEnd(8)} ${t.name}  [${t.shape.join('×')}]${t.mode === 'log' ? '  (log-variance)' : ''}`);
+      }
+      const params = ex.signature.tensors.reduce((s, t) => s + t.values.length, 0);
+      console.log(`energy share kept: ${(ex.share * 100).toFixed(2)}%`);
+      console.log(`size: ${formatBytes(bytes.length)} (${o.quant}, ${params} values), model ${formatBytes(modelSize)}: ${(modelSize / bytes.length).toFixed(1)}× smaller`);
+    });
 }
