@@ -1,0 +1,159 @@
+/**
+ * RwsApi over `rws serve`: each command is POST /api/<command> (wire JSON), events arrive on the
+ * /ws WebSocket. The renderer uses this when `window.rws` (the Electron preload) is absent.
+ * Pure TS (browser and Node 20+ with a WebSocket implementation passed in).
+ */
+import {
+  COMMANDS,
+  HTTP,
+  fromApiError,
+  type ApiError,
+  type CommandName,
+  type EventName,
+  type RwsApi,
+  type RwsEvents,
+  type UploadDone,
+  type CommandArgs,
+} from './contract.js';
+import { decodeWire, encodeWire } from './wire.js';
+
+/** The subset of the WebSocket API the client uses (browser WebSocket or the `ws` package). */
+interface SocketLike {
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  close(): void;
+}
+type SocketCtor = new (url: string) => SocketLike;
+
+export interface HttpClientOptions {
+  /** Server origin, e.g. `http://127.0.0.1:7860`; default the page's origin. */
+  baseUrl?: string;
+  /** Access token (only when the server binds a non-loopback address); default the page's `?token=`. */
+  token?: string;
+  fetch?: typeof fetch;
+  WebSocket?: SocketCtor;
+  /** Largest request body the client builds when uploading (bytes); the server refuses bigger ones. */
+  maxUploadBatch?: number;
+}
+
+/** The RwsApi client plus `close()` for the event socket. */
+export type HttpRwsApi = RwsApi & { close(): void };
+
+function pageLocation(): { origin: string; search: string } | undefined {
+  const loc = (globalThis as { location?: { origin: string; search: string } }).location;
+  return loc && typeof loc.origin === 'string' ? loc : undefined;
+}
+
+/** Create the browser-side RwsApi that talks to `rws serve`. */
+export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
+  const loc = pageLocation();
+  const base = (opts.baseUrl ?? loc?.origin ?? '').replace(/\/$/, '');
+  const token = opts.token ?? (loc ? new URLSearchParams(loc.search).get(HTTP.tokenParam) ?? undefined : undefined);
+  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: SocketCtor }).WebSocket;
+  const maxBatch = opts.maxUploadBatch ?? 16 * 1024 * 1024;
+
+  async function call(command: CommandName, args: unknown): Promise<unknown> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (token) headers[HTTP.tokenHeader] = token;
+    const res = await doFetch(`${base}${HTTP.api(command)}`, {
+      method: 'POST',
+      headers,
+      body: args === undefined ? '' : encodeWire(args),
+      credentials: 'same-origin',
+    });
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = text ? decodeWire(text) : undefined;
+    } catch {
+      throw fromApiError({ code: 'transport', message: `${command}: the server answered ${res.status} with something that is not JSON` });
+    }
+    if (!res.ok) {
+      const err = (body as { error?: ApiError } | undefined)?.error;
+      throw fromApiError(err ?? { code: 'transport', message: `${command}: the server answered ${res.status}` });
+    }
+    return body;
+  }
+
+  // Events: one socket, opened on the first subscription, reopened after a drop.
+  const listeners = new Map<EventName, Set<(payload: never) => void>>();
+  let socket: SocketLike | undefined;
+  let closed = false;
+  let retry = 250;
+  function openSocket(): void {
+    if (socket || closed || !Socket) return;
+    const wsBase = base ? base.replace(/^http/, 'ws') : '';
+    const url = `${wsBase}${HTTP.ws}${token ? `?${HTTP.tokenParam}=${encodeURIComponent(token)}` : ''}`;
+    const s = new Socket(url);
+    socket = s;
+    s.onmessage = (ev) => {
+      retry = 250;
+      let msg: { event?: EventName; payload?: unknown };
+      try {
+        msg = decodeWire(typeof ev.data === 'string' ? ev.data : String(ev.data)) as typeof msg;
+      } catch {
+        return;
+      }
+      if (!msg.event) return;
+      for (const cb of listeners.get(msg.event) ?? []) {
+        try {
+          (cb as (p: unknown) => void)(msg.payload);
+        } catch (e) {
+          console.error(e);
+        }
+      }
+    };
+    s.onerror = () => {};
+    s.onclose = () => {
+      socket = undefined;
+      if (closed) return;
+      setTimeout(openSocket, retry);
+      retry = Math.min(retry * 2, 5000);
+    };
+  }
+
+  async function uploadFiles(args: CommandArgs<'uploadFiles'>): Promise<UploadDone> {
+    // Split into requests the server accepts; the first answer names the folder the rest go to.
+    let folder = args.folder;
+    let written = 0;
+    let batch: { name: string; data: Uint8Array }[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const done = (await call('uploadFiles', folder ? { folder, files: batch } : { files: batch })) as UploadDone;
+      folder = done.folder;
+      written += done.written;
+      batch = [];
+      size = 0;
+    };
+    for (const f of args.files) {
+      const cost = Math.ceil((f.data.byteLength * 4) / 3) + f.name.length + 64;
+      if (batch.length > 0 && (size + cost > maxBatch || batch.length >= 500)) await flush();
+      batch.push(f);
+      size += cost;
+    }
+    await flush();
+    return { folder: folder!, written };
+  }
+
+  const api: Record<string, unknown> = {
+    host: 'browser',
+    on<E extends EventName>(event: E, cb: (payload: RwsEvents[E]) => void): () => void {
+      let set = listeners.get(event);
+      if (!set) listeners.set(event, (set = new Set()));
+      set.add(cb as (payload: never) => void);
+      openSocket();
+      return () => set!.delete(cb as (payload: never) => void);
+    },
+    close(): void {
+      closed = true;
+      socket?.close();
+      socket = undefined;
+    },
+  };
+  for (const command of COMMANDS) api[command] = (args?: unknown) => call(command, args);
+  api.uploadFiles = uploadFiles;
+  return api as unknown as HttpRwsApi;
+}
