@@ -1,0 +1,160 @@
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { RwsError } from '../core/errors.js';
+import type { InputSpec } from './pack.js';
+
+/** Image formats recognised by their first bytes (what sharp's bundled libvips can decode). */
+export type ImageKind = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif';
+
+/** Codes of decode failures, as reported per file in a folder run. */
+export type DecodeErrorCode = 'empty' | 'not-image' | 'truncated' | 'too-many-pixels' | 'unreadable';
+
+/** Largest image decoded by default (100 megapixels): bigger ones are refused as pixel bombs. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this (width × height), before decoding them. */
+  maxPixels?: number;
+  /** Name to use in error messages when `input` is bytes. */
+  name?: string;
+}
+
+const ascii = (b: Uint8Array, from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
+const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1']);
+
+/** The image format that `head` (the first 32 or more bytes of a file) starts with, or undefined. */
+export function sniffImage(head: Uint8Array): ImageKind | undefined {
+  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (head.length >= 8 && ascii(head, 0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (head.length >= 6 && (ascii(head, 0, 6) === 'GIF87a' || ascii(head, 0, 6) === 'GIF89a')) return 'gif';
+  if (head.length >= 12 && ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 12) === 'WEBP') return 'webp';
+  if (head.length >= 4 && (ascii(head, 0, 4) === 'II*\0' || ascii(head, 0, 4) === 'MM\0*')) return 'tiff';
+  if (head.length >= 12 && ascii(head, 4, 8) === 'ftyp') {
+    const brand = ascii(head, 8, 12);
+    if (brand === 'avif' || brand === 'avis') return 'avif';
+    if (HEIF_BRANDS.has(brand)) return 'heif';
+  }
+  return undefined;
+}
+
+/** The first `n` bytes of a file (fewer if it is shorter). */
+export async function readHead(file: string, n = 32): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = new Uint8Array(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'does not exist (or is a broken link)',
+  ELOOP: 'symbolic link loop',
+  EISDIR: 'is a folder',
+};
+
+function fail(code: DecodeErrorCode, name: string, problem: string): RwsError {
+  return new RwsError(code, `${name}: ${problem}`, { file: name });
+}
+
+/** libvips can report dozens of lines for one file: keep the last, short. */
+function briefly(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => /[a-z]{4,}/i.test(l));
+  const last = lines[lines.length - 1] ?? text;
+  return last.length > 160 ? `${last.slice(0, 157)}...` : last;
+}
+
+/** Turn a sharp failure into the reason a user can act on; only touches the disk on this path. */
+async function explain(err: unknown, input: string | Uint8Array, name: string, maxPixels: number): Promise<RwsError> {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(text)) return fail('too-many-pixels', name, `image is larger than ${maxPixels} pixels (a pixel bomb?); raise --max-pixels to decode it`);
+  let head: Uint8Array;
+  if (typeof input === 'string') {
+    try {
+      const s = await stat(input);
+      if (s.isDirectory()) return fail('unreadable', name, 'is a folder');
+      if (s.size === 0) return fail('empty', name, 'file is empty (0 bytes)');
+      head = await readHead(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      return fail('unreadable', name, `cannot read: ${ERRNO_TEXT[code] ?? code ?? (e as Error).message}`);
+    }
+  } else {
+    if (input.length === 0) return fail('empty', name, 'file is empty (0 bytes)');
+    head = input.subarray(0, 32);
+  }
+  const kind = sniffImage(head);
+  if (!kind) return fail('not-image', name, 'not an image (content is not JPEG, PNG, WebP, GIF, TIFF or AVIF/HEIF)');
+  // libvips reports a cut-off file in many words; a known header that then fails to parse is one too.
+  if (/truncat|premature end|unexpected end|end of (input|file|data|stream)|not enough data|read error|short read|incomplete|corrupt|unsupported image format/i.test(text)) {
+    return fail('truncated', name, `${kind.toUpperCase()} data is truncated or damaged (${briefly(text)})`);
+  }
+  return fail('unreadable', name, `cannot decode this ${kind.toUpperCase()} (${briefly(text)})`);
+}
+
+/**
+ * Decode an image file or its bytes into the model's input tensor for one image (layout, size,
+ * colour, range and mean/std of `spec`), honouring EXIF orientation; GIFs give their first frame.
+ * Failures are RwsErrors coded `empty`, `not-image`, `truncated`, `too-many-pixels` or `unreadable`.
+ */
+export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
+  const grey = spec.colorSpace === 'grey' || spec.channels === 1;
+  let data: Buffer;
+  let channels: number;
+  try {
+    // failOn 'truncated': cameras write JPEGs with harmless warnings, but a cut-off file must fail.
+    let img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 })
+      .rotate()
+      .resize(spec.width, spec.height, { fit: spec.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } })
+      .removeAlpha();
+    img = grey ? img.greyscale() : img.toColourspace('srgb');
+    const out = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    data = out.data;
+    channels = out.info.channels;
+    if (out.info.width !== spec.width || out.info.height !== spec.height) {
+      throw new Error(`resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
+    }
+  } catch (e) {
+    throw await explain(e, input, name, maxPixels);
+  }
+  return toTensor(data, channels, spec);
+}
+
+/** Pixels (HWC, 8-bit, `have` channels) → the spec's float tensor (NCHW or NHWC, one image). */
+export function toTensor(pixels: Uint8Array, have: number, spec: InputSpec): Float32Array {
+  const { width: w, height: h, channels: c } = spec;
+  const n = w * h;
+  const out = new Float32Array(n * c);
+  const [lo, hi] = spec.range;
+  const bgr = spec.colorSpace === 'bgr';
+  const planar = spec.layout === 'NCHW';
+  for (let ch = 0; ch < c; ch++) {
+    // Source channel: grey images feed every channel; BGR reads RGB backwards.
+    const src = have === 1 ? 0 : bgr ? c - 1 - ch : ch;
+    const mean = spec.mean[spec.mean.length === 1 ? 0 : ch]!;
+    const std = spec.std[spec.std.length === 1 ? 0 : ch]!;
+    // Folding range and normalisation into one multiply-add per value.
+    const scale = (hi - lo) / 255 / std;
+    const shift = (lo - mean) / std;
+    for (let i = 0; i < n; i++) {
+      const v = pixels[i * have + src]! * scale + shift;
+      out[planar ? ch * n + i : i * c + ch] = v;
+    }
+  }
+  return out;
+}
+
+/** File extensions that name images; used only to decide which unknown files to look inside. */
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heif', '.heic']);
+
+/** True when the file name has an image extension. */
+export function hasImageExtension(file: string): boolean {
+  return IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());
+}
