@@ -1,0 +1,632 @@
+// Reading, inspecting and rewriting ONNX models: the one place that knows the protobuf layout.
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { RwsError } from '../../core/errors.js';
+import {
+  DataType,
+  onnxType,
+  toNumber,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from './onnx-proto.js';
+
+/** One node that reads an initializer. `node` is the node's name, or `OP@INDEX` when it has none. */
+export interface InitializerConsumer {
+  node: string;
+  op: string;
+  inputIndex: number;
+  /** Position of the node in topological order. */
+  nodeIndex: number;
+}
+
+/** An initializer (weight tensor) and the nodes that read it. */
+export interface InitializerInfo {
+  name: string;
+  dims: number[];
+  dataType: number;
+  consumers: InitializerConsumer[];
+}
+
+/** A graph input or output; symbolic dims are strings, unknown dims `'?'`. */
+export interface ValueInfo {
+  name: string;
+  elemType: number;
+  dims: (number | string)[];
+}
+
+/** A BatchNormalization that reads a layer's output directly: its four parameter initializers. */
+export interface BatchNormRef {
+  scale: string;
+  bias: string;
+  mean: string;
+  var: string;
+  /** The BatchNormalization node's name (or `OP@INDEX`). */
+  node: string;
+}
+
+/** A patchable layer: a Conv, ConvTranspose, Gemm or MatMul whose weight is an initializer. */
+export interface Layer {
+  /** Position among layers, in topological order. */
+  index: number;
+  node: string;
+  op: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul';
+  weight: string;
+  bias?: string;
+  batchNorm?: BatchNormRef;
+  /** Axis of the weight that indexes output channels. */
+  channelAxis: number;
+  /** Position of the layer's node in topological order. */
+  nodeIndex: number;
+}
+
+/** Where the model came from, for error messages and external data. */
+export interface OnnxSource {
+  file: string;
+  /** Folder that external data locations are relative to; without it external data is refused. */
+  dir?: string;
+}
+
+interface GraphIndex {
+  /** Nodes in topological order (stable: the file's order wherever it is already valid). */
+  order: NodeProto[];
+  /** Topological index of each node. */
+  position: Map<NodeProto, number>;
+  /** Nodes reading each tensor, with the input slot. */
+  consumers: Map<string, { node: NodeProto; inputIndex: number }[]>;
+  /** The node producing each tensor. */
+  producer: Map<string, NodeProto>;
+}
+
+const LAYER_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
+
+/** A parsed ONNX model; weights can be read as f32 and replaced, and the model re-encoded. */
+export class OnnxModel {
+  /** The decoded ModelProto, for advanced use; structural edits need a fresh OnnxModel. */
+  readonly proto: ModelProto;
+  readonly file: string;
+  readonly dir?: string;
+  private readonly tensors = new Map<string, TensorProto>();
+  /** Bytes of externally stored tensors, by tensor name. */
+  private readonly external = new Map<string, Uint8Array>();
+  private index?: GraphIndex;
+
+  constructor(proto: ModelProto, where: OnnxSource, external: Map<string, Uint8Array> = new Map()) {
+    this.proto = proto;
+    this.file = where.file;
+    this.dir = where.dir;
+    for (const t of this.graph.initializer) this.tensors.set(t.name, t);
+    for (const [k, v] of external) this.external.set(k, v);
+  }
+
+  get graph(): GraphProto {
+    return this.proto.graph as GraphProto;
+  }
+
+  /** Graph inputs that are real inputs (older exporters also list initializers as inputs). */
+  get inputs(): ValueInfo[] {
+    return this.graph.input.filter((v) => !this.tensors.has(v.name)).map(valueInfo);
+  }
+
+  get outputs(): ValueInfo[] {
+    return this.graph.output.map(valueInfo);
+  }
+
+  /** True when `name` is an initializer of the main graph. */
+  hasInitializer(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  /** The TensorProto of an initializer (as stored: raw, typed or external). */
+  tensor(name: string): TensorProto {
+    const t = this.tensors.get(name);
+    if (!t) throw new RwsError('onnx-tensor', `${this.file}: no initializer named "${name}"`, { file: this.file, field: name });
+    return t;
+  }
+
+  /** Initializers ordered by their first reader in topological order (unread ones last, in file order). */
+  initializers(): InitializerInfo[] {
+    const idx = this.graphIndex();
+    const infos = this.graph.initializer.map((t, fileOrder) => {
+      const consumers = (idx.consumers.get(t.name) ?? []).map(({ node, inputIndex }) => {
+        const nodeIndex = idx.position.get(node)!;
+        return { node: nodeName(node, nodeIndex), op: node.op_type, inputIndex, nodeIndex };
+      });
+      consumers.sort((a, b) => a.nodeIndex - b.nodeIndex || a.inputIndex - b.inputIndex);
+      const info: InitializerInfo = { name: t.name, dims: t.dims.map(toNumber), dataType: t.data_type, consumers };
+      const first = consumers[0];
+      return { info, first: first ? first.nodeIndex : Infinity, slot: first ? first.inputIndex : 0, fileOrder };
+    });
+    infos.sort((a, b) => a.first - b.first || a.slot - b.slot || a.fileOrder - b.fileOrder);
+    return infos.map((x) => x.info);
+  }
+
+  /** The conv/convtranspose/gemm/matmul layers with initializer weights, in topological order. */
+  layers(): Layer[] {
+    const idx = this.graphIndex();
+    const layers: Layer[] = [];
+    idx.order.forEach((node, nodeIndex) => {
+      const op = node.op_type;
+      if (!LAYER_OPS.has(op) || (node.domain && node.domain !== 'ai.onnx')) return;
+      const weight = node.input[1];
+      if (!weight || !this.tensors.has(weight)) return;
+      let channelAxis = 0;
+      let bias: string | undefined = this.tensors.has(node.input[2] ?? '') ? node.input[2] : undefined;
+      if (op === 'ConvTranspose') channelAxis = 1;
+      else if (op === 'Gemm') channelAxis = intAttr(node, 'transB', 0) ? 0 : 1;
+      else if (op === 'MatMul') {
+        if (this.tensors.get(weight)!.dims.length !== 2) return;
+        channelAxis = 1;
+        bias = this.matMulBias(node, idx);
+      }
+      const layer: Layer = { index: layers.length, node: nodeName(node, nodeIndex), op: op as Layer['op'], weight, channelAxis, nodeIndex };
+      if (bias) layer.bias = bias;
+      const bn = this.followingBatchNorm(node, idx);
+      if (bn) layer.batchNorm = bn;
+      layers.push(layer);
+    });
+    return layers;
+  }
+
+  /** The values of a float initializer as f32 (a fresh copy), however the file stores them. */
+  floats(name: string): Float32Array {
+    const t = this.tensor(name);
+    const n = elementCount(t);
+    const bytes = this.storedBytes(t);
+    let out: Float32Array;
+    switch (t.data_type) {
+      case DataType.FLOAT:
+        out = bytes ? f32FromBytes(bytes) : Float32Array.from(t.float_data);
+        break;
+      case DataType.DOUBLE:
+        out = bytes ? Float32Array.from(f64FromBytes(bytes)) : Float32Array.from(t.double_data);
+        break;
+      case DataType.FLOAT16:
+        out = halfToFloat(bytes ? u16FromBytes(bytes) : Uint16Array.from(t.int32_data));
+        break;
+      case DataType.BFLOAT16:
+        out = bfloatToFloat(bytes ? u16FromBytes(bytes) : Uint16Array.from(t.int32_data));
+        break;
+      default:
+        throw new RwsError('onnx-type', `${this.file}: initializer "${name}" has data type ${t.data_type}, not a float type`, { file: this.file, field: name });
+    }
+    if (out.length !== n) {
+      throw new RwsError('onnx-format', `${this.file}: initializer "${name}" holds ${out.length} values, its dims [${t.dims.map(toNumber)}] say ${n}`, { file: this.file, field: name });
+    }
+    return out;
+  }
+
+  /**
+   * Replace an initializer's values; stored as raw_data in the tensor's own float type (f32 for
+   * FLOAT), and any other storage (typed fields, external data) is cleared.
+   */
+  setFloats(name: string, values: Float32Array): void {
+    const t = this.tensor(name);
+    const n = elementCount(t);
+    if (values.length !== n) {
+      throw new RwsError('onnx-tensor', `${this.file}: initializer "${name}" has ${n} values, got ${values.length}`, { file: this.file, field: name });
+    }
+    let raw: Uint8Array;
+    switch (t.data_type) {
+      case DataType.FLOAT:
+        raw = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+        break;
+      case DataType.DOUBLE:
+        raw = new Uint8Array(Float64Array.from(values).buffer);
+        break;
+      case DataType.FLOAT16:
+        raw = new Uint8Array(floatToHalf(values).buffer);
+        break;
+      case DataType.BFLOAT16:
+        raw = new Uint8Array(floatToBfloat(values).buffer);
+        break;
+      default:
+        throw new RwsError('onnx-type', `${this.file}: initializer "${name}" has data type ${t.data_type}, not a float type`, { file: this.file, field: name });
+    }
+    clearStorage(t);
+    t.raw_data = raw;
+    this.external.delete(name);
+  }
+
+  /**
+   * The model as ONNX bytes. Externally stored tensors keep their references unless
+   * `embedExternal` is set, which inlines them (needed for a model handed over as bytes).
+   */
+  encode(options: { embedExternal?: boolean } = {}): Uint8Array {
+    const ModelProto = onnxType('ModelProto');
+    if (!options.embedExternal || this.external.size === 0) return ModelProto.encode(this.proto as never).finish();
+    const graph = clone(this.graph);
+    graph.initializer = this.graph.initializer.map((t) => this.embedded(t));
+    const model = clone(this.proto);
+    model.graph = graph;
+    return ModelProto.encode(model as never).finish();
+  }
+
+  /** A tensor with its external data (if any) inlined as raw_data; the original is left alone. */
+  embedded(t: TensorProto): TensorProto {
+    const bytes = this.external.get(t.name);
+    if (!bytes || t.data_location !== 1) return t;
+    const copy = clone(t);
+    clearStorage(copy);
+    copy.raw_data = bytes;
+    return copy;
+  }
+
+  /** Nodes in topological order. */
+  nodes(): NodeProto[] {
+    return this.graphIndex().order;
+  }
+
+  /** Readers of each tensor and the producer of each tensor, over the topological order. */
+  graphIndex(): GraphIndex {
+    this.index ??= buildIndex(this.graph);
+    return this.index;
+  }
+
+  private storedBytes(t: TensorProto): Uint8Array | undefined {
+    if (t.data_location === 1) {
+      const bytes = this.external.get(t.name);
+      if (!bytes) throw new RwsError('onnx-external', `${this.file}: initializer "${t.name}" is stored externally and its data was not loaded (load the model from its file)`, { file: this.file, field: t.name });
+      return bytes;
+    }
+    return t.raw_data && t.raw_data.length > 0 ? t.raw_data : undefined;
+  }
+
+  private followingBatchNorm(node: NodeProto, idx: GraphIndex): BatchNormRef | undefined {
+    const out = node.output[0];
+    for (const { node: c, inputIndex } of idx.consumers.get(out) ?? []) {
+      if (c.op_type !== 'BatchNormalization' || inputIndex !== 0) continue;
+      const [, scale, bias, mean, variance] = c.input;
+      if ([scale, bias, mean, variance].every((n) => n && this.tensors.has(n))) {
+        return { scale, bias, mean, var: variance, node: nodeName(c, idx.position.get(c)!) };
+      }
+    }
+    return undefined;
+  }
+
+  /** A MatMul's bias: the Add of a rank-1 initializer that is the only reader of its output. */
+  private matMulBias(node: NodeProto, idx: GraphIndex): string | undefined {
+    const readers = idx.consumers.get(node.output[0]) ?? [];
+    if (readers.length !== 1 || readers[0].node.op_type !== 'Add') return undefined;
+    const add = readers[0].node;
+    const other = add.input[1 - readers[0].inputIndex];
+    const t = other ? this.tensors.get(other) : undefined;
+    return t && t.dims.length === 1 ? other : undefined;
+  }
+}
+
+/** Parse ONNX bytes; external data is read (synchronously) from `where.dir` when given. */
+export function parseOnnx(bytes: Uint8Array, where: OnnxSource): OnnxModel {
+  const proto = decodeModel(bytes, where.file);
+  const external = new Map<string, Uint8Array>();
+  const wanted = externalRefs(proto, where);
+  if (wanted.length) {
+    const files = new Map<string, Uint8Array>();
+    for (const ref of wanted) {
+      let data = files.get(ref.path);
+      if (!data) {
+        data = readExternal(() => readFileSync(ref.path), ref, where.file);
+        files.set(ref.path, data);
+      }
+      external.set(ref.tensor, sliceExternal(data, ref, where.file));
+    }
+  }
+  return new OnnxModel(proto, where, external);
+}
+
+/** Read an .onnx file and any external data files next to it (never outside its folder). */
+export async function loadOnnx(file: string): Promise<OnnxModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw new RwsError('onnx-read', `${file}: cannot read the model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
+  }
+  const where = { file, dir: path.dirname(file) };
+  const proto = decodeModel(bytes, file);
+  const external = new Map<string, Uint8Array>();
+  const files = new Map<string, Promise<Uint8Array>>();
+  for (const ref of externalRefs(proto, where)) {
+    if (!files.has(ref.path)) files.set(ref.path, readFile(ref.path).catch((e) => readExternal(() => { throw e; }, ref, file)));
+    external.set(ref.tensor, sliceExternal(await files.get(ref.path)!, ref, file));
+  }
+  return new OnnxModel(proto, where, external);
+}
+
+function decodeModel(bytes: Uint8Array, file: string): ModelProto {
+  let proto: ModelProto;
+  try {
+    proto = onnxType('ModelProto').decode(bytes) as unknown as ModelProto;
+  } catch (e) {
+    throw new RwsError('onnx-format', `${file}: not a valid ONNX model or truncated (${(e as Error).message})`, { file });
+  }
+  if (!proto.graph || toNumber(proto.ir_version) <= 0) {
+    throw new RwsError('onnx-format', `${file}: not an ONNX model (no ${proto.graph ? 'ir_version' : 'graph'})`, { file });
+  }
+  for (const n of proto.graph.node) {
+    if (!n.op_type) throw new RwsError('onnx-format', `${file}: not an ONNX model (a node has no op_type)`, { file });
+  }
+  return proto;
+}
+
+interface ExternalRef {
+  tensor: string;
+  location: string;
+  path: string;
+  offset: number;
+  length?: number;
+}
+
+function externalRefs(proto: ModelProto, where: OnnxSource): ExternalRef[] {
+  const refs: ExternalRef[] = [];
+  // Without a folder the model can still be inspected; reading such a tensor fails then.
+  if (where.dir === undefined) return refs;
+  for (const t of proto.graph!.initializer) {
+    if (t.data_location !== 1) continue;
+    const kv = new Map(t.external_data.map((e) => [e.key, e.value]));
+    const location = kv.get('location');
+    const fail = (why: string): never => {
+      throw new RwsError('onnx-external', `${where.file}: initializer "${t.name}": ${why}`, { file: where.file, field: t.name });
+    };
+    if (!location) fail('external data without a location');
+    const dir = path.resolve(where.dir!);
+    const full = path.resolve(dir, location!);
+    const rel = path.relative(dir, full);
+    if (path.isAbsolute(location!) || rel.startsWith('..') || path.isAbsolute(rel) || rel === '') {
+      fail(`external data location "${location}" leaves the model's folder`);
+    }
+    const offset = Number(kv.get('offset') ?? 0);
+    const length = kv.has('length') ? Number(kv.get('length')) : undefined;
+    if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
+      fail(`bad external data offset/length (${kv.get('offset')}, ${kv.get('length')})`);
+    }
+    refs.push({ tensor: t.name, location: location!, path: full, offset, length });
+  }
+  return refs;
+}
+
+function readExternal(read: () => Uint8Array, ref: ExternalRef, file: string): Uint8Array {
+  try {
+    return read();
+  } catch (e) {
+    throw new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": cannot read external data "${ref.location}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file, field: ref.tensor });
+  }
+}
+
+function sliceExternal(data: Uint8Array, ref: ExternalRef, file: string): Uint8Array {
+  const end = ref.length === undefined ? data.length : ref.offset + ref.length;
+  if (end > data.length || ref.offset > data.length) {
+    throw new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": external data "${ref.location}" is truncated (needs bytes ${ref.offset}..${end}, has ${data.length})`, { file, field: ref.tensor });
+  }
+  return data.subarray(ref.offset, end);
+}
+
+function buildIndex(graph: GraphProto): GraphIndex {
+  const nodes = graph.node;
+  const producer = new Map<string, NodeProto>();
+  for (const n of nodes) for (const o of n.output) if (o) producer.set(o, n);
+  // Subgraphs (If/Loop bodies) read outer tensors by name without listing them as inputs.
+  const reads = nodes.map((n) => {
+    const names = n.input.filter(Boolean);
+    for (const a of n.attribute) {
+      for (const g of [a.g, ...(a.graphs ?? [])]) if (g) collectSubgraphReads(g, names);
+    }
+    return names;
+  });
+  const fileIndex = new Map(nodes.map((n, i) => [n, i]));
+  const deps = nodes.map((_, i) => {
+    const d = new Set<number>();
+    for (const name of reads[i]) {
+      const p = producer.get(name);
+      if (p && p !== nodes[i]) d.add(fileIndex.get(p)!);
+    }
+    return d;
+  });
+  const dependents: number[][] = nodes.map(() => []);
+  const pending = deps.map((d) => d.size);
+  deps.forEach((d, i) => d.forEach((j) => dependents[j].push(i)));
+  // Kahn's algorithm, always taking the earliest ready node, so a sorted file keeps its order.
+  const ready = new MinHeap();
+  pending.forEach((p, i) => p === 0 && ready.push(i));
+  const order: NodeProto[] = [];
+  const done = new Uint8Array(nodes.length);
+  while (ready.size) {
+    const i = ready.pop();
+    done[i] = 1;
+    order.push(nodes[i]);
+    for (const j of dependents[i]) if (--pending[j] === 0) ready.push(j);
+  }
+  // A cycle or dangling input: keep the rest in file order rather than losing nodes.
+  nodes.forEach((n, i) => !done[i] && order.push(n));
+  const position = new Map(order.map((n, i) => [n, i]));
+  const consumers = new Map<string, { node: NodeProto; inputIndex: number }[]>();
+  for (const n of order) {
+    n.input.forEach((name, inputIndex) => {
+      if (!name) return;
+      let list = consumers.get(name);
+      if (!list) consumers.set(name, (list = []));
+      list.push({ node: n, inputIndex });
+    });
+  }
+  return { order, position, consumers, producer };
+}
+
+function collectSubgraphReads(g: GraphProto, into: string[]): void {
+  for (const n of g.node) {
+    into.push(...n.input.filter(Boolean));
+    for (const a of n.attribute) {
+      for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) collectSubgraphReads(sub, into);
+    }
+  }
+}
+
+class MinHeap {
+  private a: number[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: number): void {
+    const a = this.a;
+    a.push(v);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= a[i]) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
+    }
+  }
+  pop(): number {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l] < a[m]) m = l;
+        if (r < a.length && a[r] < a[m]) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** A node's name, or `OP@INDEX` (topological index) for unnamed nodes. */
+export function nodeName(node: NodeProto, index: number): string {
+  return node.name || `${node.op_type}@${index}`;
+}
+
+/** An INT attribute of a node, or `fallback` when absent. */
+export function intAttr(node: NodeProto, name: string, fallback: number): number {
+  const a = node.attribute.find((x) => x.name === name);
+  return a ? toNumber(a.i) : fallback;
+}
+
+/** Whether an ONNX data type is one `floats()` can read. */
+export function isFloatType(dataType: number): boolean {
+  return FLOAT_TYPES.has(dataType);
+}
+
+function valueInfo(v: ValueInfoProto): ValueInfo {
+  const tt = v.type?.tensor_type ?? v.type?.sparse_tensor_type;
+  const dims = (tt?.shape?.dim ?? []).map((d): number | string => {
+    if (d.dim_param) return d.dim_param;
+    return Object.prototype.hasOwnProperty.call(d, 'dim_value') ? toNumber(d.dim_value) : '?';
+  });
+  return { name: v.name, elemType: tt?.elem_type ?? 0, dims };
+}
+
+function elementCount(t: TensorProto): number {
+  return t.dims.reduce<number>((p, d) => p * toNumber(d), 1);
+}
+
+function clearStorage(t: TensorProto): void {
+  for (const k of ['float_data', 'int32_data', 'double_data', 'int64_data', 'uint64_data', 'string_data', 'external_data', 'data_location', 'raw_data'] as const) {
+    delete (t as unknown as Record<string, unknown>)[k];
+  }
+}
+
+/** A shallow copy of a protobufjs message that keeps its prototype (and so its defaults). */
+export function clone<T extends object>(m: T): T {
+  return Object.assign(Object.create(Object.getPrototypeOf(m)), m) as T;
+}
+
+function aligned(bytes: Uint8Array, size: number): ArrayBuffer {
+  // Copy: raw_data is a view into the file buffer at any offset, and callers own what we return.
+  const copy = new Uint8Array(bytes.length - (bytes.length % size));
+  copy.set(bytes.subarray(0, copy.length));
+  return copy.buffer;
+}
+
+function f32FromBytes(b: Uint8Array): Float32Array {
+  return new Float32Array(aligned(b, 4));
+}
+function f64FromBytes(b: Uint8Array): Float64Array {
+  return new Float64Array(aligned(b, 8));
+}
+function u16FromBytes(b: Uint8Array): Uint16Array {
+  return new Uint16Array(aligned(b, 2));
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+function halfToFloat(h: Uint16Array): Float32Array {
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) {
+    const v = h[i];
+    const sign = v & 0x8000 ? -1 : 1;
+    const exp = (v >> 10) & 0x1f;
+    const frac = v & 0x3ff;
+    if (exp === 0) out[i] = sign * frac * 2 ** -24;
+    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
+    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}
+
+function floatToHalf(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    f32[0] = values[i];
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    const e = exp - 127 + 15;
+    if (e >= 31) {
+      out[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      let h = mant >> shift;
+      const rest = mant & ((1 << shift) - 1);
+      const half = 1 << (shift - 1);
+      if (rest > half || (rest === half && h & 1)) h++;
+      out[i] = sign | h;
+      continue;
+    }
+    let h = (e << 10) | (mant >> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+    out[i] = sign | h;
+  }
+  return out;
+}
+
+function bfloatToFloat(h: Uint16Array): Float32Array {
+  const out = new Uint32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = h[i] << 16;
+  return new Float32Array(out.buffer);
+}
+
+function floatToBfloat(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(Float32Array.from(values).buffer);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i];
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
