@@ -41,10 +41,11 @@ function bytesOf(a: Float32Array | Uint16Array | Int8Array | Uint8Array): Uint8A
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-// `data` may sit at any byte offset of the file buffer: copy to get an aligned array.
+// `data` may sit at any byte offset of the file buffer: copy to get an aligned array. (Buffer.slice
+// is a view, not a copy, so call Uint8Array's slice: a Buffer from readFile decodes too.)
 function float32Of(data: Uint8Array): Float32Array {
   if (!LITTLE_ENDIAN) throw new RwsError('platform', 'signature files are little-endian; this host is big-endian');
-  return new Float32Array(data.slice().buffer);
+  return new Float32Array(Uint8Array.prototype.slice.call(data).buffer);
 }
 
 function elementCount(shape: readonly number[]): number {
@@ -209,7 +210,7 @@ export function decodeSignature(bytes: Uint8Array, file: string): Signature {
 
     let values: Float32Array;
     if (storage === 'f32') values = float32Of(data.data);
-    else if (storage === 'f16') values = float16ToFloat32(new Uint16Array(data.data.slice().buffer));
+    else if (storage === 'f16') values = float16ToFloat32(new Uint16Array(Uint8Array.prototype.slice.call(data.data).buffer));
     else {
       const scaleName = `${name}.scale`;
       if (Object.hasOwn(entries, scaleName)) fail(scaleName, `tensor "${name}" is quantized, so "${scaleName}" holds its scales, yet metadata "tensors" also lists "${scaleName}"`);
@@ -222,7 +223,7 @@ export function decodeSignature(bytes: Uint8Array, file: string): Signature {
       const scales = float32Of(s.data);
       const i = scales.findIndex((x) => !(Number.isFinite(x) && x >= 0));
       if (i >= 0) fail(scaleName, `tensor "${scaleName}": scale ${scales[i]} of channel ${i} is not a finite non-negative number`);
-      const q = storage === 'int8' ? new Int8Array(data.data.slice().buffer) : unpackInt4(data.data, count);
+      const q = storage === 'int8' ? new Int8Array(Uint8Array.prototype.slice.call(data.data).buffer) : unpackInt4(data.data, count);
       values = dequantize(q, scales, shape, axis as number);
     }
     const i = values.findIndex((x) => !Number.isFinite(x));
