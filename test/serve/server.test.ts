@@ -1,0 +1,188 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpClient, type HttpRwsApi } from '../../main/api/http-client.js';
+import type { EngineState, RwsEvents } from '../../main/api/contract.js';
+import { startServer, type RunningServer } from '../../main/serve/server.js';
+import { RwsError } from '../../main/core/errors.js';
+import { fakeFactory } from '../service/fake-classifier.js';
+import { writeFixturePack } from '../service/fixture-pack.js';
+
+let tmp: string;
+let root: string;
+let server: RunningServer;
+let client: HttpRwsApi;
+
+/** A raw request, so tests can send the headers a browser or an attacker would. */
+function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+function wsOpens(url: string, headers: Record<string, string> = {}): Promise<boolean> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on('open', () => {
+      ws.close();
+      resolve(true);
+    });
+    ws.on('error', () => resolve(false));
+    ws.on('unexpected-response', () => resolve(false));
+  });
+}
+
+beforeAll(async () => {
+  tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'rws-serve-')));
+  root = path.join(tmp, 'root');
+  mkdirSync(path.join(root, 'in'), { recursive: true });
+  writeFixturePack(path.join(tmp, 'pack'));
+  const renderer = path.join(tmp, 'renderer');
+  mkdirSync(path.join(renderer, 'assets'), { recursive: true });
+  writeFileSync(path.join(renderer, 'index.html'), '<!doctype html><title>RWS</title><script type="module" src="/assets/app.js"></script>');
+  writeFileSync(path.join(renderer, 'assets', 'app.js'), 'console.log(1)');
+  writeFileSync(path.join(tmp, 'secret.txt'), 'TOP-SECRET-CONTENT');
+  server = await startServer({ port: 0, roots: [root], packDir: path.join(tmp, 'pack'), rendererDir: renderer, classifierFactory: fakeFactory(), maxBodyBytes: 1024 * 1024 });
+  client = createHttpClient({ baseUrl: `http://127.0.0.1:${server.port}`, WebSocket: WebSocket as never });
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('rws serve on loopback', () => {
+  it('prints a loopback URL without a token', () => {
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
+    expect(server.token).toBeUndefined();
+  });
+
+  it('runs commands through the browser client, typed arrays included', async () => {
+    const pack = await client.loadPack();
+    expect(pack.id).toBe('fixture');
+    const mix = await client.setMix({ mix: { fog: 1 } });
+    expect(mix.key).toBe('fog=1');
+    const r = await client.classifyFrame({ width: 28, height: 28, channels: 1, data: new Float32Array(784).fill(0.5), compare: true });
+    expect(r.mixKey).toBe('fog=1');
+    expect(r.clean).toHaveLength(5);
+    const img = await client.previewCondition({ condition: 'noise', severity: 2, image: { width: 4, height: 4, channels: 1, data: new Float32Array(16).fill(0.5) } });
+    expect(img.data).toBeInstanceOf(Float32Array);
+    const up = await client.uploadFiles({ files: [{ name: 'x/a.bin', data: new Uint8Array([1, 2, 3]) }] });
+    expect(up.folder.startsWith(path.join(root, 'rws-uploads'))).toBe(true);
+  });
+
+  it('gives errors with their code and message, and the HTTP status that fits', async () => {
+    const e = await client.browse({ dir: tmp }).catch((x: RwsError) => x);
+    expect(e).toBeInstanceOf(RwsError);
+    expect([(e as RwsError).code, (e as RwsError).field]).toEqual(['outside-roots', 'dir']);
+    expect((e as RwsError).message).toContain(tmp);
+    const bad = await client.setDevice({ device: 'tpu' as 'cpu' }).catch((x: RwsError) => x);
+    expect((bad as RwsError).code).toBe('bad-argument');
+    const res = await request(`http://127.0.0.1:${server.port}/api/browse`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dir: tmp }) });
+    expect(res.status).toBe(403);
+    const unknown = await request(`http://127.0.0.1:${server.port}/api/format`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('pushes events over the WebSocket', async () => {
+    const states: EngineState[] = [];
+    const got = new Promise<RwsEvents['engineState']>((resolve) => {
+      const off = client.on('engineState', (s) => {
+        states.push(s);
+        if (s.mixKey === 'low-light=0.5') {
+          off();
+          resolve(s);
+        }
+      });
+    });
+    // The socket sends the current state on connect; wait for it before changing the mix.
+    await new Promise((r) => setTimeout(r, 200));
+    await client.setMix({ mix: 'low-light=0.5' });
+    const s = await got;
+    expect(s.pack?.id).toBe('fixture');
+    expect(states.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('serves the renderer and falls back to index.html for app routes, never files outside it', async () => {
+    const base = `http://127.0.0.1:${server.port}`;
+    const index = await request(`${base}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(index.headers['x-frame-options']).toBe('DENY');
+    expect((await request(`${base}/assets/app.js`)).headers['content-type']).toContain('javascript');
+    expect((await request(`${base}/camera`)).body).toContain('<title>RWS</title>');
+    for (const p of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/%2e%2e/%2e%2e/secret.txt', '/..%2fsecret.txt']) {
+      const r = await request(`${base}${p}`);
+      expect(r.body, p).not.toContain('TOP-SECRET-CONTENT');
+    }
+  });
+
+  it('refuses a foreign Host (DNS rebinding) and a foreign Origin', async () => {
+    const url = `http://127.0.0.1:${server.port}/api/getState`;
+    const post = (headers: Record<string, string>) => request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '' });
+    expect((await post({})).status).toBe(200);
+    expect((await post({ host: `localhost:${server.port}` })).status).toBe(200);
+    expect((await post({ origin: `http://127.0.0.1:${server.port}` })).status).toBe(200);
+    expect((await post({ host: `evil.example:${server.port}` })).status).toBe(403);
+    expect((await post({ host: 'localhost:1' })).status).toBe(403);
+    expect((await post({ origin: 'http://evil.example' })).status).toBe(403);
+    expect((await post({ origin: 'null' })).status).toBe(403);
+    expect((await request(`http://127.0.0.1:${server.port}/`, { headers: { host: 'rebind.example' } })).status).toBe(403);
+    const ws = `ws://127.0.0.1:${server.port}/ws`;
+    expect(await wsOpens(ws)).toBe(true);
+    expect(await wsOpens(ws, { origin: 'http://evil.example' })).toBe(false);
+    expect(await wsOpens(ws, { host: `evil.example:${server.port}` })).toBe(false);
+  });
+
+  it('takes only JSON posts, bounded in size', async () => {
+    const url = `http://127.0.0.1:${server.port}/api/getState`;
+    expect((await request(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '' })).status).toBe(415);
+    expect((await request(url, { method: 'GET' })).status).toBe(405);
+    const big = await request(`http://127.0.0.1:${server.port}/api/setMix`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mix: 'x'.repeat(2 * 1024 * 1024) }) });
+    expect(big.status).toBe(413);
+    const junk = await request(`http://127.0.0.1:${server.port}/api/setMix`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+    expect(junk.status).toBe(400);
+    expect(JSON.parse(junk.body).error.code).toBe('bad-json');
+  });
+});
+
+describe('rws serve on another address', () => {
+  it('requires the token on every request and socket; the page link sets a cookie', async () => {
+    const s = await startServer({ port: 0, host: '0.0.0.0', roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory() });
+    try {
+      expect(s.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(s.url).toContain(`?token=${s.token}`);
+      const base = `http://127.0.0.1:${s.port}`;
+      const api = (headers: Record<string, string>) => request(`${base}/api/getState`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '' });
+      expect((await api({})).status).toBe(401);
+      expect((await api({ 'x-rws-token': 'wrong' })).status).toBe(401);
+      expect((await api({ 'x-rws-token': s.token! })).status).toBe(200);
+      expect((await request(`${base}/`)).status).toBe(401);
+      const page = await request(`${base}/?token=${s.token}`);
+      expect(page.status).toBe(200);
+      const cookie = String(page.headers['set-cookie']).split(';')[0]!;
+      expect(String(page.headers['set-cookie'])).toContain('HttpOnly');
+      expect((await api({ cookie })).status).toBe(200);
+      expect(await wsOpens(`ws://127.0.0.1:${s.port}/ws`)).toBe(false);
+      expect(await wsOpens(`ws://127.0.0.1:${s.port}/ws?token=${s.token}`)).toBe(true);
+      const c = createHttpClient({ baseUrl: base, token: s.token, WebSocket: WebSocket as never });
+      expect((await c.getState()).status).toBe('idle');
+      c.close();
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -1,0 +1,232 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync, readFileSync, realpathSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createService, type Service } from '../../main/service/index.js';
+import { corrupt } from '../../main/core/corruptions/index.js';
+import type { EngineState, DeviceChange } from '../../main/api/contract.js';
+import { RwsError } from '../../main/core/errors.js';
+import { fakeFactory } from './fake-classifier.js';
+import { writeFixturePack, FIXTURE_LABELS } from './fixture-pack.js';
+
+let tmp: string;
+let root: string;
+let outside: string;
+let service: Service;
+let factory: ReturnType<typeof fakeFactory>;
+
+async function rejects(p: Promise<unknown>): Promise<RwsError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as RwsError;
+  }
+  throw new Error('expected a rejection');
+}
+
+beforeAll(async () => {
+  tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'rws-service-')));
+  root = path.join(tmp, 'root');
+  outside = path.join(tmp, 'outside');
+  mkdirSync(path.join(root, 'photos', 'sub'), { recursive: true });
+  mkdirSync(outside, { recursive: true });
+  writeFixturePack(path.join(root, 'pack'));
+  await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toFile(path.join(root, 'photos', 'red.png'));
+  writeFileSync(path.join(root, 'photos', 'notes.txt'), 'hello');
+  writeFileSync(path.join(outside, 'secret.png'), 'x');
+  symlinkSync(outside, path.join(root, 'photos', 'escape'));
+  symlinkSync(path.join(root, 'photos', 'sub'), path.join(root, 'photos', 'inner-link'));
+  factory = fakeFactory();
+  service = await createService({ roots: [root], packDir: path.join(root, 'pack'), classifierFactory: factory });
+});
+
+afterAll(async () => {
+  await service?.dispose();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('pack and mix', () => {
+  it('loads the default pack on first need and describes its signatures', async () => {
+    expect(await service.call('getPack', undefined)).toBeNull();
+    const info = await service.call('loadPack', {});
+    expect(info.id).toBe('fixture');
+    expect(info.labels).toEqual(FIXTURE_LABELS);
+    expect(info.input).toMatchObject({ width: 28, height: 28, channels: 1 });
+    expect(info.signatures.map((s) => [s.id, s.available, s.quant, s.baseMatch])).toEqual([
+      ['fog', true, 'int8', true],
+      ['low-light', true, 'int8', true],
+    ]);
+    expect(info.conditions.map((c) => c.name)).toEqual(['Fog', 'Low light']);
+    expect(info.mixes[0]!.mix).toEqual({ fog: 1, 'low-light': 1 });
+    expect(factory.made.at(-1)!.signatures.sort()).toEqual(['fog', 'low-light']);
+    const state = await service.call('getState', undefined);
+    expect(state).toMatchObject({ status: 'ready', mixKey: 'off', pack: { id: 'fixture' } });
+  });
+
+  it('sets a mix from a record, from text, from a named mix, and back to off', async () => {
+    const seen: EngineState[] = [];
+    const off = service.on('engineState', (s) => seen.push(s));
+    expect((await service.call('setMix', { mix: { fog: 0.8 } })).key).toBe('fog=0.8');
+    expect(factory.made.at(-1)!.mix).toEqual({ fog: 0.8 });
+    expect((await service.call('setMix', { mix: 'fog=0.5,low-light=1' })).mix).toEqual({ fog: 0.5, 'low-light': 1 });
+    expect((await service.call('setMix', { mix: 'foggy-night' })).key).toBe('fog=1,low-light=1');
+    expect((await service.call('setMix', { mix: { fog: 0, 'low-light': 0 } })).key).toBe('off');
+    expect((await service.call('setMix', { mix: 'off' })).mix).toEqual({});
+    off();
+    expect(seen.map((s) => s.mixKey)).toEqual(['fog=0.8', 'fog=0.5,low-light=1', 'fog=1,low-light=1', 'off', 'off']);
+  });
+
+  it('refuses unknown signatures and malformed mixes, naming the field', async () => {
+    const e1 = await rejects(service.call('setMix', { mix: 'rain=1' }));
+    expect(e1.code).toBe('mix-unknown');
+    expect(e1.message).toContain('"rain"');
+    expect(e1.field).toBe('mix');
+    const e2 = await rejects(service.call('setMix', { mix: { fog: 99 } }));
+    expect(e2.code).toBe('bad-argument');
+    expect(e2.field).toBe('mix.fog');
+    const e3 = await rejects(service.call('setMix', {}));
+    expect(e3.code).toBe('bad-argument');
+  });
+});
+
+describe('classifyFrame', () => {
+  const frame = (v: number) => ({ width: 28, height: 28, channels: 1 as const, data: new Float32Array(28 * 28).fill(v) });
+
+  it('gives top-k of the patched and the clean model, with the mix it used', async () => {
+    await service.call('setMix', { mix: 'off' });
+    const a = await service.call('classifyFrame', { ...frame(0.5), compare: true, top: 3 });
+    expect(a.patched).toHaveLength(3);
+    expect(a.clean).toHaveLength(3);
+    expect(a.patched[0]!.label).toBe(a.clean![0]!.label);
+    expect(a.patched[0]!.score).toBeGreaterThan(a.patched[1]!.score);
+    expect(a.patched.reduce((s, p) => s + p.score, 0)).toBeLessThanOrEqual(1 + 1e-9);
+    expect(a.mixKey).toBe('off');
+    await service.call('setMix', { mix: { fog: 1 } });
+    const b = await service.call('classifyFrame', { ...frame(0.5), compare: true });
+    expect(b.mixKey).toBe('fog=1');
+    expect(b.patched[0]!.index).not.toBe(b.clean![0]!.index);
+    expect(b.clean![0]!.index).toBe(a.clean![0]!.index);
+    expect(b.patched).toHaveLength(5);
+  });
+
+  it('accepts plain number arrays and RGB frames for a grey model', async () => {
+    const r = await service.call('classifyFrame', { width: 28, height: 28, channels: 3, data: Array(28 * 28 * 3).fill(0.2) });
+    expect(r.patched[0]!.label).toBeTypeOf('string');
+  });
+
+  it('refuses a frame that is not at the model size', async () => {
+    const e = await rejects(service.call('classifyFrame', { width: 32, height: 28, channels: 1, data: new Float32Array(32 * 28) }));
+    expect([e.code, e.field]).toEqual(['frame-size', 'width']);
+    expect(e.message).toContain('28×28');
+  });
+
+  it('a mix change acts on the very next frame', async () => {
+    for (const mix of [{ fog: 1 }, {}, { 'low-light': 1 }, { fog: 0.5 }]) {
+      const set = service.call('setMix', { mix });
+      const r = await service.call('classifyFrame', frame(0.3));
+      await set;
+      expect(r.mixKey).toBe((await service.call('getState', undefined)).mixKey);
+    }
+  });
+});
+
+describe('devices', () => {
+  it('lists Auto first, CPU available', async () => {
+    const list = await service.call('listDevices', undefined);
+    expect(list[0]!.id).toBe('auto');
+    expect(list.find((d) => d.id === 'cpu')!.available).toBe(true);
+  });
+
+  it('moves the models to another device and keeps the mix', async () => {
+    await service.call('setMix', { mix: { fog: 0.7 } });
+    const changes: DeviceChange[] = [];
+    const off = service.on('deviceChange', (d) => changes.push(d));
+    const before = factory.made.length;
+    const r = await service.call('setDevice', { device: 'cpu' });
+    off();
+    expect(r).toMatchObject({ requested: 'cpu', device: 'cpu' });
+    expect(factory.made.length).toBe(before + 1);
+    expect(factory.made.at(-1)!.mix).toEqual({ fog: 0.7 });
+    expect(factory.made.slice(0, before).every((c) => c.disposed)).toBe(true);
+    expect(changes).toEqual([{ requested: 'cpu', device: 'cpu' }]);
+    const e = await rejects(service.call('setDevice', { device: 'coreml' }));
+    expect(e.code).toBe('device-unavailable');
+  });
+});
+
+describe('paths under the roots', () => {
+  it('lists the roots and browses inside them', async () => {
+    expect(await service.call('listRoots', undefined)).toEqual([{ path: root, name: 'root' }]);
+    const b = await service.call('browse', { dir: path.join(root, 'photos') });
+    expect(b.parent).toBe(root);
+    expect(b.entries.map((e) => [e.name, e.kind, e.image])).toEqual([
+      ['inner-link', 'dir', undefined],
+      ['sub', 'dir', undefined],
+      ['notes.txt', 'file', false],
+      ['red.png', 'file', true],
+    ]);
+    expect((await service.call('browse', { dir: root })).parent).toBeNull();
+    expect((await service.call('browse', { dir: 'photos' })).dir).toBe(path.join(root, 'photos'));
+  });
+
+  it('refuses paths outside the roots, also through symlinks and ..', async () => {
+    for (const dir of [outside, path.join(root, 'photos', 'escape'), path.join(root, '..', 'outside'), '/etc', path.join(outside, 'nope')]) {
+      const e = await rejects(service.call('browse', { dir }));
+      expect(e.code, dir).toBe('outside-roots');
+      expect(e.field).toBe('dir');
+    }
+    const e = await rejects(service.call('getThumbnail', { file: path.join(root, 'photos', 'escape', 'secret.png') }));
+    expect(e.code).toBe('outside-roots');
+    const missing = await rejects(service.call('browse', { dir: path.join(root, 'nope') }));
+    expect(missing.code).toBe('not-found');
+  });
+
+  it('makes thumbnails of images inside the roots', async () => {
+    const t = await service.call('getThumbnail', { file: path.join(root, 'photos', 'red.png'), size: 20 });
+    expect(t.dataUrl.startsWith('data:image/png;base64,')).toBe(true);
+    expect([t.width, t.height]).toEqual([20, 15]);
+    const e = await rejects(service.call('getThumbnail', { file: path.join(root, 'photos', 'notes.txt') }));
+    expect(e.code).toBe('not-image');
+  });
+
+  it('uploads dropped files into a run folder under the first root, never outside, never over a file', async () => {
+    const png = new Uint8Array(readFileSync(path.join(root, 'photos', 'red.png')));
+    const up = await service.call('uploadFiles', { files: [{ name: 'a.png', data: png }, { name: 'nested/dir/b.png', data: png }] });
+    expect(path.dirname(up.folder)).toBe(path.join(root, 'rws-uploads'));
+    expect(up.written).toBe(2);
+    expect(existsSync(path.join(up.folder, 'nested', 'dir', 'b.png'))).toBe(true);
+    const more = await service.call('uploadFiles', { folder: up.folder, files: [{ name: 'c.png', data: png }] });
+    expect(more.folder).toBe(up.folder);
+    const again = await rejects(service.call('uploadFiles', { folder: up.folder, files: [{ name: 'c.png', data: png }] }));
+    expect(again.code).toBe('exists');
+    for (const name of ['../x.png', '/../../x.png', 'a/../../x.png', '..']) {
+      const e = await rejects(service.call('uploadFiles', { files: [{ name, data: png }] }));
+      expect(e.code, name).toBe('bad-argument');
+    }
+    const e = await rejects(service.call('uploadFiles', { folder: path.join(root, 'photos'), files: [{ name: 'x.png', data: png }] }));
+    expect(e.code).toBe('bad-argument');
+    const o = await rejects(service.call('uploadFiles', { folder: outside, files: [{ name: 'x.png', data: png }] }));
+    expect(o.code).toBe('outside-roots');
+  });
+});
+
+describe('previewCondition', () => {
+  it('is the core corruption of the image', async () => {
+    const data = Float32Array.from({ length: 16 * 16 }, (_, i) => (i % 16) / 16);
+    const r = await service.call('previewCondition', { condition: 'fog', severity: 3, seed: 4, image: { width: 16, height: 16, channels: 1, data } });
+    const want = corrupt({ width: 16, height: 16, channels: 1, data }, 'fog', 3, 4);
+    expect(r.data).toEqual(want.data);
+    const e = await rejects(service.call('previewCondition', { condition: 'hail', severity: 3, image: { width: 1, height: 1, channels: 1, data: [0] } }));
+    expect(e.field).toBe('condition');
+  });
+});
+
+describe('arguments', () => {
+  it('are validated before any command runs', async () => {
+    const e = await rejects(service.call('browse', { dir: 5 }));
+    expect([e.code, e.field]).toEqual(['bad-argument', 'dir']);
+    const u = await rejects(service.call('nope' as 'browse', {}));
+    expect(u.code).toBe('unknown-command');
+  });
+});
