@@ -1,8 +1,290 @@
-import type { Command } from 'commander';
+import { createHash } from 'node:crypto';
+import { readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { RwsError } from '../core/errors.js';
+import type { ConditionMix } from '../core/signature.js';
+import { parseDevice, type Device } from '../engine/devices.js';
+import { createSessionClassifier, inputSpecFromShape, type Classifier } from '../engine/folder-classifier.js';
+import { runFolder, type FolderProgress } from '../engine/folder-run.js';
+import { DEFAULT_MAX_PIXELS } from '../engine/image-decode.js';
+import { loadOnnx } from '../engine/onnx/model.js';
+import { defaultPackDir, loadPack, resolveMix, type InputSpec } from '../engine/pack.js';
+import { buildReport, writeReport } from '../engine/results-export.js';
+import type { FileFailure, FileResult } from '../engine/run-journal.js';
+import { EXIT } from './index.js';
+import { collect, parseSignatureArg } from './options.js';
 
-/** Registers `rws run` (being built). */
+/** The patcher's shape as `rws run` uses it (the engine's RemotePatcher: onnxruntime in a worker thread). */
+interface Patcher {
+  setMix(mix: ConditionMix): Promise<void> | void;
+  run(input: Float32Array, dims: number[]): Promise<Float32Array>;
+  dispose(): Promise<void> | void;
+  readonly device: string;
+  readonly fallback?: string;
+}
+
+interface RunOptions {
+  pack?: string;
+  model?: string;
+  mix?: string;
+  signature: string[];
+  device: string;
+  top: number;
+  batch?: number;
+  json?: string;
+  csv?: string;
+  journal?: string;
+  resume?: boolean;
+  copyTo?: string;
+  force?: boolean;
+  maxPixels: number;
+  threads?: number;
+  quiet?: boolean;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+}
+
+/** What to classify with: the model, its input, labels and signatures, and the run's identity. */
+interface Plan {
+  pack: string;
+  model: string;
+  modelPath: string;
+  identity: string;
+  inputSpec: InputSpec;
+  labels: string[];
+  outputKind: 'logits' | 'probabilities';
+  signatureFiles: Map<string, string>;
+  mix: ConditionMix;
+  maxBatch: number;
+}
+
+async function sha256(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
+  const pack = await loadPack(dir);
+  const m = pack.manifest;
+  if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
+  if (o.mix === 'auto') throw new RwsError('not-built', '--mix auto: automatic choice of the condition is not available in rws run yet; give the mix', { field: '--mix' });
+  const mix = resolveMix(o.mix ?? 'off', m);
+  for (const id of Object.keys(mix)) {
+    const gone = pack.missing.find((x) => x.id === id);
+    if (gone) throw new RwsError('signature-missing', `${path.join(dir, 'pack.json')}: signature "${id}": ${gone.reason}`, { file: path.join(dir, 'pack.json'), field: id });
+  }
+  const used = new Map([...pack.signatureFiles].filter(([id]) => id in mix));
+  return {
+    pack: m.id,
+    model: pack.modelPath,
+    modelPath: pack.modelPath,
+    identity: `${m.id}@${m.version}`,
+    inputSpec: m.input,
+    labels: m.labels,
+    outputKind: m.output.kind,
+    signatureFiles: used,
+    mix,
+    maxBatch: 4096,
+  };
+}
+
+async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
+  if (o.mix && o.mix !== 'off') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α]', { field: '--mix' });
+  const model = await loadOnnx(file);
+  const input = model.inputs[0];
+  if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
+  const inputSpec = inputSpecFromShape({ name: input.name, shape: input.dims }, file);
+  const out = model.outputs[0];
+  const classes = out?.dims[out.dims.length - 1];
+  if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
+  const signatureFiles = new Map<string, string>();
+  const mix: ConditionMix = {};
+  for (const arg of o.signature) {
+    const { file: sig, alpha } = parseSignatureArg(arg);
+    let id = path.basename(sig).replace(/\.rws\.safetensors$|\.safetensors$/, '');
+    for (let n = 2; signatureFiles.has(id); n++) id = `${id}-${n}`;
+    signatureFiles.set(id, sig);
+    mix[id] = alpha;
+  }
+  const hashes = [await sha256(file), ...(await Promise.all([...signatureFiles.values()].map(sha256)))];
+  const batchDim = input.dims[0];
+  return {
+    pack: path.basename(file),
+    model: file,
+    modelPath: file,
+    identity: hashes.join('+'),
+    inputSpec,
+    labels: Array.from({ length: classes }, (_, i) => String(i)),
+    outputKind: 'logits',
+    signatureFiles,
+    mix,
+    maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : 4096,
+  };
+}
+
+/** The engine's RemotePatcher, when this build has it (it is written alongside this command). */
+async function remotePatcher(): Promise<{ create(model: string, sigs: Map<string, string>, o: object): Promise<Patcher> } | undefined> {
+  const spec = '../engine/remote-patcher.js';
+  try {
+    return ((await import(spec)) as { RemotePatcher: { create(model: string, sigs: Map<string, string>, o: object): Promise<Patcher> } }).RemotePatcher;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw e;
+  }
+}
+
+async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
+  const common = { inputSpec: plan.inputSpec, labels: plan.labels, outputKind: plan.outputKind, maxBatch: plan.maxBatch };
+  const Remote = await remotePatcher();
+  if (Remote) {
+    const p = await Remote.create(plan.modelPath, plan.signatureFiles, { device, force: Boolean(o.force), threads: o.threads });
+    await p.setMix(plan.mix);
+    return { ...common, device: p.device, fallback: p.fallback, run: (x, d) => p.run(x, d), dispose: async () => void (await p.dispose()) };
+  }
+  if (Object.keys(plan.mix).length) {
+    throw new RwsError('not-built', 'applying signatures needs the engine\'s patcher, which this build does not have yet; run without --mix/--signature', { field: '--mix' });
+  }
+  return createSessionClassifier(plan.modelPath, { ...common, device, threads: o.threads });
+}
+
+function percent(score: number): string {
+  return `${(score * 100).toFixed(1)}%`;
+}
+
+/** One concise line per image: the file, then each top class with its probability. */
+export function formatResult(r: FileResult): string {
+  return `${r.file}  ${r.top.map((t) => `${t.label} ${percent(t.score)}`).join('  ')}`;
+}
+
+/** Registers `rws run`: classify images and folders with a pack (or a bare model) and a mix. */
 export function register(program: Command): void {
-  program.command('run').description('(not built yet)').action(() => {
-    throw new Error('rws run is not built yet');
-  });
+  program
+    .command('run')
+    .description('classify image files and folders (recursively), with signatures patched in; prints the top classes per image')
+    .argument('<inputs...>', 'image files and folders')
+    .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
+    .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
+    .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, or off', undefined)
+    .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
+    .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
+    .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
+    .option('--batch <n>', 'images per inference (default: chosen for the device)', positiveInt)
+    .option('--json <file>', 'write all results as JSON (atomically, at the end)')
+    .option('--csv <file>', 'write all results as CSV (atomically, at the end)')
+    .option('--journal <file>', 'record results as they come (JSONL); default <json or csv>.journal.jsonl')
+    .option('--resume', 'continue an interrupted run from its journal: files already done are skipped')
+    .option('--copy-to <dir>', 'copy (never move) each image into <dir>/<predicted label>/')
+    .option('--force', 'apply signatures made for another base model (transfer), with a warning')
+    .option('--max-pixels <n>', 'refuse images larger than this many pixels (pixel bombs)', positiveInt, DEFAULT_MAX_PIXELS)
+    .option('--threads <n>', 'onnxruntime threads (default: all cores)', positiveInt)
+    .option('--quiet', 'do not print a line per image')
+    .action(async (inputs: string[], o: RunOptions) => {
+      process.exitCode = await runCommand(inputs, o);
+    });
+}
+
+async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
+  if (o.pack && o.model) throw new RwsError('usage', '--pack and --model: give one of them, not both', { field: '--pack' });
+  const device = parseDevice(o.device);
+  const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
+  if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
+  if (o.copyTo) {
+    const dest = path.resolve(o.copyTo);
+    for (const i of inputs) {
+      const rel = path.relative(path.resolve(i), dest);
+      if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+        throw new RwsError('usage', `--copy-to: ${o.copyTo} is inside the input ${i}; choose a folder outside it`, { field: '--copy-to' });
+      }
+    }
+  }
+
+  const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
+  const classifier = await makeClassifier(plan, o, device);
+  const mixText = Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
+  console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}`);
+  if (classifier.fallback) console.error(`warning: ${classifier.fallback}`);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    console.error('\nrws run: stopping after the batch in hand (Ctrl-C again to quit now)...');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const useBar = Boolean(process.stderr.isTTY) && !process.env.CI;
+  const bars = useBar
+    ? new cliProgress.MultiBar(
+        { format: ' {bar} {value}/{total} | {failed} failed | {rate} img/s | ETA {eta_text}', hideCursor: true, clearOnComplete: true, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  const say = (line: string, toErr = false) => {
+    if (bars && (toErr || process.stdout.isTTY)) bars.log(`${line}\n`);
+    else if (toErr) console.error(line);
+    else console.log(line);
+  };
+  const onProgress = (p: FolderProgress) => {
+    if (!bars) return;
+    const fields = { failed: p.failed, rate: p.rate.toFixed(0), eta_text: p.eta === undefined ? '-' : `${Math.ceil(p.eta)} s` };
+    bar ??= bars.create(p.total, 0, fields);
+    bar.setTotal(p.total);
+    bar.update(p.done + p.failed, fields);
+  };
+
+  let summary;
+  try {
+    summary = await runFolder({
+      inputs,
+      classifier,
+      pack: plan.pack,
+      model: plan.identity,
+      mix: plan.mix,
+      top: o.top,
+      batch: o.batch,
+      maxPixels: o.maxPixels,
+      journal: journalFile,
+      resume: Boolean(o.resume),
+      copyTo: o.copyTo,
+      signal: controller.signal,
+      onProgress,
+      onResult: o.quiet ? undefined : (r) => say(formatResult(r)),
+      onFailure: (f: FileFailure) => say(`rws: ${f.message}`, true),
+    });
+  } finally {
+    bars?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await classifier.dispose();
+  }
+
+  const n = summary.results.length;
+  if (summary.stopped) {
+    console.error(`rws run: stopped with ${n} of ${n + summary.failed.length} files done${journalFile ? `; results so far are in ${journalFile}: run the same command with --resume to continue` : ''}`);
+    return EXIT.fatal;
+  }
+  if (o.json || o.csv) {
+    await writeReport(buildReport(plan.pack, plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
+    // The exports now hold everything; a journal we named ourselves would only block the next run.
+    if (!o.journal && journalFile) await unlink(journalFile).catch(() => {});
+  }
+  const rate = summary.seconds > 0 ? (n - summary.resumed) / summary.seconds : 0;
+  const parts = [
+    `${n} image${n === 1 ? '' : 's'} classified${summary.resumed ? ` (${summary.resumed} from the journal)` : ''}`,
+    `${summary.failed.length} failed`,
+    ...(summary.skipped.length ? [`${summary.skipped.length} skipped (not images)`] : []),
+    `${rate.toFixed(0)} images/s on ${summary.device}, batch ${summary.batch}`,
+  ];
+  const outs = [o.json, o.csv].filter(Boolean).join(' and ');
+  console.error(`rws run: ${parts.join(', ')}${outs ? `; results in ${outs}` : ''}`);
+  if (n === 0 && summary.failed.length === 0) console.error(`rws run: no images found in ${inputs.join(', ')}`);
+  return summary.failed.length ? EXIT.partial : EXIT.ok;
 }
