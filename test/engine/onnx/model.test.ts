@@ -7,7 +7,8 @@ import { loadOnnx, parseOnnx } from '../../../main/engine/onnx/model.js';
 import { onnxType } from '../../../main/engine/onnx/onnx-proto.js';
 import { hashTensor } from '../../../main/engine/tensor-hash.js';
 import { RwsError } from '../../../main/core/errors.js';
-import { smallResNet, tinyConvNet, withExternalData, encodeModel } from '../../fixtures/models.js';
+import fc from 'fast-check';
+import { GraphBuilder, smallResNet, tinyConvNet, withExternalData, encodeModel } from '../../fixtures/models.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const torchSmall = path.join(here, '../../fixtures/torch-small.onnx');
@@ -227,6 +228,39 @@ describe('layers', () => {
     expect(m.initializers().map((t) => t.name)).not.toEqual(fileOrder);
     // Our loading gives torch's logits for the recorded input.
     const out = await logits(m.encode(), expected.input.name, expected.input.shape, Float32Array.from(expected.input.data));
-    expected.logits.forEach((v: number, i: number) => expect(Math.abs(out[i] - v)).toBeLessThan(1e-4));
+    expected.logits.forEach((v: number, i: number) => expect(Math.abs(out[i] - v)).toBeLessThan(1e-5));
+  });
+});
+
+describe('layers: channel axes of other layer kinds', () => {
+  it('ConvTranspose is axis 1, Gemm transB=0 axis 1, MatMul axis 1 with its Add bias', () => {
+    const g = new GraphBuilder(5);
+    let x = g.node('ConvTranspose', ['input', g.weight('up.weight', [1, 4, 2, 2], g.uniform(16, 0.5)), g.weight('up.bias', [4], g.uniform(4, 0.1))], { strides: [2, 2] }, '/up/ConvTranspose');
+    x = g.node('GlobalAveragePool', [x], {}, '/gap');
+    x = g.node('Flatten', [x], { axis: 1 }, '/flatten');
+    x = g.node('Gemm', [x, g.weight('fc1.weight', [4, 6], g.uniform(24, 0.5)), g.weight('fc1.bias', [6], g.uniform(6, 0.1))], { transB: 0 }, '/fc1/Gemm');
+    x = g.node('MatMul', [x, g.weight('fc2.weight', [6, 3], g.uniform(18, 0.5))], {}, '/fc2/MatMul');
+    g.node('Add', [x, g.weight('fc2.bias', [3], g.uniform(3, 0.1))], {}, '/fc2/Add');
+    const m = parseOnnx(encodeModel(g.model({ name: 'input', shape: [1, 1, 4, 4] }, { name: 'out', shape: [1, 3] })), { file: 'kinds.onnx' });
+    expect(m.layers().map((l) => [l.op, l.weight, l.bias, l.channelAxis])).toEqual([
+      ['ConvTranspose', 'up.weight', 'up.bias', 1],
+      ['Gemm', 'fc1.weight', 'fc1.bias', 1],
+      ['MatMul', 'fc2.weight', 'fc2.bias', 1],
+    ]);
+  });
+});
+
+describe('setFloats / floats (property)', () => {
+  it('any f32 values written read back bit for bit, through encode and parse', () => {
+    const m = parseOnnx(tinyConvNet().bytes, { file: 'tiny.onnx' });
+    fc.assert(
+      fc.property(fc.float32Array({ minLength: 10, maxLength: 10, noDefaultInfinity: false }), (values) => {
+        m.setFloats('/fc.bias', values);
+        const back = parseOnnx(m.encode(), { file: 'back.onnx' }).floats('/fc.bias');
+        expect(new Uint32Array(back.buffer)).toEqual(new Uint32Array(Float32Array.from(values).buffer));
+        expect(hashTensor(back)).toBe(hashTensor(Float32Array.from(values)));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import * as ort from 'onnxruntime-node';
 import * as path from 'node:path';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
@@ -155,6 +156,22 @@ describe('splitModel', () => {
     // Patched tensors are the last initializers of the head.
     expect(base.graph.initializer.slice(-names.length).map((t) => t.name).sort()).toEqual([...names].sort());
     expect(rawDataOffsets(split.headTemplate.bytes(new Map()), new Set(names)).size).toBe(names.length);
+  });
+
+  it('template bytes hold exactly the values given (property)', () => {
+    const m = parseOnnx(tinyConvNet().bytes, { file: 'tiny.onnx' });
+    const split = splitModel(m, ['/conv1.bias', '/bn1.running_mean']);
+    fc.assert(
+      fc.property(fc.float32Array({ minLength: 8, maxLength: 8, noNaN: true }), fc.boolean(), (values, both) => {
+        const given = new Map([['/conv1.bias', values]]);
+        if (both) given.set('/bn1.running_mean', values.map((v) => v / 2));
+        const head = parseOnnx(split.headTemplate.bytes(given), { file: 'head.onnx' });
+        expect(head.floats('/conv1.bias')).toEqual(values);
+        expect(head.floats('/bn1.running_mean')).toEqual(both ? values.map((v) => v / 2) : m.floats('/bn1.running_mean'));
+        expect(head.floats('/conv1.weight')).toEqual(m.floats('/conv1.weight'));
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('refuses unknown or non-float tensors, and wrong value lengths', () => {
