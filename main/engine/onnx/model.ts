@@ -237,13 +237,12 @@ export class OnnxModel {
    * `embedExternal` is set, which inlines them (needed for a model handed over as bytes).
    */
   encode(options: { embedExternal?: boolean } = {}): Uint8Array {
-    const ModelProto = onnxType('ModelProto');
-    if (!options.embedExternal || this.external.size === 0) return ModelProto.encode(this.proto as never).finish();
+    if (!options.embedExternal || this.external.size === 0) return encodeProto(this.proto);
     const graph = clone(this.graph);
     graph.initializer = this.graph.initializer.map((t) => this.embedded(t));
     const model = clone(this.proto);
     model.graph = graph;
-    return ModelProto.encode(model as never).finish();
+    return encodeProto(model);
   }
 
   /** A tensor with its external data (if any) inlined as raw_data; the original is left alone. */
@@ -535,6 +534,12 @@ function clearStorage(t: TensorProto): void {
   for (const k of ['float_data', 'int32_data', 'double_data', 'int64_data', 'uint64_data', 'string_data', 'external_data', 'data_location', 'raw_data'] as const) {
     delete (t as unknown as Record<string, unknown>)[k];
   }
+}
+
+/** ModelProto bytes as a plain Uint8Array (protobufjs gives a Buffer, whose slice() is a view, not a copy). */
+export function encodeProto(model: ModelProto): Uint8Array {
+  const buf = onnxType('ModelProto').encode(model as never).finish();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** A shallow copy of a protobufjs message that keeps its prototype (and so its defaults). */

@@ -2,8 +2,8 @@
 // switch rebuilds only the head's session. Weights as graph inputs would cost 12-50% per
 // inference (they leave onnxruntime's fused conv path); a rebuilt head costs 1-2 ms.
 import { RwsError } from '../../core/errors.js';
-import { DataType, onnxType, toNumber, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx-proto.js';
-import { clone, type OnnxModel } from './model.js';
+import { DataType, toNumber, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx-proto.js';
+import { clone, encodeProto, type OnnxModel } from './model.js';
 import { inferTypes, toTypeProto, type TensorType } from './shapes.js';
 
 /** The head's ONNX bytes, re-made for new patched values by overwriting floats in place. */
@@ -149,7 +149,7 @@ export function splitModel(model: OnnxModel, patched: string[]): ModelSplit {
   const tail = buildPart(model, tailNodes, tailInputs, tailOutputs, new Set());
   return {
     headTemplate: makeTemplate(head, patched),
-    tail: onnxType('ModelProto').encode(tail as never).finish(),
+    tail: encodeProto(tail),
     cut,
     headOutputs: headOutputNames,
     tailInputs: tailInputs.filter((v) => !model.hasInitializer(v.name)).map((v) => v.name),
@@ -198,8 +198,7 @@ function rawFloat(model: OnnxModel, t: TensorProto): TensorProto {
 }
 
 function makeTemplate(head: ModelProto, patched: string[]): HeadTemplate {
-  // A plain Uint8Array: slice() of the Buffer protobufjs returns would be a view, not a copy.
-  const base = new Uint8Array(onnxType('ModelProto').encode(head as never).finish());
+  const base = encodeProto(head);
   const offsets = rawDataOffsets(base, new Set(patched));
   for (const name of patched) {
     if (!offsets.has(name)) throw new Error(`head template: raw_data of "${name}" not found`);
