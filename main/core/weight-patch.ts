@@ -8,6 +8,12 @@ interface Term {
   delta: Float32Array;
 }
 
+/** A term of one patch: strength and delta. */
+interface ActiveTerm {
+  alpha: number;
+  delta: Float32Array;
+}
+
 interface PatchedTensor {
   clean: Float32Array;
   mode: PatchMode;
@@ -91,7 +97,7 @@ export class WeightPatch {
     const result = new Map<string, Float32Array>();
     for (const name of this.touched()) {
       const entry = this.tensors.get(name)!;
-      const terms: { alpha: number; delta: Float32Array }[] = [];
+      const terms: ActiveTerm[] = [];
       for (const t of entry.terms) {
         const alpha = active[t.id];
         if (alpha !== undefined) terms.push({ alpha, delta: t.delta });
@@ -109,7 +115,7 @@ export class WeightPatch {
     return result;
   }
 
-  private combine(clean: Float32Array, mode: PatchMode, terms: { alpha: number; delta: Float32Array }[], out: Float32Array): void {
+  private combine(clean: Float32Array, mode: PatchMode, terms: ActiveTerm[], out: Float32Array): void {
     const n = clean.length;
     // The common cases without a scratch buffer; the arithmetic is the same as the general loop:
     // s = ((α1·δ1 + α2·δ2) + α3·δ3) ..., then θ = c + s (or c·exp(s)), all in f64.
@@ -124,6 +130,12 @@ export class WeightPatch {
       const { alpha: b, delta: e } = terms[1]!;
       if (mode === 'add') for (let i = 0; i < n; i++) out[i] = clean[i]! + (a * d[i]! + b * e[i]!);
       else for (let i = 0; i < n; i++) out[i] = clean[i]! * Math.exp(a * d[i]! + b * e[i]!);
+      return;
+    }
+    if (terms.length === 3) {
+      const [{ alpha: a, delta: d }, { alpha: b, delta: e }, { alpha: g, delta: h }] = terms as [ActiveTerm, ActiveTerm, ActiveTerm];
+      if (mode === 'add') for (let i = 0; i < n; i++) out[i] = clean[i]! + (a * d[i]! + b * e[i]! + g * h[i]!);
+      else for (let i = 0; i < n; i++) out[i] = clean[i]! * Math.exp(a * d[i]! + b * e[i]! + g * h[i]!);
       return;
     }
     if (this.scratch.length < n) this.scratch = new Float64Array(n);
