@@ -308,7 +308,11 @@ export function parseOnnx(bytes: Uint8Array, where: OnnxSource): OnnxModel {
     for (const ref of wanted) {
       let data = files.get(ref.path);
       if (!data) {
-        data = readExternal(() => readFileSync(ref.path), ref, where.file);
+        try {
+          data = readFileSync(ref.path);
+        } catch (e) {
+          throw externalReadError(e, ref, where.file);
+        }
         files.set(ref.path, data);
       }
       external.set(ref.tensor, sliceExternal(data, ref, where.file));
@@ -330,7 +334,7 @@ export async function loadOnnx(file: string): Promise<OnnxModel> {
   const external = new Map<string, Uint8Array>();
   const files = new Map<string, Promise<Uint8Array>>();
   for (const ref of externalRefs(proto, where)) {
-    if (!files.has(ref.path)) files.set(ref.path, readFile(ref.path).catch((e) => readExternal(() => { throw e; }, ref, file)));
+    if (!files.has(ref.path)) files.set(ref.path, readFile(ref.path).catch((e) => Promise.reject(externalReadError(e, ref, file))));
     external.set(ref.tensor, sliceExternal(await files.get(ref.path)!, ref, file));
   }
   return new OnnxModel(proto, where, external);
@@ -388,12 +392,9 @@ function externalRefs(proto: ModelProto, where: OnnxSource): ExternalRef[] {
   return refs;
 }
 
-function readExternal(read: () => Uint8Array, ref: ExternalRef, file: string): Uint8Array {
-  try {
-    return read();
-  } catch (e) {
-    throw new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": cannot read external data "${ref.location}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file, field: ref.tensor });
-  }
+function externalReadError(e: unknown, ref: ExternalRef, file: string): RwsError {
+  const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": cannot read external data "${ref.location}" (${why})`, { file, field: ref.tensor });
 }
 
 function sliceExternal(data: Uint8Array, ref: ExternalRef, file: string): Uint8Array {

@@ -264,3 +264,15 @@ describe('setFloats / floats (property)', () => {
     );
   });
 });
+
+describe('older IR versions', () => {
+  it('does not count initializers listed as graph inputs (IR < 4) as model inputs', async () => {
+    const proto = onnxType('ModelProto').toObject(onnxType('ModelProto').decode(tinyConvNet().bytes)) as Record<string, any>;
+    proto.ir_version = 3;
+    proto.opset_import = [{ domain: '', version: 9 }];
+    for (const t of proto.graph.initializer) proto.graph.input.push({ name: t.name, type: { tensor_type: { elem_type: 1, shape: { dim: t.dims.map((d: string) => ({ dim_value: Number(d) })) } } } });
+    const m = parseOnnx(encodeModel(proto), { file: 'ir3.onnx' });
+    expect(m.inputs.map((i) => i.name)).toEqual(['input']);
+    expect(m.layers().length).toBe(3);
+  });
+});

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { rawDataOffsets, splitIsIdentity, splitModel, type ModelSplit } from '../../../main/engine/onnx/split.js';
 import { RwsError } from '../../../main/core/errors.js';
-import { resnet18Like, smallResNet, tinyConvNet, withExternalData, type FixtureModel } from '../../fixtures/models.js';
+import { onnxType } from '../../../main/engine/onnx/onnx-proto.js';
+import { encodeModel, resnet18Like, smallResNet, tinyConvNet, withExternalData, type FixtureModel } from '../../fixtures/models.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const torchSmall = path.join(here, '../../fixtures/torch-small.onnx');
@@ -127,6 +128,17 @@ describe('splitModel', () => {
     const f = withExternalData();
     const m = await loadOnnx(f.file);
     await expectEquivalent(m, f, firstLayers(m, 2));
+  });
+
+  it('an IR 3 model (initializers also listed as inputs) splits and runs', async () => {
+    const f = tinyConvNet();
+    const proto = onnxType('ModelProto').toObject(onnxType('ModelProto').decode(f.bytes)) as Record<string, any>;
+    proto.ir_version = 3;
+    proto.opset_import = [{ domain: '', version: 9 }];
+    for (const t of proto.graph.initializer) proto.graph.input.push({ name: t.name, type: { tensor_type: { elem_type: 1, shape: { dim: t.dims.map((d: string) => ({ dim_value: Number(d) })) } } } });
+    const m = parseOnnx(encodeModel(proto), { file: 'ir3.onnx' });
+    const split = await expectEquivalent(m, f, firstLayers(m, 1));
+    expect(split.tailInputs).toEqual(split.cut);
   });
 
   it('patching the last layer makes the head the whole model', async () => {
