@@ -5,11 +5,11 @@ import type {
   DeviceId,
   EngineState,
   EngineStatus,
-  FolderProgress,
   PackInfo,
 } from '../api/contract.js';
 import type { ModelPack } from '../engine/pack.js';
 import { EventHub } from './events.js';
+import type { FolderJob } from './folder-job.js';
 import { RootGuard } from './root-guard.js';
 
 /** What the service needs of a model with signatures: the engine's RemotePatcher has this shape. */
@@ -43,10 +43,6 @@ export interface LoadedPack {
   cleanPending?: Promise<Classifier>;
 }
 
-/** A background job the engine runs one at a time (a folder run), as the service sees it. */
-export interface FolderJob {
-  progress(): FolderProgress;
-}
 
 export interface EngineOptions {
   /** Folders inputs and outputs must lie in (rws serve); undefined = any path (the desktop app, whose user picks paths). */

@@ -1,8 +1,20 @@
 import { RwsError } from '../core/errors.js';
-import type { CommandArgs, CommandResults } from '../api/contract.js';
-import type { Engine } from './engine.js';
+import type { CommandArgs, FolderResults } from '../api/contract.js';
+import { mixKey, type Engine } from './engine.js';
 
-/** Command `getFolderResults` (being built on the engine's folder run). */
-export async function getFolderResults(_engine: Engine, _args: CommandArgs<'getFolderResults'>): Promise<CommandResults['getFolderResults']> {
-  throw new RwsError('not-built', 'getFolderResults: not built yet');
+/** Command `getFolderResults`: a page of the current run's results (sorted by file), its failures and progress. */
+export async function getFolderResults(engine: Engine, args: CommandArgs<'getFolderResults'>): Promise<FolderResults> {
+  const job = engine.folder;
+  if (!job) throw new RwsError('no-run', 'getFolderResults: no folder run yet');
+  const rows = job.sortedRows();
+  const offset = args?.offset ?? 0;
+  const limit = args?.limit ?? 1000;
+  return {
+    progress: job.progress(),
+    results: rows.slice(offset, offset + limit),
+    count: rows.length,
+    failed: job.sortedFailures(),
+    mixKey: mixKey(job.spec.mix),
+    device: job.device,
+  };
 }

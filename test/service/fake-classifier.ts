@@ -12,6 +12,7 @@ export class FakeClassifier implements Classifier {
   constructor(
     readonly signatures: string[],
     readonly device: string,
+    readonly delayMs = 0,
   ) {}
 
   async setMix(mix: ConditionMix): Promise<void> {
@@ -22,6 +23,7 @@ export class FakeClassifier implements Classifier {
 
   async run(input: Float32Array, dims: number[]): Promise<Float32Array> {
     this.calls.push(`run ${dims.join('x')}`);
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     const n = dims[0]!;
     const per = input.length / n;
     const out = new Float32Array(n * 10);
@@ -42,13 +44,14 @@ export class FakeClassifier implements Classifier {
 }
 
 /** A factory that makes FakeClassifiers and keeps them for inspection. */
-export function fakeFactory(): ClassifierFactory & { made: FakeClassifier[] } {
+export function fakeFactory(opts: { delayMs?: number } = {}): ClassifierFactory & { made: FakeClassifier[]; delay: { ms: number } } {
   const made: FakeClassifier[] = [];
+  const delay = { ms: opts.delayMs ?? 0 };
   const f = (async (_model: string, signatureFiles: Map<string, string>, opts: { device: string }) => {
-    const c = new FakeClassifier([...signatureFiles.keys()], opts.device === 'auto' ? 'cpu' : opts.device);
+    const c = new FakeClassifier([...signatureFiles.keys()], opts.device === 'auto' ? 'cpu' : opts.device, delay.ms);
     made.push(c);
     return c;
   }) as ClassifierFactory & { made: FakeClassifier[] };
   f.made = made;
-  return f;
+  return Object.assign(f, { delay });
 }

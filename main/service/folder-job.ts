@@ -1,0 +1,260 @@
+import { mkdir, readFile, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { RwsError } from '../core/errors.js';
+import type { ConditionMix, FolderFailure, FolderProgress, FolderResultRow, RunPhase } from '../api/contract.js';
+import type { Classifier as FolderClassifier } from '../engine/folder-classifier.js';
+import { runFolder, type FolderRunSummary } from '../engine/folder-run.js';
+import { walkInputs } from '../engine/folder-walk.js';
+import { loadOnnx } from '../engine/onnx/model.js';
+import { buildReport, writeReport } from '../engine/results-export.js';
+import { parseJournal, type JournalHeader } from '../engine/run-journal.js';
+import { mixKey, type Engine, type LoadedPack } from './engine.js';
+
+/** What a folder run was asked to do; kept so it can be resumed. */
+export interface FolderJobSpec {
+  inputs: string[];
+  output: string;
+  mix: ConditionMix;
+  top: number;
+  copyToClassFolders: boolean;
+  batch?: number;
+}
+
+/** Files a run writes into its output folder. */
+export const OUTPUT_FILES = { journal: 'journal.jsonl', json: 'results.json', csv: 'results.csv', byClass: 'by-class' } as const;
+
+const RESULT_FLUSH_MS = 150;
+
+/** Largest batch the model's input accepts: 1 when its batch dimension is fixed at 1. */
+async function modelMaxBatch(modelPath: string): Promise<number> {
+  try {
+    const first = (await loadOnnx(modelPath)).inputs[0]?.dims[0];
+    return typeof first === 'number' && first > 0 ? first : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * One folder run of the service: the engine's runFolder with its own patched model (so the camera's
+ * mix is untouched), results kept for the UI and pushed as events, the journal and the final
+ * results.json / results.csv in the output folder. Stop and resume go through the journal.
+ */
+export class FolderJob {
+  phase: RunPhase = 'starting';
+  private done = 0;
+  private failedCount = 0;
+  private total: number | null = null;
+  private rate = 0;
+  private eta: number | null = null;
+  private message?: string;
+  readonly rows = new Map<string, FolderResultRow>();
+  readonly failures = new Map<string, FolderFailure>();
+  private sorted?: FolderResultRow[];
+  private pending: FolderResultRow[] = [];
+  private flushTimer?: ReturnType<typeof setTimeout>;
+  private controller = new AbortController();
+  device = 'cpu';
+  /** Settles when the run has ended (done, stopped or failed). */
+  finished: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly engine: Engine,
+    readonly loaded: LoadedPack,
+    readonly spec: FolderJobSpec,
+  ) {}
+
+  get running(): boolean {
+    return this.phase === 'starting' || this.phase === 'running' || this.phase === 'stopping';
+  }
+
+  progress(): FolderProgress {
+    const p: FolderProgress = {
+      kind: 'folder',
+      phase: this.phase,
+      done: this.done,
+      failed: this.failedCount,
+      total: this.total,
+      rate: this.rate,
+      eta: this.eta,
+      output: this.spec.output,
+    };
+    if (this.message) p.message = this.message;
+    return p;
+  }
+
+  /** Results sorted by file. */
+  sortedRows(): FolderResultRow[] {
+    this.sorted ??= [...this.rows.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    return this.sorted;
+  }
+
+  sortedFailures(): FolderFailure[] {
+    return [...this.failures.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  }
+
+  private emitProgress(): void {
+    this.engine.events.emit('progress', this.progress());
+  }
+
+  private flushResults(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.engine.events.emit('result', batch);
+  }
+
+  /** Start (or, with `resume`, continue from the journal) in the background. */
+  start(resume: boolean): void {
+    this.phase = 'starting';
+    this.message = undefined;
+    this.controller = new AbortController();
+    this.emitProgress();
+    this.finished = this.run(resume).catch(() => undefined);
+  }
+
+  private async run(resume: boolean): Promise<void> {
+    const { engine, loaded, spec } = this;
+    let classifier: Awaited<ReturnType<Awaited<ReturnType<Engine['classifierFactory']>>>> | undefined;
+    try {
+      await mkdir(spec.output, { recursive: true });
+      const factory = await engine.classifierFactory();
+      const usable = new Map([...loaded.pack.signatureFiles].filter(([id]) => spec.mix[id] !== undefined));
+      const force = loaded.pack.manifest.signatures.some((s) => s.transfer && usable.has(s.id));
+      classifier = await factory(loaded.pack.modelPath, usable, { device: engine.requestedDevice, force });
+      await classifier.setMix(spec.mix);
+      const c = classifier;
+      this.device = c.device ?? 'cpu';
+      const m = loaded.pack.manifest;
+      const folderClassifier: FolderClassifier = {
+        inputSpec: m.input,
+        labels: m.labels,
+        outputKind: m.output.kind,
+        device: this.device,
+        fallback: c.fallback,
+        maxBatch: await modelMaxBatch(loaded.pack.modelPath),
+        run: (input, dims) => c.run(input, dims),
+        dispose: async () => {},
+      };
+      this.phase = 'running';
+      this.emitProgress();
+      const summary: FolderRunSummary = await runFolder({
+        inputs: spec.inputs,
+        classifier: folderClassifier,
+        pack: m.id,
+        model: `${m.id}@${m.version}`,
+        mix: spec.mix,
+        top: spec.top,
+        batch: spec.batch,
+        journal: path.join(spec.output, OUTPUT_FILES.journal),
+        resume,
+        copyTo: spec.copyToClassFolders ? path.join(spec.output, OUTPUT_FILES.byClass) : undefined,
+        signal: this.controller.signal,
+        onProgress: (p) => {
+          this.done = p.done;
+          this.failedCount = p.failed;
+          this.total = p.total;
+          this.rate = p.rate;
+          this.eta = p.eta ?? null;
+          this.emitProgress();
+        },
+        onResult: (r, file) => {
+          const row: FolderResultRow = { file: r.file, path: file.path, top: r.top };
+          this.rows.set(r.file, row);
+          this.sorted = undefined;
+          this.pending.push(row);
+          this.flushTimer ??= setTimeout(() => this.flushResults(), RESULT_FLUSH_MS);
+        },
+        onFailure: (f) => {
+          const row: FolderFailure = { file: f.file, code: f.code, message: f.message };
+          if (f.path) row.path = f.path;
+          this.failures.set(f.file, row);
+        },
+      });
+      // Results resumed from the journal were not reported one by one: take them from the summary.
+      for (const r of summary.results) {
+        if (!this.rows.has(r.file)) {
+          this.rows.set(r.file, { file: r.file, path: pathOfResult(spec.inputs, r.file), top: r.top });
+          this.sorted = undefined;
+        }
+      }
+      this.flushResults();
+      this.done = summary.results.length;
+      this.failedCount = summary.failed.length;
+      this.eta = summary.stopped ? null : 0;
+      await this.writeOutputs(path.join(spec.output, OUTPUT_FILES.json), 'json');
+      await this.writeOutputs(path.join(spec.output, OUTPUT_FILES.csv), 'csv');
+      this.phase = summary.stopped ? 'stopped' : 'done';
+      if (summary.fallback) this.message = summary.fallback;
+    } catch (e) {
+      this.flushResults();
+      this.phase = 'failed';
+      this.message = (e as Error).message;
+      engine.events.emit('error', { code: (e as RwsError).code ?? 'folder-run', message: (e as Error).message, source: 'folderRun' });
+    } finally {
+      await classifier?.dispose();
+      this.emitProgress();
+      engine.publishState();
+    }
+  }
+
+  /** Write the results so far as JSON or CSV (DESIGN.md's `rws run` format), atomically. */
+  async writeOutputs(file: string, format: 'json' | 'csv'): Promise<{ results: number; failed: number }> {
+    const m = this.loaded.pack.manifest;
+    const rows = this.sortedRows().map((r) => ({ file: r.file, top: r.top, mix: this.spec.mix, device: this.device }));
+    const report = buildReport(m.id, this.spec.mix, this.device, rows, this.sortedFailures());
+    await writeReport(report, format === 'json' ? { json: file } : { csv: file });
+    return { results: report.results.length, failed: report.failed.length };
+  }
+
+  /** Ask the run to stop after the batch in hand; resolves once it has. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.phase = 'stopping';
+    this.emitProgress();
+    this.controller.abort();
+    await this.finished;
+  }
+}
+
+/** Where a result's file is: `rel` is relative to its input, prefixed by the input's name when there are several. */
+export function pathOfResult(inputs: string[], rel: string): string {
+  const parts = rel.split('/');
+  if (inputs.length === 1) {
+    const only = inputs[0]!;
+    return parts.length === 1 && path.basename(only) === rel ? only : path.join(only, ...parts);
+  }
+  const input = inputs.find((i) => path.basename(i) === parts[0]);
+  if (!input) return rel;
+  return parts.length === 1 ? input : path.join(input, ...parts.slice(1));
+}
+
+/** Refuse a run whose folders reach, through symbolic links, outside the roots the server may read. */
+export async function assertWalkInsideRoots(engine: Engine, inputs: string[]): Promise<void> {
+  if (!engine.guard) return;
+  const walk = await walkInputs(inputs);
+  for (const f of walk.files) {
+    const real = await realpath(f.path).catch(() => f.path);
+    if (!engine.guard.contains(real)) {
+      throw new RwsError('outside-roots', `${f.path}: links to ${real}, outside the folders this server may use`, { file: f.path, field: 'inputs' });
+    }
+  }
+}
+
+/** The spec of an earlier run, from the journal in its output folder (to resume after a restart). */
+export async function specFromJournal(output: string): Promise<Omit<FolderJobSpec, 'copyToClassFolders' | 'batch'> & { header: JournalHeader }> {
+  const file = path.join(output, OUTPUT_FILES.journal);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new RwsError('no-journal', `${file}: no journal of an earlier run in this folder`, { file, field: 'output' });
+  }
+  const header = parseJournal(text).header;
+  if (!header || header.mix === 'auto') throw new RwsError('no-journal', `${file}: the journal has no usable header`, { file, field: 'output' });
+  return { inputs: header.inputs, output, mix: header.mix, top: header.top, header };
+}
+
+export { mixKey };

@@ -1,0 +1,152 @@
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createService, type Service } from '../../main/service/index.js';
+import type { FolderProgress, FolderResultRow } from '../../main/api/contract.js';
+import { RwsError } from '../../main/core/errors.js';
+import { fakeFactory } from './fake-classifier.js';
+import { writeFixturePack } from './fixture-pack.js';
+
+let tmp: string;
+let root: string;
+let images: string;
+let service: Service;
+let factory: ReturnType<typeof fakeFactory>;
+const N = 40;
+
+function waitFor(svc: Service, phases: string[]): Promise<FolderProgress> {
+  return new Promise((resolve) => {
+    const off = svc.on('progress', (p) => {
+      if (p.kind === 'folder' && phases.includes(p.phase)) {
+        off();
+        resolve(p);
+      }
+    });
+  });
+}
+
+beforeAll(async () => {
+  tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'rws-folder-')));
+  root = path.join(tmp, 'root');
+  images = path.join(root, 'images');
+  mkdirSync(path.join(images, 'sub dir'), { recursive: true });
+  for (let i = 0; i < N; i++) {
+    const v = Math.round((i / N) * 255);
+    const dir = i % 2 ? images : path.join(images, 'sub dir');
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: { r: v, g: v, b: v } } }).png().toFile(path.join(dir, `img-${String(i).padStart(2, '0')}.png`));
+  }
+  writeFileSync(path.join(images, 'broken.png'), 'not a png');
+  writeFixturePack(path.join(tmp, 'pack'));
+  factory = fakeFactory();
+  service = await createService({ roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: factory });
+});
+
+afterAll(async () => {
+  await service?.dispose();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('folder runs through the service', () => {
+  it('classifies a folder, reports failures, streams results and writes results files', async () => {
+    const streamed: FolderResultRow[] = [];
+    const off = service.on('result', (rows) => streamed.push(...rows));
+    const done = waitFor(service, ['done', 'failed']);
+    const started = await service.call('startFolderRun', { inputs: [images], output: path.join(root, 'out'), mix: { fog: 1 }, top: 3 });
+    expect(started.phase).toBe('starting');
+    const end = await done;
+    off();
+    expect(end).toMatchObject({ phase: 'done', done: N, failed: 1, total: N + 1 });
+    const page = await service.call('getFolderResults', { offset: 0, limit: 10 });
+    expect(page.count).toBe(N);
+    expect(page.results).toHaveLength(10);
+    expect(page.results[0]!.file).toBe('img-01.png');
+    expect(page.results[0]!.top).toHaveLength(3);
+    expect(page.failed.map((f) => [f.file, f.code])).toEqual([['broken.png', 'not-image']]);
+    expect(page.mixKey).toBe('fog=1');
+    expect(streamed.map((r) => r.file).sort()).toEqual(page.results.length ? (await service.call('getFolderResults', { limit: 1000 })).results.map((r) => r.file) : []);
+    expect(streamed.every((r) => existsSync(r.path))).toBe(true);
+    const json = JSON.parse(readFileSync(path.join(root, 'out', 'results.json'), 'utf8'));
+    expect(json).toMatchObject({ pack: 'fixture', mix: { fog: 1 } });
+    expect(json.results).toHaveLength(N);
+    expect(existsSync(path.join(root, 'out', 'results.csv'))).toBe(true);
+    // The camera's mix is not the run's.
+    expect((await service.call('getState', undefined)).mixKey).toBe('off');
+  });
+
+  it('exports CSV and JSON where asked, inside the roots only', async () => {
+    const csv = await service.call('exportResults', { format: 'csv', file: path.join(root, 'exports', 'r.csv') });
+    expect(csv).toMatchObject({ format: 'csv', results: N, failed: 1 });
+    const text = readFileSync(csv.file, 'utf8');
+    expect(text.split('\r\n')[0]).toBe('file,status,top1_index,top1_label,top1_score,top2_index,top2_label,top2_score,top3_index,top3_label,top3_score,error_code,error_message');
+    expect(text).toContain('broken.png,failed');
+    const e = await service.call('exportResults', { format: 'json', file: path.join(tmp, 'r.json') }).catch((x: RwsError) => x);
+    expect((e as RwsError).code).toBe('outside-roots');
+  });
+
+  it('stops and resumes to the same results as an uninterrupted run', async () => {
+    const full = JSON.parse(readFileSync(path.join(root, 'out', 'results.json'), 'utf8'));
+    factory.delay.ms = 15;
+    const stopped = waitFor(service, ['stopped', 'done']);
+    let first = true;
+    const off = service.on('progress', (p) => {
+      if (first && p.phase === 'running' && p.done >= 4) {
+        first = false;
+        void service.call('stopFolderRun', undefined);
+      }
+    });
+    await service.call('startFolderRun', { inputs: [images], output: path.join(root, 'out2'), mix: { fog: 1 }, top: 3, batch: 2 });
+    const s = await stopped;
+    off();
+    expect(s.phase).toBe('stopped');
+    expect(s.done).toBeLessThan(N);
+    const partial = JSON.parse(readFileSync(path.join(root, 'out2', 'results.json'), 'utf8'));
+    expect(partial.results.length).toBe(s.done);
+    factory.delay.ms = 0;
+    const finished = waitFor(service, ['done', 'failed']);
+    await service.call('resumeFolderRun', undefined);
+    expect((await finished).phase).toBe('done');
+    const resumed = JSON.parse(readFileSync(path.join(root, 'out2', 'results.json'), 'utf8'));
+    expect(resumed).toEqual(full);
+    const rows = (await service.call('getFolderResults', { limit: 1000 })).results;
+    expect(rows.every((r) => existsSync(r.path))).toBe(true);
+  });
+
+  it('resumes from an output folder after a restart, from its journal', async () => {
+    const fresh = await createService({ roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory() });
+    try {
+      const finished = waitFor(fresh, ['done', 'failed']);
+      await fresh.call('resumeFolderRun', { output: path.join(root, 'out2') });
+      expect((await finished).phase).toBe('done');
+      expect((await fresh.call('getFolderResults', {})).count).toBe(N);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('copies into class folders under the output, refuses an output inside the input', async () => {
+    const done = waitFor(service, ['done', 'failed']);
+    await service.call('startFolderRun', { inputs: [path.join(images, 'sub dir')], output: path.join(root, 'out3'), copyToClassFolders: true });
+    expect((await done).phase).toBe('done');
+    const classes = readdirSync(path.join(root, 'out3', 'by-class'));
+    expect(classes.length).toBeGreaterThan(0);
+    const e = await service.call('startFolderRun', { inputs: [images], output: path.join(images, 'out'), copyToClassFolders: true }).catch((x: RwsError) => x);
+    expect((e as RwsError).code).toBe('output-inside-input');
+  });
+
+  it('refuses inputs outside the roots, and folders linking outside them', async () => {
+    const outside = path.join(tmp, 'outside');
+    mkdirSync(outside, { recursive: true });
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toFile(path.join(outside, 'o.png'));
+    const e1 = await service.call('startFolderRun', { inputs: [outside], output: path.join(root, 'o1') }).catch((x: RwsError) => x);
+    expect([(e1 as RwsError).code, (e1 as RwsError).field]).toEqual(['outside-roots', 'inputs.0']);
+    const linked = path.join(root, 'linked');
+    mkdirSync(linked, { recursive: true });
+    symlinkSync(outside, path.join(linked, 'out-link'));
+    const e2 = await service.call('startFolderRun', { inputs: [linked], output: path.join(root, 'o2') }).catch((x: RwsError) => x);
+    expect((e2 as RwsError).code).toBe('outside-roots');
+    const e3 = await service.call('startFolderRun', { inputs: [images], output: path.join(tmp, 'o3') }).catch((x: RwsError) => x);
+    expect([(e3 as RwsError).code, (e3 as RwsError).field]).toEqual(['outside-roots', 'output']);
+  });
+});
