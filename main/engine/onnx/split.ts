@@ -96,7 +96,7 @@ export function splitModel(model: OnnxModel, patched: string[]): ModelSplit {
         if (inHead.has(node) || !FOLLOWERS.has(node.op_type) || node.input[0] !== name) continue;
         if (!node.input.every((i) => !i || !idx.producer.has(i) || inHead.has(idx.producer.get(i)!))) continue;
         const bigger = new Set(inHead).add(node);
-        if (cutOf(bigger).length <= cut.length) {
+        if (cutOf(bigger).length <= cutOf(inHead).length) {
           inHead.add(node);
           grown = true;
         }
