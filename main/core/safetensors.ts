@@ -96,6 +96,76 @@ export function encodeSafetensors(tensors: SafetensorsInput[], metadata: Record<
   return out;
 }
 
+/** A JSON number written with a fraction or exponent: never a valid shape or offset (serde's usize refuses it). */
+class JsonFloat {
+  constructor(readonly value: number) {}
+}
+
+/**
+ * Parse JSON text that `JSON.parse` already accepted, keeping what it hides: repeated keys (an
+ * error naming the key and where) and number literals that are not integers (`JsonFloat`).
+ */
+function parseHeaderJson(text: string): unknown {
+  let i = 0;
+  const number = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+  const skip = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const string = (): string => {
+    const start = i++;
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i)) as string;
+  };
+  const value = (where: string): unknown => {
+    skip();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const obj: Record<string, unknown> = {};
+      skip();
+      if (text[i] === '}') return i++, obj;
+      for (;;) {
+        skip();
+        const key = string();
+        if (Object.hasOwn(obj, key)) throw new Error(`key "${key}" appears twice in ${where}`);
+        skip();
+        i++; // ':'
+        Object.defineProperty(obj, key, { value: value(where === 'the header' ? `"${key}"` : `${where}."${key}"`), enumerable: true, writable: true, configurable: true });
+        skip();
+        if (text[i++] === '}') return obj;
+      }
+    }
+    if (c === '[') {
+      i++;
+      const arr: unknown[] = [];
+      skip();
+      if (text[i] === ']') return i++, arr;
+      for (;;) {
+        arr.push(value(where));
+        skip();
+        if (text[i++] === ']') return arr;
+      }
+    }
+    if (c === '"') return string();
+    if (text.startsWith('true', i)) return (i += 4), true;
+    if (text.startsWith('false', i)) return (i += 5), false;
+    if (text.startsWith('null', i)) return (i += 4), null;
+    number.lastIndex = i;
+    const m = number.exec(text)!;
+    i += m[0].length;
+    return m[1] !== undefined || m[2] !== undefined ? new JsonFloat(Number(m[0])) : Number(m[0]);
+  };
+  return value('the header');
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof JsonFloat) return 'number';
+  return typeof v;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -106,9 +176,10 @@ function isCount(v: unknown): v is number {
 
 /**
  * Read a safetensors file, validating what the Rust/Python reader validates: header length, UTF-8,
- * JSON starting with `{`, known dtypes, offsets contiguous from 0 with no overlap, byte size =
- * elements × dtype size, buffer fully covered, metadata values strings. Errors name `file` and the
- * tensor or field.
+ * JSON starting with `{`, known dtypes, integer shapes and offsets, offsets contiguous from 0 with no
+ * overlap, byte size = elements × dtype size, buffer fully covered, metadata values strings. Stricter
+ * in one way: a key repeated anywhere in the header is refused (the Rust reader keeps the last
+ * tensor or metadata entry of that name). Errors name `file` and the tensor or field.
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
@@ -132,9 +203,14 @@ export function decodeSafetensors(
   if (!text.startsWith('{')) fail('header does not start with "{"');
   let header: unknown;
   try {
-    header = JSON.parse(text);
+    JSON.parse(text);
   } catch (e) {
     return fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    header = parseHeaderJson(text);
+  } catch (e) {
+    return fail(`header is ambiguous: ${(e as Error).message}`);
   }
   if (!isObject(header)) return fail('header is not a JSON object');
 
@@ -144,7 +220,7 @@ export function decodeSafetensors(
     if (!isObject(rawMeta)) fail(`"${METADATA_KEY}" is not an object of strings`, METADATA_KEY);
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
       // Python's reader rejects nested values; nested data goes in as JSON text.
-      if (typeof v !== 'string') fail(`metadata "${k}" is ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}, must be a string`, k);
+      if (typeof v !== 'string') fail(`metadata "${k}" is ${describe(v)}, must be a string`, k);
       Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
     }
   }

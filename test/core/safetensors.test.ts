@@ -117,10 +117,22 @@ const broken: [string, Uint8Array, RegExp][] = [
   ['metadata value not a string', rawFile(`{"__metadata__":{"layers":3}}`), /metadata "layers" is number/],
   ['metadata value nested', rawFile(`{"__metadata__":{"effect":{"a":1}}}`), /metadata "effect" is object/],
   ['metadata not an object', rawFile(`{"__metadata__":"x"}`), /__metadata__/],
+  ['float in shape', rawFile(`{"t":{"dtype":"U8","shape":[2.0],"data_offsets":[0,2]}}`, new Uint8Array(2)), /tensor "t": shape must be a list of non-negative integers/],
+  ['exponent in offsets', rawFile(`{"t":{"dtype":"U8","shape":[2],"data_offsets":[0,2e0]}}`, new Uint8Array(2)), /tensor "t": data_offsets/],
+  ['integer past u64', rawFile(`{"t":{"dtype":"U8","shape":[18446744073709551616],"data_offsets":[0,2]}}`, new Uint8Array(2)), /tensor "t": shape/],
+  ['field repeated in a tensor', rawFile(`{"t":{"dtype":"U8","dtype":"U8","shape":[2],"data_offsets":[0,2]}}`, new Uint8Array(2)), /key "dtype" appears twice in "t"/],
+  ['__metadata__ repeated', rawFile(`{"__metadata__":{},"__metadata__":{}}`), /key "__metadata__" appears twice in the header/],
+  ['NaN in the header', rawFile(`{"t":{"dtype":"U8","shape":[NaN],"data_offsets":[0,2]}}`, new Uint8Array(2)), /not valid JSON/],
+];
+
+/** Refused by us, accepted by the Rust reader (which keeps the last entry of a repeated name). */
+const stricter: [string, Uint8Array, RegExp][] = [
+  ['tensor name repeated', rawFile(`{${u8('t', 0, 2)},${u8('t', 0, 2)}}`, new Uint8Array(2)), /key "t" appears twice in the header/],
+  ['metadata key repeated', rawFile(`{"__metadata__":{"id":"a","id":"b"}}`), /key "id" appears twice in "__metadata__"/],
 ];
 
 describe('decodeSafetensors refuses broken files, naming the file and the tensor or field', () => {
-  for (const [what, bytes, message] of broken) {
+  for (const [what, bytes, message] of [...broken, ...stricter]) {
     it(what, () => {
       let err: unknown;
       try {
@@ -167,5 +179,10 @@ describe.skipIf(!python)('the Python reader (mirror of the safetensors package) 
       expect(r.ok, `${what}: python accepted it`).toBe(false);
       expect(r.out, what).toMatch(/^ERROR /);
     });
+  });
+
+  it('accepts a repeated name, keeping the last (we refuse it: see `stricter`)', () => {
+    const r = check(stricter[1]![1], 'repeated.safetensors');
+    expect(r).toEqual({ ok: true, out: { metadata: { id: 'b' }, tensors: {} } });
   });
 });

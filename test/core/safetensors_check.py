@@ -24,6 +24,20 @@ class SafeTensorError(Exception):
     pass
 
 
+class Obj(dict):
+    """A JSON object that remembers which keys it saw more than once (the last value wins, as in a
+    serde HashMap; a struct field seen twice is serde's `duplicate field` error, checked below)."""
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+        seen = set()
+        self.repeated = set()
+        for k, _ in pairs:
+            if k in seen:
+                self.repeated.add(k)
+            seen.add(k)
+
+
 def is_usize(v):
     # serde's usize takes JSON integers only: not bools, not floats, not negatives.
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**64
@@ -50,12 +64,14 @@ def read(buffer):
         raise SafeTensorError("InvalidHeaderDeserialization: " + s)
 
     try:
-        header = json.loads(text, parse_constant=no_constants)
+        header = json.loads(text, parse_constant=no_constants, object_pairs_hook=Obj)
     except json.JSONDecodeError as e:
         raise SafeTensorError("InvalidHeaderDeserialization: " + str(e))
     if not isinstance(header, dict):
         raise SafeTensorError("InvalidHeaderDeserialization: not an object")
 
+    if "__metadata__" in header.repeated:
+        raise SafeTensorError("InvalidHeaderDeserialization: duplicate field __metadata__")
     metadata = header.pop("__metadata__", None)
     if metadata is not None:
         if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
@@ -64,6 +80,8 @@ def read(buffer):
     for name, info in header.items():
         if not isinstance(info, dict):
             raise SafeTensorError("InvalidHeaderDeserialization: " + name)
+        if info.repeated & {"dtype", "shape", "data_offsets"}:
+            raise SafeTensorError("InvalidHeaderDeserialization: duplicate field in " + name)
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype not in DTYPE_SIZE:
             raise SafeTensorError("InvalidHeaderDeserialization: dtype of " + name)
