@@ -1,0 +1,129 @@
+// Electron main process: one instance, a hardened session, the renderer under app://rws, the
+// engine in a utility process, and one IPC handler per command routing to it.
+import { app, BrowserWindow, ipcMain, Menu, Notification, session, utilityProcess } from 'electron';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EVENT_CHANNELS, type DeviceId, type EventName, type FolderProgress, type RwsEvents } from '../api/contract.js';
+import { EngineHost, type EngineProcess } from './engine-host.js';
+import { toEngineError, type EngineMessage } from './engine-protocol.js';
+import type { IpcReply } from './host-channels.js';
+import { registerCommandHandlers } from './ipc/commands.js';
+import type { IpcContext } from './ipc/context.js';
+import { register as registerOpenPath } from './ipc/open-path.js';
+import { register as registerPickFolder } from './ipc/pick-folder.js';
+import { register as registerPickSaveFile } from './ipc/pick-save-file.js';
+import { buildMenu } from './menu.js';
+import { APP_ORIGIN, isAppUrl } from './policy.js';
+import { registerAppScheme, serveRenderer } from './protocol.js';
+import { guardWebContents, hardenSession } from './security.js';
+import { SettingsStore } from './settings.js';
+import { createMainWindow } from './window.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// electron-vite sets this in development only; production always loads app://rws.
+const devServer = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  registerAppScheme();
+  app.enableSandbox();
+  guardWebContents(devServer);
+  void app.whenReady().then(start);
+}
+
+let mainWindow: BrowserWindow | null = null;
+let engine: EngineHost | null = null;
+
+app.on('second-instance', () => {
+  if (!mainWindow) return;
+  if (mainWindow.isMinimized()) mainWindow.restore();
+  mainWindow.focus();
+});
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit();
+});
+
+app.on('before-quit', () => engine?.stop());
+
+/** Default pack: shipped as an extra resource when packaged, else the engine's own default (the repository's). */
+function defaultPackDir(): string | undefined {
+  return app.isPackaged ? path.join(process.resourcesPath, 'native-models', 'fashion-mnist') : undefined;
+}
+
+function spawnEngine(packDir: string | undefined) {
+  return ({ device }: { device: DeviceId }): EngineProcess => {
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), RWS_APP_ROOT: app.getAppPath(), RWS_ENGINE_DEVICE: device };
+    if (packDir) env.RWS_PACK_DIR = packDir;
+    const child = utilityProcess.fork(path.join(here, 'engine-process.js'), [], { serviceName: 'RWS engine', env, stdio: 'inherit' });
+    return {
+      post: (msg) => child.postMessage(msg),
+      onMessage: (cb) => child.on('message', (m: EngineMessage) => cb(m)),
+      onExit: (cb) => child.on('exit', (code) => cb(code)),
+      kill: () => void child.kill(),
+    };
+  };
+}
+
+function broadcast<E extends EventName>(event: E, payload: RwsEvents[E]): void {
+  for (const w of BrowserWindow.getAllWindows()) if (!w.isDestroyed()) w.webContents.send(EVENT_CHANNELS[event], payload);
+  if (event === 'progress') notifyRunEnd(payload as FolderProgress);
+}
+
+let lastPhase = '';
+/** A system notification when a folder run ends while the window is not in front. */
+function notifyRunEnd(p: FolderProgress): void {
+  const phase = `${p.kind}:${p.phase}`;
+  if (phase === lastPhase) return;
+  lastPhase = phase;
+  if (p.kind !== 'folder' || (p.phase !== 'done' && p.phase !== 'failed')) return;
+  if (mainWindow?.isFocused() || !Notification.isSupported()) return;
+  const body = p.phase === 'done' ? `${p.done} images classified${p.failed ? `, ${p.failed} failed` : ''}.` : (p.message ?? 'The run failed.');
+  new Notification({ title: p.phase === 'done' ? 'Folder run finished' : 'Folder run failed', body }).show();
+}
+
+async function start(): Promise<void> {
+  const settings = await SettingsStore.open(app.getPath('userData'));
+  hardenSession(session.defaultSession, devServer);
+  serveRenderer(path.join(here, '..', 'renderer'));
+  Menu.setApplicationMenu(buildMenu(!app.isPackaged));
+
+  const saved = settings.get();
+  engine = new EngineHost({ spawn: spawnEngine(saved.packDir ?? defaultPackDir()), device: saved.device, onEvent: broadcast });
+  const host = engine;
+
+  const ctx: IpcContext = {
+    engine: host,
+    settings,
+    window: () => mainWindow,
+    handle(channel, fn) {
+      ipcMain.handle(channel, async (event, args): Promise<IpcReply> => {
+        // Only the app's own pages may call the engine (never a frame that navigated elsewhere).
+        if (!isAppUrl(event.senderFrame?.url ?? '', devServer)) {
+          return { ok: false, error: { code: 'forbidden', message: `${channel}: refused for a page outside the app` } };
+        }
+        try {
+          return { ok: true, value: await fn(args, event) };
+        } catch (e) {
+          return { ok: false, error: toEngineError(e) };
+        }
+      });
+    },
+  };
+  registerCommandHandlers(ctx);
+  registerPickFolder(ctx);
+  registerPickSaveFile(ctx);
+  registerOpenPath(ctx);
+
+  void host.start();
+  const url = devServer ?? `${APP_ORIGIN}/index.html`;
+  mainWindow = createMainWindow(settings, path.join(here, '..', 'preload', 'index.cjs'), url);
+  mainWindow.on('closed', () => (mainWindow = null));
+
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) {
+      mainWindow = createMainWindow(settings, path.join(here, '..', 'preload', 'index.cjs'), url);
+    }
+  });
+}
