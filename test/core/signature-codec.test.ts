@@ -237,3 +237,32 @@ describe('Python reads our signature files', () => {
     }
   });
 });
+
+describe('decodeSignature on damaged files', () => {
+  it('either decodes or throws an RwsError naming the file, never anything else (fuzz)', () => {
+    const files = (['f32', 'f16', 'int8', 'int4'] as Quantization[]).map((q) => encodeSignature(sig, q));
+    const headerEnd = (b: Uint8Array) => 8 + Number(new DataView(b.buffer, b.byteOffset).getBigUint64(0, true));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 }), fc.boolean()), { minLength: 1, maxLength: 4 }),
+        fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+        (which, edits, cut) => {
+          let b = files[which]!.slice();
+          const end = headerEnd(files[which]!);
+          // Mostly hit the header (where the structure is), sometimes the data.
+          for (const [at, byte, inHeader] of edits) b[inHeader ? 8 + Math.floor(at * (end - 8)) : Math.floor(at * b.length)] = byte;
+          if (cut !== undefined) b = b.subarray(0, Math.floor(cut * b.length));
+          try {
+            decodeSignature(b, 'damaged.rws.safetensors');
+          } catch (e) {
+            expect(e).toBeInstanceOf(RwsError);
+            expect((e as RwsError).message.startsWith('damaged.rws.safetensors: ')).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+});
