@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type OutputInfo } from 'sharp';
 import { RwsError } from '../core/errors.js';
 import type { InputSpec } from './pack.js';
 
@@ -69,32 +69,73 @@ function briefly(text: string): string {
   return last.length > 160 ? `${last.slice(0, 157)}...` : last;
 }
 
-/** Turn a sharp failure into the reason a user can act on; only touches the disk on this path. */
+/** True when the bytes are known to be cut short: the format's end marker or declared length is missing. */
+export function isCutShort(kind: ImageKind, head: Uint8Array, tail: Uint8Array, size: number): boolean {
+  const t = tail.length;
+  switch (kind) {
+    case 'jpeg': {
+      // Some encoders pad after EOI: look for FF D9 near the end.
+      for (let i = t - 2; i >= 0; i--) if (tail[i] === 0xff && tail[i + 1] === 0xd9) return false;
+      return true;
+    }
+    case 'png':
+      return !(t >= 8 && ascii(tail, t - 8, t - 4) === 'IEND');
+    case 'gif':
+      return !(t >= 1 && tail[t - 1] === 0x3b);
+    case 'webp':
+      return head.length >= 8 && size < new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true) + 8;
+    default:
+      return false;
+  }
+}
+
+/** The first `head` and last `tail` bytes of a file, and its size. */
+async function readEnds(file: string, head = 32, tail = 64): Promise<{ head: Uint8Array; tail: Uint8Array; size: number }> {
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const h = new Uint8Array(Math.min(head, size));
+    await fh.read(h, 0, h.length, 0);
+    const tl = new Uint8Array(Math.min(tail, size));
+    await fh.read(tl, 0, tl.length, size - tl.length);
+    return { head: h, tail: tl, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Turn a sharp failure into the reason a user can act on; only touches the disk on this path.
+ * libvips' error text can be lost when several images fail at once ("Unknown error"), so a cut-off
+ * file is recognised by its bytes first and by the message only for formats without an end marker.
+ */
 async function explain(err: unknown, input: string | Uint8Array, name: string, maxPixels: number): Promise<RwsError> {
   const text = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(text)) return fail('too-many-pixels', name, `image is larger than ${maxPixels} pixels (a pixel bomb?); raise --max-pixels to decode it`);
-  let head: Uint8Array;
+  let ends: { head: Uint8Array; tail: Uint8Array; size: number };
   if (typeof input === 'string') {
     try {
       const s = await stat(input);
       if (s.isDirectory()) return fail('unreadable', name, 'is a folder');
       if (s.size === 0) return fail('empty', name, 'file is empty (0 bytes)');
-      head = await readHead(input);
+      ends = await readEnds(input);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? '';
       return fail('unreadable', name, `cannot read: ${ERRNO_TEXT[code] ?? code ?? (e as Error).message}`);
     }
   } else {
     if (input.length === 0) return fail('empty', name, 'file is empty (0 bytes)');
-    head = input.subarray(0, 32);
+    ends = { head: input.subarray(0, 32), tail: input.subarray(Math.max(0, input.length - 64)), size: input.length };
   }
-  const kind = sniffImage(head);
+  const kind = sniffImage(ends.head);
   if (!kind) return fail('not-image', name, 'not an image (content is not JPEG, PNG, WebP, GIF, TIFF or AVIF/HEIF)');
+  const why = briefly(text);
+  if (isCutShort(kind, ends.head, ends.tail, ends.size)) return fail('truncated', name, `${kind.toUpperCase()} data is truncated (the file ends before the image does)`);
   // libvips reports a cut-off file in many words; a known header that then fails to parse is one too.
   if (/truncat|premature end|unexpected end|end of (input|file|data|stream)|not enough data|read error|short read|incomplete|corrupt|unsupported image format/i.test(text)) {
-    return fail('truncated', name, `${kind.toUpperCase()} data is truncated or damaged (${briefly(text)})`);
+    return fail('truncated', name, `${kind.toUpperCase()} data is truncated or damaged (${why})`);
   }
-  return fail('unreadable', name, `cannot decode this ${kind.toUpperCase()} (${briefly(text)})`);
+  return fail('unreadable', name, `cannot decode this ${kind.toUpperCase()} (${why})`);
 }
 
 /**
@@ -105,26 +146,36 @@ async function explain(err: unknown, input: string | Uint8Array, name: string, m
 export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
-  const grey = spec.colorSpace === 'grey' || spec.channels === 1;
-  let data: Buffer;
-  let channels: number;
+  let out: { data: Buffer; info: OutputInfo };
   try {
-    // failOn 'truncated': cameras write JPEGs with harmless warnings, but a cut-off file must fail.
-    let img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 })
-      .rotate()
-      .resize(spec.width, spec.height, { fit: spec.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } })
-      .removeAlpha();
-    img = grey ? img.greyscale() : img.toColourspace('srgb');
-    const out = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    data = out.data;
-    channels = out.info.channels;
-    if (out.info.width !== spec.width || out.info.height !== spec.height) {
-      throw new Error(`resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
-    }
+    out = await pixels(input, spec, maxPixels);
   } catch (e) {
-    throw await explain(e, input, name, maxPixels);
+    // libvips can lose its message when several images fail at once; a second try alone tells more.
+    let err = e;
+    if (/unknown error/i.test(e instanceof Error ? e.message : String(e))) {
+      try {
+        out = await pixels(input, spec, maxPixels);
+      } catch (again) {
+        err = again;
+      }
+    }
+    if (!out!) throw await explain(err, input, name, maxPixels);
   }
-  return toTensor(data, channels, spec);
+  if (out.info.width !== spec.width || out.info.height !== spec.height) {
+    throw fail('unreadable', name, `resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
+  }
+  return toTensor(out.data, out.info.channels, spec);
+}
+
+async function pixels(input: string | Uint8Array, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {
+  const grey = spec.colorSpace === 'grey' || spec.channels === 1;
+  // failOn 'truncated': cameras write JPEGs with harmless warnings, but a cut-off file must fail.
+  let img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 })
+    .rotate()
+    .resize(spec.width, spec.height, { fit: spec.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } })
+    .removeAlpha();
+  img = grey ? img.greyscale() : img.toColourspace('srgb');
+  return img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
 }
 
 /** Pixels (HWC, 8-bit, `have` channels) → the spec's float tensor (NCHW or NHWC, one image). */

@@ -59,7 +59,7 @@ export function folderTestModel(opts: { channels?: 1 | 3; size?: number; classes
   const size = opts.size ?? 28;
   const k = opts.classes ?? 10;
   const h = opts.hidden ?? 8;
-  const rnd = seeded(opts.seed ?? 7);
+  const rnd = seeded(opts.seed ?? 11);
   const fill = (n: number, scale: number) => Float32Array.from({ length: n }, () => rnd() * scale);
   const graph: Field[] = [
     msg(1, ...[node('Conv', ['input', 'conv.weight', 'conv.bias'], ['c1'], [attrInts('kernel_shape', [3, 3]), attrInts('pads', [1, 1, 1, 1])])]),
@@ -69,9 +69,9 @@ export function folderTestModel(opts: { channels?: 1 | 3; size?: number; classes
     msg(1, node('Gemm', ['f1', 'fc.weight', 'fc.bias'], ['logits'], [attrInt('transB', 1)])),
     str(2, 'folder-test-model'),
     msg(5, tensor('conv.weight', [h, c, 3, 3], fill(h * c * 9, 2))),
-    msg(5, tensor('conv.bias', [h], fill(h, 0.2))),
+    msg(5, tensor('conv.bias', [h], fill(h, 3))),
     msg(5, tensor('fc.weight', [k, h], fill(k * h, 8))),
-    msg(5, tensor('fc.bias', [k], fill(k, 0.5))),
+    msg(5, tensor('fc.bias', [k], fill(k, 0))),
     msg(11, valueInfo('input', ['N', c, size, size])),
     msg(12, valueInfo('logits', ['N', k])),
   ];
