@@ -230,3 +230,30 @@ describe('arguments', () => {
     expect(u.code).toBe('unknown-command');
   });
 });
+
+describe('evaluate', () => {
+  it('gives accuracy per condition and severity, clean vs patched, on a labelled folder', async () => {
+    const data = path.join(root, 'labelled');
+    for (const [label, v] of [['Trouser', 40], ['Dress', 200]] as const) {
+      mkdirSync(path.join(data, label), { recursive: true });
+      for (let i = 0; i < 3; i++) {
+        await sharp({ create: { width: 28, height: 28, channels: 3, background: { r: v + i, g: v + i, b: v + i } } }).png().toFile(path.join(data, label, `${i}.png`));
+      }
+    }
+    const progress: number[] = [];
+    const off = service.on('progress', (p) => p.kind === 'eval' && progress.push(p.done));
+    const r = await service.call('evaluate', { data, severities: [1, 3], limit: 6 });
+    off();
+    expect(r.samples).toBe(6);
+    expect(r.conditions.map((c) => [c.id, c.points.map((p) => p.severity)])).toEqual([
+      ['fog', [1, 3]],
+      ['low-light', [1, 3]],
+    ]);
+    for (const c of r.conditions) for (const p of c.points) for (const a of [p.clean, p.patched]) expect(a >= 0 && a <= 1).toBe(true);
+    expect(progress.at(-1)).toBe(5);
+    const e = await rejects(service.call('evaluate', { data: outside }));
+    expect(e.code).toBe('outside-roots');
+    const e2 = await rejects(service.call('evaluate', { data, conditions: ['rain'] }));
+    expect(e2.code).toBe('eval-condition');
+  });
+});
