@@ -264,5 +264,4 @@ describe('decodeSignature on damaged files', () => {
       { numRuns: 5000 },
     );
   });
-
 });
