@@ -26,8 +26,8 @@ export interface Classifier {
 
 export interface ClassifierOptions {
   device: DeviceId;
-  /** Allow signatures made on another base model (the pack declares them as transfers). */
-  force: boolean;
+  /** Signature ids allowed to differ from the model's base tensors (the pack declares them as transfers). */
+  force: string[];
 }
 
 /** Makes a Classifier for a model file and its signature files (by id). */
@@ -110,6 +110,15 @@ export class Engine {
     return this.factory;
   }
 
+  /** A patched model of the loaded pack with the given signatures (default: every available one). */
+  async makePatched(loaded: Pick<LoadedPack, 'pack' | 'info'>, ids?: (id: string) => boolean): Promise<Classifier> {
+    const factory = await this.classifierFactory();
+    const available = new Set(loaded.info.signatures.filter((s) => s.available).map((s) => s.id));
+    const files = new Map([...loaded.pack.signatureFiles].filter(([id]) => available.has(id) && (!ids || ids(id))));
+    const force = loaded.pack.manifest.signatures.filter((s) => s.transfer && files.has(s.id)).map((s) => s.id);
+    return factory(loaded.pack.modelPath, files, { device: this.requestedDevice, force });
+  }
+
   /** Run model work one call at a time, so a mix change and a frame never interleave. */
   exclusive<T>(f: () => Promise<T>): Promise<T> {
     const next = this.chain.then(f, f);
@@ -156,7 +165,7 @@ export class Engine {
     // Concurrent first frames share one creation.
     loaded.cleanPending ??= (async () => {
       const factory = await this.classifierFactory();
-      const c = await factory(loaded.pack.modelPath, new Map(), { device: this.requestedDevice, force: false });
+      const c = await factory(loaded.pack.modelPath, new Map(), { device: this.requestedDevice, force: [] });
       if (this.loaded !== loaded) {
         await c.dispose();
         throw new RwsError('engine-changed', 'the pack or device changed while the clean model was being made; try again');

@@ -60,11 +60,8 @@ export async function evaluate(engine: Engine, args: CommandArgs<'evaluate'>): P
   let step = 0;
   const tick = (phase: FolderProgress['phase']) =>
     engine.events.emit('progress', { kind: 'eval', phase, done: step, failed: 0, total, rate: step / Math.max(1e-3, (performance.now() - t0) / 1000), eta: null });
-  const factory = await engine.classifierFactory();
-  const signatureFiles = new Map([...loaded.pack.signatureFiles].filter(([id]) => usable.has(id)));
-  const force = m.signatures.some((s) => s.transfer && signatureFiles.has(s.id));
-  const clean = await factory(loaded.pack.modelPath, new Map(), { device: engine.requestedDevice, force: false });
-  const patched = await factory(loaded.pack.modelPath, signatureFiles, { device: engine.requestedDevice, force });
+  const clean = await engine.makePatched(loaded, () => false);
+  const patched = await engine.makePatched(loaded);
   const classes = m.labels.length;
   try {
     tick('running');

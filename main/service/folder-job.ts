@@ -8,7 +8,7 @@ import { walkInputs } from '../engine/folder-walk.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { buildReport, writeReport } from '../engine/results-export.js';
 import { parseJournal, type JournalHeader } from '../engine/run-journal.js';
-import { mixKey, type Engine, type LoadedPack } from './engine.js';
+import { mixKey, type Classifier, type Engine, type LoadedPack } from './engine.js';
 
 /** What a folder run was asked to do; kept so it can be resumed. */
 export interface FolderJobSpec {
@@ -117,13 +117,10 @@ export class FolderJob {
 
   private async run(resume: boolean): Promise<void> {
     const { engine, loaded, spec } = this;
-    let classifier: Awaited<ReturnType<Awaited<ReturnType<Engine['classifierFactory']>>>> | undefined;
+    let classifier: Classifier | undefined;
     try {
       await mkdir(spec.output, { recursive: true });
-      const factory = await engine.classifierFactory();
-      const usable = new Map([...loaded.pack.signatureFiles].filter(([id]) => spec.mix[id] !== undefined));
-      const force = loaded.pack.manifest.signatures.some((s) => s.transfer && usable.has(s.id));
-      classifier = await factory(loaded.pack.modelPath, usable, { device: engine.requestedDevice, force });
+      classifier = await engine.makePatched(loaded, (id) => spec.mix[id] !== undefined);
       await classifier.setMix(spec.mix);
       const c = classifier;
       this.device = c.device ?? 'cpu';

@@ -13,10 +13,7 @@ export async function loadPackInto(engine: Engine, dir: string | undefined): Pro
       try {
         const pack = await loadPackDir(where);
         const info = await describePack(pack);
-        const usable = new Map([...pack.signatureFiles].filter(([id]) => info.signatures.find((s) => s.id === id)?.available));
-        const factory = await engine.classifierFactory();
-        const force = pack.manifest.signatures.some((s) => s.transfer && usable.has(s.id));
-        const patched = await factory(pack.modelPath, usable, { device: engine.requestedDevice, force });
+        const patched = await engine.makePatched({ pack, info });
         await engine.disposeModels();
         engine.loaded = { pack, info, patched };
         engine.mix = {};

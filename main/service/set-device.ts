@@ -21,12 +21,9 @@ export async function setDevice(engine: Engine, args: CommandArgs<'setDevice'>):
   }
   return engine.exclusive(async () => {
     engine.setStatus('loading', `moving the models to ${device}`);
-    const factory = await engine.classifierFactory();
-    const usable = new Map([...loaded.pack.signatureFiles].filter(([id]) => loaded.info.signatures.find((s) => s.id === id)?.available));
-    const force = loaded.pack.manifest.signatures.some((s) => s.transfer && usable.has(s.id));
     let patched;
     try {
-      patched = await factory(loaded.pack.modelPath, usable, { device, force });
+      patched = await engine.makePatched(loaded);
       await patched.setMix(engine.mix);
     } catch (e) {
       engine.requestedDevice = previous;
