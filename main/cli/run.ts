@@ -6,24 +6,16 @@ import cliProgress from 'cli-progress';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
 import { parseDevice, type Device } from '../engine/devices.js';
-import { createSessionClassifier, inputSpecFromShape, type Classifier } from '../engine/folder-classifier.js';
+import { inputSpecFromShape, type Classifier } from '../engine/folder-classifier.js';
 import { runFolder, type FolderProgress } from '../engine/folder-run.js';
 import { DEFAULT_MAX_PIXELS } from '../engine/image-decode.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { defaultPackDir, loadPack, resolveMix, type InputSpec } from '../engine/pack.js';
+import { RemotePatcher } from '../engine/remote-patcher.js';
 import { buildReport, writeReport } from '../engine/results-export.js';
 import type { FileFailure, FileResult } from '../engine/run-journal.js';
 import { EXIT } from './index.js';
 import { collect, parseSignatureArg } from './options.js';
-
-/** The patcher's shape as `rws run` uses it (the engine's RemotePatcher: onnxruntime in a worker thread). */
-interface Patcher {
-  setMix(mix: ConditionMix): Promise<void> | void;
-  run(input: Float32Array, dims: number[]): Promise<Float32Array>;
-  dispose(): Promise<void> | void;
-  readonly device: string;
-  readonly fallback?: string;
-}
 
 interface RunOptions {
   pack?: string;
@@ -60,6 +52,8 @@ interface Plan {
   labels: string[];
   outputKind: 'logits' | 'probabilities';
   signatureFiles: Map<string, string>;
+  /** Signature ids the pack declares as made on another base model. */
+  transfers: string[];
   mix: ConditionMix;
   maxBatch: number;
 }
@@ -88,6 +82,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     labels: m.labels,
     outputKind: m.output.kind,
     signatureFiles: used,
+    transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     maxBatch: 4096,
   };
@@ -122,34 +117,42 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     labels: Array.from({ length: classes }, (_, i) => String(i)),
     outputKind: 'logits',
     signatureFiles,
+    transfers: [],
     mix,
     maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : 4096,
   };
 }
 
-/** The engine's RemotePatcher, when this build has it (it is written alongside this command). */
-async function remotePatcher(): Promise<{ create(model: string, sigs: Map<string, string>, o: object): Promise<Patcher> } | undefined> {
-  const spec = '../engine/remote-patcher.js';
+/**
+ * The model in the engine's RemotePatcher: onnxruntime runs in a worker thread, so decoding keeps
+ * going on this one while a batch is inferred. `RWS_INFERENCE_WORKER` names the compiled worker
+ * script when running from TypeScript sources (tests); the build puts it next to the patcher.
+ */
+async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
+  const p = await RemotePatcher.create(plan.modelPath, plan.signatureFiles, {
+    device,
+    force: o.force ? true : plan.transfers,
+    threads: o.threads,
+    ...(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {}),
+  });
   try {
-    return ((await import(spec)) as { RemotePatcher: { create(model: string, sigs: Map<string, string>, o: object): Promise<Patcher> } }).RemotePatcher;
+    await p.setMix(plan.mix);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    await p.dispose();
     throw e;
   }
-}
-
-async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
-  const common = { inputSpec: plan.inputSpec, labels: plan.labels, outputKind: plan.outputKind, maxBatch: plan.maxBatch };
-  const Remote = await remotePatcher();
-  if (Remote) {
-    const p = await Remote.create(plan.modelPath, plan.signatureFiles, { device, force: Boolean(o.force), threads: o.threads });
-    await p.setMix(plan.mix);
-    return { ...common, device: p.device, fallback: p.fallback, run: (x, d) => p.run(x, d), dispose: async () => void (await p.dispose()) };
-  }
-  if (Object.keys(plan.mix).length) {
-    throw new RwsError('not-built', 'applying signatures needs the engine\'s patcher, which this build does not have yet; run without --mix/--signature', { field: '--mix' });
-  }
-  return createSessionClassifier(plan.modelPath, { ...common, device, threads: o.threads });
+  for (const w of p.warnings) console.error(`warning: ${w}`);
+  return {
+    inputSpec: plan.inputSpec,
+    labels: plan.labels,
+    outputKind: plan.outputKind,
+    maxBatch: plan.maxBatch,
+    device: p.device,
+    fallback: p.fallback,
+    // Each batch is a fresh array: hand its buffer over rather than copy it.
+    run: (x, d) => p.run(x, d, { transfer: true }),
+    dispose: () => p.dispose(),
+  };
 }
 
 function percent(score: number): string {

@@ -1,0 +1,172 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../main/cli/index.js';
+import { parseJournal } from '../../main/engine/run-journal.js';
+import { compiledWorkerUrl } from '../engine/compiled-worker.js';
+import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder-fixtures.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let tmp: string;
+let folder: ImageFolder;
+let modelFile: string;
+
+/** Run `rws ...` in this process; returns the exit code and what it printed. */
+async function rws(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  process.exitCode = undefined;
+  try {
+    const code = await main(['node', 'rws', ...args]);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    process.exitCode = undefined;
+    log.mockRestore();
+    error.mockRestore();
+    write.mockRestore();
+  }
+}
+
+const childEnv = { ...process.env };
+beforeAll(async () => {
+  // In this process rws runs from TypeScript: point it at a compiled inference worker.
+  process.env.RWS_INFERENCE_WORKER = fileURLToPath(compiledWorkerUrl());
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'rws-cli-run-'));
+  folder = await makeImageFolder(path.join(tmp, 'photos'), 12);
+  modelFile = path.join(tmp, 'model.onnx');
+  await writeFile(modelFile, folderTestModel());
+});
+afterAll(async () => {
+  delete process.env.RWS_INFERENCE_WORKER;
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('rws run', () => {
+  it('classifies a folder with a bare model, writes JSON and CSV, and exits 3 when some files failed', async () => {
+    const json = path.join(tmp, 'out.json');
+    const csv = path.join(tmp, 'out.csv');
+    const r = await rws('run', '--model', modelFile, '--top', '2', '--max-pixels', '4000000', '--json', json, '--csv', csv, folder.dir);
+    expect(r.code).toBe(3);
+    const report = JSON.parse(await readFile(json, 'utf8'));
+    expect(Object.keys(report)).toEqual(['pack', 'mix', 'device', 'results', 'failed']);
+    expect(report.pack).toBe('model.onnx');
+    expect(report.mix).toEqual({});
+    expect(report.results.length).toBeGreaterThanOrEqual(folder.good.length);
+    expect(report.results[0].top).toHaveLength(2);
+    expect(report.results[0].top[0].label).toMatch(/^[0-9]$/);
+    expect(report.failed.map((f: { code: string }) => f.code).sort()).toEqual(['empty', 'not-image', 'too-many-pixels', 'truncated', 'unreadable', ...(process.getuid?.() === 0 ? [] : ['unreadable'])].sort());
+    expect(JSON.stringify(report)).not.toMatch(/20[0-9]{2}-[0-9]{2}-[0-9]{2}T/);
+    // One concise line per image on stdout; device and summary on stderr.
+    expect(r.out.split('\n')).toHaveLength(report.results.length);
+    expect(r.out).toMatch(/^\S.* [0-9] [0-9.]+%  [0-9] [0-9.]+%$/m);
+    expect(r.err).toMatch(/device cpu/);
+    expect(r.err).toMatch(/bad\/empty\.jpg: file is empty/);
+    const lines = (await readFile(csv, 'utf8')).trimEnd().split('\r\n');
+    expect(lines[0]).toBe('file,status,top1_index,top1_label,top1_score,top2_index,top2_label,top2_score,error_code,error_message');
+    expect(lines).toHaveLength(1 + report.results.length + report.failed.length);
+    // The journal it kept next to the output is gone once the exports hold everything.
+    expect(existsSync(`${json}.journal.jsonl`)).toBe(false);
+  });
+
+  it('exits 0 when every file is done', async () => {
+    const good = path.join(tmp, 'good');
+    await mkdir(good, { recursive: true });
+    for (const f of folder.good.slice(0, 4)) await copyFile(path.join(folder.dir, f), path.join(good, path.basename(f)));
+    const r = await rws('run', '--model', modelFile, '--quiet', good);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/4 images classified, 0 failed/);
+  });
+
+  it('answers usage mistakes with exit 2', async () => {
+    expect((await rws('run', '--model', modelFile, '--pack', tmp, folder.dir)).code).toBe(2);
+    expect((await rws('run', '--model', modelFile, '--resume', folder.dir)).code).toBe(2);
+    expect((await rws('run', '--model', modelFile, '--device', 'gpu9', folder.dir)).code).toBe(2);
+    expect((await rws('run', '--model', modelFile, '--top', '0', folder.dir)).code).toBe(2);
+    expect((await rws('run', '--model', modelFile, '--copy-to', path.join(folder.dir, 'sorted'), folder.dir)).code).toBe(2);
+    expect((await rws('run', '--model', modelFile, path.join(tmp, 'no such folder'))).code).toBe(2);
+    expect((await rws('run', '--model', modelFile)).code).toBe(2);
+  });
+
+  it('fails with exit 1 and names the file when the model is not a model', async () => {
+    const bad = path.join(tmp, 'bad.onnx');
+    await writeFile(bad, 'not onnx');
+    const r = await rws('run', '--model', bad, folder.dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(bad);
+  });
+});
+
+/** dist/ is what `bin/rws.js` runs; build it when a source of this command is newer (CI's install builds it). */
+async function ensureBuilt(): Promise<void> {
+  const sources = ['main/cli/run.ts', 'main/engine/folder-run.ts', 'main/engine/run-journal.ts', 'main/engine/results-export.ts', 'main/engine/image-decode.ts', 'main/engine/folder-walk.ts', 'main/engine/folder-classifier.ts', 'main/engine/remote-patcher.ts', 'main/engine/inference-worker.ts', 'main/engine/patcher.ts'];
+  const stale = sources.some((s) => {
+    const out = path.join(root, 'dist', s.replace(/\.ts$/, '.js'));
+    return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(root, s)).mtimeMs;
+  });
+  if (!stale) return;
+  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { cwd: root }).catch(
+    // Type errors elsewhere in the tree still emit JavaScript; only a missing output is fatal.
+    () => {},
+  );
+}
+
+describe('rws run, killed and resumed', () => {
+  it('after SIGKILL mid-run, --resume gives the same final JSON and CSV as an uninterrupted run', async () => {
+    await ensureBuilt();
+    const dir = path.join(tmp, 'many');
+    await mkdir(path.join(dir, 'sub'), { recursive: true });
+    for (let i = 0; i < 240; i++) await testImage(i, 48, 36).jpeg().toFile(path.join(dir, i % 2 ? 'sub' : '', `img ${i}.jpg`));
+    await writeFile(path.join(dir, 'broken.jpg'), 'not really');
+    const bin = path.join(root, 'bin', 'rws.js');
+    const args = (json: string, csv: string) => [bin, 'run', '--model', modelFile, '--batch', '2', '--threads', '1', '--quiet', '--json', json, '--csv', csv, dir];
+    const runToEnd = (a: string[]) =>
+      new Promise<number>((resolve) => spawn(process.execPath, a, { stdio: 'ignore', env: childEnv }).on('exit', (code) => resolve(code ?? -1)));
+
+    const fullJson = path.join(tmp, 'full.json');
+    const fullCsv = path.join(tmp, 'full.csv');
+    expect(await runToEnd(args(fullJson, fullCsv))).toBe(3);
+
+    const json = path.join(tmp, 'killed.json');
+    const csv = path.join(tmp, 'killed.csv');
+    const journal = `${json}.journal.jsonl`;
+    const child = spawn(process.execPath, args(json, csv), { stdio: 'ignore', env: childEnv });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    let done = 0;
+    for (let i = 0; i < 2000 && done < 30; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      done = existsSync(journal) ? parseJournal(await readFile(journal, 'utf8')).results.size : 0;
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const kept = parseJournal(await readFile(journal, 'utf8')).results.size;
+    expect(kept).toBeGreaterThanOrEqual(30);
+    expect(kept).toBeLessThan(240);
+    // Exports are written only at the end: a killed run leaves none, rather than half of one.
+    expect(existsSync(json)).toBe(false);
+
+    expect(await runToEnd(args(json, csv))).toBe(2); // the journal is there: it asks for --resume
+    expect(await runToEnd([...args(json, csv), '--resume'])).toBe(3);
+    const a = JSON.parse(await readFile(fullJson, 'utf8'));
+    const b = JSON.parse(await readFile(json, 'utf8'));
+    expect(b.failed).toEqual(a.failed);
+    expect(b.results.map((r: { file: string }) => r.file)).toEqual(a.results.map((r: { file: string }) => r.file));
+    expect(b.results).toHaveLength(240);
+    b.results.forEach((r: { top: { label: string; score: number }[] }, i: number) => {
+      expect(r.top.map((t) => t.label)).toEqual(a.results[i].top.map((t: { label: string }) => t.label));
+      r.top.forEach((t, j) => expect(Math.abs(t.score - a.results[i].top[j].score)).toBeLessThan(1e-6));
+    });
+    const rowsA = (await readFile(fullCsv, 'utf8')).split('\r\n');
+    const rowsB = (await readFile(csv, 'utf8')).split('\r\n');
+    expect(rowsB.length).toBe(rowsA.length);
+    rowsB.forEach((row, i) => expect(row.split(',')[0]).toBe(rowsA[i]!.split(',')[0]));
+  });
+});
