@@ -137,9 +137,10 @@ export class Patcher {
 
     let runner: PatchedRunner | undefined;
     const make = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device }).then((s) => s.session);
+    const makeHead = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device, memPattern: false }).then((s) => s.session);
     try {
       if (patched.length) {
-        if (strategy === 'head') runner = await HeadRunner.create(model, patched, make);
+        if (strategy === 'head') runner = await HeadRunner.create(model, patched, make, makeHead);
         else if (strategy === 'session') runner = new SessionRunner(wholeModelTemplate(model, patched), make);
         else runner = await InputsRunner.create(model, patched, make);
       }
@@ -359,11 +360,11 @@ class HeadRunner implements PatchedRunner {
     private readonly make: SessionMaker,
   ) {}
 
-  static async create(model: OnnxModel, patched: string[], make: SessionMaker): Promise<HeadRunner> {
+  static async create(model: OnnxModel, patched: string[], makeTail: SessionMaker, makeHead: SessionMaker): Promise<HeadRunner> {
     const split = splitModel(model, patched);
-    const tail = split.identity ? undefined : await make(split.tail);
+    const tail = split.identity ? undefined : await makeTail(split.tail);
     const inHead = new Set(split.modelOutputs.filter((o) => o.part === 'head').map((o) => o.name));
-    return new HeadRunner(split.headTemplate, tail, split.headOutputs, split.tailInputs, inHead, make);
+    return new HeadRunner(split.headTemplate, tail, split.headOutputs, split.tailInputs, inHead, split.identity ? makeTail : makeHead);
   }
 
   async apply(values: Map<string, Float32Array>): Promise<void> {

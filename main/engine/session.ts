@@ -6,6 +6,12 @@ import { defaultThreads, listDevices, resolveDevice, type Device, type DeviceInf
 export interface SessionOptions {
   device: Device;
   threads?: number;
+  /**
+   * Let onnxruntime record the first run's allocations and pre-plan later runs (default on). Off
+   * for sessions re-created on every patch switch: the recording made their first run ~2× slower
+   * (ResNet-18's head: 6.4 vs 3.0 ms) and they rarely live long enough to repay it.
+   */
+  memPattern?: boolean;
   /** Devices as probed; tests pass a fake list, everyone else leaves it out. */
   devices?: DeviceInfo[];
 }
@@ -23,7 +29,7 @@ export interface CreatedSession {
  * intra-op spinning (several sessions live in one process and idle spinners slow each other 4×),
  * the memory arena on, and every graph optimisation.
  */
-export function sessionOptions(device: Exclude<Device, 'auto'>, threads?: number): ort.InferenceSession.SessionOptions {
+export function sessionOptions(device: Exclude<Device, 'auto'>, threads?: number, memPattern = true): ort.InferenceSession.SessionOptions {
   const n = threads ?? defaultThreads();
   if (!Number.isInteger(n) || n < 1) throw new RwsError('usage', `--threads: must be a whole number ≥ 1, got ${threads}`, { field: 'threads' });
   return {
@@ -33,7 +39,7 @@ export function sessionOptions(device: Exclude<Device, 'auto'>, threads?: number
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     enableCpuMemArena: true,
-    enableMemPattern: true,
+    enableMemPattern: memPattern,
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
 }
@@ -62,20 +68,20 @@ export async function createSession(model: Uint8Array | string, opts: SessionOpt
       reason = info.reason ?? 'not available on this machine';
     } else {
       try {
-        return { session: await create(model, sessionOptions(device, opts.threads)), device };
+        return { session: await create(model, sessionOptions(device, opts.threads, opts.memPattern)), device };
       } catch (e) {
         reason = message(e);
       }
     }
-    const session = await createCpu(model, opts.threads, where);
+    const session = await createCpu(model, opts, where);
     return { session, device: 'cpu', fallback: `device "${device}" could not be used (${reason}); running on the CPU instead` };
   }
-  return { session: await createCpu(model, opts.threads, where), device: 'cpu' };
+  return { session: await createCpu(model, opts, where), device: 'cpu' };
 }
 
-async function createCpu(model: Uint8Array | string, threads: number | undefined, where: string): Promise<ort.InferenceSession> {
+async function createCpu(model: Uint8Array | string, opts: SessionOptions, where: string): Promise<ort.InferenceSession> {
   try {
-    return await create(model, sessionOptions('cpu', threads));
+    return await create(model, sessionOptions('cpu', opts.threads, opts.memPattern));
   } catch (e) {
     if (e instanceof RwsError) throw e;
     throw new RwsError('onnx-session', `${where}: onnxruntime cannot load the model: ${message(e)}`, { file: typeof model === 'string' ? model : undefined });

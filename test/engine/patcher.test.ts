@@ -124,6 +124,14 @@ const CASES: Case[] = [
     specs: (m) => [[...conv(m, 0), ...conv(m, 1)], [...conv(m, 0), ...conv(m, 1), ...conv(m, 2)]],
   },
   {
+    label: 'smallResNet, first two convs (the cut crosses the residual: two tensors)',
+    bytes: small.bytes,
+    inputName: small.input.name,
+    outputName: small.output,
+    dims: [2, 1, 28, 28],
+    specs: (m) => [[...conv(m, 0)], [...conv(m, 0), ...conv(m, 1)]],
+  },
+  {
     label: 'torch-small.onnx (PyTorch export, onnx::Conv_N names, out-of-order initializers)',
     bytes: torchBytes,
     inputName: 'input',
