@@ -7,6 +7,8 @@ import { register as registerRun } from './run.js';
 import { register as registerCorrupt } from './corrupt.js';
 import { register as registerEval } from './eval.js';
 import { register as registerServe } from './serve.js';
+import { register as registerSign } from './sign.js';
+import { register as registerVerify } from './verify.js';
 
 /** Exit codes: 0 all done, 1 fatal error, 2 usage, 3 some files failed. */
 export const EXIT = { ok: 0, fatal: 1, usage: 2, partial: 3 } as const;
@@ -17,7 +19,7 @@ export function buildProgram(): Command {
     .description('Robust Weight Signatures: make, inspect and apply them to ONNX image models.')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerCorrupt, registerEval, registerServe]) {
+  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerCorrupt, registerEval, registerServe, registerSign, registerVerify]) {
     register(program);
   }
   return program;

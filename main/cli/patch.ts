@@ -5,6 +5,7 @@ import { WeightPatch } from '../core/weight-patch.js';
 import { writeFileAtomic } from '../engine/atomic-file.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { assertFits, readSignature } from '../engine/signature-fit.js';
+import { assertTrustedFile } from '../engine/trust.js';
 import { collect, parseSignatureArg } from './options.js';
 
 /** Registers `rws patch`: export a model with signatures baked in, loadable by any ONNX runtime. */
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     .option('--force', 'apply signatures made for another base model (transfer), with a warning')
     .requiredOption('--out <file>', 'the patched model (.onnx)')
     .action(async (o) => {
+      await assertTrustedFile(o.model);
       const model = await loadOnnx(o.model);
       const sigs = new Map<string, Signature>();
       const mix: Record<string, number> = {};

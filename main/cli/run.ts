@@ -12,6 +12,7 @@ import { DEFAULT_MAX_PIXELS } from '../engine/image-decode.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { defaultPackDir, loadPack, resolveMix, type InputSpec } from '../engine/pack.js';
 import { RemotePatcher } from '../engine/remote-patcher.js';
+import { assertTrustedFile } from '../engine/trust.js';
 import { buildReport, writeReport } from '../engine/results-export.js';
 import type { FileFailure, FileResult } from '../engine/run-journal.js';
 import { EXIT } from './index.js';
@@ -90,6 +91,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
 
 async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   if (o.mix && o.mix !== 'off') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α]', { field: '--mix' });
+  await assertTrustedFile(file);
   const model = await loadOnnx(file);
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
@@ -101,6 +103,7 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   const mix: ConditionMix = {};
   for (const arg of o.signature) {
     const { file: sig, alpha } = parseSignatureArg(arg);
+    await assertTrustedFile(sig);
     let id = path.basename(sig).replace(/\.rws\.safetensors$|\.safetensors$/, '');
     for (let n = 2; signatureFiles.has(id); n++) id = `${id}-${n}`;
     signatureFiles.set(id, sig);

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
+import { AutoMixSchema } from './auto-schema.js';
+import { sha256Hex, trustPolicy, verifyBytes } from './trust.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
 /** A file name inside the pack's folder: no absolute path, no `..`. */
@@ -38,6 +40,8 @@ export const PackSchema = z.object({
   version: z.string().min(1),
   task: z.literal('classification'),
   model: inPackPath,
+  /** SHA-256 of the model file; when listed, a model that differs is refused (a signed pack must list it). */
+  modelSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   input: InputSpecSchema,
   output: z.object({ name: z.string().min(1), kind: z.enum(['logits', 'probabilities']) }),
   labels: z.array(z.string().min(1)).min(1),
@@ -62,6 +66,8 @@ export const PackSchema = z.object({
       strategy: z.enum(['auto', 'head', 'session', 'inputs']).default('auto'),
     })
     .default({ strategy: 'auto' }),
+  /** What `--mix auto` uses to recognise the condition (optional; see auto-schema.ts). */
+  autoMix: AutoMixSchema.optional(),
 });
 
 export type InputSpec = z.infer<typeof InputSpecSchema>;
@@ -140,16 +146,28 @@ async function sha256File(p: string): Promise<string> {
  */
 export async function loadPack(dir: string, extraLibraries: string[] = []): Promise<ModelPack> {
   const file = path.join(dir, 'pack.json');
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
     throw new RwsError('pack-missing', `${file}: cannot read the pack manifest (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
   }
-  const manifest = parsePackManifest(text, file);
+  // Under a trust policy the manifest's signature is checked before anything in it is believed.
+  const policy = await trustPolicy();
+  if (policy) await verifyBytes(file, bytes, policy.keys, policy.origin);
+  const manifest = parsePackManifest(bytes.toString('utf8'), file);
   const modelPath = path.join(dir, manifest.model);
   if (!(await exists(modelPath))) {
     throw new RwsError('pack-model', `${file}: field "model": ${manifest.model} does not exist in the pack folder`, { file, field: 'model' });
+  }
+  if (policy && manifest.modelSha256 === undefined) {
+    throw new RwsError('trust-pack-model', `${file}: refused: the pack is signed but lists no "modelSha256", so its model cannot be checked`, { file, field: 'modelSha256' });
+  }
+  if (manifest.modelSha256 !== undefined) {
+    const actual = sha256Hex(await readFile(modelPath));
+    if (actual !== manifest.modelSha256) {
+      throw new RwsError('pack-model-hash', `${file}: field "modelSha256": ${manifest.model} has SHA-256 ${actual}, not the one pack.json lists (the model was changed or replaced)`, { file, field: 'modelSha256' });
+    }
   }
   const libraries = [
     path.join(dir, 'signatures'),

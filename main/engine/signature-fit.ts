@@ -4,6 +4,7 @@ import { decodeSignature } from '../core/signature-codec.js';
 import type { Signature } from '../core/signature.js';
 import type { OnnxModel } from './onnx/model.js';
 import { hashTensor } from './tensor-hash.js';
+import { assertTrustedBytes } from './trust.js';
 
 /** How a signature fits a model: every tensor present with its shape, and its base hashes equal. */
 export interface SignatureFit {
@@ -20,6 +21,7 @@ export async function readSignature(file: string): Promise<Signature> {
   } catch (e) {
     throw new RwsError('signature-read', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
   }
+  await assertTrustedBytes(file, bytes);
   return decodeSignature(bytes, file);
 }
 
