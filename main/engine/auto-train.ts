@@ -1,0 +1,148 @@
+// Training the auto condition classifier on Fashion-MNIST images corrupted by the app's own
+// corruptions (main/core/corruptions), and writing it into a pack's pack.json as `autoMix`.
+//
+//   node dist/main/engine/auto-train.js --pack native-models/fashion-mnist [--fashion DIR] [--per-class N]
+//
+// The recipe (native-models/recipe) calls this after training the model and its signatures.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { trainClassifier, estimate, type ConditionClass, type ConditionClassifier, type TrainOptions } from '../core/auto-classifier.js';
+import { conditionFeatures, FEATURES_VERSION } from '../core/condition-features.js';
+import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
+import { mixSeed } from '../core/random.js';
+import { RwsError } from '../core/errors.js';
+import { readIdx } from './idx.js';
+
+/** Debian's Fashion-MNIST folder; `RWS_FASHION_MNIST` overrides it. */
+export function fashionMnistDir(): string {
+  return process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
+}
+
+/** Images of an idx set as 28×28 grey Images (values 0..1), the first `count` of them. */
+export async function readFashionImages(dir: string, set: 'train' | 't10k', count: number): Promise<{ images: Image[]; labels: Uint8Array }> {
+  const x = await readIdx(path.join(dir, `${set}-images-idx3-ubyte.gz`));
+  const y = await readIdx(path.join(dir, `${set}-labels-idx1-ubyte.gz`));
+  const [n, h, w] = x.dims as [number, number, number];
+  const take = Math.min(count, n);
+  const images: Image[] = [];
+  for (let i = 0; i < take; i++) {
+    const data = new Float32Array(h * w);
+    for (let k = 0; k < h * w; k++) data[k] = x.data[i * h * w + k]! / 255;
+    images.push({ width: w, height: h, channels: 1, data });
+  }
+  return { images, labels: y.data.subarray(0, take) };
+}
+
+/** The classes: `clean`, then every condition at severities 1–5. */
+export function defaultClasses(conditions: readonly string[] = CONDITIONS.map((c) => c.id)): ConditionClass[] {
+  const out: ConditionClass[] = [{ condition: 'clean', severity: 0 }];
+  for (const c of conditions) for (let s = 1; s <= 5; s++) out.push({ condition: c, severity: s });
+  return out;
+}
+
+/** Corrupted feature vectors: each class applied to images drawn in turn from `images`. */
+export function conditionSet(
+  images: readonly Image[],
+  classes: readonly ConditionClass[],
+  perClass: number,
+  stream: number,
+  cleanShare = 1,
+): { xs: Float32Array[]; ys: number[] } {
+  const xs: Float32Array[] = [];
+  const ys: number[] = [];
+  let next = 0;
+  classes.forEach((cl, k) => {
+    const count = cl.condition === 'clean' ? Math.round(perClass * cleanShare) : perClass;
+    for (let i = 0; i < count; i++) {
+      const img = images[next++ % images.length]!;
+      const seen = cl.condition === 'clean' ? img : corrupt(img, cl.condition, cl.severity as Severity, mixSeed(stream, k, i));
+      xs.push(conditionFeatures(seen));
+      ys.push(k);
+    }
+  });
+  return { xs, ys };
+}
+
+/** Options of `trainAutoClassifier`. */
+export interface AutoTrainOptions extends TrainOptions {
+  fashionDir?: string;
+  /** Training images per (condition, severity) class. */
+  perClass?: number;
+  /** The clean class gets this many times `perClass` (it is the default, so it is seen more). */
+  cleanShare?: number;
+  conditions?: readonly string[];
+}
+
+/** Trains the classifier on corrupted Fashion-MNIST training images (seeds of stream 11). */
+export async function trainAutoClassifier(opts: AutoTrainOptions = {}): Promise<ConditionClassifier> {
+  const perClass = opts.perClass ?? 400;
+  const classes = defaultClasses(opts.conditions);
+  const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 'train', Math.max(2000, perClass * 4));
+  const { xs, ys } = conditionSet(images, classes, perClass, 11, opts.cleanShare ?? 5);
+  return trainClassifier(xs, ys, classes, FEATURES_VERSION, opts);
+}
+
+/** Share of test images (stream 12, t10k) whose condition the classifier gets right, per condition, plus a confusion table. */
+export async function scoreAutoClassifier(
+  c: ConditionClassifier,
+  opts: { fashionDir?: string; perClass?: number; severities?: number[] } = {},
+): Promise<{ accuracy: Record<string, number>; confusion: Record<string, Record<string, number>> }> {
+  const perClass = opts.perClass ?? 200;
+  const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 't10k', 2000);
+  const classes = c.classes.filter((cl) => cl.condition === 'clean' || !opts.severities || opts.severities.includes(cl.severity));
+  const { xs, ys } = conditionSet(images, classes, perClass, 12);
+  const confusion: Record<string, Record<string, number>> = {};
+  const hits: Record<string, [number, number]> = {};
+  xs.forEach((x, i) => {
+    const truth = classes[ys[i]!]!.condition;
+    const est = estimate(c, [x]);
+    let best = 'clean';
+    let bp = -1;
+    for (const [id, p] of est.conditions) if (p > bp) [best, bp] = [id, p];
+    confusion[truth] ??= {};
+    confusion[truth]![best] = (confusion[truth]![best] ?? 0) + 1;
+    hits[truth] ??= [0, 0];
+    hits[truth]![1]++;
+    if (best === truth) hits[truth]![0]++;
+  });
+  const accuracy: Record<string, number> = {};
+  for (const [id, [h, t]] of Object.entries(hits)) accuracy[id] = h / t;
+  return { accuracy, confusion };
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const pack = arg('pack');
+  const t0 = Date.now();
+  const c = await trainAutoClassifier({ fashionDir: arg('fashion'), perClass: arg('per-class') ? Number(arg('per-class')) : undefined, epochs: arg('epochs') ? Number(arg('epochs')) : undefined });
+  console.error(`auto classifier: ${c.classes.length} classes × ${c.mean.length} features trained in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const score = await scoreAutoClassifier(c, { fashionDir: arg('fashion') });
+  console.error(`condition recognised on t10k (unseen seeds): ${Object.entries(score.accuracy).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ')}`);
+  if (!pack) {
+    process.stdout.write(JSON.stringify({ classifier: c }) + '\n');
+    return;
+  }
+  const file = path.join(pack, 'pack.json');
+  let manifest: Record<string, unknown>;
+  try {
+    manifest = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new RwsError('pack-json', `${file}: cannot read the pack manifest (${(e as Error).message})`, { file });
+  }
+  const prev = (manifest.autoMix ?? {}) as Record<string, unknown>;
+  manifest.autoMix = { ...prev, classifier: c };
+  await writeFile(file, JSON.stringify(manifest, null, 2) + '\n');
+  console.error(`wrote autoMix.classifier into ${file}`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e: unknown) => {
+    console.error((e as Error).message);
+    process.exit(1);
+  });
+}
