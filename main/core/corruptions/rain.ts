@@ -1,0 +1,56 @@
+import type { Random } from '../random.js';
+import { boxBlurPlane, clamp01, fromPlanes, planes, type Image, type Severity } from './image.js';
+
+/**
+ * Rain: albumentations `RandomRain`: slanted streaks of drop colour (200,200,200) drawn from
+ * (x, y) to (x + slant, y + length), a box blur, then lightness × brightness coefficient. Its
+ * defaults (one drop per 600 px, 20-pixel drops, 7-pixel blur) are for photos; here the drop count
+ * is per 100 px and lengths are shares of the image height so that 28-pixel and 1080-pixel frames
+ * rain alike. Per severity: drops per 100 px, length / height, blur / height, brightness, |slant| max.
+ */
+export const RAIN_PARAMS = [
+  [0.5, 0.15, 0, 0.9, 0.2],
+  [0.8, 0.2, 0, 0.85, 0.25],
+  [1.2, 0.25, 0, 0.8, 0.3],
+  [1.6, 0.3, 0.1, 0.7, 0.35],
+  [2.2, 0.35, 0.1, 0.6, 0.4],
+] as const;
+
+const DROP = 200 / 255;
+
+export function rain(img: Image, severity: Severity, rng: Random): Image {
+  const [density, lengthShare, blurShare, brightness, slantMax] = RAIN_PARAMS[severity - 1];
+  const { width: w, height: h } = img;
+  const length = Math.max(2, Math.round(lengthShare * h));
+  const dropWidth = Math.max(1, Math.round(h / 256));
+  // One slant for the whole frame, as albumentations draws it.
+  const slant = Math.round(rng.uniform(-slantMax, slantMax) * length);
+  const drops = Math.round((density * w * h) / 100);
+  const mask = new Uint8Array(w * h);
+  for (let d = 0; d < drops; d++) {
+    const x0 = slant < 0 ? rng.int(w - slant) : rng.int(w + slant) - slant;
+    const y0 = rng.int(h) - Math.floor(length / 2);
+    const steps = Math.max(Math.abs(slant), length);
+    for (let t = 0; t <= steps; t++) {
+      const cx = Math.round(x0 + (slant * t) / steps);
+      const cy = Math.round(y0 + (length * t) / steps);
+      for (let dx = 0; dx < dropWidth; dx++) {
+        const px = cx + dx;
+        if (px >= 0 && px < w && cy >= 0 && cy < h) mask[cy * w + px] = 1;
+      }
+    }
+  }
+  let blur = Math.round(blurShare * h);
+  if (blur > 1 && blur % 2 === 0) blur += 1;
+  const out = planes(img).map((p) => {
+    const q = Float32Array.from(p);
+    for (let i = 0; i < q.length; i++) if (mask[i]) q[i] = DROP;
+    const b = boxBlurPlane(q, w, h, blur);
+    // Scaling every channel scales HLS lightness and keeps the hue.
+    for (let i = 0; i < b.length; i++) b[i] = b[i]! * brightness;
+    return b;
+  });
+  const res = fromPlanes(img, out);
+  clamp01(res.data);
+  return res;
+}
