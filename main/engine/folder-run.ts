@@ -79,6 +79,14 @@ export function chooseBatch(device: string, spec: InputSpec, maxBatch = Infinity
   return Math.max(1, Math.min(base, Math.floor(MAX_BATCH_BYTES / perImage), maxBatch));
 }
 
+/**
+ * Decodes kept in flight: enough queued on sharp's threads to cover one batch's inference even
+ * when inference blocks this thread, few enough that memory stays small.
+ */
+export function defaultDecoders(batch: number): number {
+  return Math.min(64, Math.max(8, batch));
+}
+
 /** The `k` best classes of one row of scores, as softmax probabilities when the row holds logits. */
 export function topClasses(row: Float32Array, labels: string[], k: number, kind: 'logits' | 'probabilities'): TopClass[] {
   let probs: Float64Array;
@@ -176,7 +184,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const todo = walk.files.filter((f) => !results.has(f.rel));
   const total = walk.files.length + walk.problems.length;
   const batch = Math.max(1, Math.min(opts.batch ?? chooseBatch(classifier.device, spec, classifier.maxBatch), classifier.maxBatch));
-  const decoders = Math.max(1, opts.decoders ?? Math.min(64, Math.max(8, batch)));
+  const decoders = Math.max(1, opts.decoders ?? defaultDecoders(batch));
   const queueLimit = 2 * batch;
 
   let pendingFailures: FileFailure[] = [];

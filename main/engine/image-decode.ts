@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { RwsError } from '../core/errors.js';
@@ -89,48 +89,58 @@ export function isCutShort(kind: ImageKind, head: Uint8Array, tail: Uint8Array, 
   }
 }
 
-/** The first `head` and last `tail` bytes of a file, and its size. */
-async function readEnds(file: string, head = 32, tail = 64): Promise<{ head: Uint8Array; tail: Uint8Array; size: number }> {
-  const fh = await open(file, 'r');
+/** The first and last bytes of a file, and its size: what explaining a failure needs. */
+interface FileEnds {
+  head: Uint8Array;
+  tail: Uint8Array;
+  size: number;
+}
+
+const endsOf = (b: Uint8Array): FileEnds => ({ head: b.subarray(0, 32), tail: b.subarray(Math.max(0, b.length - 64)), size: b.length });
+
+/** Files up to this size are read whole here; larger ones are left to libvips, which reads only what a shrinking decode needs. */
+const READ_WHOLE_BYTES = 2 * 1024 * 1024;
+
+/** A small file's bytes, or a large file's path (with its ends read only when needed). */
+async function load(file: string, name: string): Promise<{ input: Uint8Array | string; ends: () => Promise<FileEnds> }> {
+  let fh;
   try {
+    fh = await open(file, 'r');
     const size = (await fh.stat()).size;
-    const h = new Uint8Array(Math.min(head, size));
-    await fh.read(h, 0, h.length, 0);
-    const tl = new Uint8Array(Math.min(tail, size));
-    await fh.read(tl, 0, tl.length, size - tl.length);
-    return { head: h, tail: tl, size };
+    if (size === 0) throw fail('empty', name, 'file is empty (0 bytes)');
+    if (size <= READ_WHOLE_BYTES) {
+      const bytes = await fh.readFile();
+      return { input: bytes, ends: async () => endsOf(bytes) };
+    }
+    const head = new Uint8Array(32);
+    const tail = new Uint8Array(64);
+    await fh.read(head, 0, 32, 0);
+    await fh.read(tail, 0, 64, size - 64);
+    return { input: file, ends: async () => ({ head, tail, size }) };
+  } catch (e) {
+    if (e instanceof RwsError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw fail('unreadable', name, code === 'EISDIR' ? 'is a folder' : `cannot read: ${ERRNO_TEXT[code] ?? (code || (e as Error).message)}`);
   } finally {
-    await fh.close();
+    await fh?.close();
   }
 }
 
 /**
- * Turn a sharp failure into the reason a user can act on; only touches the disk on this path.
- * libvips' error text can be lost when several images fail at once ("Unknown error"), so a cut-off
- * file is recognised by its bytes first and by the message only for formats without an end marker.
+ * Turn a sharp failure into the reason a user can act on. libvips' error text can be lost when
+ * several images fail at once ("Unknown error"), so a cut-off file is recognised by its bytes
+ * first, and by the message only for formats without an end marker.
  */
-async function explain(err: unknown, input: string | Uint8Array, name: string, maxPixels: number): Promise<RwsError> {
+function explain(err: unknown, ends: FileEnds, name: string, maxPixels: number): RwsError {
   const text = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(text)) return fail('too-many-pixels', name, `image is larger than ${maxPixels} pixels (a pixel bomb?); raise --max-pixels to decode it`);
-  let ends: { head: Uint8Array; tail: Uint8Array; size: number };
-  if (typeof input === 'string') {
-    try {
-      const s = await stat(input);
-      if (s.isDirectory()) return fail('unreadable', name, 'is a folder');
-      if (s.size === 0) return fail('empty', name, 'file is empty (0 bytes)');
-      ends = await readEnds(input);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      return fail('unreadable', name, `cannot read: ${ERRNO_TEXT[code] ?? code ?? (e as Error).message}`);
-    }
-  } else {
-    if (input.length === 0) return fail('empty', name, 'file is empty (0 bytes)');
-    ends = { head: input.subarray(0, 32), tail: input.subarray(Math.max(0, input.length - 64)), size: input.length };
-  }
-  const kind = sniffImage(ends.head);
+  const { head, tail, size } = ends;
+  const kind = sniffImage(head);
   if (!kind) return fail('not-image', name, 'not an image (content is not JPEG, PNG, WebP, GIF, TIFF or AVIF/HEIF)');
+  if (isCutShort(kind, head, tail, size)) {
+    return fail('truncated', name, `${kind.toUpperCase()} data is truncated (the file ends before the image does)`);
+  }
   const why = briefly(text);
-  if (isCutShort(kind, ends.head, ends.tail, ends.size)) return fail('truncated', name, `${kind.toUpperCase()} data is truncated (the file ends before the image does)`);
   // libvips reports a cut-off file in many words; a known header that then fails to parse is one too.
   if (/truncat|premature end|unexpected end|end of (input|file|data|stream)|not enough data|read error|short read|incomplete|corrupt|unsupported image format/i.test(text)) {
     return fail('truncated', name, `${kind.toUpperCase()} data is truncated or damaged (${why})`);
@@ -146,20 +156,29 @@ async function explain(err: unknown, input: string | Uint8Array, name: string, m
 export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
+  let source: { input: Uint8Array | string; ends: () => Promise<FileEnds> };
+  if (typeof input === 'string') {
+    // Small files are read here (measured a little faster than libvips opening them, and a
+    // failure is explained from the same bytes); large ones stream through libvips.
+    source = await load(input, name);
+  } else {
+    if (input.length === 0) throw fail('empty', name, 'file is empty (0 bytes)');
+    source = { input, ends: async () => endsOf(input) };
+  }
   let out: { data: Buffer; info: OutputInfo };
   try {
-    out = await pixels(input, spec, maxPixels);
+    out = await pixels(source.input, spec, maxPixels);
   } catch (e) {
     // libvips can lose its message when several images fail at once; a second try alone tells more.
     let err = e;
     if (/unknown error/i.test(e instanceof Error ? e.message : String(e))) {
       try {
-        out = await pixels(input, spec, maxPixels);
+        out = await pixels(source.input, spec, maxPixels);
       } catch (again) {
         err = again;
       }
     }
-    if (!out!) throw await explain(err, input, name, maxPixels);
+    if (!out!) throw explain(err, await source.ends(), name, maxPixels);
   }
   if (out.info.width !== spec.width || out.info.height !== spec.height) {
     throw fail('unreadable', name, `resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
@@ -167,7 +186,7 @@ export async function decodeImage(input: string | Uint8Array, spec: InputSpec, o
   return toTensor(out.data, out.info.channels, spec);
 }
 
-async function pixels(input: string | Uint8Array, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {
+async function pixels(input: Uint8Array | string, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {
   const grey = spec.colorSpace === 'grey' || spec.channels === 1;
   // failOn 'truncated': cameras write JPEGs with harmless warnings, but a cut-off file must fail.
   let img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 })

@@ -4,7 +4,7 @@
 // - makeImageFolder(): a folder of small images of every format, with every kind of bad file.
 import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 function varint(n: number | bigint): number[] {
   let v = BigInt(n);
@@ -79,7 +79,7 @@ export function folderTestModel(opts: { channels?: 1 | 3; size?: number; classes
 }
 
 /** A generated test image: a gradient and a disc whose place depends on `seed` (so classes differ). */
-export function testImage(seed: number, width = 40, height = 30): sharp.Sharp {
+export function testImage(seed: number, width = 40, height = 30): Sharp {
   const cx = 8 + ((seed * 7) % Math.max(1, width - 16));
   const cy = 8 + ((seed * 5) % Math.max(1, height - 16));
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RwsError } from '../../main/core/errors.js';
 import { decodeImage, sniffImage, toTensor } from '../../main/engine/image-decode.js';
@@ -12,7 +12,7 @@ const grey28: InputSpec = { name: 'input', layout: 'NCHW', width: 28, height: 28
 const spec = (over: Partial<InputSpec>): InputSpec => ({ ...grey28, ...over });
 
 /** Left half one colour, right half another. */
-function halves(width: number, height: number, left: string, right: string): sharp.Sharp {
+function halves(width: number, height: number, left: string, right: string): Sharp {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" shape-rendering="crispEdges">
     <rect width="${width / 2}" height="${height}" fill="${left}"/><rect x="${width / 2}" width="${width / 2}" height="${height}" fill="${right}"/></svg>`;
   return sharp(Buffer.from(svg));
@@ -138,6 +138,20 @@ describe('decodeImage', () => {
       expect((e as RwsError).message).toMatch(/^photos\/cut\.jpg: /);
       expect((e as RwsError).file).toBe('photos/cut.jpg');
     }
+  });
+
+  it('decodes and explains large files too (left to libvips rather than read whole)', async () => {
+    const w = 2400;
+    const h = 1800;
+    const noise = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+    const jpeg = await sharp(noise, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 100 }).toBuffer();
+    expect(jpeg.length).toBeGreaterThan(4 * 1024 * 1024);
+    await writeFile(path.join(dir, 'big.jpg'), jpeg);
+    await writeFile(path.join(dir, 'big-cut.jpg'), jpeg.subarray(0, Math.floor(jpeg.length * 0.7)));
+    expect((await decodeImage(path.join(dir, 'big.jpg'), grey28)).length).toBe(28 * 28);
+    expect(await codeOf(decodeImage(path.join(dir, 'big-cut.jpg'), grey28))).toBe('truncated');
+    expect(await codeOf(decodeImage(path.join(dir, 'big.jpg'), grey28, { maxPixels: 1_000_000 }))).toBe('too-many-pixels');
   });
 
   it.skipIf(process.getuid?.() === 0)('reports a file without read permission as unreadable (skipped as root, who reads everything)', async () => {
