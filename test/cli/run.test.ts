@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -7,8 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../main/cli/index.js';
+import { encodeSignature } from '../../main/core/signature-codec.js';
+import type { Signature } from '../../main/core/signature.js';
+import { parseOnnx } from '../../main/engine/onnx/model.js';
 import { parseJournal } from '../../main/engine/run-journal.js';
 import { compiledWorkerUrl } from '../engine/compiled-worker.js';
+import { seededRandom } from '../fixtures/models.js';
 import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder-fixtures.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -102,6 +107,74 @@ describe('rws run', () => {
     const r = await rws('run', '--model', bad, folder.dir);
     expect(r.code).toBe(1);
     expect(r.err).toContain(bad);
+  });
+});
+
+describe('rws run with signatures', () => {
+  /** A signature for the folder test model: a seeded delta on its conv layer. */
+  function fogSignature(bytes: Uint8Array): Uint8Array {
+    const model = parseOnnx(bytes, { file: 'model.onnx' });
+    const rand = seededRandom(5);
+    const baseHashes: Record<string, string> = {};
+    const tensors = ['conv.weight', 'conv.bias'].map((name) => {
+      const clean = model.floats(name);
+      baseHashes[name] = createHash('sha256').update(Buffer.from(clean.buffer, clean.byteOffset, clean.byteLength)).digest('hex');
+      return { name, shape: model.tensor(name).dims.map(Number), values: Float32Array.from(clean, () => (rand() * 2 - 1) * 0.8), channelAxis: 0, mode: 'add' as const };
+    });
+    const sig: Signature = { meta: { format: 'rws/1', id: 'fog', condition: 'fog', severity: [1, 5], method: 'plain', layers: 1, quant: 'f32', baseHashes, batchNorm: 'none' }, tensors };
+    return encodeSignature(sig, 'f32');
+  }
+
+  type Report = { mix: Record<string, number>; results: { file: string; top: { index: number; score: number }[] }[] };
+  const read = async (f: string): Promise<Report> => JSON.parse(await readFile(f, 'utf8'));
+  const maxDiff = (a: Report, b: Report) => {
+    let d = 0;
+    a.results.forEach((r, i) => r.top.forEach((t, j) => (d = Math.max(d, Math.abs(t.score - b.results[i]!.top[j]!.score)))));
+    return d;
+  };
+
+  it('patches by --signature and by a pack\'s --mix, equal to running the model `rws patch` exports', async () => {
+    const good = path.join(tmp, 'sig-inputs');
+    await mkdir(good, { recursive: true });
+    for (const f of folder.good.slice(0, 6)) await copyFile(path.join(folder.dir, f), path.join(good, path.basename(f)));
+    const sigFile = path.join(tmp, 'fog.rws.safetensors');
+    const sigBytes = fogSignature(await readFile(modelFile));
+    await writeFile(sigFile, sigBytes);
+    const top = ['--top', '10', '--quiet'];
+
+    expect((await rws('run', '--model', modelFile, ...top, '--json', path.join(tmp, 'clean.json'), good)).code).toBe(0);
+    expect((await rws('run', '--model', modelFile, '--signature', `${sigFile}=0.7`, ...top, '--json', path.join(tmp, 'sig.json'), good)).code).toBe(0);
+    const patched = path.join(tmp, 'patched.onnx');
+    expect((await rws('patch', '--model', modelFile, '--signature', `${sigFile}=0.7`, '--out', patched)).code).toBe(0);
+    expect((await rws('run', '--model', patched, ...top, '--json', path.join(tmp, 'exported.json'), good)).code).toBe(0);
+
+    const pack = path.join(tmp, 'pack');
+    await mkdir(path.join(pack, 'signatures'), { recursive: true });
+    await copyFile(modelFile, path.join(pack, 'model.onnx'));
+    await writeFile(path.join(pack, 'signatures', 'fog.rws.safetensors'), sigBytes);
+    const manifest = {
+      format: 'rws-pack/1', id: 'test-pack', name: 'Test pack', version: '1', task: 'classification', model: 'model.onnx',
+      input: { name: 'input', layout: 'NCHW', width: 28, height: 28, channels: 1, colorSpace: 'grey', range: [0, 1], mean: [0], std: [1], resize: 'fill' },
+      output: { name: 'logits', kind: 'logits' },
+      labels: ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'],
+      signatures: [{ id: 'fog', condition: 'fog', sha256: createHash('sha256').update(sigBytes).digest('hex') }],
+      conditions: [{ id: 'foggy', name: 'Fog', mix: { fog: 0.7 } }],
+    };
+    await writeFile(path.join(pack, 'pack.json'), JSON.stringify(manifest));
+    expect((await rws('run', '--pack', pack, '--mix', 'foggy', ...top, '--json', path.join(tmp, 'pack.json'), good)).code).toBe(0);
+
+    const [clean, sig, exported, viaPack] = await Promise.all(['clean', 'sig', 'exported', 'pack'].map((n) => read(path.join(tmp, `${n}.json`))));
+    expect(sig.mix).toEqual({ fog: 0.7 });
+    expect(viaPack.mix).toEqual({ fog: 0.7 });
+    expect(maxDiff(clean, sig)).toBeGreaterThan(1e-3);
+    expect(maxDiff(sig, exported)).toBeLessThan(1e-5);
+    expect(maxDiff(sig, viaPack)).toBeLessThan(1e-5);
+    expect(viaPack.results[0]!.top.map((t) => t.index)).toEqual(sig.results[0]!.top.map((t) => t.index));
+
+    // An unknown id names what the pack has.
+    const bad = await rws('run', '--pack', pack, '--mix', 'snow=1', good);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/"snow".*known: fog/);
   });
 });
 
