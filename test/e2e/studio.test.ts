@@ -212,6 +212,7 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
     expect(r.failed.map((f) => [f.file, f.code])).toEqual([['not-an-image.png', 'not-image']]);
     expect(r.mixKey).toMatch(/^fog=/);
     await expect.poll(() => page.getByTestId('results-table').locator('tbody tr').count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect.poll(() => page.getByRole('region', { name: 'Run progress' }).textContent(), { timeout: 10_000 }).toContain('done');
     await screenshot('folder');
     await page.getByTestId('tab-failed').click();
     await page.getByTestId('failures').waitFor({ timeout: 10_000 });
