@@ -1,8 +1,107 @@
-import type { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import sharp from 'sharp';
+import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
+import { RwsError } from '../core/errors.js';
+import { mixSeed } from '../core/random.js';
+import { writeFileAtomic } from '../engine/atomic-file.js';
+import { walkInputs } from '../engine/folder-walk.js';
+import { EXIT } from './index.js';
 
-/** Registers `rws corrupt` (being built). */
+/** Seed of one file: the run's seed mixed with its relative name, so files differ but reruns agree. */
+function fileSeed(seed: number, rel: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < rel.length; i++) h = Math.imul(h ^ rel.charCodeAt(i), 0x01000193) >>> 0;
+  return mixSeed(seed, h);
+}
+
+/** Decode, corrupt and re-encode one image in its own format (grey stays grey; alpha is kept as it was). */
+async function corruptFile(file: string, condition: string, severity: Severity, seed: number): Promise<Buffer> {
+  const src = sharp(file, { failOn: 'error' });
+  const meta = await src.metadata();
+  const grey = meta.channels !== undefined && meta.channels <= 2 && meta.space !== 'srgb';
+  const base = src.clone().rotate().removeAlpha();
+  const { data, info } = await (grey ? base.greyscale() : base.toColourspace('srgb')).raw().toBuffer({ resolveWithObject: true });
+  const channels = info.channels === 1 ? 1 : 3;
+  const img: Image = { width: info.width, height: info.height, channels, data: new Float32Array(info.width * info.height * channels) };
+  for (let i = 0; i < info.width * info.height; i++) {
+    for (let k = 0; k < channels; k++) img.data[i * channels + k] = data[i * info.channels + k]! / 255;
+  }
+  const out = corrupt(img, condition, severity, seed);
+  const bytes = Buffer.from(Uint8Array.from(out.data, (v) => Math.round(v * 255)));
+  let enc = sharp(bytes, { raw: { width: out.width, height: out.height, channels } });
+  if (channels === 1) enc = enc.toColourspace('b-w');
+  if (meta.hasAlpha) {
+    const alpha = await src.clone().rotate().extractChannel('alpha').raw().toBuffer();
+    enc = sharp(await enc.joinChannel(alpha, { raw: { width: out.width, height: out.height, channels: 1 } }).raw().toBuffer(), {
+      raw: { width: out.width, height: out.height, channels: (channels + 1) as 2 | 4 },
+    });
+  }
+  switch (meta.format) {
+    case 'jpeg':
+      return enc.jpeg({ quality: 95 }).toBuffer();
+    case 'webp':
+      return enc.webp({ quality: 95 }).toBuffer();
+    case 'tiff':
+      return enc.tiff().toBuffer();
+    case 'heif':
+      return enc.avif({ quality: 80 }).toBuffer();
+    default:
+      return enc.png().toBuffer();
+  }
+}
+
+/** Output name of an input: same relative path, `.png` for formats sharp cannot write (gif). */
+function outName(rel: string): string {
+  return /\.gif$/i.test(rel) ? rel.replace(/\.gif$/i, '.png') : rel;
+}
+
+/** Registers `rws corrupt`: corrupted copies of images, for previews, tests and datasets. */
 export function register(program: Command): void {
-  program.command('corrupt').description('(not built yet)').action(() => {
-    throw new Error('rws corrupt is not built yet');
-  });
+  const ids = CONDITIONS.map((c) => c.id);
+  program
+    .command('corrupt')
+    .description('write corrupted copies of images (the inputs are never changed)')
+    .argument('<inputs...>', 'image files and folders (folders recursively)')
+    .requiredOption('--condition <id>', `one of ${ids.join(', ')}`)
+    .requiredOption('--severity <1-5>', 'strength, 1 (mild) to 5 (severe)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 5) throw new InvalidArgumentError('expected a whole number from 1 to 5');
+      return n;
+    })
+    .option('--seed <n>', 'random seed (each file mixes in its own name)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+      return n;
+    }, 0)
+    .requiredOption('--out <dir>', 'output folder; relative paths under the inputs are kept')
+    .action(async (inputs: string[], o: { condition: string; severity: Severity; seed: number; out: string }) => {
+      if (!ids.includes(o.condition)) {
+        program.error(`error: option '--condition <id>' argument '${o.condition}' is invalid: expected one of ${ids.join(', ')}`, { exitCode: EXIT.usage });
+      }
+      const walk = await walkInputs(inputs);
+      const outDir = path.resolve(o.out);
+      const inputFiles = new Set(walk.files.map((f) => path.resolve(f.path)));
+      const plan = walk.files.map((f) => ({ ...f, dest: path.join(outDir, ...outName(f.rel).split('/')) }));
+      for (const p of plan) {
+        if (inputFiles.has(p.dest)) {
+          throw new RwsError('usage-overwrite', `${p.dest}: refusing to write over an input; choose another --out`, { file: p.dest, field: 'out' });
+        }
+      }
+      let failed = walk.problems.length;
+      for (const pr of walk.problems) console.error(`rws: ${pr.message}`);
+      for (const p of plan) {
+        try {
+          const bytes = await corruptFile(p.path, o.condition, o.severity, fileSeed(o.seed, p.rel));
+          await mkdir(path.dirname(p.dest), { recursive: true });
+          await writeFileAtomic(p.dest, bytes);
+        } catch (e) {
+          failed++;
+          console.error(`rws: ${p.path}: ${(e as Error).message}`);
+        }
+      }
+      console.log(`${plan.length - (failed - walk.problems.length)} of ${plan.length} images → ${o.out} (${o.condition}, severity ${o.severity}, seed ${o.seed})`);
+      if (failed) process.exitCode = EXIT.partial;
+    });
 }

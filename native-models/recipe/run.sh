@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The Fashion-MNIST recipe, one command: `npm run recipe` (or native-models/recipe/run.sh).
+#   --smoke   a few hundred images and one short epoch per stage, into a separate work folder,
+#             to shake out the plumbing; writes nothing into the repository.
+# Environment: RWS_PYTHON (default /usr/bin/python3, Debian's torch), RWS_FASHION_MNIST (default
+# /usr/share/datasets/fashion-mnist), RWS_RECIPE_WORK (default $TMPDIR/rws-recipe; a stage whose
+# output exists there is skipped, so an interrupted run resumes), RWS_FT_SAMPLES (images per
+# fine-tune, default 30000), RWS_TEST_SAMPLES (test images per corrupted set, default 5000).
+# Writes native-models/fashion-mnist/{model.onnx,labels.txt,pack.json},
+# signatures/fashion-mnist/*.rws.safetensors and native-models/recipe/LOG.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+SMOKE=0
+[[ "${1:-}" == "--smoke" ]] && SMOKE=1
+PY=${RWS_PYTHON:-/usr/bin/python3}
+FASHION=${RWS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+WORK=${RWS_RECIPE_WORK:-${TMPDIR:-/tmp}/rws-recipe}
+FT=${RWS_FT_SAMPLES:-30000}
+TEST=${RWS_TEST_SAMPLES:-5000}
+PRE_EPOCHS=5; CLEAN_SAMPLES=20000; FT_EPOCHS=1; DIGIT_EPOCHS=6; TRAIN_GEN=$FT
+if (( SMOKE )); then
+  WORK=${WORK}-smoke; FT=600; TEST=300; PRE_EPOCHS=1; CLEAN_SAMPLES=600; DIGIT_EPOCHS=1; TRAIN_GEN=600
+fi
+PACK=$ROOT/native-models/fashion-mnist
+SIGS=$ROOT/signatures/fashion-mnist
+if (( SMOKE )); then PACK=$WORK/out/fashion-mnist; SIGS=$WORK/out/signatures; fi
+CONDITIONS=(rain fog low-light snow noise motion-blur)
+PAIR=low-light+fog
+mkdir -p "$WORK" "$PACK" "$SIGS" "$WORK/onnx"
+START=$(date +%s)
+log() { echo "[$(( $(date +%s) - START ))s] $*" | tee -a "$WORK/recipe.log"; }
+
+# 0. What the recipe needs from Debian.
+need=()
+"$PY" -c 'import torch' 2>/dev/null || need+=(python3-torch)
+"$PY" -c 'import sklearn' 2>/dev/null || need+=(python3-sklearn)
+[[ -f "$FASHION/train-images-idx3-ubyte.gz" ]] || need+=(dataset-fashion-mnist)
+if (( ${#need[@]} )); then
+  log "apt-get install ${need[*]}"
+  SUDO=; (( EUID )) && SUDO=sudo
+  $SUDO apt-get install -y "${need[@]}"
+fi
+
+# Evaluation and training in torch are far faster with these (glibc keeps freed arenas).
+export MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_TOP_PAD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000
+# On a shared 2-core machine, spinning OpenMP threads only steal time from each other.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+T="$PY native-models/recipe/train.py"
+REC="--record $WORK/figures.jsonl"
+
+# 1. Build the TypeScript (corruptions, rws extract); other packages' type errors do not stop emit.
+log "build"
+npx tsc -p tsconfig.json >/dev/null || true
+[[ -f dist/native-models/recipe/gen-data.js ]] || { echo "build failed: no dist/native-models/recipe/gen-data.js" >&2; exit 1; }
+
+# 2. Data: the transfer set, then every corrupted set, with the app's own corruptions.
+[[ -f "$WORK/digitstrain-clean.u8" ]] || { log "digits"; $T digits --out "$WORK"; }
+if [[ ! -f "$WORK/done-data" ]]; then
+  log "corrupted data: $TRAIN_GEN train, $TEST test images per set"
+  node dist/native-models/recipe/gen-data.js --out "$WORK" --fashion "$FASHION" --train "$TRAIN_GEN" --test "$TEST" | tee -a "$WORK/recipe.log"
+  touch "$WORK/done-data"
+fi
+
+# 3. θ_pre (clean, from scratch) and θ_clean (θ_pre + a short clean fine-tune).
+[[ -f "$WORK/pre.pt" ]] || { log "θ_pre"; $T pre --samples $(( SMOKE ? 600 : 0 )) --epochs $PRE_EPOCHS --lr 0.1 --out "$WORK/pre.pt" $REC; }
+[[ -f "$WORK/clean.pt" ]] || { log "θ_clean"; $T finetune --init "$WORK/pre.pt" --data fashion:train --test fashion:test --augment --samples $CLEAN_SAMPLES --epochs 1 --lr 0.02 --out "$WORK/clean.pt" $REC; }
+
+# 4. Per condition: the robust reference (all layers) and the signature's fine-tune (stem + stage 1),
+#    both from θ_clean, on mixed severities 1–5.
+ft() { # out init part data test [extra]
+  [[ -f "$WORK/$1" ]] && return 0
+  log "$1"
+  $T finetune --init "$WORK/$2" --part "$3" --data "$WORK/$4.u8" --test "$WORK/$5.u8" --samples "$FT" --epochs $FT_EPOCHS --lr 0.05 --out "$WORK/$1" $REC "${@:6}"
+}
+for c in "${CONDITIONS[@]}"; do
+  ft "shallow-$c.pt" clean.pt shallow "train-$c" "test-$c-s3"
+  ft "robust-$c.pt" clean.pt all "train-$c" "test-$c-s3"
+done
+ft pair.pt clean.pt all "train-$PAIR" "test-$PAIR-s3"
+ft pair-shallow.pt clean.pt shallow "train-$PAIR" "test-$PAIR-s3"
+
+# 5. Transfer: digits fine-tuned from the same θ_pre, and its own robust references.
+dft() { # out init data test
+  [[ -f "$WORK/$1" ]] && return 0
+  log "$1"
+  $T finetune --init "$WORK/$2" --part all --data "$WORK/$3.u8" --test "$WORK/$4.u8" --epochs $DIGIT_EPOCHS --lr 0.03 --out "$WORK/$1" $REC
+}
+dft digits-clean.pt pre.pt digitstrain-clean digitstest-clean
+for c in "${CONDITIONS[@]}"; do dft "digits-robust-$c.pt" digits-clean.pt "digitstrain-$c" "digitstest-$c-s3"; done
+
+# 6. Figures in folded weight space (torch), before anything is quantized or shipped.
+[[ -f "$WORK/figures.json" ]] || { log "evaluate"; $T evaluate --config all --ckpt "$WORK" --out "$WORK/figures.json"; }
+
+# 7. ONNX (BatchNorm folded by torch's exporter) and signatures with rws extract.
+for f in pre clean pair pair-shallow digits-clean $(for c in "${CONDITIONS[@]}"; do echo "shallow-$c robust-$c digits-robust-$c"; done); do
+  [[ -f "$WORK/onnx/$f.onnx" ]] || $T export --ckpt "$WORK/$f.pt" --out "$WORK/onnx/$f.onnx" >/dev/null
+done
+cp "$WORK/onnx/clean.onnx" "$PACK/model.onnx"
+RWS="node bin/rws.js"
+for c in "${CONDITIONS[@]}"; do
+  log "signature $c"
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/shallow-$c.onnx" --condition "$c" --id "$c" --layers 5 \
+    --quant int8 --method finetune --severity 1-5 --out "$SIGS/$c.rws.safetensors" \
+    --description "stem + stage 1 fine-tuned on $c, severities 1-5 (native-models/recipe)" | tee -a "$WORK/recipe.log"
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/shallow-$c.onnx" --condition "$c" --id "$c-int4" --layers 5 \
+    --quant int4 --method finetune --severity 1-5 --out "$WORK/onnx/$c-int4.rws.safetensors" >/dev/null
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/shallow-$c.onnx" --condition "$c" --id "$c" --layers 5 \
+    --quant f32 --method finetune --severity 1-5 --out "$WORK/onnx/$c-f32.rws.safetensors" >/dev/null
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/robust-$c.onnx" --pre "$WORK/onnx/pre.onnx" --condition "$c" \
+    --id "$c-projected" --layers auto --quant int8 --severity 1-5 --out "$WORK/onnx/$c-projected.rws.safetensors" >/dev/null
+done
+$RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/pair-shallow.onnx" --condition "$PAIR" --id foggy-night --layers 5 \
+  --quant int8 --method finetune --severity 1-5 --out "$SIGS/foggy-night.rws.safetensors" \
+  --description "stem + stage 1 fine-tuned on low light then fog, severities 1-5 (native-models/recipe)" | tee -a "$WORK/recipe.log"
+
+# 8. The pack (hashes of the signatures, named conditions and mixes) and the log.
+log "pack and log"
+node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
+# rws eval --robust takes a folder of <condition>.onnx.
+mkdir -p "$WORK/robust"
+for c in "${CONDITIONS[@]}"; do cp "$WORK/onnx/robust-$c.onnx" "$WORK/robust/$c.onnx"; done
+ELAPSED=$(( $(date +%s) - START ))
+$PY native-models/recipe/write-log.py --work "$WORK" --seconds "$ELAPSED" --out "$( (( SMOKE )) && echo "$WORK/LOG.md" || echo native-models/recipe/LOG.md )"
+log "done in ${ELAPSED}s"

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rws } from './cli-harness.js';
+
+let dir: string;
+const sha = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'rws-corrupt-'));
+  await mkdir(path.join(dir, 'in', 'shirts'), { recursive: true });
+  const grey = Buffer.alloc(28 * 28);
+  for (let i = 0; i < grey.length; i++) grey[i] = (i * 7) % 256;
+  await sharp(grey, { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(dir, 'in', 'shirts', 'a.png'));
+  await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 120, b: 40 } } }).jpeg().toFile(path.join(dir, 'in', 'b.jpg'));
+  await sharp({ create: { width: 16, height: 12, channels: 4, background: { r: 10, g: 200, b: 40, alpha: 0.5 } } }).png().toFile(path.join(dir, 'in', 'c.png'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('rws corrupt', () => {
+  it('writes corrupted copies under the same relative paths, same size and kind, inputs untouched', async () => {
+    const inputs = ['shirts/a.png', 'b.jpg', 'c.png'].map((f) => path.join(dir, 'in', f));
+    const before = await Promise.all(inputs.map(sha));
+    const r = await rws('corrupt', '--condition', 'fog', '--severity', '3', path.join(dir, 'in'), '--out', path.join(dir, 'out'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(await Promise.all(inputs.map(sha))).toEqual(before);
+    const a = await sharp(path.join(dir, 'out', 'shirts', 'a.png')).metadata();
+    expect([a.width, a.height, a.channels, a.format]).toEqual([28, 28, 1, 'png']);
+    const b = await sharp(path.join(dir, 'out', 'b.jpg')).metadata();
+    expect([b.width, b.height, b.channels, b.format]).toEqual([40, 30, 3, 'jpeg']);
+    const c = await sharp(path.join(dir, 'out', 'c.png')).metadata();
+    expect([c.width, c.height, c.hasAlpha]).toEqual([16, 12, true]);
+    // Fog brightens a dark background: the corrupted copy differs from the input.
+    expect(await sha(path.join(dir, 'out', 'shirts', 'a.png'))).not.toBe(before[0]);
+  });
+
+  it('gives the same bytes for the same seed and different ones for another', async () => {
+    const run = async (seed: string, out: string) => {
+      const r = await rws('corrupt', '--condition', 'noise', '--severity', '4', '--seed', seed, path.join(dir, 'in', 'shirts', 'a.png'), '--out', path.join(dir, out));
+      expect(r.code, r.stderr).toBe(0);
+      return sha(path.join(dir, out, 'a.png'));
+    };
+    const first = await run('5', 's1');
+    expect(await run('5', 's2')).toBe(first);
+    expect(await run('6', 's3')).not.toBe(first);
+  });
+
+  it('refuses to write over an input', async () => {
+    const before = await sha(path.join(dir, 'in', 'b.jpg'));
+    const r = await rws('corrupt', '--condition', 'rain', '--severity', '2', path.join(dir, 'in'), '--out', path.join(dir, 'in'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refusing to write over an input/);
+    expect(await sha(path.join(dir, 'in', 'b.jpg'))).toBe(before);
+  });
+
+  it('rejects an unknown condition and a bad severity as usage errors', async () => {
+    expect((await rws('corrupt', '--condition', 'hail', '--severity', '2', dir, '--out', path.join(dir, 'x'))).code).toBe(2);
+    expect((await rws('corrupt', '--condition', 'fog', '--severity', '9', dir, '--out', path.join(dir, 'x'))).code).toBe(2);
+  });
+});
