@@ -1,6 +1,7 @@
 // Builds the desktop app: main process + engine utility process (ESM), the preload (CommonJS:
 // a sandboxed preload cannot load ES modules) and the renderer (the same Svelte app that
-// renderer/vite.config.ts builds for `rws serve`). Output in out/{main,preload,renderer}.
+// renderer/vite.config.ts builds for `rws serve`). Output in out/{main,preload,renderer}
+// (electron-vite's defaults; `--outDir` moves all three).
 import { defineConfig } from 'electron-vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,6 @@ const at = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export default defineConfig({
   main: {
     build: {
-      outDir: at('./out/main'),
       // onnxruntime-node, sharp, zod... stay in node_modules (native parts are unpacked from asar).
       externalizeDeps: true,
       rollupOptions: {
@@ -22,7 +22,6 @@ export default defineConfig({
   },
   preload: {
     build: {
-      outDir: at('./out/preload'),
       externalizeDeps: true,
       rollupOptions: {
         input: { index: at('./main/preload/index.ts') },
@@ -35,7 +34,6 @@ export default defineConfig({
     base: './',
     plugins: [svelte(), cspMeta()],
     build: {
-      outDir: at('./out/renderer'),
       rollupOptions: { input: at('./renderer/index.html') },
     },
   },

@@ -81,9 +81,16 @@ export class EngineHost {
   async call(command: CommandName, args: unknown): Promise<unknown> {
     if (this.status === 'failed') throw new EngineCrash('the engine crashed repeatedly and was not restarted; restart the app');
     if (this.status === 'stopped') throw new EngineCrash('the engine is not running');
-    await this.ready;
-    const proc = this.proc;
-    if (!proc) throw new EngineCrash('the engine is not running');
+    // A crash between the wait and the post makes a new `ready`: wait for the restarted engine.
+    let proc = this.proc;
+    for (;;) {
+      await this.ready;
+      proc = this.proc;
+      // Re-read after the await: the status changes underneath (TypeScript's narrowing cannot know).
+      const status = this.status as HostStatus;
+      if (proc && status === 'running') break;
+      if (status === 'failed' || status === 'stopped') throw new EngineCrash(`${command}: the engine is not running`);
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { command, resolve, reject });
