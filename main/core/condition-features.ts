@@ -71,12 +71,34 @@ function histPercentile(hist: Uint32Array, total: number, p: number): number {
   return 1;
 }
 
+/** Largest side the features look at: bigger images are area-averaged down by a whole factor first. */
+export const FEATURE_MAX_SIDE = 96;
+
+/** The luma plane the features are computed on (grey data used as is; big images reduced). */
+function lumaPlane(img: Image): { plane: Float32Array; w: number; h: number } {
+  const f = Math.max(1, Math.floor(Math.max(img.width, img.height) / FEATURE_MAX_SIDE));
+  const grey = img.channels === 1 ? img.data : luma(img);
+  if (f === 1) return { plane: grey, w: img.width, h: img.height };
+  const w = Math.floor(img.width / f);
+  const h = Math.floor(img.height / f);
+  const plane = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s = 0;
+      for (let dy = 0; dy < f; dy++) {
+        const row = (y * f + dy) * img.width + x * f;
+        for (let dx = 0; dx < f; dx++) s += grey[row + dx]!;
+      }
+      plane[y * w + x] = s / (f * f);
+    }
+  }
+  return { plane, w, h };
+}
+
 /** The feature vector of one image (HWC, values 0..1); length `FEATURE_NAMES.length`. */
 export function conditionFeatures(img: Image): Float32Array {
-  const w = img.width;
-  const h = img.height;
+  const { plane: L, w, h } = lumaPlane(img);
   const n = w * h;
-  const L = luma(img);
   const out = new Float32Array(FEATURE_NAMES.length);
 
   // Intensity statistics.
@@ -201,26 +223,34 @@ export function conditionFeatures(img: Image): Float32Array {
       H[i] = L[i]! - s / 9;
     }
   }
-  const ac = (dy: number, dx: number): number => {
-    let s = 0;
-    let v = 0;
-    for (let y = 2; y < h - 2; y++) {
-      for (let x = 2; x < w - 2; x++) {
-        const i = y * w + x;
-        const a = H[i]!;
-        s += a * H[(y + dy) * w + (x + dx)]!;
-        v += a * a;
-      }
+  // One pass for all six offsets: (0,1) (1,0) (1,1) (1,-1) (0,2) (2,0).
+  let sRow = 0;
+  let sCol = 0;
+  let sDiag = 0;
+  let sAnti = 0;
+  let sRow2 = 0;
+  let sCol2 = 0;
+  let hv = 0;
+  for (let y = 2; y < h - 2; y++) {
+    for (let x = 2; x < w - 2; x++) {
+      const i = y * w + x;
+      const a = H[i]!;
+      sRow += a * H[i + 1]!;
+      sCol += a * H[i + w]!;
+      sDiag += a * H[i + w + 1]!;
+      sAnti += a * H[i + w - 1]!;
+      sRow2 += a * H[i + 2]!;
+      sCol2 += a * H[i + 2 * w]!;
+      hv += a * a;
     }
-    return v > 1e-12 ? s / v : 0;
-  };
-  const acRow = ac(0, 1);
-  const acCol = ac(1, 0);
-  const acDiag = ac(1, 1);
-  const acAnti = ac(1, -1);
-  const acRow2 = w > 6 ? ac(0, 2) : 0;
-  const acCol2 = h > 6 ? ac(2, 0) : 0;
-  const acs = [acRow, acCol, acDiag, acAnti];
+  }
+  const norm = hv > 1e-12 ? 1 / hv : 0;
+  const acRow = sRow * norm;
+  const acCol = sCol * norm;
+  const acDiag = sDiag * norm;
+  const acAnti = sAnti * norm;
+  const acRow2 = sRow2 * norm;
+  const acCol2 = sCol2 * norm;
 
   let k = 0;
   out[k++] = mean;
@@ -251,7 +281,7 @@ export function conditionFeatures(img: Image): Float32Array {
   out[k++] = acAnti;
   out[k++] = acRow2;
   out[k++] = acCol2;
-  out[k++] = Math.max(...acs) - Math.min(...acs);
+  out[k++] = Math.max(acRow, acCol, acDiag, acAnti) - Math.min(acRow, acCol, acDiag, acAnti);
   out[k++] = specks / inner;
   out[k++] = zeros / n;
   return out;

@@ -247,3 +247,46 @@ export async function chooseByEntropy(
   await runner.setMix(best!.mix);
   return { id: best!.id, mix: best!.mix, entropy, logits: best!.logits };
 }
+
+/**
+ * How `--mix auto` applies to a run: `file` chooses per image (images sharing a choice are run
+ * together; the same file always gets the same mix, so a resumed run matches), `batch` chooses once
+ * per batch from its mean, `stream` feeds the tracker (camera frames, ordered sequences).
+ */
+export type AutoScope = 'file' | 'batch' | 'stream';
+
+/** Scores of a batch run with auto's choice, and the choice behind each image. */
+export interface AutoRun {
+  scores: Float32Array;
+  choices: AutoChoice[];
+}
+
+/** Runs one batch (`input`, batch-first `dims`, laid out as `spec`) with the mix auto chooses for it. */
+export async function runAuto(runner: MixRunner, auto: AutoMix, input: Float32Array, dims: number[], spec: InputSpec, scope: AutoScope): Promise<AutoRun> {
+  const images = imagesFromInput(input, dims, spec);
+  const n = images.length;
+  if (scope !== 'file') {
+    const choice = scope === 'batch' ? auto.classify(images) : auto.observe(images);
+    await runner.setMix(choice.mix);
+    return { scores: await runner.run(input, dims), choices: images.map(() => choice) };
+  }
+  const choices = images.map((img) => auto.classify(img));
+  const groups = new Map<string, number[]>();
+  choices.forEach((c, i) => {
+    const key = Object.entries(c.mix).sort().join(',');
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const per = input.length / n;
+  let scores: Float32Array | undefined;
+  for (const idx of groups.values()) {
+    const sub = idx.length === n ? input : new Float32Array(idx.length * per);
+    if (sub !== input) idx.forEach((src, j) => sub.set(input.subarray(src * per, (src + 1) * per), j * per));
+    await runner.setMix(choices[idx[0]!]!.mix);
+    const out = await runner.run(sub, [idx.length, ...dims.slice(1)]);
+    if (idx.length === n) return { scores: out, choices };
+    const cols = out.length / idx.length;
+    scores ??= new Float32Array(n * cols);
+    idx.forEach((dst, j) => scores!.set(out.subarray(j * cols, (j + 1) * cols), dst * cols));
+  }
+  return { scores: scores!, choices };
+}

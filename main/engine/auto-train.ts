@@ -76,7 +76,7 @@ export interface AutoTrainOptions extends TrainOptions {
 
 /** Trains the classifier on corrupted Fashion-MNIST training images (seeds of stream 11). */
 export async function trainAutoClassifier(opts: AutoTrainOptions = {}): Promise<ConditionClassifier> {
-  const perClass = opts.perClass ?? 400;
+  const perClass = opts.perClass ?? 500;
   const classes = defaultClasses(opts.conditions);
   const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 'train', Math.max(2000, perClass * 4));
   const { xs, ys } = conditionSet(images, classes, perClass, 11, opts.cleanShare ?? 5);

@@ -3,7 +3,7 @@ import { conditionFeatures } from '../../main/core/condition-features.js';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
 import { isRwsError } from '../../main/core/errors.js';
 import { mixSeed } from '../../main/core/random.js';
-import { AutoMix, chooseByEntropy, imagesFromInput, meanEntropy, packCandidates, type MixRunner } from '../../main/engine/auto-mix.js';
+import { AutoMix, chooseByEntropy, imagesFromInput, meanEntropy, packCandidates, runAuto, type MixRunner } from '../../main/engine/auto-mix.js';
 import { toTensor } from '../../main/engine/image-decode.js';
 import { parsePackManifest, type InputSpec, type PackManifest } from '../../main/engine/pack.js';
 import { smallClassifier, syntheticItems, TEST_CONDITIONS } from './auto-fixtures.js';
@@ -172,5 +172,55 @@ describe('chooseByEntropy', () => {
   it('computes the mean entropy of softmax rows', () => {
     expect(meanEntropy(Float32Array.from([0, 0, 0, 0]), 2)).toBeCloseTo(Math.log(2), 6);
     expect(meanEntropy(Float32Array.from([100, 0]), 1)).toBeCloseTo(0, 6);
+  });
+});
+
+describe('runAuto', () => {
+  const spec = manifest(false).input;
+  /** A fake model whose one output per image is the image's first value plus 100 × its mix's strength sum. */
+  function fakeRunner(): MixRunner & { mixes: string[] } {
+    let mix: Record<string, number> = {};
+    const mixes: string[] = [];
+    return {
+      mixes,
+      setMix: async (m) => {
+        mix = m;
+        mixes.push(Object.keys(m).join(',') || 'clean');
+      },
+      run: async (x, d) => {
+        const per = x.length / d[0]!;
+        const bump = 100 * Object.values(mix).reduce((a, b) => a + b, 0);
+        return Float32Array.from({ length: d[0]! }, (_, i) => x[i * per]! + bump);
+      },
+    };
+  }
+  function batchOf(images: Image[]): Float32Array {
+    const per = 28 * 28;
+    const out = new Float32Array(images.length * per);
+    images.forEach((img, i) => out.set(toTensor(Uint8Array.from(img.data, (v) => Math.round(v * 255)), 1, spec), i * per));
+    return out;
+  }
+
+  it('per file: each image runs with its own choice, results back in input order', async () => {
+    const auto = AutoMix.fromPack(manifest());
+    const imgs = [item(1), corrupt(item(2), 'noise', 4, 1), item(3), corrupt(item(4), 'rain', 4, 2), corrupt(item(5), 'noise', 4, 3)];
+    const input = batchOf(imgs);
+    const r = fakeRunner();
+    const out = await runAuto(r, auto, input, [5, 1, 28, 28], spec, 'file');
+    expect(out.choices.map((c) => c.id)).toEqual(['clean', 'noise', 'clean', 'rain', 'noise']);
+    expect(r.mixes).toHaveLength(3);
+    const first = (i: number) => input[i * 28 * 28]!;
+    expect(Array.from(out.scores).map((v, i) => Math.round(v - first(i)))).toEqual([0, 100, 0, 100, 100]);
+  });
+
+  it('per batch and per stream: one choice for the whole batch', async () => {
+    const auto = AutoMix.fromPack(manifest());
+    const imgs = Array.from({ length: 8 }, (_, i) => corrupt(item(i), 'fog', 3, i));
+    for (const scope of ['batch', 'stream'] as const) {
+      const r = fakeRunner();
+      const out = await runAuto(r, auto, batchOf(imgs), [8, 1, 28, 28], spec, scope);
+      expect(new Set(out.choices.map((c) => c.id))).toEqual(new Set(['fog']));
+      expect(r.mixes).toEqual(['fog-sig']);
+    }
   });
 });
