@@ -109,7 +109,8 @@ export function packInt4(q: Int8Array): Uint8Array {
 
 /** Unpack `count` int4 values packed by `packInt4`. */
 export function unpackInt4(bytes: Uint8Array, count: number): Int8Array {
-  if (bytes.length !== (count + 1) >> 1) {
+  // Math.ceil: `(count + 1) >> 1` wraps at 2^32 and would let a huge count through to the allocation below.
+  if (!Number.isSafeInteger(count) || count < 0 || bytes.length !== Math.ceil(count / 2)) {
     throw new RwsError('quantize-shape', `${bytes.length} bytes hold ${bytes.length * 2} int4 values, expected ${count}`);
   }
   const out = new Int8Array(count);

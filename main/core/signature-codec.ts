@@ -203,7 +203,8 @@ export function decodeSignature(bytes: Uint8Array, file: string): Signature {
     const storage = storageOf(data);
     if (storage === undefined) return fail(name, `tensor "${name}" is stored as ${data.dtype}; a signature stores F32, F16, I8 or U8 (int4)`);
     if (e.quant !== undefined && e.quant !== storage) fail(name, `tensor "${name}" is stored as ${data.dtype} but metadata "tensors" says ${e.quant as string}`);
-    const expectShape = storage === 'int4' ? [(count + 1) >> 1] : shape;
+    // Math.ceil, not `(count + 1) >> 1`: the shift wraps at 2^32, so a claim of 2^32 values would match 0 stored bytes.
+    const expectShape = storage === 'int4' ? [Math.ceil(count / 2)] : shape;
     if (data.shape.length !== expectShape.length || data.shape.some((d, i) => d !== expectShape[i])) {
       fail(name, `tensor "${name}" has shape [${data.shape.join(', ')}], expected [${expectShape.join(', ')}] for logical shape [${shape.join(', ')}] stored as ${storage}`);
     }

@@ -1,0 +1,48 @@
+// The committed seed corpus is exactly what seeds.ts makes (UPDATE_CORPUS=1 rewrites it), every seed
+// loads in its target, and every saved regression input (corpus/regressions/TARGET/) is refused cleanly.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { isRwsError } from '../../main/core/errors.js';
+import { makeSeeds } from './seeds.js';
+import { makeTargets } from './targets.js';
+
+const CORPUS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'corpus');
+const targetOf = { signature: 'signature', safetensors: 'safetensors', pack: 'pack', onnx: 'onnx' } as const;
+
+describe('fuzz seed corpus', () => {
+  const seeds = makeSeeds();
+  const targets = new Map(makeTargets().map((t) => [t.name, t]));
+
+  it('matches what seeds.ts makes', () => {
+    for (const s of seeds) {
+      const file = path.join(CORPUS, s.kind, s.name);
+      if (process.env.UPDATE_CORPUS) {
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, s.bytes);
+      }
+      expect(existsSync(file), `${file} is missing: run UPDATE_CORPUS=1 npx vitest run test/fuzz/corpus.test.ts`).toBe(true);
+      expect(Buffer.compare(readFileSync(file), Buffer.from(s.bytes)), `${file} differs from seeds.ts`).toBe(0);
+    }
+  });
+
+  it('every seed loads in its target', async () => {
+    for (const s of seeds) await expect(Promise.resolve().then(() => targets.get(targetOf[s.kind])!.run(s.bytes)), s.name).resolves.toBeTruthy();
+  });
+
+  it('every saved regression input is refused with an RwsError naming the file', async () => {
+    const dir = path.join(CORPUS, 'regressions');
+    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+      const target = targets.get(name)!;
+      for (const f of readdirSync(path.join(dir, name))) {
+        const bytes = readFileSync(path.join(dir, name, f));
+        const t0 = performance.now();
+        const e = await Promise.resolve().then(() => target.run(bytes)).then(() => undefined, (x: unknown) => x);
+        expect(performance.now() - t0, `${name}/${f} took too long`).toBeLessThan(2000);
+        expect(isRwsError(e), `${name}/${f}: ${String(e)}`).toBe(true);
+        expect((e as Error).message).toContain(target.file);
+      }
+    }
+  });
+});
