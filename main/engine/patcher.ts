@@ -40,10 +40,13 @@ export interface PatcherOptions {
 }
 
 /**
- * Models whose weights take at most this many bytes re-create their whole session on a switch:
- * measured here, a 0.7 MB model's session takes ~2 ms to create and runs 1.0× the plain model,
- * while a head + tail pair costs it +10 to +40% at batch 1 (0.27 ms inferences); a 47 MB
- * ResNet-18's session takes 20–110 ms, so it gets a head (1–3 ms) and a fixed tail.
+ * Models whose weights take at most this many bytes re-create their whole session on a switch.
+ * Measured by test/bench/patcher.ts on a 2-core machine: the default-pack-sized model (0.7 MB)
+ * re-creates its session in 2–3 ms and then runs at 1.00–1.02× the plain model, while a head +
+ * tail pair costs it 1.10–1.45× at batch 1 and weights as inputs 1.06–1.25× (both over the 1.10×
+ * target). ResNet-18 (47 MB) needs 23–135 ms to re-create its session (over the 10 ms target); its
+ * head switches in 3–9 ms and runs at 1.01–1.08× (CPU time). Session creation grows with the
+ * weights (~0.5–1 ms per MB), so up to 4 MB stays well inside the 10 ms switch target.
  */
 export const SESSION_STRATEGY_MAX_BYTES = 4 * 1024 * 1024;
 
