@@ -76,7 +76,8 @@ export interface RemoteOptions extends RemotePatcherOptions {
 export interface RemoteRunOptions {
   /**
    * Hand the input's buffer to the worker instead of copying it; the caller's array is detached
-   * (length 0) afterwards. Only done when the array spans its whole ArrayBuffer.
+   * (length 0) afterwards. Only done when the array spans its whole ArrayBuffer (a view is copied
+   * either way, and the caller's buffer is left alone).
    */
   transfer?: boolean;
 }
@@ -156,8 +157,10 @@ export class RemotePatcher {
   /** Runs the model in the worker; the output comes back without a copy. */
   run(input: Float32Array, dims: number[], opts: RemoteRunOptions = {}): Promise<Float32Array> {
     const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer;
-    const transfer = opts.transfer && whole ? [input.buffer as ArrayBuffer] : [];
-    return this.call({ op: 'run', input, dims: [...dims] }, transfer) as Promise<Float32Array>;
+    // A view into a larger buffer would be cloned whole: copy just the view and hand that over.
+    const data = whole ? input : input.slice();
+    const transfer = !whole || opts.transfer ? [data.buffer as ArrayBuffer] : [];
+    return this.call({ op: 'run', input: data, dims: [...dims] }, transfer) as Promise<Float32Array>;
   }
 
   /** Releases the sessions and stops the worker. */

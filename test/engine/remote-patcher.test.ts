@@ -91,8 +91,13 @@ describe('RemotePatcher', () => {
     expect(got).toEqual(want);
     expect(got.buffer.byteLength).toBe(got.byteLength);
     const y = input(4, 8);
-    await remote.run(y, dims);
+    expect(await remote.run(y, dims)).toEqual(want);
     expect(y.length).toBe(4 * 28 * 28);
+    // A view into a larger buffer: only the view crosses, the caller's buffer stays usable.
+    const padded = new Float32Array(10 + y.length);
+    padded.set(y, 10);
+    expect(await remote.run(padded.subarray(10), dims, { transfer: true })).toEqual(want);
+    expect(padded.length).toBe(10 + y.length);
   });
 
   it('brings errors back as RwsError with their code and message', async () => {
