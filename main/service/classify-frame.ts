@@ -20,12 +20,12 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
   const labels = loaded.pack.manifest.labels;
   const kind = loaded.pack.manifest.output.kind;
   const clean = args.compare ? await engine.cleanClassifier() : undefined;
-  return engine.exclusive(async () => {
+  return engine.exclusive(() => engine.survive(loaded, async () => {
     const t0 = performance.now();
     const key = mixKey(engine.mix);
     const [p, c] = await Promise.all([loaded.patched.run(input, dims), clean?.run(input.slice(), dims)]);
     const out: FrameResult = { patched: topK(p, labels, k, kind), ms: performance.now() - t0, mixKey: key };
     if (c) out.clean = topK(c, labels, k, kind);
     return out;
-  });
+  }));
 }

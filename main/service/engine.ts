@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type {
   ConditionMix,
@@ -129,15 +130,13 @@ export class Engine {
   /** A path to read, checked against the roots (after resolving symlinks) when there are roots. */
   async readable(p: string, field: string): Promise<string> {
     if (this.guard) return this.guard.readable(p, field);
-    const { resolve } = await import('node:path');
-    return resolve(p);
+    return path.resolve(p);
   }
 
   /** A path to write, checked against the roots when there are roots. */
   async writable(p: string, field: string): Promise<string> {
     if (this.guard) return this.guard.writable(p, field);
-    const { resolve } = await import('node:path');
-    return resolve(p);
+    return path.resolve(p);
   }
 
   /** The loaded pack, loading the default one first if none is. */
@@ -176,6 +175,40 @@ export class Engine {
       loaded.cleanPending = undefined;
     });
     return loaded.cleanPending;
+  }
+
+  /**
+   * Run `f` on the loaded models; if their inference worker died, say so, make them again (on the
+   * CPU when another device was in use, since a GPU provider is the usual cause) with the same mix,
+   * and rethrow: the caller's next call works.
+   */
+  async survive<T>(loaded: LoadedPack, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      const code = (e as RwsError).code;
+      if (code !== 'worker-crashed' && code !== 'worker-exited') throw e;
+      if (this.loaded !== loaded) throw e;
+      this.events.emit('error', { code, message: (e as Error).message, source: 'engine' });
+      this.setStatus('crashed', (e as Error).message);
+      const before = this.requestedDevice;
+      if (before !== 'cpu') this.requestedDevice = 'cpu';
+      try {
+        const patched = await this.makePatched(loaded);
+        await patched.setMix(this.mix);
+        const old = [loaded.patched, loaded.clean];
+        loaded.patched = patched;
+        loaded.clean = undefined;
+        for (const c of old) await Promise.resolve(c?.dispose()).catch(() => undefined);
+        this.noteDevice(patched);
+        if (before !== 'cpu') this.device = { ...this.device, fallback: `the engine crashed on ${before}; restarted on the CPU` };
+        this.events.emit('deviceChange', this.device);
+        this.setStatus('ready', `the inference worker stopped and was restarted${before !== 'cpu' ? ' on the CPU' : ''}`);
+      } catch (again) {
+        this.setStatus('error', `the inference worker stopped and could not be restarted: ${(again as Error).message}`);
+      }
+      throw e;
+    }
   }
 
   setStatus(status: EngineStatus, message?: string): void {

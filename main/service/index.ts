@@ -3,6 +3,7 @@
  * Transports (the Electron IPC handlers, `rws serve`) only route to `call`; events come from `onAny`.
  */
 import { parseArgs, type CommandName, type CommandResults, type CommandArgs } from '../api/contract.js';
+import { RwsError } from '../core/errors.js';
 import { Engine, type EngineOptions } from './engine.js';
 import { browse } from './browse.js';
 import { classifyFrame } from './classify-frame.js';
@@ -67,7 +68,7 @@ export async function createService(opts: EngineOptions = {}): Promise<Service> 
     async call<K extends CommandName>(command: K, args: unknown): Promise<CommandResults[K]> {
       const handler = handlers[command] as Handler<K> | undefined;
       if (!handler || !Object.prototype.hasOwnProperty.call(handlers, command)) {
-        throw Object.assign(new Error(`unknown command "${String(command)}"`), { code: 'unknown-command' });
+        throw new RwsError('unknown-command', `unknown command "${String(command)}"`, { field: 'command' });
       }
       const parsed = parseArgs(command, args) as CommandArgs<K>;
       return handler(engine, parsed);

@@ -17,7 +17,7 @@ export async function setMix(engine: Engine, args: CommandArgs<'setMix'>): Promi
   const mix = mixFromArgument(engine, args.mix, 'mix');
   return engine.exclusive(async () => {
     const t0 = performance.now();
-    await loaded.patched.setMix(mix);
+    await engine.survive(loaded, () => loaded.patched.setMix(mix));
     const ms = performance.now() - t0;
     engine.mix = mix;
     engine.publishState();

@@ -2,11 +2,14 @@
 // its "prediction" is a pure function of the input's mean and the mix, and it records its calls.
 import type { Classifier, ClassifierFactory } from '../../main/service/engine.js';
 import type { ConditionMix } from '../../main/api/contract.js';
+import { RwsError } from '../../main/core/errors.js';
 
 export class FakeClassifier implements Classifier {
   mix: ConditionMix = {};
   calls: string[] = [];
   disposed = false;
+  /** Make the next run fail as a dead inference worker does. */
+  crashNext = false;
   readonly strategy = 'fake';
   readonly warnings: string[] = [];
   constructor(
@@ -23,6 +26,7 @@ export class FakeClassifier implements Classifier {
 
   async run(input: Float32Array, dims: number[]): Promise<Float32Array> {
     this.calls.push(`run ${dims.join('x')}`);
+    if (this.crashNext) throw new RwsError('worker-exited', 'the inference worker exited (code 1)');
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     const n = dims[0]!;
     const per = input.length / n;

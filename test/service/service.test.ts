@@ -7,7 +7,7 @@ import { createService, type Service } from '../../main/service/index.js';
 import { corrupt } from '../../main/core/corruptions/index.js';
 import type { EngineState, DeviceChange } from '../../main/api/contract.js';
 import { RwsError } from '../../main/core/errors.js';
-import { fakeFactory } from './fake-classifier.js';
+import { fakeFactory, FakeClassifier } from './fake-classifier.js';
 import { writeFixturePack, FIXTURE_LABELS } from './fixture-pack.js';
 
 let tmp: string;
@@ -128,6 +128,30 @@ describe('classifyFrame', () => {
       await set;
       expect(r.mixKey).toBe((await service.call('getState', undefined)).mixKey);
     }
+  });
+});
+
+describe('a dead inference worker', () => {
+  it('is reported, restarted with the same mix, and the next frame works', async () => {
+    await service.call('setMix', { mix: { 'low-light': 0.4 } });
+    const states: string[] = [];
+    const errors: string[] = [];
+    const offS = service.on('engineState', (s) => states.push(s.status));
+    const offE = service.on('error', (e) => errors.push(e.code));
+    const dead = service.engine.loaded!.patched as FakeClassifier;
+    dead.crashNext = true;
+    const frame = { width: 28, height: 28, channels: 1 as const, data: new Float32Array(784).fill(0.5) };
+    const e = await rejects(service.call('classifyFrame', frame));
+    expect(e.code).toBe('worker-exited');
+    offS();
+    offE();
+    expect(errors).toEqual(['worker-exited']);
+    expect(states).toEqual(['crashed', 'ready']);
+    const now = service.engine.loaded!.patched as FakeClassifier;
+    expect(now).not.toBe(dead);
+    expect(now.mix).toEqual({ 'low-light': 0.4 });
+    expect(dead.disposed).toBe(true);
+    expect((await service.call('classifyFrame', frame)).mixKey).toBe('low-light=0.4');
   });
 });
 
