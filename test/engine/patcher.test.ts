@@ -132,6 +132,17 @@ const CASES: Case[] = [
     specs: (m) => [[...conv(m, 0)], [...conv(m, 0), ...conv(m, 1)]],
   },
   {
+    label: 'tinyConvNet, last layer (the head is the whole model)',
+    bytes: tiny.bytes,
+    inputName: tiny.input.name,
+    outputName: tiny.output,
+    dims: [2, 1, 28, 28],
+    specs: (m) => {
+      const last = m.layers().length - 1;
+      return [[...conv(m, last)], [...conv(m, 0), ...conv(m, last)]];
+    },
+  },
+  {
     label: 'torch-small.onnx (PyTorch export, onnx::Conv_N names, out-of-order initializers)',
     bytes: torchBytes,
     inputName: 'input',
@@ -253,6 +264,21 @@ describe('Patcher checks and bookkeeping', () => {
     expect(p.mix).toEqual({ fog: 0.6 });
     await p.dispose();
     await expect(p.run(input, dims)).rejects.toMatchObject({ code: 'patcher-disposed' });
+  });
+
+  it('runs and mix changes apply in call order, without waiting for each other', async () => {
+    const sig = makeSignature('fog', model, conv(model, 0), 1);
+    const signatures = new Map([['fog', sig]]);
+    const want = await runPlain(patchedModelBytes(small.bytes, signatures, { fog: 1 }), 'input', 'logits', input, dims);
+    for (const strategy of STRATEGIES) {
+      const p = await Patcher.create(model, signatures, { threads: THREADS, strategy });
+      const calls = [p.run(input, dims), p.setMix({ fog: 1 }), p.run(input, dims), p.setMix({}), p.run(input, dims)];
+      const [a, , b, , c] = (await Promise.all(calls)) as Float32Array[];
+      expect(maxDiff(b!, want)).toBeLessThanOrEqual(1e-5);
+      expect(a).toEqual(c);
+      expect(maxDiff(a!, want)).toBeGreaterThan(1e-3);
+      await p.dispose();
+    }
   });
 
   it('auto re-creates the whole session for a small model', async () => {
