@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
+import { AutoMix, runAuto, type AutoScope } from '../engine/auto-mix.js';
 import { parseDevice, type Device } from '../engine/devices.js';
 import { inputSpecFromShape, type Classifier } from '../engine/folder-classifier.js';
 import { runFolder, type FolderProgress } from '../engine/folder-run.js';
@@ -22,6 +23,7 @@ interface RunOptions {
   pack?: string;
   model?: string;
   mix?: string;
+  autoBy: AutoScope;
   signature: string[];
   device: string;
   top: number;
@@ -56,6 +58,8 @@ interface Plan {
   /** Signature ids the pack declares as made on another base model. */
   transfers: string[];
   mix: ConditionMix;
+  /** With `--mix auto`: what chooses the mix, per file or per batch. */
+  auto?: { mix: AutoMix; scope: AutoScope };
   maxBatch: number;
 }
 
@@ -67,13 +71,14 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   const pack = await loadPack(dir);
   const m = pack.manifest;
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
-  if (o.mix === 'auto') throw new RwsError('not-built', '--mix auto: automatic choice of the condition is not available in rws run yet; give the mix', { field: '--mix' });
-  const mix = resolveMix(o.mix ?? 'off', m);
+  // auto loads every signature that is present and lets the pack's classifier choose among them.
+  const auto = o.mix === 'auto' ? { mix: AutoMix.fromPack(m, { available: [...pack.signatureFiles.keys()] }, path.join(dir, 'pack.json')), scope: o.autoBy } : undefined;
+  const mix = auto ? {} : resolveMix(o.mix ?? 'off', m);
   for (const id of Object.keys(mix)) {
     const gone = pack.missing.find((x) => x.id === id);
     if (gone) throw new RwsError('signature-missing', `${path.join(dir, 'pack.json')}: signature "${id}": ${gone.reason}`, { file: path.join(dir, 'pack.json'), field: id });
   }
-  const used = new Map([...pack.signatureFiles].filter(([id]) => id in mix));
+  const used = auto ? pack.signatureFiles : new Map([...pack.signatureFiles].filter(([id]) => id in mix));
   return {
     pack: m.id,
     model: pack.modelPath,
@@ -85,6 +90,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     signatureFiles: used,
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
+    auto,
     maxBatch: 4096,
   };
 }
@@ -154,8 +160,21 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     fallback: p.fallback,
     // Each batch is a fresh array: hand its buffer over rather than copy it.
     run: (x, d) => p.run(x, d, { transfer: true }),
+    ...(plan.auto
+      ? {
+          runWithMixes: async (x: Float32Array, d: number[]) => {
+            const r = await runAuto({ setMix: (m) => p.setMix(m), run: (a, b) => p.run(a, b, { transfer: true }) }, plan.auto!.mix, x, d, plan.inputSpec, plan.auto!.scope);
+            return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
+          },
+        }
+      : {}),
     dispose: () => p.dispose(),
   };
+}
+
+function parseAutoScope(v: string): AutoScope {
+  if (v !== 'file' && v !== 'batch') throw new InvalidArgumentError('expected file or batch');
+  return v;
 }
 
 function percent(score: number): string {
@@ -175,7 +194,8 @@ export function register(program: Command): void {
     .argument('<inputs...>', 'image files and folders')
     .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
     .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
-    .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, or off', undefined)
+    .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
+    .option('--auto-by <scope>', 'with --mix auto: choose per file or per batch', parseAutoScope, 'file' as AutoScope)
     .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
     .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
     .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
@@ -211,7 +231,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
   const classifier = await makeClassifier(plan, o, device);
-  const mixText = Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
+  const mixText = plan.auto ? `auto (per ${plan.auto.scope})` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}`);
   if (classifier.fallback) console.error(`warning: ${classifier.fallback}`);
 
@@ -226,22 +246,24 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const useBar = Boolean(process.stderr.isTTY) && !process.env.CI;
-  const bars = useBar
-    ? new cliProgress.MultiBar(
+  const bar = useBar
+    ? new cliProgress.SingleBar(
         { format: ' {bar} {value}/{total} | {failed} failed | {rate} img/s | ETA {eta_text}', hideCursor: true, clearOnComplete: true, stream: process.stderr },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  let bar: cliProgress.SingleBar | undefined;
+  let barStarted = false;
   const say = (line: string, toErr = false) => {
-    if (bars && (toErr || process.stdout.isTTY)) bars.log(`${line}\n`);
-    else if (toErr) console.error(line);
+    // Clear the bar's line first; it draws itself again on the next update.
+    if (barStarted && (toErr || process.stdout.isTTY)) process.stderr.write('\r\x1b[2K');
+    if (toErr) console.error(line);
     else console.log(line);
   };
   const onProgress = (p: FolderProgress) => {
-    if (!bars) return;
+    if (!bar) return;
     const fields = { failed: p.failed, rate: p.rate.toFixed(0), eta_text: p.eta === undefined ? '-' : `${Math.ceil(p.eta)} s` };
-    bar ??= bars.create(p.total, 0, fields);
+    if (!barStarted) bar.start(p.total, p.done + p.failed, fields);
+    barStarted = true;
     bar.setTotal(p.total);
     bar.update(p.done + p.failed, fields);
   };
@@ -253,7 +275,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
       classifier,
       pack: plan.pack,
       model: plan.identity,
-      mix: plan.mix,
+      mix: plan.auto ? 'auto' : plan.mix,
       top: o.top,
       batch: o.batch,
       maxPixels: o.maxPixels,
@@ -266,7 +288,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
       onFailure: (f: FileFailure) => say(`rws: ${f.message}`, true),
     });
   } finally {
-    bars?.stop();
+    bar?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await classifier.dispose();
@@ -278,7 +300,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     return EXIT.fatal;
   }
   if (o.json || o.csv) {
-    await writeReport(buildReport(plan.pack, plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
+    await writeReport(buildReport(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
     // The exports now hold everything; a journal we named ourselves would only block the next run.
     if (!o.journal && journalFile) await unlink(journalFile).catch(() => {});
   }
