@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { RwsError } from '../core/errors.js';
+import type { ConditionMix } from '../core/signature.js';
 import type { Device } from './devices.js';
 import type { InputSpec } from './pack.js';
 import { createSession } from './session.js';
@@ -17,6 +18,8 @@ export interface Classifier {
   readonly maxBatch: number;
   /** Scores for `dims[0]` images, `classes` values each, image after image. */
   run(input: Float32Array, dims: number[]): Promise<Float32Array>;
+  /** With `--mix auto`: like `run`, and the mix each image was run with (chosen per image or batch). */
+  runWithMixes?(input: Float32Array, dims: number[]): Promise<{ scores: Float32Array; mixes: ConditionMix[] }>;
   dispose(): Promise<void>;
 }
 

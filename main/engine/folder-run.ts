@@ -29,7 +29,8 @@ export interface FolderRunOptions {
   pack: string;
   /** Identifies the model for resuming (pack id and version, or the model file's hash). */
   model: string;
-  mix: ConditionMix;
+  /** `auto`: the classifier's `runWithMixes` says each image's mix. */
+  mix: ConditionMix | 'auto';
   /** Number of best classes kept per image (default 5, at most the number of classes). */
   top?: number;
   /** Images per inference; default chosen by `chooseBatch` for the classifier's device. */
@@ -286,14 +287,15 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
         pump();
         const input = new Float32Array(items.length * perImage);
         items.forEach((d, i) => input.set(d.tensor, i * perImage));
-        const scores = await classifier.run(input, dimsOf(items.length));
+        const ran = classifier.runWithMixes ? await classifier.runWithMixes(input, dimsOf(items.length)) : { scores: await classifier.run(input, dimsOf(items.length)) };
+        const scores = ran.scores;
         const cols = scores.length / items.length;
         if (cols !== classes) throw new RwsError('model-output', `the model gave ${cols} scores per image, but the labels name ${classes} classes`, { field: 'labels' });
         const done = items.map((d, i) => {
           const result: FileResult = {
             file: d.file.rel,
             top: topClasses(scores.subarray(i * cols, (i + 1) * cols), classifier.labels, top, classifier.outputKind),
-            mix: opts.mix,
+            mix: ('mixes' in ran ? ran.mixes[i] : undefined) ?? (opts.mix === 'auto' ? {} : opts.mix),
             device: classifier.device,
           };
           results.set(result.file, result);

@@ -7,7 +7,8 @@ export interface RunReport {
   pack: string;
   mix: ConditionMix | 'auto';
   device: string;
-  results: { file: string; top: FileResult['top'] }[];
+  /** With `mix: 'auto'`, each result also says the mix auto chose for it. */
+  results: { file: string; top: FileResult['top']; mix?: ConditionMix }[];
   failed: FileFailure[];
 }
 
@@ -19,7 +20,7 @@ export function buildReport(pack: string, mix: ConditionMix | 'auto', device: st
     pack,
     mix,
     device,
-    results: [...results].sort(byFile).map((r) => ({ file: r.file, top: r.top })),
+    results: [...results].sort(byFile).map((r) => (mix === 'auto' ? { file: r.file, top: r.top, mix: r.mix } : { file: r.file, top: r.top })),
     failed: [...failed].sort(byFile).map((f) => ({ file: f.file, code: f.code, message: f.message })),
   };
 }
