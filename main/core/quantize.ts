@@ -21,6 +21,8 @@ function channelLayout(shape: readonly number[], axis: number, count: number): {
   if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length) {
     throw new RwsError('quantize-shape', `channel axis ${axis} is outside shape [${shape.join(', ')}]`);
   }
+  // An empty tensor has nothing to loop over, however large its other dims claim to be.
+  if (count === 0 && shape.includes(0)) return { outer: 0, channels: shape[axis]!, inner: 0 };
   let outer = 1;
   let inner = 1;
   for (let i = 0; i < axis; i++) outer *= shape[i]!;
