@@ -1,8 +1,65 @@
-import type { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Severity } from '../core/corruptions/index.js';
+import { writeFileAtomic } from '../engine/atomic-file.js';
+import { evaluatePack } from '../engine/eval.js';
+import { reportHtml, reportText } from '../engine/eval-report.js';
+import { defaultPackDir } from '../engine/pack.js';
+import { collect, parseSeverityRange } from './options.js';
 
-/** Registers `rws eval` (being built). */
+function list(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function wholeNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+}
+
+/** Registers `rws eval`: the paper's tables for a pack on labelled data, as text, JSON and an HTML report. */
 export function register(program: Command): void {
-  program.command('eval').description('(not built yet)').action(() => {
-    throw new Error('rws eval is not built yet');
-  });
+  program
+    .command('eval')
+    .description('measure a pack: clean / patched / robust accuracy per condition and severity, unpatch exactness, α and layer sweeps, quantization, mixes')
+    .option('--pack <dir>', 'model pack folder (default: the shipped Fashion-MNIST pack)')
+    .option('--data <path>', 'labelled data: IDX files (.gz ok; a folder or the images file) or a folder with one sub-folder per class', process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist')
+    .option('--conditions <ids>', 'conditions to measure, comma-separated (default: all of the pack\'s)', list)
+    .option('--severities <range>', 'severities, e.g. 1-5 or 3', parseSeverityRange, [1, 5] as [number, number])
+    .option('--mix <mix>', 'a mix to measure on data with all its conditions: a named mix or ID=α,ID=α (repeatable; default: the pack\'s mixes)', collect)
+    .option('--robust <dir>', 'folder of models fine-tuned on each condition: <condition>.onnx, <a>+<b>.onnx for a mix')
+    .option('--quant-variants <dir>', 'folder with <id>-f32 / <id>-int4 .rws.safetensors copies of the pack\'s signatures to compare')
+    .option('--limit <n>', 'images to use', wholeNumber, 2000)
+    .option('--seed <n>', 'corruption seed', (v: string) => Number(v), 0)
+    .option('--threads <n>', 'onnxruntime threads', wholeNumber, 2)
+    .option('--json <file>', 'write the full report as JSON')
+    .option('--report <dir>', 'write report.html (charts, works offline) and report.json into this folder')
+    .action(async (o) => {
+      const [lo, hi] = o.severities as [number, number];
+      const severities = Array.from({ length: hi - lo + 1 }, (_, i) => (lo + i) as Severity);
+      const report = await evaluatePack({
+        pack: o.pack ?? defaultPackDir(),
+        data: o.data,
+        conditions: o.conditions,
+        severities,
+        mixes: o.mix,
+        robust: o.robust,
+        quantVariants: o.quantVariants,
+        limit: o.limit,
+        seed: o.seed,
+        threads: o.threads,
+        sweepSeverity: (severities.includes(3) ? 3 : severities[Math.floor(severities.length / 2)]) as Severity,
+        progress: (line) => console.error(line),
+      });
+      console.log(reportText(report));
+      const json = `${JSON.stringify(report, null, 1)}\n`;
+      if (o.json) await writeFileAtomic(o.json, json);
+      if (o.report) {
+        await mkdir(o.report, { recursive: true });
+        await writeFileAtomic(path.join(o.report, 'report.html'), await reportHtml(report));
+        await writeFileAtomic(path.join(o.report, 'report.json'), json);
+        console.error(`report: ${path.join(o.report, 'report.html')}`);
+      }
+    });
 }
