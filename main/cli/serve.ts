@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { RwsError } from '../core/errors.js';
 import { parseDevice } from '../engine/devices.js';
-import { isLoopback, startServer } from '../serve/server.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { defaultRendererDir, isLoopback, startServer } from '../serve/server.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -33,6 +35,8 @@ export function register(program: Command): void {
       const roots = server.service.engine.guard?.list().map((r) => r.path) ?? [];
       console.log(`rws serve: ${server.url}`);
       console.log(`  folders it may use: ${roots.join(', ')}`);
+      const ui = o.renderer ?? defaultRendererDir();
+      if (!existsSync(path.join(ui, 'index.html'))) console.log(`  the UI is not built (${ui} has no index.html): run \`npm run build\`; the API works without it`);
       if (!isLoopback(o.host)) {
         console.log(`  bound to ${o.host}: every request needs the token ${server.token}`);
         console.log('  (open the URL above once; the browser keeps the token in a cookie)');
