@@ -80,9 +80,9 @@ export class Patcher {
   /** The device the sessions run on (after any fallback). */
   readonly device: string;
   readonly strategy: PatchStrategy;
-  /** Things the user should know: forced hash mismatches, device fallback. */
+  /** Things the user should know about the signatures: forced hash mismatches, skipped tensors. */
   readonly warnings: string[];
-  /** Set when the requested device could not be used. */
+  /** Set when the requested device could not be used (kept out of `warnings`: callers print it once). */
   readonly fallback?: string;
   readonly inputName: string;
   readonly outputName: string;
@@ -134,7 +134,6 @@ export class Patcher {
 
     const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices: opts.devices };
     const created = await createSession(model.encode({ embedExternal: true }), sessionOpts);
-    if (created.fallback) warnings.push(created.fallback);
     const device = created.device;
     const strategy = opts.strategy && opts.strategy !== 'auto' ? opts.strategy : chooseStrategy(model, patched);
 

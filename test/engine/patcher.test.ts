@@ -281,6 +281,20 @@ describe('Patcher checks and bookkeeping', () => {
     }
   });
 
+  it('falls back to the CPU when the device cannot be used, and says why once', async () => {
+    const devices = [
+      { id: 'cpu' as const, name: 'CPU', available: true },
+      { id: 'cuda' as const, name: 'CUDA', available: false, reason: 'the CUDA build of onnxruntime is not installed' },
+    ];
+    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS, device: 'cuda', devices, strategy: 'head' });
+    expect(p.device).toBe('cpu');
+    expect(p.fallback).toBe('device "cuda" could not be used (the CUDA build of onnxruntime is not installed); running on the CPU instead');
+    expect(p.warnings).toEqual([]);
+    await p.setMix({ fog: 1 });
+    expect(await p.run(input, dims)).toHaveLength(10);
+    await p.dispose();
+  });
+
   it('auto re-creates the whole session for a small model', async () => {
     const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS });
     expect(p.strategy).toBe('session');
