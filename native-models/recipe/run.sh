@@ -24,7 +24,7 @@ if (( SMOKE )); then
 fi
 PACK=$ROOT/native-models/fashion-mnist
 SIGS=$ROOT/signatures/fashion-mnist
-if (( SMOKE )); then PACK=$WORK/out/fashion-mnist; SIGS=$WORK/out/signatures; fi
+if (( SMOKE )); then PACK=$WORK/out/fashion-mnist; SIGS=$PACK/signatures; fi
 CONDITIONS=(rain fog low-light snow noise motion-blur)
 PAIR=low-light+fog
 mkdir -p "$WORK" "$PACK" "$SIGS" "$WORK/onnx"
@@ -117,9 +117,13 @@ $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/pair-shallow.onnx" 
 # 8. The pack (hashes of the signatures, named conditions and mixes) and the log.
 log "pack and log"
 node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
-# rws eval --robust takes a folder of <condition>.onnx.
+# 9. rws eval on the shipped pack: ONNX, the int8 files, onnxruntime; --robust takes <condition>.onnx.
 mkdir -p "$WORK/robust"
 for c in "${CONDITIONS[@]}"; do cp "$WORK/onnx/robust-$c.onnx" "$WORK/robust/$c.onnx"; done
+cp "$WORK/onnx/pair.onnx" "$WORK/robust/$PAIR.onnx"
+log "rws eval"
+$RWS eval --pack "$PACK" --data "$FASHION" --robust "$WORK/robust" --quant-variants "$WORK/onnx" --limit $(( SMOKE ? 200 : 1000 )) \
+  --json "$WORK/rws-eval.json" --report "$WORK/report" | tee -a "$WORK/recipe.log"
 ELAPSED=$(( $(date +%s) - START ))
 $PY native-models/recipe/write-log.py --work "$WORK" --seconds "$ELAPSED" --out "$( (( SMOKE )) && echo "$WORK/LOG.md" || echo native-models/recipe/LOG.md )"
 log "done in ${ELAPSED}s"
