@@ -1,0 +1,93 @@
+// The engine's utility-process entry (as electron-vite builds it) run under plain Node with a
+// stand-in parentPort, behind the real EngineHost: commands reach the command service, and after
+// the process is killed the host restarts it and re-applies the pack and mix, so the same frame
+// gets the same patched prediction.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { EngineState, EventName, FrameResult, PackInfo } from '../../main/api/contract.js';
+import { EngineHost, type EngineProcess } from '../../main/app/engine-host.js';
+import type { EngineMessage } from '../../main/app/engine-protocol.js';
+import { writeFixturePack } from '../service/fixture-pack.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const haveDist = existsSync(path.join(repo, 'dist', 'main', 'service', 'index.js'));
+if (!haveDist) console.log('test/app/engine-process.test.ts: SKIPPED, needs the tsc build of the service (npx tsc -p tsconfig.json).');
+
+describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
+  let tmp: string;
+  let host: EngineHost;
+  const events: { event: EventName; payload: any }[] = [];
+  const children: ReturnType<typeof fork>[] = [];
+  const frame = { width: 28, height: 28, channels: 1 as const, data: Float32Array.from({ length: 784 }, (_, i) => ((i * 37) % 100) / 100), compare: true, top: 3 };
+  let packDir: string;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'rws-engine-proc-'));
+    await promisify(execFile)(process.execPath, [path.join(repo, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build', '--outDir', path.join(tmp, 'out'), '-l', 'error'], { cwd: repo });
+    packDir = writeFixturePack(path.join(tmp, 'pack'));
+    const entry = path.join(tmp, 'out', 'main', 'engine-process.js');
+    host = new EngineHost({
+      device: 'cpu',
+      restartDelay: () => 10,
+      onEvent: (event, payload) => events.push({ event, payload }),
+      spawn: ({ device }): EngineProcess => {
+        const child = fork(entry, [], {
+          execArgv: ['--require', path.join(here, 'fixtures', 'parent-port.cjs')],
+          serialization: 'advanced',
+          env: { ...process.env, RWS_APP_ROOT: repo, RWS_ENGINE_DEVICE: device, RWS_PACK_DIR: packDir },
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
+        children.push(child);
+        return {
+          post: (m) => child.send(m),
+          onMessage: (cb) => child.on('message', (m) => cb(m as EngineMessage)),
+          onExit: (cb) => child.on('exit', (code) => cb(code)),
+          kill: () => void child.kill(),
+        };
+      },
+    });
+    await host.start();
+  }, 180_000);
+
+  afterAll(async () => {
+    host?.stop();
+    for (const c of children) c.kill('SIGKILL');
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('runs commands in the engine process', async () => {
+    const pack = (await host.call('loadPack', { dir: packDir })) as PackInfo;
+    expect(pack.signatures.map((s) => s.id).sort()).toEqual(['fog', 'low-light']);
+    await expect(host.call('setMix', { mix: { fog: 1 } })).resolves.toMatchObject({ key: 'fog=1' });
+    const r = (await host.call('classifyFrame', frame)) as FrameResult;
+    expect(r.mixKey).toBe('fog=1');
+    expect(r.patched).toHaveLength(3);
+    expect(r.clean).toHaveLength(3);
+    await expect(host.call('setMix', { mix: { fog: 'x' } })).rejects.toMatchObject({ code: 'bad-argument' });
+  }, 60_000);
+
+  it('recovers from a killed engine with the same pack and mix', async () => {
+    const before = (await host.call('classifyFrame', frame)) as FrameResult;
+    children.at(-1)!.kill('SIGKILL');
+    await expect.poll(() => events.some((e) => e.event === 'engineState' && e.payload.status === 'crashed'), { timeout: 10_000 }).toBe(true);
+    // The restarted engine reports ready with the mix re-applied.
+    await expect
+      .poll(() => {
+        const i = events.findIndex((e) => e.event === 'engineState' && e.payload.status === 'crashed');
+        return events.slice(i + 1).some((e) => e.event === 'engineState' && (e.payload as EngineState).status === 'ready' && e.payload.mixKey === 'fog=1');
+      }, { timeout: 60_000 })
+      .toBe(true);
+    expect(children).toHaveLength(2);
+    const after = (await host.call('classifyFrame', frame)) as FrameResult;
+    expect(after.mixKey).toBe('fog=1');
+    expect(after.patched.map((p) => p.index)).toEqual(before.patched.map((p) => p.index));
+    after.patched.forEach((p, i) => expect(p.score).toBeCloseTo(before.patched[i]!.score, 6));
+  }, 90_000);
+});
