@@ -53,6 +53,8 @@ export function secureWebPreferences(preload: string): WebPreferences {
     navigateOnDragDrop: false,
     spellcheck: false,
     safeDialogs: true,
+    // Middle-click (auxclick) could open a link in a new window; the open handler denies those anyway.
+    disableBlinkFeatures: 'Auxclick',
   };
 }
 
