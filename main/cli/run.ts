@@ -83,7 +83,8 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     pack: m.id,
     model: pack.modelPath,
     modelPath: pack.modelPath,
-    identity: `${m.id}@${m.version}`,
+    // A pack updated in place (same version, new model or signatures) must not resume an old journal.
+    identity: [`${m.id}@${m.version}`, m.modelSha256 ?? (await sha256(pack.modelPath)), ...m.signatures.filter((x) => used.has(x.id)).map((x) => `${x.id}:${x.sha256}`)].join('+'),
     inputSpec: m.input,
     labels: m.labels,
     outputKind: m.output.kind,
