@@ -132,6 +132,9 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect(page.evaluate(() => (window as any).__rwsMaxInFlight)).resolves.toBe(1);
     const frame = (await calls()).filter((c) => c.name === 'classifyFrame').at(-1)!.args as Record<string, unknown>;
     expect(frame).toMatchObject({ width: 28, height: 28, channels: 1, compare: true, top: 5, data: 'Float32Array(784)' });
+    const parts: Record<string, number>[] = await page.evaluate(() => (window as any).rwsCamera.parts());
+    const median = (k: string) => parts.map((p) => p[k]!).sort((a, b) => a - b)[Math.floor(parts.length / 2)]!.toFixed(2);
+    console.log(`camera (stand-in engine), median ms: prepare ${median('prepare')}, mix wait ${median('wait')}, round trip ${median('classify')}, render ${median('show')}`);
     await page.screenshot({ path: path.join(shots, 'camera-1280x720.png') });
     await page.getByTestId('camera-stop').click();
   });
