@@ -181,6 +181,8 @@ export interface FolderProgress {
   eta: number | null;
   /** Output folder of the run (kind `folder`). */
   output?: string;
+  /** Files taken from the journal of an earlier run (kind `folder`, when resuming). */
+  resumed?: number;
   message?: string;
 }
 
@@ -206,6 +208,8 @@ export interface FolderResults {
   /** Total number of results (not only this page). */
   count: number;
   failed: FolderFailure[];
+  /** Files in the input folders that are not images, left out (known once the run has ended). */
+  skipped?: string[];
   mixKey: string;
   device: string;
 }

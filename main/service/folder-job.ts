@@ -48,6 +48,8 @@ export class FolderJob {
   private rate = 0;
   private eta: number | null = null;
   private message?: string;
+  private resumed = 0;
+  skipped: string[] = [];
   readonly rows = new Map<string, FolderResultRow>();
   readonly failures = new Map<string, FolderFailure>();
   private sorted?: FolderResultRow[];
@@ -79,6 +81,7 @@ export class FolderJob {
       eta: this.eta,
       output: this.spec.output,
     };
+    if (this.resumed) p.resumed = this.resumed;
     if (this.message) p.message = this.message;
     return p;
   }
@@ -155,6 +158,7 @@ export class FolderJob {
           this.total = p.total;
           this.rate = p.rate;
           this.eta = p.eta ?? null;
+          this.resumed = p.resumed;
           this.emitProgress();
         },
         onResult: (r, file) => {
@@ -178,6 +182,7 @@ export class FolderJob {
         }
       }
       this.flushResults();
+      this.skipped = summary.skipped;
       this.done = summary.results.length;
       this.failedCount = summary.failed.length;
       this.eta = summary.stopped ? null : 0;

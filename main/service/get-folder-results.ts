@@ -14,6 +14,7 @@ export async function getFolderResults(engine: Engine, args: CommandArgs<'getFol
     results: rows.slice(offset, offset + limit),
     count: rows.length,
     failed: job.sortedFailures(),
+    skipped: job.skipped,
     mixKey: mixKey(job.spec.mix),
     device: job.device,
   };

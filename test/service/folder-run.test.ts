@@ -106,7 +106,9 @@ describe('folder runs through the service', () => {
     factory.delay.ms = 0;
     const finished = waitFor(service, ['done', 'failed']);
     await service.call('resumeFolderRun', undefined);
-    expect((await finished).phase).toBe('done');
+    const end = await finished;
+    expect(end.phase).toBe('done');
+    expect(end.resumed).toBe(s.done);
     const resumed = JSON.parse(readFileSync(path.join(root, 'out2', 'results.json'), 'utf8'));
     expect(resumed).toEqual(full);
     const rows = (await service.call('getFolderResults', { limit: 1000 })).results;
