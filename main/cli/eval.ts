@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Severity } from '../core/corruptions/index.js';
 import { writeFileAtomic } from '../engine/atomic-file.js';
+import { autoReportMarkdown, evaluateAutoOnPack } from '../engine/auto-eval.js';
 import { evaluatePack } from '../engine/eval.js';
 import { reportHtml, reportText } from '../engine/eval-report.js';
 import { defaultPackDir } from '../engine/pack.js';
@@ -27,7 +28,7 @@ export function register(program: Command): void {
     .option('--data <path>', 'labelled data: IDX files (.gz ok; a folder or the images file) or a folder with one sub-folder per class', process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist')
     .option('--conditions <ids>', 'conditions to measure, comma-separated (default: all of the pack\'s)', list)
     .option('--severities <range>', 'severities, e.g. 1-5 or 3', parseSeverityRange, [1, 5] as [number, number])
-    .option('--mix <mix>', 'a mix to measure on data with all its conditions: a named mix or ID=α,ID=α (repeatable; default: the pack\'s mixes)', collect)
+    .option('--mix <mix>', 'a mix to measure on data with all its conditions: a named mix or ID=α,ID=α (repeatable; default: the pack\'s mixes); auto: measure the automatic choice instead', collect)
     .option('--robust <dir>', 'folder of models fine-tuned on each condition: <condition>.onnx, <a>+<b>.onnx for a mix')
     .option('--quant-variants <dir>', 'folder with <id>-f32 / <id>-int4 .rws.safetensors copies of the pack\'s signatures to compare')
     .option('--limit <n>', 'images to use', wholeNumber, 2000)
@@ -38,6 +39,18 @@ export function register(program: Command): void {
     .action(async (o) => {
       const [lo, hi] = o.severities as [number, number];
       const severities = Array.from({ length: hi - lo + 1 }, (_, i) => (lo + i) as Severity);
+      if ((o.mix as string[] | undefined)?.includes('auto')) {
+        // Auto vs oracle vs clean per condition, clean-pick rate, a changing stream (main/engine/auto-eval.ts).
+        const auto = await evaluateAutoOnPack(o.pack ?? defaultPackDir(), {
+          fashionDir: o.data,
+          images: o.limit,
+          severity: (severities.includes(3) ? 3 : severities[0]) as Severity,
+          threads: o.threads,
+        });
+        console.log(autoReportMarkdown(auto));
+        if (o.json) await writeFileAtomic(o.json, `${JSON.stringify(auto, null, 1)}\n`);
+        return;
+      }
       const report = await evaluatePack({
         pack: o.pack ?? defaultPackDir(),
         data: o.data,
