@@ -109,6 +109,7 @@ async function measure(label: string, dir: string, classifier: Classifier): Prom
   // Two rounds, each rate the best of its two: the three are measured under the same conditions,
   // and a burst of other work on a shared machine hurts one round, not the ratio.
   const rss: Record<number, number> = {};
+  const rssBefore = mb();
   let decodeRate = 0;
   let inferRate = 0;
   let pipeRate = 0;
@@ -126,6 +127,7 @@ async function measure(label: string, dir: string, classifier: Classifier): Prom
     { name: `${label}: inference only`, value: inferRate, unit: 'img/s', note: classifier.device },
     { name: `${label}: pipeline / 1/(1/decode + 1/infer)`, value: pipeRate / limit, unit: '×', target: '≥ 0.95' },
     { name: `${label}: pipeline / min(decode, infer)`, value: pipeRate / Math.min(decodeRate, inferRate), unit: '×', target: '≥ 0.90' },
+    { name: `${label}: RSS before the run`, value: rssBefore, unit: 'MB', note: 'worker, model and sharp loaded' },
     { name: `${label}: RSS at 1k images`, value: rss[1000] ?? NaN, unit: 'MB' },
     { name: `${label}: RSS at 5k images`, value: rss[5000], unit: 'MB', target: 'flat (≈ 1k)' },
   ];
