@@ -55,7 +55,7 @@ npx tsc -p tsconfig.json >/dev/null || true
 [[ -f dist/native-models/recipe/gen-data.js ]] || { echo "build failed: no dist/native-models/recipe/gen-data.js" >&2; exit 1; }
 
 # 2. Data: the transfer set, then every corrupted set, with the app's own corruptions.
-[[ -f "$WORK/digitstrain-clean.u8" ]] || { log "digits"; $T digits --out "$WORK"; }
+[[ -f "$WORK/digits-idx/t10k-labels-idx1-ubyte" ]] || { log "digits"; $T digits --out "$WORK"; }
 if [[ ! -f "$WORK/done-data" ]]; then
   log "corrupted data: $TRAIN_GEN train, $TEST test images per set"
   node dist/native-models/recipe/gen-data.js --out "$WORK" --fashion "$FASHION" --train "$TRAIN_GEN" --test "$TEST" | tee -a "$WORK/recipe.log"
@@ -124,6 +124,16 @@ cp "$WORK/onnx/pair.onnx" "$WORK/robust/$PAIR.onnx"
 log "rws eval"
 $RWS eval --pack "$PACK" --data "$FASHION" --robust "$WORK/robust" --quant-variants "$WORK/onnx" --limit $(( SMOKE ? 200 : 1000 )) \
   --json "$WORK/rws-eval.json" --report "$WORK/report" | tee -a "$WORK/recipe.log"
+# 10. Transfer: the digits model as a pack whose signatures are the Fashion-MNIST ones, declared as transfer.
+DP=$WORK/digits-pack
+mkdir -p "$DP/signatures" "$WORK/digits-robust"
+cp "$WORK/onnx/digits-clean.onnx" "$DP/model.onnx"
+cp "$SIGS/"*.rws.safetensors "$DP/signatures/"
+for c in "${CONDITIONS[@]}"; do cp "$WORK/onnx/digits-robust-$c.onnx" "$WORK/digits-robust/$c.onnx"; done
+node dist/native-models/recipe/write-pack.js --transfer --pack "$DP" --signatures "$DP/signatures" --figures "$WORK/figures.json"
+log "rws eval (transfer)"
+$RWS eval --pack "$DP" --data "$WORK/digits-idx" --robust "$WORK/digits-robust" --limit 1000 \
+  --json "$WORK/rws-eval-digits.json" --report "$WORK/report-digits" | tee -a "$WORK/recipe.log"
 ELAPSED=$(( $(date +%s) - START ))
 $PY native-models/recipe/write-log.py --work "$WORK" --seconds "$ELAPSED" --out "$( (( SMOKE )) && echo "$WORK/LOG.md" || echo native-models/recipe/LOG.md )"
 log "done in ${ELAPSED}s"

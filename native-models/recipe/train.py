@@ -331,6 +331,13 @@ def stage_digits(args):
     for name, idx in (('digitstrain', np.sort(perm[:n_train])), ('digitstest', np.sort(perm[n_train:]))):
         x[idx].tofile(os.path.join(args.out, f'{name}-clean.u8'))
         y[idx].tofile(os.path.join(args.out, f'{name}.labels'))
+    # The test split also as IDX files, for `rws eval` on the transfer pack.
+    os.makedirs(os.path.join(args.out, 'digits-idx'), exist_ok=True)
+    idx = np.sort(perm[n_train:])
+    with open(os.path.join(args.out, 'digits-idx', 't10k-images-idx3-ubyte'), 'wb') as f:
+        f.write(bytes([0, 0, 8, 3]) + b''.join(int(d).to_bytes(4, 'big') for d in (len(idx), 28, 28)) + x[idx].tobytes())
+    with open(os.path.join(args.out, 'digits-idx', 't10k-labels-idx1-ubyte'), 'wb') as f:
+        f.write(bytes([0, 0, 8, 1]) + len(idx).to_bytes(4, 'big') + y[idx].tobytes())
     print(f'digits: {n_train} train, {len(x) - n_train} test images in {args.out}', flush=True)
 
 

@@ -11,6 +11,39 @@ def pct(v):
     return '–' if v is None else f'{v * 100:.1f}'
 
 
+def targets(w, fig, ev, evd_file, seconds):
+    """The issue's targets at severity 3, each with the figure that decides it."""
+    w('## Targets (severity 3)\n')
+    w('| target | figure | met |')
+    w('|---|---|---|')
+    yes = lambda b: 'yes' if b else '**no**'
+    if ev:
+        for c in ev['conditions']:
+            r = next((x for x in c['severities'] if x['severity'] == 3), None)
+            if r and r.get('gapRecovered') is not None:
+                w(f'| gap recovered ≥ 95%, {c["id"]} (rws eval, int8) | {pct(r["gapRecovered"])}% (clean {pct(r["clean"])}, patched {pct(r["patched"])}, robust {pct(r["robust"])}) | {yes(r["gapRecovered"] >= 0.95)} |')
+        w(f'| clean accuracy after unpatch bit-identical | {ev["unpatch"]["comparedLogits"]} logits compared | {yes(ev["unpatch"]["bitIdentical"])} |')
+        for m in ev['composition']:
+            if m.get('shareOfPair') is None:
+                continue
+            beats = all(m['mixed'] > v for v in m['singles'].values())
+            w(f'| {m["name"]} {json.dumps(m["mix"])}: beats each single signature, ≥ 90% of pair model | mix {pct(m["mixed"])} vs singles ' +
+              ', '.join(f'{k} {pct(v)}' for k, v in m['singles'].items()) + f'; {pct(m["shareOfPair"])}% of the pair model\'s gain | {yes(beats and m["shareOfPair"] >= 0.9)} |')
+        for c in ev['conditions']:
+            q = {x['quant']: x for x in c['quant']}
+            if 'int8' in q and 'f32' in q:
+                loss = q['f32']['corrupted'] - q['int8']['corrupted']
+                w(f'| int8 ≥ 20× smaller than the model, ≤ 0.5 pp below f32, {c["id"]} | {q["int8"]["smallerThanModel"]:.0f}× smaller, {loss * 100:+.1f} pp vs f32 | {yes(q["int8"]["smallerThanModel"] >= 20 and loss <= 0.005)} |')
+    if os.path.exists(evd_file):
+        d = json.load(open(evd_file))
+        gaps = [next(x for x in c['severities'] if x['severity'] == 3).get('gapRecovered') for c in d['conditions']]
+        for c, g in zip(d['conditions'], gaps):
+            if g is not None:
+                w(f'| transfer ≥ 70% of the digits model\'s gap, {c["id"]} | {pct(g)}% | {yes(g >= 0.7)} |')
+    w(f'| recipe < 90 min | {seconds / 60:.1f} min | {yes(seconds < 90 * 60)} |')
+    w('')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--work', required=True)
@@ -33,6 +66,7 @@ def main():
     if ev:
         w(f'- `rws eval` (onnxruntime, the shipped int8 files through the Patcher): {ev["data"]["images"]} test images.')
     w('')
+    targets(w, fig, ev, os.path.join(W, 'rws-eval-digits.json'), a.seconds)
     w('## Training stages\n')
     w('| stage | part | images | epochs | seconds | test accuracy | on |')
     w('|---|---|---|---|---|---|---|')
@@ -112,6 +146,17 @@ def main():
             for m in ev['composition']:
                 w(f'| {m["name"]} | {json.dumps(m["mix"])} | {pct(m["clean"])} | ' + ', '.join(f'{k} {pct(v)}' for k, v in m['singles'].items()) +
                   f' | {pct(m["mixed"])} | ' + (', '.join(f'{k} {pct(v)}' for k, v in m['dedicated'].items()) or '–') + f' | {pct(m.get("pairModel"))} | {pct(m.get("shareOfPair"))} |')
+        w('')
+    evd = os.path.join(W, 'rws-eval-digits.json')
+    if os.path.exists(evd):
+        d = json.load(open(evd))
+        w('## `rws eval` transfer: the digits pack with the Fashion-MNIST signatures (ONNX, int8)\n')
+        w(f'Digits model clean {pct(d["clean"])}% on {d["data"]["images"]} test images; signatures applied with their base-hash check off (declared transfer).\n')
+        w('| condition | severity | digits clean model | + Fashion-MNIST signature | digits robust model | gap recovered |')
+        w('|---|---|---|---|---|---|')
+        for c in d['conditions']:
+            for s in c['severities']:
+                w(f'| {c["id"]} | {s["severity"]} | {pct(s["clean"])} | {pct(s["patched"])} | {pct(s.get("robust"))} | {pct(s.get("gapRecovered"))} |')
         w('')
     w('## Corruption calibration\n')
     w('Severities were calibrated on θ_pre (600–1000 test images) so that severity 3 costs a meaningful but not')

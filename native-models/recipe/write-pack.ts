@@ -1,7 +1,10 @@
 /**
  * Writes the default pack's pack.json and labels.txt from what the recipe made:
  *
- *   node dist/native-models/recipe/write-pack.js --pack DIR --signatures DIR --figures figures.json
+ *   node dist/native-models/recipe/write-pack.js --pack DIR --signatures DIR --figures figures.json [--transfer]
+ *
+ * `--transfer` writes the UCI digits pack instead: the digits model (fine-tuned from the same θ_pre)
+ * with the Fashion-MNIST signatures declared as transfer signatures, for `rws eval`'s transfer figure.
  *
  * Signatures are listed by id and SHA-256; the "Foggy night" mix is the composed pair
  * (fog + low light at the α the recipe measured best) when that reaches 90% of the pair model's
@@ -23,6 +26,8 @@ const CONDITIONS: [string, string, string][] = [
   ['noise', 'Sensor noise', 'Grainy sensor noise'],
   ['motion-blur', 'Motion blur', 'Camera or subject motion'],
 ];
+
+const TRANSFER = process.argv.includes('--transfer');
 
 function arg(name: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   for (const id of [...CONDITIONS.map((c) => c[0]), 'foggy-night']) {
     const f = path.join(sigDir, `${id}.rws.safetensors`);
     if (!existsSync(f)) continue;
-    signatures.push({ id, condition: id === 'foggy-night' ? 'low-light+fog' : id, sha256: await sha256(f) });
+    signatures.push({ id, condition: id === 'foggy-night' ? 'low-light+fog' : id, sha256: await sha256(f), ...(TRANSFER ? { transfer: true } : {}) });
   }
   const have = new Set(signatures.map((s) => s.id));
   const foggy = foggyNightMix(figures.composition?.['3']);
@@ -75,8 +80,8 @@ async function main(): Promise<void> {
   ].filter((m) => Object.keys(m.mix).every((k) => have.has(k)));
   const manifest = {
     format: 'rws-pack/1',
-    id: 'fashion-mnist',
-    name: 'Fashion-MNIST ResNet',
+    id: TRANSFER ? 'uci-digits' : 'fashion-mnist',
+    name: TRANSFER ? 'UCI digits ResNet (Fashion-MNIST signatures, transfer)' : 'Fashion-MNIST ResNet',
     version: '1.0.0',
     task: 'classification',
     model: 'model.onnx',
@@ -94,7 +99,7 @@ async function main(): Promise<void> {
       resize: 'fill',
     },
     output: { name: 'logits', kind: 'logits' },
-    labels: LABELS,
+    labels: TRANSFER ? Array.from({ length: 10 }, (_, i) => String(i)) : LABELS,
     signatures,
     conditions: CONDITIONS.filter(([id]) => have.has(id)).map(([id, name, description]) => ({ id, name, mix: { [id]: 1 }, description })),
     mixes,
@@ -102,7 +107,7 @@ async function main(): Promise<void> {
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
   parsePackManifest(text, path.join(pack, 'pack.json'));
   await writeFile(path.join(pack, 'pack.json'), text);
-  await writeFile(path.join(pack, 'labels.txt'), `${LABELS.join('\n')}\n`);
+  await writeFile(path.join(pack, 'labels.txt'), `${manifest.labels.join('\n')}\n`);
   console.log(`wrote ${path.join(pack, 'pack.json')}: ${signatures.length} signatures, foggy night = ${JSON.stringify(foggy.mix)}`);
 }
 
