@@ -37,12 +37,15 @@ function csvField(v: string | number): string {
 
 /**
  * The report as CSV (RFC 4180): one row per file, `status` ok or failed, then index, label and
- * score of each of the k best classes, then the failure's code and message.
+ * score of each of the k best classes, with `--mix auto` the mix chosen (`id=α;id=α`, empty for
+ * the clean model), then the failure's code and message.
  */
 export function reportCsv(report: RunReport): string {
   const k = Math.max(0, ...report.results.map((r) => r.top.length));
   const head = ['file', 'status'];
   for (let i = 1; i <= k; i++) head.push(`top${i}_index`, `top${i}_label`, `top${i}_score`);
+  const auto = report.mix === 'auto';
+  if (auto) head.push('mix');
   head.push('error_code', 'error_message');
   const rows: (string | number)[][] = [];
   const all = [...report.results.map((r) => ({ file: r.file, r })), ...report.failed.map((f) => ({ file: f.file, f }))].sort(byFile);
@@ -52,6 +55,7 @@ export function reportCsv(report: RunReport): string {
       const t = 'r' in e ? e.r.top[i] : undefined;
       row.push(t?.index ?? '', t?.label ?? '', t?.score ?? '');
     }
+    if (auto) row.push('r' in e && e.r.mix ? Object.entries(e.r.mix).map(([id, a]) => `${id}=${a}`).join(';') : '');
     row.push('f' in e ? e.f.code : '', 'f' in e ? e.f.message : '');
     rows.push(row);
   }

@@ -224,3 +224,24 @@ describe('results export', () => {
     ]);
   });
 });
+
+describe('results export with --mix auto', () => {
+  it('keeps the mix chosen for each file, in JSON and in a CSV column', () => {
+    const r = buildReport(
+      'p',
+      'auto',
+      'cpu',
+      [
+        { file: 'a.jpg', top: [{ index: 0, label: 'x', score: 1 }], mix: { fog: 0.5, rain: 1 }, device: 'cpu' },
+        { file: 'b.jpg', top: [{ index: 0, label: 'x', score: 1 }], mix: {}, device: 'cpu' },
+      ],
+      [],
+    );
+    expect(JSON.parse(reportJson(r)).results[0].mix).toEqual({ fog: 0.5, rain: 1 });
+    expect(reportCsv(r).split('\r\n').slice(0, 3)).toEqual([
+      'file,status,top1_index,top1_label,top1_score,mix,error_code,error_message',
+      'a.jpg,ok,0,x,1,fog=0.5;rain=1,,',
+      'b.jpg,ok,0,x,1,,,',
+    ]);
+  });
+});
