@@ -100,6 +100,12 @@ describe('--trusted-keys where the CLI loads packs, models and signatures', () =
     expect((await rws('sign', '--key', path.join(otherKeys, 'rws-signing.key.pem'), fog)).code).toBe(0);
     expect((await patch()).stderr).toMatch(/fog\.rws\.safetensors: refused: signed by key [0-9a-f]{16}, which is not among the keys in --trusted-keys/);
     expect((await rws('sign', '--key', path.join(keys, 'maker.key.pem'), fog)).code).toBe(0);
+    // rws run with a bare model and signature files goes through the same check.
+    const images = path.join(root, 'no-images');
+    const run = await rws('run', '--trusted-keys', keys, '--model', model, '--signature', path.join(dir, 'signatures', 'low-light.rws.safetensors'), images);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/low-light\.rws\.safetensors: refused: it is not signed/);
+
     const done = await patch();
     expect(done.stderr).toBe('');
     expect(done.code).toBe(0);
