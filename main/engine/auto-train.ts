@@ -1,7 +1,10 @@
 // Training the auto condition classifier on Fashion-MNIST images corrupted by the app's own
 // corruptions (main/core/corruptions), and writing it into a pack's pack.json as `autoMix`.
 //
-//   node dist/main/engine/auto-train.js --pack native-models/fashion-mnist [--fashion DIR] [--per-class N]
+//   node dist/main/engine/auto-train.js --pack native-models/fashion-mnist [--fashion DIR] [--per-class N] [--alpha]
+//
+// `--alpha` also measures the best strength per condition and severity with the pack's model and
+// signatures (`autoMix.alpha`); without it auto uses each condition's mix at strength 1.
 //
 // The recipe (native-models/recipe) calls this after training the model and its signatures.
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,26 +15,32 @@ import { conditionFeatures, FEATURES_VERSION } from '../core/condition-features.
 import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
 import { mixSeed } from '../core/random.js';
 import { RwsError } from '../core/errors.js';
+import { AutoMix, type MixRunner } from './auto-mix.js';
 import { readIdx } from './idx.js';
+import { toTensor } from './image-decode.js';
+import { loadOnnx } from './onnx/model.js';
+import { loadPack, type PackManifest } from './pack.js';
+import { loadSignatures, Patcher } from './patcher.js';
 
 /** Debian's Fashion-MNIST folder; `RWS_FASHION_MNIST` overrides it. */
 export function fashionMnistDir(): string {
   return process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
 }
 
-/** Images of an idx set as 28×28 grey Images (values 0..1), the first `count` of them. */
-export async function readFashionImages(dir: string, set: 'train' | 't10k', count: number): Promise<{ images: Image[]; labels: Uint8Array }> {
+/** Images of an idx set as grey Images (values 0..1): `count` of them from index `from` (negative: from the end). */
+export async function readFashionImages(dir: string, set: 'train' | 't10k', count: number, from = 0): Promise<{ images: Image[]; labels: Uint8Array }> {
   const x = await readIdx(path.join(dir, `${set}-images-idx3-ubyte.gz`));
   const y = await readIdx(path.join(dir, `${set}-labels-idx1-ubyte.gz`));
   const [n, h, w] = x.dims as [number, number, number];
-  const take = Math.min(count, n);
+  const start = Math.max(0, from < 0 ? n + from : from);
+  const end = Math.min(n, start + count);
   const images: Image[] = [];
-  for (let i = 0; i < take; i++) {
+  for (let i = start; i < end; i++) {
     const data = new Float32Array(h * w);
     for (let k = 0; k < h * w; k++) data[k] = x.data[i * h * w + k]! / 255;
     images.push({ width: w, height: h, channels: 1, data });
   }
-  return { images, labels: y.data.subarray(0, take) };
+  return { images, labels: y.data.subarray(start, end) };
 }
 
 /** The classes: `clean`, then every condition at severities 1–5. */
@@ -111,6 +120,62 @@ export async function scoreAutoClassifier(
   return { accuracy, confusion };
 }
 
+/** Options of `fitAlpha`. */
+export interface AlphaFitOptions {
+  alphas?: number[];
+  /** Images per (condition, severity). */
+  images?: number;
+  batch?: number;
+}
+
+/**
+ * The strength that gives the best accuracy for each condition at each severity 1–5 (ties within
+ * 0.2 pp go to the one nearest 1), measured with the condition's mix on corrupted training images
+ * the classifier and the signatures were not scored on (seeds of stream 13).
+ */
+export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: AutoMix, images: readonly Image[], labels: ArrayLike<number>, opts: AlphaFitOptions = {}): Promise<Record<string, number[]>> {
+  const alphas = opts.alphas ?? [0.5, 0.75, 1, 1.25, 1.5];
+  const n = Math.min(images.length, opts.images ?? 400);
+  const batch = opts.batch ?? 100;
+  const spec = manifest.input;
+  const per = spec.width * spec.height * spec.channels;
+  const classes = manifest.labels.length;
+  const known = new Set(CONDITIONS.map((c) => c.id));
+  const out: Record<string, number[]> = {};
+  for (const cand of auto.candidates.filter((c) => known.has(c.id))) {
+    const row: number[] = [];
+    for (let sev = 1; sev <= 5; sev++) {
+      const input = new Float32Array(n * per);
+      for (let i = 0; i < n; i++) {
+        const im = corrupt(images[i]!, cand.id, sev as Severity, mixSeed(13, sev, i));
+        input.set(toTensor(Uint8Array.from(im.data, (v) => Math.round(v * 255)), im.channels, spec), i * per);
+      }
+      let best = 1;
+      let bestScore = -Infinity;
+      for (const a of alphas) {
+        await runner.setMix(Object.fromEntries(Object.entries(cand.mix).map(([k, v]) => [k, v * a])));
+        let right = 0;
+        for (let start = 0; start < n; start += batch) {
+          const m = Math.min(batch, n - start);
+          const dims = spec.layout === 'NCHW' ? [m, spec.channels, spec.height, spec.width] : [m, spec.height, spec.width, spec.channels];
+          const logits = await runner.run(input.slice(start * per, (start + m) * per), dims);
+          for (let i = 0; i < m; i++) {
+            let top = 0;
+            for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + top]!) top = k;
+            if (top === labels[start + i]) right++;
+          }
+        }
+        const score = right / n - 0.002 * Math.abs(a - 1);
+        if (score > bestScore) [best, bestScore] = [a, score];
+      }
+      row.push(best);
+    }
+    out[cand.id] = row;
+  }
+  await runner.setMix({});
+  return out;
+}
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -136,6 +201,21 @@ async function main(): Promise<void> {
   }
   const prev = (manifest.autoMix ?? {}) as Record<string, unknown>;
   manifest.autoMix = { ...prev, classifier: c };
+  if (process.argv.includes('--alpha')) {
+    // Strength per severity, measured with the pack's own model and signatures.
+    const loaded = await loadPack(pack);
+    const auto = AutoMix.fromPack({ ...loaded.manifest, autoMix: { method: 'classifier', classifier: c } }, { available: [...loaded.signatureFiles.keys()] }, file);
+    const patcher = await Patcher.create(await loadOnnx(loaded.modelPath), await loadSignatures(loaded.signatureFiles), { force: loaded.manifest.signatures.filter((x) => x.transfer).map((x) => x.id) });
+    try {
+      // The last images of the training set: the classifier above was trained on the first ones.
+      const { images, labels } = await readFashionImages(arg('fashion') ?? fashionMnistDir(), 'train', 2000, -2000);
+      const alpha = await fitAlpha(patcher, loaded.manifest, auto, images, labels);
+      manifest.autoMix = { ...(manifest.autoMix as object), alpha };
+      console.error(`α per severity: ${Object.entries(alpha).map(([k, v]) => `${k} ${v.join('/')}`).join(', ')}`);
+    } finally {
+      await patcher.dispose();
+    }
+  }
   await writeFile(file, JSON.stringify(manifest, null, 2) + '\n');
   console.error(`wrote autoMix.classifier into ${file}`);
 }
