@@ -12,7 +12,7 @@ import { mixKey } from '../core/mix.js';
 import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
 import { createRandom, mixSeed } from '../core/random.js';
 import type { ConditionMix } from '../core/signature.js';
-import { AutoMix, type AutoChoice, type MixRunner } from './auto-mix.js';
+import { AutoMix, meanEntropy, type AutoChoice, type MixRunner } from './auto-mix.js';
 import { fashionMnistDir, readFashionImages } from './auto-train.js';
 import { toTensor } from './image-decode.js';
 import { defaultPackDir, loadPack, type PackManifest } from './pack.js';
@@ -30,6 +30,10 @@ export interface AutoConditionRow {
   autoFile: number;
   /** Auto as a stream over these images in order, from a fresh start on the clean model. */
   autoStream: number;
+  /** Lowest mean prediction entropy over the candidates, chosen per batch of `batch` images. */
+  entropyBatch: number;
+  /** The classifier's two most likely conditions for the batch (and clean), entropy deciding. */
+  bothBatch: number;
   /** Share of images whose own choice was the right condition (`clean` on clean images). */
   picked: number;
   /** Share of stream frames on the right condition. */
@@ -153,6 +157,29 @@ export async function evaluateAuto(input: AutoEvalInput): Promise<AutoEvalReport
       return c;
     });
     const clean = await accuracyOf(id, set, set.map(() => ({})));
+    // Entropy routes, per batch: every candidate's logits for the set, then a choice per batch.
+    const batch = input.batch ?? 64;
+    const byEntropy: ConditionMix[] = [];
+    const byBoth: ConditionMix[] = [];
+    for (let start = 0; start < set.length; start += batch) {
+      const end = Math.min(set.length, start + batch);
+      const ent = async (mix: ConditionMix) => meanEntropy((await cache.get(id, set, mix)).subarray(start * classes, end * classes), end - start);
+      let best: [number, ConditionMix] = [await ent({}), {}];
+      const scores = new Map<string, number>([['clean', best[0]]]);
+      for (const cid of ids) {
+        const h = await ent(oracleMix(cid));
+        scores.set(cid, h);
+        if (h < best[0]) best = [h, oracleMix(cid)];
+      }
+      const est = auto.estimate(set.slice(start, end));
+      const top2 = [...est.conditions].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => k);
+      let both: [number, string] = [scores.get('clean')!, 'clean'];
+      for (const cid of top2) if (scores.has(cid) && scores.get(cid)! < both[0]) both = [scores.get(cid)!, cid];
+      for (let i = start; i < end; i++) {
+        byEntropy.push(best[1]);
+        byBoth.push(both[1] === 'clean' ? {} : oracleMix(both[1]));
+      }
+    }
     rows.push({
       condition: id,
       severity: id === 'clean' ? 0 : severity,
@@ -161,6 +188,8 @@ export async function evaluateAuto(input: AutoEvalInput): Promise<AutoEvalReport
       oracle: id === 'clean' ? clean : await accuracyOf(id, set, set.map(() => oracleMix(id))),
       autoFile: await accuracyOf(id, set, files.map((c) => c.mix)),
       autoStream: await accuracyOf(id, set, stream.map((c) => c.mix)),
+      entropyBatch: await accuracyOf(id, set, byEntropy),
+      bothBatch: await accuracyOf(id, set, byBoth),
       picked: files.filter((c) => c.id === id).length / set.length,
       streamPicked: stream.filter((c) => c.id === id).length / set.length,
     });
@@ -234,9 +263,9 @@ export function autoReportMarkdown(r: AutoEvalReport): string {
   const lines = [
     `## Auto condition: pack ${r.pack}, severity ${r.severity}`,
     '',
-    '| condition | clean model | oracle | auto per image | auto stream | picked right (image / stream) |',
-    '|---|---|---|---|---|---|',
-    ...r.rows.map((x) => `| ${x.condition} | ${pc(x.clean)} | ${pc(x.oracle)} | ${pc(x.autoFile)} | ${pc(x.autoStream)} | ${pc(x.picked)} / ${pc(x.streamPicked)} |`),
+    '| condition | clean model | oracle | auto per image | auto stream | entropy per batch | classifier top-2 + entropy | picked right (image / stream) |',
+    '|---|---|---|---|---|---|---|---|',
+    ...r.rows.map((x) => `| ${x.condition} | ${pc(x.clean)} | ${pc(x.oracle)} | ${pc(x.autoFile)} | ${pc(x.autoStream)} | ${pc(x.entropyBatch)} | ${pc(x.bothBatch)} | ${pc(x.picked)} / ${pc(x.streamPicked)} |`),
     '',
     `Stream of ${r.stream.frames} frames, condition changing every ${r.stream.segment} (${r.stream.changes} changes, ${r.stream.switches} switches): ` +
       `clean ${pc(r.stream.clean)}%, oracle ${pc(r.stream.oracle)}%, auto ${pc(r.stream.auto)}%; frames to settle after a change: median ${r.stream.settleMedian}, max ${r.stream.settleMax}.`,

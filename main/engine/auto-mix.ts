@@ -5,8 +5,9 @@
 // corruptions and stored in pack.json's `autoMix`, gives each image's (condition, severity)
 // probabilities for microseconds of work; a tracker (EMA + hysteresis, main/core/auto-tracker.ts)
 // turns a stream of them into a steady choice. The alternative, prediction-entropy minimisation over
-// the candidate mixes, costs one inference per candidate and is kept as `chooseByEntropy`, used when
-// a pack has no classifier or asks for it (`method: entropy` / `both`).
+// the candidate mixes, costs one inference per candidate per decision (over 100× a frame's inference
+// on the default pack, test/bench/auto.ts); it is kept as `chooseByEntropy` and measured against the
+// classifier by `rws eval --mix auto` (main/engine/auto-eval.ts).
 import { estimate, checkClassifier, type ConditionClassifier, type ConditionEstimate } from '../core/auto-classifier.js';
 import { ConditionTracker, type TrackerOptions } from '../core/auto-tracker.js';
 import { conditionFeatures, FEATURE_NAMES, FEATURES_VERSION } from '../core/condition-features.js';

@@ -4,8 +4,6 @@ import { z } from 'zod';
 const condition = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a condition id is lower-case letters, digits and dashes');
 
 export const AutoMixSchema = z.object({
-  /** How the condition is chosen: the stored classifier (default), prediction entropy, or the classifier's top two decided by entropy. */
-  method: z.enum(['classifier', 'entropy', 'both']).default('classifier'),
   /** Multinomial logistic regression on the condition features (main/core/condition-features.ts). */
   classifier: z
     .object({

@@ -204,7 +204,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--alpha')) {
     // Strength per severity, measured with the pack's own model and signatures.
     const loaded = await loadPack(pack);
-    const auto = AutoMix.fromPack({ ...loaded.manifest, autoMix: { method: 'classifier', classifier: c } }, { available: [...loaded.signatureFiles.keys()] }, file);
+    const auto = AutoMix.fromPack({ ...loaded.manifest, autoMix: { classifier: c } }, { available: [...loaded.signatureFiles.keys()] }, file);
     const patcher = await Patcher.create(await loadOnnx(loaded.modelPath), await loadSignatures(loaded.signatureFiles), { force: loaded.manifest.signatures.filter((x) => x.transfer).map((x) => x.id) });
     try {
       // The last images of the training set: the classifier above was trained on the first ones.

@@ -64,6 +64,8 @@ describe('evaluateAuto', () => {
     expect(r.costMicros).toBeGreaterThan(0);
     // Each (set, mix) is run once: 7 sets × ≤ 7 mixes of 120 images, and the stream's ≤ 7 mixes of 320.
     expect(runner.images).toBeLessThanOrEqual(7 * 7 * 120 + 7 * 320);
+    // The fake model is as sure with any mix as without: entropy never leaves clean.
+    for (const row of r.rows.slice(1)) expect(row.entropyBatch).toBe(0);
     expect(autoReportMarkdown(r)).toContain('| fog |');
   });
 });
