@@ -2,6 +2,7 @@
 // re-creating the whole model's session, and what a patchable model costs per inference against
 // the plain model; on a default-pack-sized model and on a ResNet-18-sized one, for each strategy.
 // Runs alone with `node dist/test/bench/patcher.js` after `npm run build`, or via `npm run bench`.
+import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { Signature } from '../../main/core/signature.js';
@@ -220,6 +221,8 @@ async function benchModel(plan: ModelPlan, rows: BenchRow[]): Promise<void> {
 /** Patch switch vs session rebuild, and patched vs plain inference, on both model sizes. */
 export async function benchPatcher(): Promise<BenchSection> {
   const rows: BenchRow[] = [];
+  // Wall times mean little on a busy machine; the load says how busy it was (CPU times hold up better).
+  rows.push({ name: 'machine load average (1 min) at start', value: os.loadavg()[0]!, unit: '', note: `${os.cpus().length} cores; above the core count, trust the CPU-time figures in the notes` });
   await benchModel({ label: 'default-pack size (smallResNet)', fixture: smallResNet(), large: false, batch1Runs: 200, batch32Runs: 40 }, rows);
   await benchModel({ label: 'ResNet-18 size', fixture: resnet18Like(), large: true, batch1Runs: 30, batch32Runs: 6 }, rows);
   return { title: 'Patcher (CPU)', rows };
