@@ -188,6 +188,33 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await page.screenshot({ path: path.join(shots, 'packs-1280x720.png') });
   });
 
+  it('gives every control a name screen readers can announce, in every view', async () => {
+    for (const key of ['1', '2', '3', '4']) {
+      await page.keyboard.press(`Alt+${key}`);
+      const unnamed = await page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>('button, input, select, textarea, [role="switch"], [role="tab"]')]
+          .filter((el) => el.offsetParent !== null || el.getAttribute('role') === 'switch')
+          .filter((el) => {
+            const labelled = (el as HTMLInputElement).labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title;
+            return !labelled && !(el.tagName === 'BUTTON' && el.textContent?.trim());
+          })
+          .map((el) => el.outerHTML.slice(0, 120)),
+      );
+      expect(unnamed, `view ${key}`).toEqual([]);
+    }
+  });
+
+  it('can be driven from the keyboard alone: Tab reaches the views, the conditions and the run controls', async () => {
+    await page.keyboard.press('Alt+1');
+    const reached = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      reached.add(await page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.textContent?.trim().slice(0, 20) ?? ''));
+    }
+    for (const id of ['camera-start', 'simulate-select', 'condition-fog', 'mix-night-rain']) expect(reached).toContain(id);
+    expect(reached).toContain('Off');
+  });
+
   it('stays readable on a 4K screen', async () => {
     await page.setViewportSize({ width: 3840, height: 2160 });
     await page.keyboard.press('Alt+2');
