@@ -57,7 +57,7 @@ afterAll(async () => {
 
 describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_MS} ms; folder of ${IMAGES} images`, () => {
   it('camera path: no errors, RSS growth ≤ 5%', async () => {
-    const pack = await service.call('getPack', undefined);
+    const pack = (await service.call('getPack', undefined))!;
     const spec = pack.input;
     const ids = pack.signatures.filter((s) => s.available).map((s) => s.id);
     const rnd = seededRandom(42);
@@ -145,7 +145,7 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
   }, (MINUTES * 60 + 300) * 1000);
 
   it(`folder run over ${IMAGES} images: no errors, RSS and throughput over time`, async () => {
-    const pack = await service.call('getPack', undefined);
+    const pack = (await service.call('getPack', undefined))!;
     const input = path.join(tmp, 'images');
     const t0gen = performance.now();
     // 256 distinct small PNGs, written under 50,000 names in 100 sub-folders (a camera's day of snapshots).
