@@ -147,6 +147,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await page.getByTestId('folder-start').click();
     await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 20_000 }).toMatch(/^235 of 240/);
     expect(await lastCall('startFolderRun')).toMatchObject({ args: { inputs: ['/data/shirts'], output: '/data/shirts-rws', top: 3, mix: { 'low-light': 1 } } });
+    await expect(page.getByTestId('run-mix').textContent()).resolves.toBe('low-light=1');
     await page.getByTestId('tab-failed').click();
     await expect(page.getByTestId('failures').locator('li').count()).resolves.toBe(5);
     await expect(page.getByTestId('failures').textContent()).resolves.toContain('truncated JPEG');
