@@ -90,7 +90,15 @@ async function start(): Promise<void> {
   Menu.setApplicationMenu(buildMenu(!app.isPackaged));
 
   const saved = settings.get();
-  engine = new EngineHost({ spawn: spawnEngine(saved.packDir ?? defaultPackDir()), device: saved.device, onEvent: broadcast });
+  engine = new EngineHost({
+    spawn: spawnEngine(saved.packDir ?? defaultPackDir()),
+    device: saved.device,
+    onEvent: (event, payload) => {
+      // After a fall back to CPU, the next start should not try the provider that crashed again.
+      if (event === 'deviceChange' && (payload as RwsEvents['deviceChange']).fallback) void settings.update({ device: 'cpu' });
+      broadcast(event, payload);
+    },
+  });
   const host = engine;
 
   const ctx: IpcContext = {
