@@ -142,6 +142,7 @@ export function conditionFeatures(img: Image): Float32Array {
   const bstd = Math.sqrt(Math.max(0, bs2 / bn - bmean * bmean));
 
   // Laplacian (noise), gradients and structure tensor on the interior.
+  const H = new Float32Array(n);
   const lapHist = new Uint32Array(256);
   let lapSum = 0;
   let lapDark = 0;
@@ -159,7 +160,9 @@ export function conditionFeatures(img: Image): Float32Array {
       const r = L[i + 1]!;
       const u = L[i - w]!;
       const d = L[i + w]!;
-      const lap = Math.abs(4 * c - l - r - u - d) / 4;
+      const signed = (4 * c - l - r - u - d) / 4;
+      H[i] = signed;
+      const lap = Math.abs(signed);
       lapSum += lap;
       lapHist[Math.min(255, Math.floor(lap * 1024))]!++;
       if (c < 0.15) {
@@ -214,15 +217,7 @@ export function conditionFeatures(img: Image): Float32Array {
     gradHalf = gs / Math.max(1, gn);
   }
 
-  // High-pass (minus a 3×3 mean) autocorrelation at a few offsets.
-  const H = new Float32Array(n);
-  for (let y = 1; y < h - 1; y++) {
-    for (let x = 1; x < w - 1; x++) {
-      const i = y * w + x;
-      const s = L[i - w - 1]! + L[i - w]! + L[i - w + 1]! + L[i - 1]! + L[i]! + L[i + 1]! + L[i + w - 1]! + L[i + w]! + L[i + w + 1]!;
-      H[i] = L[i]! - s / 9;
-    }
-  }
+  // Autocorrelation of the high-pass (the signed Laplacian above) at a few offsets.
   // One pass for all six offsets: (0,1) (1,0) (1,1) (1,-1) (0,2) (2,0).
   let sRow = 0;
   let sCol = 0;
