@@ -169,6 +169,19 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await page.screenshot({ path: path.join(shots, 'folder-1280x720.png') });
   });
 
+  it('stops a folder run and resumes it to the end', async () => {
+    await page.getByTestId('folder-start').click();
+    await expect.poll(async () => parseInt((await page.getByTestId('folder-count').textContent()) ?? '0', 10)).toBeGreaterThan(20);
+    await page.getByTestId('folder-stop').click();
+    await page.getByTestId('folder-resume').waitFor();
+    const stoppedAt = parseInt((await page.getByTestId('folder-count').textContent())!, 10);
+    expect(stoppedAt).toBeLessThan(235);
+    await page.getByTestId('folder-resume').click();
+    await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 20_000 }).toMatch(/^235 of 240/);
+    expect(await lastCall('resumeFolderRun')).toMatchObject({ args: { output: '/data/shirts-rws' } });
+    await expect.poll(() => page.getByTestId('results-table').locator('tbody tr').count()).toBe(100);
+  });
+
   it('evaluates and charts accuracy vs severity per condition', async () => {
     await page.keyboard.press('Alt+3');
     await page.getByTestId('eval-run').click();
