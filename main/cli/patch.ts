@@ -4,7 +4,7 @@ import type { Signature } from '../core/signature.js';
 import { WeightPatch } from '../core/weight-patch.js';
 import { writeFileAtomic } from '../engine/atomic-file.js';
 import { loadOnnx } from '../engine/onnx/model.js';
-import { assertFits, readSignature } from '../engine/signature-fit.js';
+import { checkSignatures, readSignature } from '../engine/signature-fit.js';
 import { assertTrustedFile } from '../engine/trust.js';
 import { collect, parseSignatureArg } from './options.js';
 
@@ -24,17 +24,18 @@ export function register(program: Command): void {
       const mix: Record<string, number> = {};
       const args = (o.signature as string[]).map(parseSignatureArg);
       for (const [i, { file, alpha }] of args.entries()) {
-        const sig = await readSignature(file);
-        for (const w of assertFits(model, sig, file, Boolean(o.force))) console.warn(`warning: ${w}`);
-        const key = `s${i}`;
-        sigs.set(key, sig);
+        const key = sigs.has(file) ? `${file}#${i}` : file;
+        sigs.set(key, await readSignature(file));
         mix[key] = alpha;
       }
       if (sigs.size === 0) throw new RwsError('usage-signature', '--signature: give at least one signature file');
-      const patched = new WeightPatch(new Map([...new Set([...sigs.values()].flatMap((s) => s.tensors.map((t) => t.name)))].map((n) => [n, model.floats(n)])), sigs).tensorsFor(mix);
+      const warnings: string[] = [];
+      const usable = checkSignatures(model, sigs, Boolean(o.force), warnings);
+      for (const w of warnings) console.warn(`warning: ${w}`);
+      const patched = new WeightPatch(new Map([...new Set([...usable.values()].flatMap((s) => s.tensors.map((t) => t.name)))].map((n) => [n, model.floats(n)])), usable).tensorsFor(mix);
       for (const [name, values] of patched) model.setFloats(name, values);
       await writeFileAtomic(o.out, model.encode());
-      const desc = args.map((a, i) => `${sigs.get(`s${i}`)!.meta.id}=${a.alpha}`).join(', ');
+      const desc = [...sigs.entries()].map(([key, sig]) => `${sig.meta.id}=${mix[key]}`).join(', ');
       console.log(`patched ${patched.size} tensors of ${o.model} with ${desc} → ${o.out}`);
     });
 }

@@ -8,19 +8,19 @@
 //             convs leave onnxruntime's fused path: +12 to +50% per inference).
 // The clean model always runs through its own plain session, so an empty mix gives exactly the
 // plain model's outputs and switching a patch off costs nothing.
-import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { RwsError } from '../core/errors.js';
 import { mixKey, normalizeMix } from '../core/mix.js';
 import type { ConditionMix, Signature } from '../core/signature.js';
-import { decodeSignature } from '../core/signature-codec.js';
 import { WeightPatch } from '../core/weight-patch.js';
 import type { Device, DeviceInfo } from './devices.js';
 import { loadOnnx, parseOnnx, type OnnxModel } from './onnx/model.js';
 import { DataType } from './onnx/onnx-proto.js';
 import { rawDataOffsets, splitModel, type HeadTemplate } from './onnx/split.js';
 import { createSession } from './session.js';
-import { hashTensor } from './tensor-hash.js';
+
+export { loadSignatures };
+import { checkSignatures, loadSignatures } from './signature-fit.js';
 
 /** How patched weights reach onnxruntime (see the top of this file). */
 export type PatchStrategy = 'head' | 'session' | 'inputs';
@@ -222,77 +222,6 @@ export class Patcher {
   private alive(): void {
     if (this.disposed) throw new RwsError('patcher-disposed', 'the patcher was disposed');
   }
-}
-
-/** Reads signature files; ids come from the map's keys, or from each signature's metadata. */
-export async function loadSignatures(files: readonly string[] | ReadonlyMap<string, string>): Promise<Map<string, Signature>> {
-  const entries: [string | undefined, string][] = Array.isArray(files) ? files.map((f) => [undefined, f]) : [...(files as ReadonlyMap<string, string>)];
-  const out = new Map<string, Signature>();
-  for (const [key, file] of entries) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(file);
-    } catch (e) {
-      throw new RwsError('signature-read', `${file}: cannot read the signature (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-    }
-    const sig = decodeSignature(bytes, file);
-    const id = key ?? sig.meta.id;
-    if (out.has(id)) throw new RwsError('signature-duplicate', `${file}: a signature with id "${id}" is already loaded`, { file, field: 'id' });
-    out.set(id, sig);
-  }
-  return out;
-}
-
-/**
- * The signatures as they can be applied: every tensor must be a float32 initializer of the model
- * with the same element count, and its clean values must hash to the signature's base hash. A
- * forced signature's hash mismatch becomes a warning; a tensor that cannot be applied at all is
- * dropped with a warning when forced.
- */
-function checkSignatures(model: OnnxModel, signatures: Map<string, Signature>, force: boolean | readonly string[], warnings: string[]): Map<string, Signature> {
-  const hashes = new Map<string, string>();
-  const usable = new Map<string, Signature>();
-  for (const [id, sig] of signatures) {
-    const forced = force === true || (Array.isArray(force) && force.includes(id));
-    const kept = [];
-    for (const t of sig.tensors) {
-      const problem = tensorProblem(model, t.name, t.values.length, sig.meta.baseHashes[t.name], hashes);
-      if (!problem) {
-        kept.push(t);
-        continue;
-      }
-      const message = `signature "${id}": tensor "${t.name}" ${problem.text}`;
-      if (!forced) {
-        throw new RwsError('signature-mismatch', `${message} (use --force, or declare it a transfer in the pack, to apply it anyway)`, { field: t.name });
-      }
-      if (problem.fatal) {
-        warnings.push(`${message}; skipped`);
-      } else {
-        warnings.push(`${message}; applied anyway (forced)`);
-        kept.push(t);
-      }
-    }
-    usable.set(id, kept.length === sig.tensors.length ? sig : { meta: sig.meta, tensors: kept });
-  }
-  return usable;
-}
-
-function tensorProblem(model: OnnxModel, name: string, count: number, expected: string | undefined, hashes: Map<string, string>): { text: string; fatal: boolean } | undefined {
-  if (!model.hasInitializer(name)) return { text: `is not a weight of ${model.file}`, fatal: true };
-  const t = model.tensor(name);
-  if (t.data_type !== DataType.FLOAT) return { text: `is not float32 in ${model.file} (data type ${t.data_type}); only float32 weights can be patched`, fatal: true };
-  const n = t.dims.reduce<number>((a, d) => a * Number(d), 1);
-  if (n !== count) return { text: `has ${count} values, the model's has ${n}`, fatal: true };
-  let actual = hashes.get(name);
-  if (!actual) {
-    actual = hashTensor(model.floats(name));
-    hashes.set(name, actual);
-  }
-  if (!expected) return { text: 'has no base hash in the signature, so it cannot be checked against this model', fatal: false };
-  if (expected.toLowerCase() !== actual) {
-    return { text: `was made for another base model (base SHA-256 ${expected.slice(0, 12)}…, this model's ${actual.slice(0, 12)}…)`, fatal: false };
-  }
-  return undefined;
 }
 
 function asFloat32(t: ort.Tensor, name: string): Float32Array {

@@ -103,7 +103,7 @@ describe('rws patch', () => {
     const out = path.join(dir, 'patched-other.onnx');
     const refused = await rws('patch', '--model', otherFile, '--signature', sigFile, '--out', out);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/tensor ".+" differs from the base model/);
+    expect(refused.stderr).toMatch(/fog\.rws\.safetensors.*tensor ".+" was made for another base model/);
     const forced = await rws('patch', '--model', otherFile, '--signature', sigFile, '--force', '--out', out);
     expect(forced.code).toBe(0);
     expect(forced.stderr).toMatch(/warning: .*applied anyway/);
