@@ -163,6 +163,20 @@ export interface FrameResult {
   ms: number;
   /** The mix key the patched prediction was made with (proves a change acted on this frame). */
   mixKey: string;
+  /** With `auto`: the condition recognised, as the conditions panel shows it. */
+  auto?: AutoPick;
+}
+
+/** What auto chose for a camera frame (averaged over recent frames, with hysteresis). */
+export interface AutoPick {
+  /** Condition id, or `clean`. */
+  id: string;
+  /** Estimated severity 1–5 (0 for clean). */
+  severity: number;
+  /** 0..1: the averaged probability of `id`. */
+  confidence: number;
+  /** This frame changed the choice (and the mix). */
+  switched: boolean;
 }
 
 export type RunPhase = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'done' | 'failed';
@@ -318,6 +332,8 @@ export const schemas = {
       /** Also run the clean model. */
       compare: z.boolean().optional(),
       top: z.number().int().min(1).max(100).optional(),
+      /** Let the pack's condition classifier choose the mix, following the frames (needs the pack's `autoMix`). */
+      auto: z.boolean().optional(),
     })
     .strict()
     .refine((f) => f.data.length === f.width * f.height * f.channels, {
