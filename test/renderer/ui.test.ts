@@ -132,6 +132,20 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect(page.evaluate(() => (window as any).__rwsMaxInFlight)).resolves.toBe(1);
     const frame = (await calls()).filter((c) => c.name === 'classifyFrame').at(-1)!.args as Record<string, unknown>;
     expect(frame).toMatchObject({ width: 28, height: 28, channels: 1, compare: true, top: 5, data: 'Float32Array(784)' });
+    // Auto: the engine picks the condition per frame; the panel shows the pick and follows its mix.
+    await page.getByTestId('mix-auto').click();
+    await expect.poll(async () => (await page.getByTestId('auto-pick').textContent())!.replace(/\s+/g, ' ').trim()).toMatch(/^Recognised (Fog|Low light) · severity 3 · 87% sure$/);
+    const frames = (await calls()).filter((c) => c.name === 'classifyFrame');
+    expect((frames.at(-1)!.args as { auto?: boolean }).auto).toBe(true);
+    await expect.poll(() => page.getByTestId('active-mix').textContent()).toMatch(/^(Fog|Low light) 80%$/);
+    const setMixes = (await calls()).filter((c) => c.name === 'setMix').length;
+    await page.waitForTimeout(300);
+    expect((await calls()).filter((c) => c.name === 'setMix').length).toBe(setMixes);
+    // A manual change takes over again.
+    await page.getByRole('button', { name: 'Off', exact: true }).click();
+    await expect(page.getByTestId('mix-auto').getAttribute('aria-pressed')).resolves.toBe('false');
+    await expect.poll(async () => (await lastCall('setMix'))?.args).toEqual({ mix: {} });
+    await page.getByRole('switch', { name: 'Low light' }).check();
     const parts: Record<string, number>[] = await page.evaluate(() => (window as any).rwsCamera.parts());
     const median = (k: string) => parts.map((p) => p[k]!).sort((a, b) => a - b)[Math.floor(parts.length / 2)]!.toFixed(2);
     console.log(`camera (stand-in engine), median ms: prepare ${median('prepare')}, mix wait ${median('wait')}, round trip ${median('classify')}, render ${median('show')}`);

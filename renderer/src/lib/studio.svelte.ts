@@ -8,6 +8,7 @@ import type {
   DeviceInfo,
   EngineState,
   EvalReport,
+  FrameResult,
   FolderFailure,
   FolderProgress,
   FolderResultRow,
@@ -57,6 +58,12 @@ export class Studio {
   mix = $derived(cleanMix({ ...this.extraMix, ...mixFromSettings(this.pack?.conditions ?? [], this.settings) }));
   key = $derived(mixKey(this.mix));
   label = $derived(describeMix(this.mix, this.pack?.conditions ?? []));
+  /**
+   * Auto: the engine picks the condition from the camera frames (with hysteresis) and patches it in;
+   * the panel then follows the engine's mix. Any manual change turns it off.
+   */
+  auto = $state(false);
+  autoPick = $state<FrameResult['auto'] | null>(null);
   /** The mix the engine has confirmed, and how long the switch took there. */
   appliedKey = $state('off');
   mixMs = $state<number | null>(null);
@@ -109,6 +116,16 @@ export class Studio {
     this.device = s.device;
     if (s.status === 'crashed' && was !== 'crashed') this.notify('error', `The engine stopped: ${s.message ?? 'unknown reason'}. Restarting it…`);
     if (s.run) this.onProgress(s.run);
+    if (this.auto && this.pack) {
+      // Auto changed the engine's mix: show it without sending it back.
+      const { settings, rest } = settingsFromMix(this.pack.conditions, s.mix);
+      this.settings = settings;
+      this.extraMix = rest;
+      // Keys in the panel's own rounding, so the panel does not look out of date.
+      this.appliedKey = mixKey(s.mix);
+      this.wantedKey = this.appliedKey;
+      return;
+    }
     // After an engine restart the host re-applies the mix; trust what the engine reports.
     if (s.status === 'ready' && s.mixKey !== this.appliedKey && this.wantedKey === this.appliedKey) this.appliedKey = s.mixKey;
   }
@@ -184,6 +201,7 @@ export class Studio {
   }
 
   setCondition(id: string, change: Partial<{ on: boolean; strength: number }>): void {
+    this.auto = false;
     const cur = this.settings[id] ?? { on: false, strength: 1 };
     this.settings[id] = { ...cur, ...change };
     this.applyMix();
@@ -191,6 +209,7 @@ export class Studio {
 
   /** Apply a named mix (or any mix) to the panel. */
   useMix(mix: ConditionMix): void {
+    this.auto = false;
     const { settings, rest } = settingsFromMix(this.pack?.conditions ?? [], mix);
     this.settings = settings;
     this.extraMix = rest;
@@ -199,9 +218,21 @@ export class Studio {
 
   /** Every condition off: the clean model. */
   off(): void {
+    this.auto = false;
     this.settings = offSettings(this.pack?.conditions ?? []);
     this.extraMix = {};
     this.applyMix();
+  }
+
+  /** Let the engine choose the mix from the camera frames (it starts from the clean model). */
+  setAuto(on: boolean): void {
+    this.auto = on;
+    this.autoPick = null;
+  }
+
+  /** A camera frame's result: with auto, what was recognised. */
+  onFrame(r: FrameResult): void {
+    if (this.auto && r.auto) this.autoPick = r.auto;
   }
 
   notify(kind: Notice['kind'], text: string): void {
