@@ -138,6 +138,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     const frames = (await calls()).filter((c) => c.name === 'classifyFrame');
     expect((frames.at(-1)!.args as { auto?: boolean }).auto).toBe(true);
     await expect.poll(() => page.getByTestId('active-mix').textContent()).toMatch(/^(Fog|Low light) 80%$/);
+    await page.screenshot({ path: path.join(shots, 'camera-auto-1280x720.png') });
     const setMixes = (await calls()).filter((c) => c.name === 'setMix').length;
     await page.waitForTimeout(300);
     expect((await calls()).filter((c) => c.name === 'setMix').length).toBe(setMixes);
