@@ -111,6 +111,14 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect(page.getByRole('switch', { name: 'Motion blur' }).isDisabled()).resolves.toBe(true);
     await page.getByRole('button', { name: 'Off', exact: true }).click();
     await expect.poll(async () => (await lastCall('setMix'))?.args).toEqual({ mix: {} });
+    // A change made elsewhere (another window, an engine restart) shows up in the panel.
+    const before = (await calls()).filter((c) => c.name === 'setMix').length;
+    await page.evaluate(() => (window as any).__rwsExternalMix({ snow: 0.5 }));
+    await expect.poll(() => page.getByTestId('active-mix').textContent()).toBe('Snow 50%');
+    await expect(page.getByRole('switch', { name: 'Snow' }).isChecked()).resolves.toBe(true);
+    expect((await calls()).filter((c) => c.name === 'setMix').length).toBe(before);
+    await page.getByRole('button', { name: 'Off', exact: true }).click();
+    await expect.poll(async () => (await lastCall('setMix'))?.args).toEqual({ mix: {} });
   });
 
   it('classifies camera frames one at a time, and a mix change acts on the next frame', async () => {

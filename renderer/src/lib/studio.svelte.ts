@@ -126,8 +126,16 @@ export class Studio {
       this.wantedKey = this.appliedKey;
       return;
     }
-    // After an engine restart the host re-applies the mix; trust what the engine reports.
-    if (s.status === 'ready' && s.mixKey !== this.appliedKey && this.wantedKey === this.appliedKey) this.appliedKey = s.mixKey;
+    // The engine's mix changed without us (another window of `rws serve`, a restart): follow it,
+    // unless one of our own changes is still on its way.
+    const engineKey = mixKey(s.mix);
+    if (this.pack && s.pack && this.wantedKey === this.appliedKey && engineKey !== this.appliedKey) {
+      const { settings, rest } = settingsFromMix(this.pack.conditions, s.mix);
+      this.settings = settings;
+      this.extraMix = rest;
+      this.appliedKey = engineKey;
+      this.wantedKey = engineKey;
+    }
   }
 
   private onProgress(p: FolderProgress): void {
