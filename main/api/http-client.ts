@@ -19,6 +19,8 @@ import { decodeWire, encodeWire } from './wire.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket or the `ws` package). */
 interface SocketLike {
+  readonly readyState: number;
+  send(data: string): void;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: unknown) => void) | null;
   onerror: ((ev: unknown) => void) | null;
@@ -35,6 +37,8 @@ export interface HttpClientOptions {
   WebSocket?: SocketCtor;
   /** Largest request body the client builds when uploading (bytes); the server refuses bigger ones. */
   maxUploadBatch?: number;
+  /** Commands sent over the event socket while it is open (default the camera path: classifyFrame, setMix). */
+  socketCommands?: CommandName[];
 }
 
 /** The RwsApi client plus `close()` for the event socket. */
@@ -54,7 +58,23 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
   const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: SocketCtor }).WebSocket;
   const maxBatch = opts.maxUploadBatch ?? 16 * 1024 * 1024;
 
+  const socketCommands = new Set<CommandName>(opts.socketCommands ?? ['classifyFrame', 'setMix']);
+  let nextId = 1;
+  const inflight = new Map<number, { command: CommandName; args: unknown; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
   async function call(command: CommandName, args: unknown): Promise<unknown> {
+    const s = socket;
+    if (s && s.readyState === 1 && socketCommands.has(command)) {
+      return new Promise((resolve, reject) => {
+        const id = nextId++;
+        inflight.set(id, { command, args, resolve, reject });
+        s.send(encodeWire({ id, command, args }));
+      });
+    }
+    return callHttp(command, args);
+  }
+
+  async function callHttp(command: CommandName, args: unknown): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers[HTTP.tokenHeader] = token;
     const res = await doFetch(`${base}${HTTP.api(command)}`, {
@@ -90,10 +110,17 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
     socket = s;
     s.onmessage = (ev) => {
       retry = 250;
-      let msg: { event?: EventName; payload?: unknown };
+      let msg: { event?: EventName; payload?: unknown; id?: number; result?: unknown; error?: ApiError };
       try {
         msg = decodeWire(typeof ev.data === 'string' ? ev.data : String(ev.data)) as typeof msg;
       } catch {
+        return;
+      }
+      if (typeof msg.id === 'number') {
+        const p = inflight.get(msg.id);
+        inflight.delete(msg.id);
+        if (p && msg.error) p.reject(fromApiError(msg.error));
+        else p?.resolve(msg.result);
         return;
       }
       if (!msg.event) return;
@@ -108,6 +135,11 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
     s.onerror = () => {};
     s.onclose = () => {
       socket = undefined;
+      // Calls the socket took but did not answer go again over HTTP.
+      for (const [id, p] of inflight) {
+        inflight.delete(id);
+        callHttp(p.command, p.args).then(p.resolve, p.reject);
+      }
       if (closed) return;
       setTimeout(openSocket, retry);
       retry = Math.min(retry * 2, 5000);

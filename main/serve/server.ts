@@ -293,7 +293,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   server.requestTimeout = 120_000;
   server.headersTimeout = 20_000;
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBody });
   const clients = new Set<WebSocket>();
   server.on('upgrade', (req, socket, head) => {
     try {
@@ -310,8 +310,32 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       clients.add(ws);
       ws.on('close', () => clients.delete(ws));
       ws.on('error', () => clients.delete(ws));
-      // Clients only listen; anything they send is ignored.
-      ws.on('message', () => {});
+      // Commands may also come over the socket ({id, command, args} → {id, result} or {id, error}):
+      // the camera path saves an HTTP request per frame. Same service, same validation.
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        let msg: { id?: unknown; command?: unknown; args?: unknown };
+        try {
+          msg = decodeWire(data.toString()) as typeof msg;
+        } catch {
+          return;
+        }
+        if (!msg || typeof msg.id !== 'number' || typeof msg.command !== 'string') return;
+        const id = msg.id;
+        const reply = (body: object) => ws.readyState === ws.OPEN && ws.send(encodeWire({ id, ...body }));
+        if (!(COMMANDS as string[]).includes(msg.command)) {
+          reply({ error: { code: 'unknown-command', message: `unknown command "${msg.command}"` } });
+          return;
+        }
+        service.call(msg.command as CommandName, msg.args).then(
+          (result) => reply({ result: result ?? null }),
+          (e) => {
+            const err = toApiError(e);
+            if (err.code === 'internal') console.error(e);
+            reply({ error: err });
+          },
+        );
+      });
       ws.send(encodeWire({ event: 'engineState', payload: service.engine.state() }));
     });
   });

@@ -32,7 +32,7 @@ interface PageFigures {
  * presented camera frame: grab, classify, show the top-1, wait for the paint; every 10th frame a mix
  * change with a new strength, and the next frame must carry that mix's key.
  */
-const PAGE_LOOP = `async ({ seconds, compare, width, height, channels, ids }) => {
+const PAGE_LOOP = `async ({ seconds, compare, width, height, channels, ids, transport }) => {
   const stream = await navigator.mediaDevices.getUserMedia({ video: true });
   const video = document.createElement('video');
   video.muted = true;
@@ -41,8 +41,20 @@ const PAGE_LOOP = `async ({ seconds, compare, width, height, channels, ids }) =>
   const canvas = Object.assign(document.createElement('canvas'), { width, height });
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const shown = document.body.appendChild(document.createElement('output'));
-  const post = (cmd, body) =>
+  let post = (cmd, body) =>
     fetch('/api/' + cmd, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
+  if (transport === 'socket') {
+    // As the app's client does: commands over the event socket, replies matched by id.
+    const ws = new WebSocket('ws://' + location.host + '/ws');
+    await new Promise((r) => (ws.onopen = r));
+    const waiting = new Map();
+    let next = 1;
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (typeof m.id === 'number') { waiting.get(m.id)(m.result ?? m.error); waiting.delete(m.id); }
+    };
+    post = (command, args) => new Promise((resolve) => { const id = next++; waiting.set(id, resolve); ws.send(JSON.stringify({ id, command, args })); });
+  }
   const out = { latency: [], grab: [], request: [], paint: [], engine: [], switches: 0, lateSwitches: 0, switchMs: [] };
   let frame = 0;
   let expectKey = null;
@@ -112,12 +124,12 @@ export async function benchCamera(): Promise<BenchSection> {
     if (ids.length === 0) throw new Error('the pack has no usable signature');
     const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(server.url);
-    const run = (compare: boolean) =>
-      page.evaluate(`(${PAGE_LOOP})(${JSON.stringify({ seconds: SECONDS, compare, width: info.input.width, height: info.input.height, channels: info.input.channels, ids })})`) as Promise<PageFigures>;
+    const run = (compare: boolean, transport: 'http' | 'socket') =>
+      page.evaluate(`(${PAGE_LOOP})(${JSON.stringify({ seconds: SECONDS, compare, width: info.input.width, height: info.input.height, channels: info.input.channels, ids, transport })})`) as Promise<PageFigures>;
     const rows: BenchRow[] = [];
-    for (const compare of [false, true]) {
-      const f = await run(compare);
-      const tag = compare ? 'patched + clean' : 'patched only';
+    for (const [compare, transport] of [[true, 'socket'], [false, 'socket'], [true, 'http']] as const) {
+      const f = await run(compare, transport);
+      const tag = `${compare ? 'patched + clean' : 'patched only'}, ${transport === 'socket' ? 'WebSocket (the app)' : 'HTTP POST'}`;
       rows.push(
         { name: `frame → prediction shown, p50 (${tag})`, value: median(f.latency), unit: 'ms', note: `${f.latency.length} frames, ${packNote}, CPU` },
         { name: `frame → prediction shown, p95 (${tag})`, value: percentile(f.latency, 95), unit: 'ms', target: '≤ 20 ms' },

@@ -186,3 +186,37 @@ describe('rws serve on another address', () => {
     }
   });
 });
+
+describe('commands over the event socket', () => {
+  it('the camera path (classifyFrame, setMix) goes over the open socket, with the same results and errors', async () => {
+    let fetches = 0;
+    const counting: typeof fetch = (input, init) => {
+      fetches++;
+      return fetch(input, init);
+    };
+    const c = createHttpClient({ baseUrl: `http://127.0.0.1:${server.port}`, WebSocket: WebSocket as never, fetch: counting });
+    try {
+      await new Promise<void>((resolve) => {
+        const off = c.on('engineState', () => {
+          off();
+          resolve();
+        });
+      });
+      const set = await c.setMix({ mix: { fog: 0.25 } });
+      expect(set.key).toBe('fog=0.25');
+      const r = await c.classifyFrame({ width: 28, height: 28, channels: 1, data: new Float32Array(784).fill(0.5), compare: true });
+      expect(r.mixKey).toBe('fog=0.25');
+      expect(r.clean).toHaveLength(5);
+      const e = await c.setMix({ mix: 'hail=1' }).catch((x: RwsError) => x);
+      expect(e).toBeInstanceOf(RwsError);
+      expect((e as RwsError).code).toBe('mix-unknown');
+      const bad = await c.classifyFrame({ width: 28, height: 28, channels: 1, data: [1] }).catch((x: RwsError) => x);
+      expect([(bad as RwsError).code, (bad as RwsError).field]).toEqual(['bad-argument', 'data']);
+      expect(fetches).toBe(0);
+      await c.getState();
+      expect(fetches).toBe(1);
+    } finally {
+      c.close();
+    }
+  });
+});
