@@ -3,10 +3,10 @@ import type { CommandArgs, FrameResult } from '../api/contract.js';
 import { AutoMix, imagesFromInput } from '../engine/auto-mix.js';
 import { toTensor } from '../engine/image-decode.js';
 import { mixKey, type Engine, type LoadedPack } from './engine.js';
+import { topK } from './predictions.js';
 
 /** Auto's state per loaded pack: a new pack starts again from the clean model. */
 const autos = new WeakMap<LoadedPack, AutoMix>();
-import { topK } from './predictions.js';
 
 /** Command `classifyFrame`: one camera frame (already at the model's size, HWC 0..1) through the patched model, and the clean one when comparing. */
 export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyFrame'>): Promise<FrameResult> {
