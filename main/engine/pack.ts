@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
 import { AutoMixSchema } from './auto-schema.js';
-import { sha256Hex, trustPolicy, verifyBytes } from './trust.js';
+import { sha256Hex, trustPolicy, verifyBytes, vouchFor } from './trust.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
 /** A file name inside the pack's folder: no absolute path, no `..`. */
@@ -168,6 +168,7 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
     if (actual !== manifest.modelSha256) {
       throw new RwsError('pack-model-hash', `${file}: field "modelSha256": ${manifest.model} has SHA-256 ${actual}, not the one pack.json lists (the model was changed or replaced)`, { file, field: 'modelSha256' });
     }
+    if (policy) vouchFor(actual);
   }
   const libraries = [
     path.join(dir, 'signatures'),
@@ -192,7 +193,11 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
       }
       mismatch ??= candidate;
     }
-    if (found) signatureFiles.set(s.id, found);
+    if (found) {
+      signatureFiles.set(s.id, found);
+      // The signed manifest vouches for these bytes: they need no .sig of their own.
+      if (policy) vouchFor(s.sha256);
+    }
     else
       missing.push({
         id: s.id,

@@ -2,6 +2,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { RwsError } from '../core/errors.js';
 
 /**
@@ -217,22 +218,35 @@ export async function verifyFile(file: string, keys: TrustedKey[], origin?: stri
   return { ...(await verifyBytes(file, bytes, keys, origin)), bytes };
 }
 
+/** SHA-256s of files a verified pack.json lists: the trusted key vouched for those exact bytes. */
+const vouched = new Set<string>();
+
+/** Record that a pack.json signed by a trusted key lists a file with this SHA-256 (its signatures need no .sig of their own). */
+export function vouchFor(sha256: string): void {
+  vouched.add(sha256);
+}
+
 let explicitDir: string | undefined;
 let explicitPolicy: TrustPolicy | undefined;
 const policies = new Map<string, Promise<TrustPolicy>>();
 
 /** Set the trusted keys folder for this process (the CLI's `--trusted-keys`); undefined falls back to `RWS_TRUSTED_KEYS`. */
 export function setTrustedKeysDir(dir: string | undefined): void {
+  if (dir !== explicitDir) vouched.clear();
   explicitDir = dir;
 }
 
 /** Set the policy itself (e.g. `rws verify --trusted KEY...`); it wins over any folder; undefined clears it. */
 export function setTrustPolicy(policy: TrustPolicy | undefined): void {
+  if (policy !== explicitPolicy) vouched.clear();
   explicitPolicy = policy;
 }
 
 /** The policy in force: set explicitly, else `--trusted-keys DIR`, else `RWS_TRUSTED_KEYS`, else none (nothing is checked). */
 export async function trustPolicy(): Promise<TrustPolicy | undefined> {
+  // Trust is decided on the main thread, where files are chosen (loadPack, readSignature, rws run and
+  // patch); a worker only reads what it is handed, and cannot see what a verified pack vouched for.
+  if (!isMainThread) return undefined;
   if (explicitPolicy) return explicitPolicy;
   const dir = explicitDir ?? (process.env.RWS_TRUSTED_KEYS || undefined);
   if (!dir) return undefined;
@@ -248,16 +262,26 @@ export async function trustPolicy(): Promise<TrustPolicy | undefined> {
   return p;
 }
 
-/** Under a trust policy, refuse `file` (whose contents are `bytes`) unless a trusted key signed it; without one, accept. */
+/**
+ * Under a trust policy, refuse `file` (whose contents are `bytes`) unless a trusted key signed it, or
+ * a verified pack.json lists these exact bytes; without a policy, accept.
+ */
 export async function assertTrustedBytes(file: string, bytes: Uint8Array): Promise<void> {
   const policy = await trustPolicy();
-  if (policy) await verifyBytes(file, bytes, policy.keys, policy.origin);
+  if (policy && !vouched.has(sha256Hex(bytes))) await verifyBytes(file, bytes, policy.keys, policy.origin);
 }
 
-/** Under a trust policy, refuse `file` unless a trusted key signed it; without one, accept. */
+/** Under a trust policy, refuse `file` unless a trusted key signed it (or a verified pack lists it); without one, accept. */
 export async function assertTrustedFile(file: string): Promise<void> {
   const policy = await trustPolicy();
-  if (policy) await verifyFile(file, policy.keys, policy.origin);
+  if (!policy) return;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw new RwsError('trust-read', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
+  }
+  await assertTrustedBytes(file, bytes);
 }
 
 async function readText(file: string, code: string): Promise<string> {

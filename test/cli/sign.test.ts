@@ -70,6 +70,10 @@ describe('rws sign and rws verify', () => {
     const ok = await rws('verify', '--trusted', keys, dir);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/pack\.json signed by a trusted key, model and 2 signature\(s\) match/);
+    // Loading it under the policy reads its signatures too: the signed pack.json vouches for them.
+    const inspect = await rws('inspect', dir, '--trusted-keys', keys);
+    expect(inspect.stderr).toBe('');
+    expect(inspect.code).toBe(0);
 
     // The packs' signatures are vouched for by the signed pack.json: a swapped file is refused.
     writeFileSync(path.join(dir, 'signatures', 'fog.rws.safetensors'), readFileSync(path.join(dir, 'signatures', 'low-light.rws.safetensors')));

@@ -157,6 +157,19 @@ describe('packs: model hash and trust policy', () => {
     expect(pack.missing).toEqual([]);
     expect([...pack.signatureFiles.keys()].sort()).toEqual(['fog', 'low-light']);
 
+    // What the signed pack.json lists needs no .sig of its own (the patcher and pack info read it so):
+    // those exact bytes are vouched for, under any name; other signature files still need one.
+    expect((await readSignature(pack.signatureFiles.get('fog')!)).meta.id).toBe('fog');
+    const stray = path.join(root, 'stray.rws.safetensors');
+    writeFileSync(stray, readFileSync(path.join(plain, 'signatures', 'fog.rws.safetensors')).subarray(0));
+    expect(await code(readSignature(stray))).toBe('ok');
+    const other = writeFixturePack(path.join(root, 'pack-other'), { model: 'small-resnet', strength: 0.9 });
+    expect(await code(readSignature(path.join(other, 'signatures', 'fog.rws.safetensors')))).toBe('trust-unsigned');
+    setTrustedKeysDir(otherDir);
+    expect(await code(readSignature(pack.signatureFiles.get('fog')!))).toBe('trust-unsigned');
+    setTrustedKeysDir(trustedDir);
+    await loadPack(dir);
+
     // A signature swapped after signing: the signed pack.json's hash no longer matches, so it is not used.
     const fog = path.join(dir, 'signatures', 'fog.rws.safetensors');
     copyFileSync(path.join(dir, 'signatures', 'low-light.rws.safetensors'), fog);
