@@ -6,8 +6,9 @@ comes from the TypeScript corruptions (gen-data.ts writes raw uint8 files), neve
 
 Stages:
   pre       θ_pre: short clean training from scratch
-  finetune  fine-tune a checkpoint on a data file, all layers (`--part all`) or stem + stage 1 only
-            (`--part shallow`: deeper layers frozen, their BatchNorm statistics too)
+  finetune  fine-tune a checkpoint on a data file, all layers (`--part all`), stem + stage 1 only
+            (`--part shallow`: deeper layers frozen, their BatchNorm statistics too), or all but
+            those (`--part deep`: a model for another data set that shares θ_clean's stem)
   digits    write the transfer data set (sklearn digits) as uint8 files
   export    ONNX export (BatchNorm folded by torch's constant folding; input "input", output
             "logits", dynamic batch axis)
@@ -120,11 +121,12 @@ def to_input(xb):
 
 def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0, wd=5e-4, log=None):
     g = torch.Generator().manual_seed(seed)
-    if part == 'shallow':
+    if part in ('shallow', 'deep'):
         shallow = set(id(p) for m in model.shallow_modules() for p in m.parameters())
-        params = [p for p in model.parameters() if id(p) in shallow]
+        params = [p for p in model.parameters() if (id(p) in shallow) == (part == 'shallow')]
+        chosen = set(id(p) for p in params)
         for p in model.parameters():
-            p.requires_grad_(id(p) in shallow)
+            p.requires_grad_(id(p) in chosen)
     else:
         params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
@@ -137,6 +139,10 @@ def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0,
         if part == 'shallow':
             # Deeper layers stay exactly as they were: their BN statistics are not in the signature.
             for m in [model.layer2, model.layer3, model.fc]:
+                m.eval()
+        elif part == 'deep':
+            # A shared stem: the shallow layers, BN statistics included, stay θ_clean's.
+            for m in model.shallow_modules():
                 m.eval()
         perm = torch.randperm(n, generator=g).numpy()
         tot, correct, lsum = 0, 0, 0.0
@@ -357,7 +363,7 @@ def main():
     ap.add_argument('--ckpt')
     ap.add_argument('--data', action='append', default=[])
     ap.add_argument('--test')
-    ap.add_argument('--part', default='all', choices=['all', 'shallow'])
+    ap.add_argument('--part', default='all', choices=['all', 'shallow', 'deep'])
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--lr', type=float, default=0.05)
     ap.add_argument('--samples', type=int, default=0)
