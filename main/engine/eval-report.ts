@@ -94,10 +94,10 @@ Model ${esc(r.model.file)}, ${r.model.bytes} bytes.</p>
 <div class="grid">${charts.map((c) => `<div class="card"><canvas id="${c.id}" height="220"></canvas></div>`).join('')}</div>
 <table><tr><th>condition</th><th>severity</th><th>clean %</th><th>patched %</th><th>robust %</th><th>gap recovered %</th></tr>
 ${rows}</table>
-<h2>α sweep (severity ${r.composition[0]?.severity ?? 3})</h2>
+<h2>α sweep (severity ${r.sweepSeverity})</h2>
 <div class="card"><canvas id="alpha" height="120"></canvas></div>
-<h2>Layers kept</h2><table>${layers}</table>
-<h2>Quantization</h2>
+<h2>Layers kept (severity ${r.sweepSeverity})</h2><table>${layers}</table>
+<h2>Quantization (severity ${r.sweepSeverity})</h2>
 <table><tr><th>condition</th><th>storage</th><th>bytes</th><th>smaller than model</th><th>accuracy %</th></tr>${quant}</table>
 <h2>Mixes</h2>
 <table><tr><th>mix</th><th>α</th><th>data</th><th>clean %</th><th>single signatures %</th><th>mix %</th><th>dedicated %</th><th>pair model %</th><th>share of pair gain %</th></tr>${comp}</table>

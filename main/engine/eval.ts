@@ -16,6 +16,8 @@ import { Patcher } from './patcher.js';
 export interface EvalOptions {
   pack: string;
   data: string;
+  /** Extra signature libraries to look in (after the pack's own and the shipped one). */
+  libraries?: string[];
   /** Condition ids (default: every pack condition the corruptions can simulate). */
   conditions?: string[];
   severities?: Severity[];
@@ -79,6 +81,8 @@ export interface EvalReport {
   model: { file: string; bytes: number };
   data: { source: string; images: number; seed: number };
   clean: number;
+  /** Severity of the α, layer, quantization and mix tables. */
+  sweepSeverity: number;
   /** Clean logits after patching and unpatching are the clean model's, bit for bit. */
   unpatch: { bitIdentical: boolean; cleanAfterUnpatch: number; comparedLogits: number };
   conditions: ConditionTable[];
@@ -198,7 +202,7 @@ function parseMixArg(text: string, pack: ModelPack): { id: string; name: string;
 export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
   const t0 = performance.now();
   const say = opts.progress ?? (() => {});
-  const pack = await loadPack(opts.pack);
+  const pack = await loadPack(opts.pack, opts.libraries);
   const m = pack.manifest;
   if (pack.missing.length) say(`missing signatures: ${pack.missing.map((x) => `${x.id} (${x.reason})`).join(', ')}`);
   const seed = opts.seed ?? 0;
@@ -384,6 +388,7 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
       model: { file: path.basename(pack.modelPath), bytes: (await stat(pack.modelPath)).size },
       data: { source: data.source, images: data.images.length, seed },
       clean: cleanAcc,
+      sweepSeverity: sweep,
       unpatch: { bitIdentical, cleanAfterUnpatch: accuracyOf(after, clean.labels, classes), comparedLogits: before.reduce((s, b) => s + b.length, 0) },
       conditions: tables,
       composition,
