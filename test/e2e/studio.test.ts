@@ -98,6 +98,7 @@ let context: BrowserContext;
 let page: Page;
 let usingDefaultPack = false;
 let labelled: Labelled[] = [];
+let fogged: Labelled[] = [];
 let realData = false;
 const FOLDER_IMAGES = 24;
 const CAMERA_IMAGES = 120;
@@ -124,7 +125,7 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
 
     // Folder-run inputs: fogged images in class folders, and one file that is not an image.
     ({ images: labelled, real: realData } = await sampleImages(Math.max(FOLDER_IMAGES, CAMERA_IMAGES)));
-    const fogged = labelled.map((im, i) => ({ ...im, data: corrupt({ width: 28, height: 28, channels: 1, data: im.data }, 'fog', 3, 1000 + i).data }));
+    fogged = labelled.map((im, i) => ({ ...im, data: corrupt({ width: 28, height: 28, channels: 1, data: im.data }, 'fog', 3, 1000 + i).data }));
     for (let i = 0; i < FOLDER_IMAGES; i++) {
       const dir = path.join(root, 'images', `class-${fogged[i]!.label}`);
       mkdirSync(dir, { recursive: true });
@@ -247,7 +248,7 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
           const fctx = full.getContext('2d', { willReadFrequently: true })!;
           const small = Object.assign(document.createElement('canvas'), { width: 28, height: 28 });
           const sctx = small.getContext('2d', { willReadFrequently: true })!;
-          const seen: Record<number, { patched: number; clean: number; mixKey: string; same: boolean }> = {};
+          const seen: Record<number, { patched: number; clean: number; mixKey: string; same: boolean; pixels: number[] }> = {};
           const end = performance.now() + ms;
           while (performance.now() < end && Object.keys(seen).length < want) {
             await new Promise<void>((r) => video.requestVideoFrameCallback(() => r()));
@@ -265,12 +266,21 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
               body: JSON.stringify({ width: 28, height: 28, channels: 1, data, compare: true, top: 10 }),
             }).then((x) => x.json());
             const same = JSON.stringify(res.patched) === JSON.stringify(res.clean);
-            seen[index] = { patched: res.patched[0].index, clean: res.clean[0].index, mixKey: res.mixKey, same };
+            seen[index] = { patched: res.patched[0].index, clean: res.clean[0].index, mixKey: res.mixKey, same, pixels: data };
           }
           return seen;
         },
         { ms, layout: LAYOUT, want: CAMERA_IMAGES },
       );
+
+    /** Mean absolute difference between what the page grabbed of a frame and the picture written into it. */
+    const fidelity = (seen: Record<string, { pixels: number[] }>) => {
+      const diffs = Object.entries(seen).map(([i, f]) => {
+        const want = fogged[Number(i)]!.data;
+        return f.pixels.reduce((s, v, p) => s + Math.abs(v - want[p]!), 0) / want.length;
+      });
+      return diffs.reduce((a, b) => a + b, 0) / diffs.length;
+    };
 
     // Mix off: the patched model is the clean model, bit for bit.
     await page.getByTestId('condition-fog').uncheck();
@@ -278,6 +288,10 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
     const off = await sample(6_000);
     expect(Object.keys(off).length).toBeGreaterThan(10);
     expect(Object.values(off).every((f) => f.same && f.mixKey === 'off')).toBe(true);
+    // The camera path delivers the pictures themselves (video range, scaling and cropping undone).
+    const mad = fidelity(off);
+    console.log(`e2e: camera frames vs the pictures written: mean |difference| ${mad.toFixed(4)}`);
+    expect(mad).toBeLessThan(0.03);
     await screenshot('camera-off');
 
     // Fog on: the very next frames are made with it, and predictions change.

@@ -1,6 +1,8 @@
 // Y4M video for Chromium's fake camera (--use-file-for-fake-video-capture): grey frames, 4:2:0,
 // each with a strip of black/white blocks under the picture that encodes the frame's index, so a
-// test can tell which frame a prediction was made on.
+// test can tell which frame a prediction was made on. Chromium reads the luma as video range
+// (BT.601, 16–235), whatever the C tag says, so values are written in that range: a page then
+// reads back the picture's own grey levels.
 
 /** Layout of a marked frame: the picture on top, the index strip below. */
 export interface MarkedLayout {
@@ -13,6 +15,11 @@ export interface MarkedLayout {
 }
 
 export const LAYOUT: MarkedLayout = { width: 280, picture: 280, strip: 40, bits: 8 };
+
+/** Video-range luma of a grey level 0..1. */
+function luma(v: number): number {
+  return 16 + Math.round(Math.min(1, Math.max(0, v)) * 219);
+}
 
 /**
  * A Y4M file of grey pictures (each `size`×`size`, values 0..1, HWC) scaled up by nearest
@@ -37,13 +44,13 @@ export function markedY4m(pictures: { size: number; data: Float32Array }[], fps 
       const sr = Math.min(pic.size - 1, Math.floor(r * (pic.size / ph)));
       for (let c = 0; c < w; c++) {
         const sc = Math.min(pic.size - 1, Math.floor(c * scale));
-        y[r * w + c] = Math.round(Math.min(1, Math.max(0, pic.data[sr * pic.size + sc]!)) * 255);
+        y[r * w + c] = luma(pic.data[sr * pic.size + sc]!);
       }
     }
     for (let r = ph; r < h; r++) {
       for (let c = 0; c < w; c++) {
         const bit = Math.floor((c * bits) / w);
-        y[r * w + c] = (index >> bit) & 1 ? 255 : 0;
+        y[r * w + c] = luma((index >> bit) & 1);
       }
     }
     o += ySize;
