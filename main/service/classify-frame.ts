@@ -3,7 +3,7 @@ import type { CommandArgs, FrameResult } from '../api/contract.js';
 import { AutoMix, imagesFromInput } from '../engine/auto-mix.js';
 import { toTensor } from '../engine/image-decode.js';
 import { mixKey, type Engine, type LoadedPack } from './engine.js';
-import { topK } from './predictions.js';
+import { topClasses as topK } from '../engine/folder-run.js';
 
 /** Auto's state per loaded pack: a new pack starts again from the clean model. */
 const autos = new WeakMap<LoadedPack, AutoMix>();
