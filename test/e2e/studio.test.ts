@@ -191,9 +191,9 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
   });
 
   it('loads the pack and toggles Fog', async () => {
-    await expect.poll(() => page.getByTestId('engine-status').textContent(), { timeout: 60_000 }).toMatch(/ready|idle/);
-    const pack = await api.getPack();
-    expect(pack).not.toBeNull();
+    // The page loads the default pack on start; 'idle' comes before that.
+    await expect.poll(async () => (await api.getPack())?.id ?? null, { timeout: 60_000 }).not.toBeNull();
+    await expect.poll(() => page.getByTestId('engine-status').textContent(), { timeout: 60_000 }).toMatch(/ready/);
     await expect.poll(() => page.getByTestId('topbar-mix').textContent()).not.toBe('');
     await openView('Folder run');
     const fog = page.getByTestId('condition-fog');
