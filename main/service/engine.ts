@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
+import { mixKey, normalizeMix } from '../core/mix.js';
 import type {
   ConditionMix,
   DeviceChange,
@@ -57,21 +58,7 @@ export interface EngineOptions {
   uploadsFolder?: string;
 }
 
-/** Canonical text of a mix: ids sorted, zero strengths dropped; `off` when empty. */
-export function mixKey(mix: ConditionMix): string {
-  const parts = Object.keys(mix)
-    .filter((k) => mix[k] !== 0)
-    .sort()
-    .map((k) => `${k}=${mix[k]}`);
-  return parts.length ? parts.join(',') : 'off';
-}
-
-/** The mix without zero strengths, keys sorted. */
-export function normalizeMix(mix: ConditionMix): ConditionMix {
-  const out: ConditionMix = {};
-  for (const k of Object.keys(mix).sort()) if (mix[k] !== 0) out[k] = mix[k]!;
-  return out;
-}
+export { mixKey, normalizeMix };
 
 /**
  * The state every command works on: the loaded pack and its models, the device, the current mix,
