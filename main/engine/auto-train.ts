@@ -125,17 +125,20 @@ export interface AlphaFitOptions {
   alphas?: number[];
   /** Images per (condition, severity). */
   images?: number;
+  /** Accuracy gain an α other than 1 needs per unit of |α − 1| to be chosen (default 0.01: 0.25 pp for α = 0.75). */
+  penalty?: number;
   batch?: number;
 }
 
 /**
- * The strength that gives the best accuracy for each condition at each severity 1–5 (ties within
- * 0.2 pp go to the one nearest 1), measured with the condition's mix on corrupted training images
+ * The strength that gives the best accuracy for each condition at each severity 1–5 (an α away
+ * from 1 must win by `penalty` per unit of |α − 1|: small gains are noise), measured with the condition's mix on corrupted training images
  * the classifier and the signatures were not scored on (seeds of stream 13).
  */
 export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: AutoMix, images: readonly Image[], labels: ArrayLike<number>, opts: AlphaFitOptions = {}): Promise<Record<string, number[]>> {
   const alphas = opts.alphas ?? [0.5, 0.75, 1, 1.25, 1.5];
-  const n = Math.min(images.length, opts.images ?? 400);
+  const n = Math.min(images.length, opts.images ?? 1000);
+  const penalty = opts.penalty ?? 0.01;
   const batch = opts.batch ?? 100;
   const spec = manifest.input;
   const per = spec.width * spec.height * spec.channels;
@@ -165,7 +168,7 @@ export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: 
             if (top === labels[start + i]) right++;
           }
         }
-        const score = right / n - 0.002 * Math.abs(a - 1);
+        const score = right / n - penalty * Math.abs(a - 1);
         if (score > bestScore) [best, bestScore] = [a, score];
       }
       row.push(best);
