@@ -48,6 +48,13 @@ export interface FolderRunOptions {
   /** Each result as it comes, with the file it is about (its absolute path). */
   onResult?: (r: FileResult, file: WalkFile) => void;
   onFailure?: (f: FileFailure) => void;
+  /**
+   * false: keep no results in memory, so it stays flat whatever the folder size; the summary's
+   * `results` is then empty and the caller keeps what it needs from `onResult` and `onResumed`.
+   */
+  keepResults?: boolean;
+  /** Each result taken from the journal of an earlier run (files still there), before any new one. */
+  onResumed?: (r: FileResult) => void;
 }
 
 /** The end of a folder run: results and failures sorted by file, and whether it was stopped early. */
@@ -163,7 +170,10 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const top = Math.max(1, Math.min(opts.top ?? 5, classifier.labels.length));
   const walk = await walkInputs(opts.inputs, { signal: opts.signal });
 
+  const keep = opts.keepResults ?? true;
   const results = new Map<string, FileResult>();
+  // Files done (resumed or new); the only per-file state when results are not kept.
+  const doneFiles = new Set<string>();
   const failures = new Map<string, FileFailure>();
   let journal: RunJournal | undefined;
   if (opts.journal) {
@@ -179,10 +189,15 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     journal = opened.journal;
     const present = new Set(walk.files.map((f) => f.rel));
     // Only files still there count: the final files must equal a fresh run's on today's folder.
-    for (const [file, r] of opened.previous.results) if (present.has(file)) results.set(file, r);
+    for (const [file, r] of opened.previous.results) {
+      if (!present.has(file)) continue;
+      doneFiles.add(file);
+      if (keep) results.set(file, r);
+      opts.onResumed?.(r);
+    }
   }
-  const resumed = results.size;
-  const todo = walk.files.filter((f) => !results.has(f.rel));
+  const resumed = doneFiles.size;
+  const todo = walk.files.filter((f) => !doneFiles.has(f.rel));
   const total = walk.files.length + walk.problems.length;
   const batch = Math.max(1, Math.min(opts.batch ?? chooseBatch(classifier.device, spec, classifier.maxBatch), classifier.maxBatch));
   const decoders = Math.max(1, opts.decoders ?? defaultDecoders(batch));
@@ -213,8 +228,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     lastProgress = now;
     const secs = (now - started) / 1000;
     const rate = secs > 0 ? newDone / secs : 0;
-    const left = total - results.size - failures.size;
-    opts.onProgress({ done: results.size, failed: failures.size, total, rate, eta: rate > 0 ? left / rate : undefined, resumed });
+    const left = total - doneFiles.size - failures.size;
+    opts.onProgress({ done: doneFiles.size, failed: failures.size, total, rate, eta: rate > 0 ? left / rate : undefined, resumed });
   };
 
   // Decoding: up to `decoders` files in flight, and no more decoded images waiting than `queueLimit`.
@@ -298,7 +313,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
             mix: ('mixes' in ran ? ran.mixes[i] : undefined) ?? (opts.mix === 'auto' ? {} : opts.mix),
             device: classifier.device,
           };
-          results.set(result.file, result);
+          doneFiles.add(result.file);
+          if (keep) results.set(result.file, result);
           opts.onResult?.(result, d.file);
           return { file: d.file, result };
         });
@@ -331,7 +347,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     results: [...results.values()].sort(byFile),
     failed: [...failures.values()].sort(byFile),
     skipped: walk.skipped,
-    stopped: stopped && results.size + failures.size < total,
+    stopped: stopped && doneFiles.size + failures.size < total,
     resumed,
     device: classifier.device,
     fallback: classifier.fallback,

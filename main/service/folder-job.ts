@@ -6,9 +6,10 @@ import type { Classifier as FolderClassifier } from '../engine/folder-classifier
 import { runFolder, type FolderRunSummary } from '../engine/folder-run.js';
 import { walkInputs } from '../engine/folder-walk.js';
 import { loadOnnx } from '../engine/onnx/model.js';
-import { buildReport, writeReport } from '../engine/results-export.js';
 import { parseJournal, type JournalHeader } from '../engine/run-journal.js';
 import { mixKey, type Classifier, type Engine, type LoadedPack } from './engine.js';
+import { FolderResultStore } from './folder-result-store.js';
+import { writeResultsFile } from './results-file.js';
 
 /** What a folder run was asked to do; kept so it can be resumed. */
 export interface FolderJobSpec {
@@ -37,8 +38,9 @@ async function modelMaxBatch(modelPath: string): Promise<number> {
 
 /**
  * One folder run of the service: the engine's runFolder with its own patched model (so the camera's
- * mix is untouched), results kept for the UI and pushed as events, the journal and the final
- * results.json / results.csv in the output folder. Stop and resume go through the journal.
+ * mix is untouched), results kept compactly for the UI (FolderResultStore: memory stays small and
+ * flat per image) and pushed as events, the journal and the final results.json / results.csv
+ * (streamed) in the output folder. Stop and resume go through the journal.
  */
 export class FolderJob {
   phase: RunPhase = 'starting';
@@ -50,9 +52,9 @@ export class FolderJob {
   private message?: string;
   private resumed = 0;
   skipped: string[] = [];
-  readonly rows = new Map<string, FolderResultRow>();
+  /** Results so far, in file order on reading. */
+  results: FolderResultStore;
   readonly failures = new Map<string, FolderFailure>();
-  private sorted?: FolderResultRow[];
   private pending: FolderResultRow[] = [];
   private flushTimer?: ReturnType<typeof setTimeout>;
   private controller = new AbortController();
@@ -64,7 +66,14 @@ export class FolderJob {
     private readonly engine: Engine,
     readonly loaded: LoadedPack,
     readonly spec: FolderJobSpec,
-  ) {}
+  ) {
+    this.results = this.newStore();
+  }
+
+  private newStore(): FolderResultStore {
+    const labels = this.loaded.pack.manifest.labels;
+    return new FolderResultStore(Math.max(1, Math.min(this.spec.top, labels.length)), labels, (file) => pathOfResult(this.spec.inputs, file));
+  }
 
   get running(): boolean {
     return this.phase === 'starting' || this.phase === 'running' || this.phase === 'stopping';
@@ -84,12 +93,6 @@ export class FolderJob {
     if (this.resumed) p.resumed = this.resumed;
     if (this.message) p.message = this.message;
     return p;
-  }
-
-  /** Results sorted by file. */
-  sortedRows(): FolderResultRow[] {
-    this.sorted ??= [...this.rows.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-    return this.sorted;
   }
 
   sortedFailures(): FolderFailure[] {
@@ -114,6 +117,9 @@ export class FolderJob {
     this.phase = 'starting';
     this.message = undefined;
     this.controller = new AbortController();
+    // A resumed run takes every earlier result from the journal again (only files still there).
+    this.results = this.newStore();
+    this.failures.clear();
     this.emitProgress();
     this.finished = this.run(resume).catch(() => undefined);
   }
@@ -152,6 +158,7 @@ export class FolderJob {
         resume,
         copyTo: spec.copyToClassFolders ? path.join(spec.output, OUTPUT_FILES.byClass) : undefined,
         signal: this.controller.signal,
+        keepResults: false,
         onProgress: (p) => {
           this.done = p.done;
           this.failedCount = p.failed;
@@ -161,10 +168,10 @@ export class FolderJob {
           this.resumed = p.resumed;
           this.emitProgress();
         },
+        onResumed: (r) => this.results.add(r.file, r.top),
         onResult: (r, file) => {
           const row: FolderResultRow = { file: r.file, path: file.path, top: r.top };
-          this.rows.set(r.file, row);
-          this.sorted = undefined;
+          this.results.add(r.file, r.top, file.path);
           this.pending.push(row);
           this.flushTimer ??= setTimeout(() => this.flushResults(), RESULT_FLUSH_MS);
         },
@@ -174,16 +181,9 @@ export class FolderJob {
           this.failures.set(f.file, row);
         },
       });
-      // Results resumed from the journal were not reported one by one: take them from the summary.
-      for (const r of summary.results) {
-        if (!this.rows.has(r.file)) {
-          this.rows.set(r.file, { file: r.file, path: pathOfResult(spec.inputs, r.file), top: r.top });
-          this.sorted = undefined;
-        }
-      }
       this.flushResults();
       this.skipped = summary.skipped;
-      this.done = summary.results.length;
+      this.done = this.results.count;
       this.failedCount = summary.failed.length;
       this.eta = summary.stopped ? null : 0;
       await this.writeOutputs(path.join(spec.output, OUTPUT_FILES.json), 'json');
@@ -202,13 +202,12 @@ export class FolderJob {
     }
   }
 
-  /** Write the results so far as JSON or CSV (DESIGN.md's `rws run` format), atomically. */
+  /** Write the results so far as JSON or CSV (DESIGN.md's `rws run` format), streamed and atomically. */
   async writeOutputs(file: string, format: 'json' | 'csv'): Promise<{ results: number; failed: number }> {
-    const m = this.loaded.pack.manifest;
-    const rows = this.sortedRows().map((r) => ({ file: r.file, top: r.top, mix: this.spec.mix, device: this.device }));
-    const report = buildReport(m.id, this.spec.mix, this.device, rows, this.sortedFailures());
-    await writeReport(report, format === 'json' ? { json: file } : { csv: file });
-    return { results: report.results.length, failed: report.failed.length };
+    const { count, rows } = this.results.sorted();
+    const failed = this.sortedFailures();
+    await writeResultsFile(file, format, { pack: this.loaded.pack.manifest.id, mix: this.spec.mix, device: this.device, rows, topWidth: this.results.topWidth, failed });
+    return { results: count, failed: failed.length };
   }
 
   /** Ask the run to stop after the batch in hand; resolves once it has. */

@@ -6,13 +6,12 @@ import { mixKey, type Engine } from './engine.js';
 export async function getFolderResults(engine: Engine, args: CommandArgs<'getFolderResults'>): Promise<FolderResults> {
   const job = engine.folder;
   if (!job) throw new RwsError('no-run', 'getFolderResults: no folder run yet');
-  const rows = job.sortedRows();
   const offset = args?.offset ?? 0;
   const limit = args?.limit ?? 1000;
   return {
     progress: job.progress(),
-    results: rows.slice(offset, offset + limit),
-    count: rows.length,
+    results: job.results.page(offset, limit),
+    count: job.results.count,
     failed: job.sortedFailures(),
     skipped: job.skipped,
     mixKey: mixKey(job.spec.mix),
