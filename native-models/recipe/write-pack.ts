@@ -105,7 +105,10 @@ async function main(): Promise<void> {
     conditions: CONDITIONS.filter(([id]) => have.has(id)).map(([id, name, description]) => ({ id, name, mix: { [id]: 1 }, description })),
     mixes,
   };
-  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  // The auto condition classifier (main/engine/auto-train.ts) depends on the images and their
+  // corruptions, not on the model: a pack.json rewritten here keeps the one it had.
+  const old = existsSync(path.join(pack, 'pack.json')) ? (JSON.parse(await readFile(path.join(pack, 'pack.json'), 'utf8')) as { autoMix?: unknown }) : {};
+  const text = `${JSON.stringify(old.autoMix ? { ...manifest, autoMix: old.autoMix } : manifest, null, 2)}\n`;
   parsePackManifest(text, path.join(pack, 'pack.json'));
   await writeFile(path.join(pack, 'pack.json'), text);
   await writeFile(path.join(pack, 'labels.txt'), `${manifest.labels.join('\n')}\n`);
