@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../../main/service/index.js';
 import type { FolderProgress, FolderResultRow } from '../../main/api/contract.js';
 import { RwsError } from '../../main/core/errors.js';
+import { buildReport, reportCsv, reportJson } from '../../main/engine/results-export.js';
+import { parseJournal } from '../../main/engine/run-journal.js';
 import { fakeFactory } from './fake-classifier.js';
 import { writeFixturePack } from './fixture-pack.js';
 
@@ -73,6 +75,23 @@ describe('folder runs through the service', () => {
     expect(existsSync(path.join(root, 'out', 'results.csv'))).toBe(true);
     // The camera's mix is not the run's.
     expect((await service.call('getState', undefined)).mixKey).toBe('off');
+  });
+
+  it('results files are the journal results in rws run format; pages are the rows in file order', async () => {
+    const out = path.join(root, 'out');
+    const journal = parseJournal(readFileSync(path.join(out, 'journal.jsonl'), 'utf8'));
+    const report = buildReport('fixture', { fog: 1 }, 'cpu', journal.results.values(), journal.failures.values());
+    expect(readFileSync(path.join(out, 'results.json'), 'utf8')).toBe(reportJson(report));
+    expect(readFileSync(path.join(out, 'results.csv'), 'utf8')).toBe(reportCsv(report));
+    const paged: FolderResultRow[] = [];
+    for (let offset = 0; ; offset += 7) {
+      const page = await service.call('getFolderResults', { offset, limit: 7 });
+      expect(page.count).toBe(N);
+      if (page.results.length === 0) break;
+      paged.push(...page.results);
+    }
+    expect(paged.map((r) => ({ file: r.file, top: r.top }))).toEqual(report.results);
+    expect(paged.every((r) => r.path === path.join(images, ...r.file.split('/')))).toBe(true);
   });
 
   it('exports CSV and JSON where asked, inside the roots only', async () => {
