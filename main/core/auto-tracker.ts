@@ -29,8 +29,6 @@ export interface TrackedCondition {
   severity: number;
   /** True when this observation changed `id`. */
   switched: boolean;
-  /** Moving-average probability of every condition seen so far. */
-  averages: Record<string, number>;
 }
 
 /** EMA + hysteresis over per-frame condition probabilities. */
@@ -51,6 +49,11 @@ export class ConditionTracker {
     return this.currentId;
   }
 
+  /** Moving-average probability of every condition seen so far. */
+  averages(): Record<string, number> {
+    return Object.fromEntries(this.avg);
+  }
+
   /** Back to the clean model with no history. */
   reset(): void {
     this.avg = new Map([['clean', 1]]);
@@ -67,8 +70,8 @@ export class ConditionTracker {
   update(probs: ReadonlyMap<string, number>, severity: ReadonlyMap<string, number>, frames = 1): TrackedCondition {
     const o = this.opts;
     const w = 1 - (1 - o.rate) ** Math.max(1, frames);
-    const ids = new Set([...this.avg.keys(), ...probs.keys()]);
-    for (const id of ids) {
+    for (const id of probs.keys()) if (!this.avg.has(id)) this.avg.set(id, 0);
+    for (const id of this.avg.keys()) {
       const p = probs.get(id) ?? 0;
       this.avg.set(id, (1 - w) * (this.avg.get(id) ?? 0) + w * p);
       const s = severity.get(id);
@@ -108,7 +111,6 @@ export class ConditionTracker {
       confidence: this.avg.get(this.currentId) ?? 0,
       severity: this.currentId === 'clean' ? 0 : (this.sev.get(this.currentId) ?? 0),
       switched,
-      averages: Object.fromEntries(this.avg),
     };
   }
 }

@@ -95,6 +95,13 @@ function lumaPlane(img: Image): { plane: Float32Array; w: number; h: number } {
   return { plane, w, h };
 }
 
+// Scratch buffers reused across calls: a camera calls this every frame, and garbage collection of
+// per-call arrays cost as much as the features themselves.
+const hist = new Uint32Array(256);
+const lapHist = new Uint32Array(256);
+let scratchH = new Float32Array(0);
+let scratchHalf = new Float32Array(0);
+
 /** The feature vector of one image (HWC, values 0..1); length `FEATURE_NAMES.length`. */
 export function conditionFeatures(img: Image): Float32Array {
   const { plane: L, w, h } = lumaPlane(img);
@@ -102,7 +109,7 @@ export function conditionFeatures(img: Image): Float32Array {
   const out = new Float32Array(FEATURE_NAMES.length);
 
   // Intensity statistics.
-  const hist = new Uint32Array(256);
+  hist.fill(0);
   let sum = 0;
   let sum2 = 0;
   let max = 0;
@@ -142,8 +149,11 @@ export function conditionFeatures(img: Image): Float32Array {
   const bstd = Math.sqrt(Math.max(0, bs2 / bn - bmean * bmean));
 
   // Laplacian (noise), gradients and structure tensor on the interior.
-  const H = new Float32Array(n);
-  const lapHist = new Uint32Array(256);
+  if (scratchH.length < n) scratchH = new Float32Array(n);
+  const H = scratchH;
+  // The border stays 0 (the autocorrelation reads it); a bigger image before may have left values there.
+  H.fill(0, 0, n);
+  lapHist.fill(0);
   let lapSum = 0;
   let lapDark = 0;
   let darkN = 0;
@@ -196,7 +206,8 @@ export function conditionFeatures(img: Image): Float32Array {
   const hh = h >> 1;
   let gradHalf = 0;
   if (hw >= 3 && hh >= 3) {
-    const half = new Float32Array(hw * hh);
+    if (scratchHalf.length < hw * hh) scratchHalf = new Float32Array(hw * hh);
+    const half = scratchHalf;
     for (let y = 0; y < hh; y++) {
       for (let x = 0; x < hw; x++) {
         const i = 2 * y * w + 2 * x;

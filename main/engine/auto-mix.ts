@@ -66,6 +66,7 @@ function scaled(mix: ConditionMix, alpha: number): ConditionMix {
 /** Recognises the condition of images and frames and picks the pack's mix; stateful over a stream. */
 export class AutoMix {
   private readonly tracker: ConditionTracker;
+  private readonly known: Set<string>;
   private last: AutoChoice = { mix: {}, id: 'clean', severity: 0, confidence: 1, switched: false };
 
   constructor(
@@ -79,6 +80,7 @@ export class AutoMix {
       throw new RwsError('auto-classifier', `autoMix.classifier.features: trained on features "${classifier.features}", this app computes "${FEATURES_VERSION}"; retrain it (main/engine/auto-train.ts)`, { field: 'autoMix.classifier.features' });
     }
     this.tracker = new ConditionTracker(tracker);
+    this.known = new Set(candidates.map((c) => c.id));
   }
 
   /** From a pack's manifest; refuses a pack without `autoMix.classifier`, naming the field. */
@@ -155,7 +157,7 @@ export class AutoMix {
 
   /** Folds conditions the pack cannot patch into clean: choosing them would change nothing anyway. */
   private restrict(est: ConditionEstimate): ConditionEstimate {
-    const known = new Set(this.candidates.map((c) => c.id));
+    const known = this.known;
     const conditions = new Map<string, number>();
     for (const [id, p] of est.conditions) {
       const to = id === 'clean' || known.has(id) ? id : 'clean';

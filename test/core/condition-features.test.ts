@@ -23,6 +23,13 @@ describe('conditionFeatures', () => {
     expect(new Set(FEATURE_NAMES).size).toBe(FEATURE_NAMES.length);
   });
 
+  it('gives the same values whatever image came before (scratch buffers are reused)', () => {
+    const small = items[3]!;
+    const first = Array.from(conditionFeatures(small));
+    conditionFeatures({ width: 90, height: 70, channels: 1, data: Float32Array.from({ length: 6300 }, (_, i) => ((i * 37) % 101) / 101) });
+    expect(Array.from(conditionFeatures(small))).toEqual(first);
+  });
+
   it('reads fine-scale noise from the Laplacian', () => {
     expect(over('log-lap-median', (img, i) => corrupt(img, 'noise', 3, i))).toBeGreaterThan(clean('log-lap-median') + 2);
   });
