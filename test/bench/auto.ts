@@ -9,33 +9,19 @@ import { pathToFileURL } from 'node:url';
 import { conditionFeatures } from '../../main/core/condition-features.js';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
 import { mixSeed } from '../../main/core/random.js';
-import type { Signature } from '../../main/core/signature.js';
 import { AutoMix, chooseByEntropy, imagesFromInput, packCandidates } from '../../main/engine/auto-mix.js';
 import { toTensor } from '../../main/engine/image-decode.js';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../main/engine/onnx/model.js';
 import { defaultPackDir, loadPack, parsePackManifest, type PackManifest } from '../../main/engine/pack.js';
 import { loadSignatures, Patcher } from '../../main/engine/patcher.js';
-import { hashTensor } from '../../main/engine/tensor-hash.js';
 import { createService } from '../../main/service/index.js';
-import { seededRandom, smallResNet } from '../fixtures/models.js';
+import { smallResNet } from '../fixtures/models.js';
+import { shallowSignature } from '../fixtures/signatures.js';
 import { smallClassifier, syntheticItems, TEST_CONDITIONS } from '../engine/auto-fixtures.js';
 import { median, type BenchRow, type BenchSection } from './section.js';
 
 function log(text: string): void {
   process.stderr.write(`bench auto: ${text}\n`);
-}
-
-/** A random signature on the model's first three convolutions. */
-function shallowSignature(model: OnnxModel, id: string, seed: number): Signature {
-  const rand = seededRandom(seed);
-  const names = model.layers().slice(0, 3).flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
-  const baseHashes: Record<string, string> = {};
-  const tensors = names.map((name) => {
-    const clean = model.floats(name);
-    baseHashes[name] = hashTensor(clean);
-    return { name, shape: model.tensor(name).dims.map(Number), values: Float32Array.from(clean, () => (rand() * 2 - 1) * 0.02), channelAxis: 0, mode: 'add' as const };
-  });
-  return { meta: { format: 'rws/1', id, condition: id, severity: [1, 5], method: 'plain', layers: 3, quant: 'f32', baseHashes, batchNorm: 'folded' }, tensors };
 }
 
 interface Setup {

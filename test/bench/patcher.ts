@@ -5,31 +5,17 @@
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import type { Signature } from '../../main/core/signature.js';
 import { parseOnnx, type OnnxModel } from '../../main/engine/onnx/model.js';
 import { Patcher, type PatchStrategy } from '../../main/engine/patcher.js';
 import { createSession } from '../../main/engine/session.js';
-import { hashTensor } from '../../main/engine/tensor-hash.js';
 import { resnet18Like, seededRandom, smallResNet, type FixtureModel } from '../fixtures/models.js';
+import { shallowSignature } from '../fixtures/signatures.js';
 import { median, type BenchRow, type BenchSection } from './section.js';
 
 const SWITCHES = 24;
 
 function log(text: string): void {
   process.stderr.write(`bench patcher: ${text}\n`);
-}
-
-/** A signature on the first three convolutions (weights and biases), as extraction keeps by default. */
-function shallowSignature(model: OnnxModel, id: string, seed: number): Signature {
-  const rand = seededRandom(seed);
-  const names = model.layers().slice(0, 3).flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight]));
-  const baseHashes: Record<string, string> = {};
-  const tensors = names.map((name) => {
-    const clean = model.floats(name);
-    baseHashes[name] = hashTensor(clean);
-    return { name, shape: model.tensor(name).dims.map(Number), values: Float32Array.from(clean, () => (rand() * 2 - 1) * 0.02), channelAxis: 0, mode: 'add' as const };
-  });
-  return { meta: { format: 'rws/1', id, condition: id, severity: [1, 5], method: 'plain', layers: 3, quant: 'f32', baseHashes, batchNorm: 'folded' }, tensors };
 }
 
 function randomInput(fixture: FixtureModel, batch: number): { data: Float32Array; dims: number[] } {
