@@ -141,6 +141,24 @@ describe('runFolder', () => {
     expect(b.results.map((r: { file: string }) => r.file)).toEqual(a.results.map((r: { file: string }) => r.file));
   });
 
+  it('with keepResults false holds no results, giving resumed ones to onResumed and new ones to onResult', async () => {
+    const full = await runFolder(base({ batch: 4 }));
+    const journal = path.join(tmp, 'lean.journal.jsonl');
+    const stop = new AbortController();
+    const first = await runFolder(base({ batch: 4, journal, keepResults: false, signal: stop.signal, onResult: () => stop.abort() }));
+    expect(first.stopped).toBe(true);
+    expect(first.results).toEqual([]);
+    const resumed: string[] = [];
+    const fresh: string[] = [];
+    const second = await runFolder(base({ batch: 4, journal, resume: true, keepResults: false, onResumed: (r) => resumed.push(r.file), onResult: (r) => fresh.push(r.file) }));
+    expect(second.results).toEqual([]);
+    expect(second.stopped).toBe(false);
+    expect(resumed.length).toBe(second.resumed);
+    expect(resumed.length).toBeGreaterThan(0);
+    expect([...resumed, ...fresh].sort()).toEqual(full.results.map((r) => r.file));
+    expect(second.failed).toEqual(full.failed);
+  });
+
   it('refuses to overwrite a journal without --resume, and a journal of another run', async () => {
     const journal = path.join(tmp, 'other.journal.jsonl');
     await runFolder(base({ journal }));
