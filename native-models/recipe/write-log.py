@@ -11,6 +11,20 @@ def pct(v):
     return '–' if v is None else f'{v * 100:.1f}'
 
 
+def data_seconds(W):
+    """Seconds gen-data.ts took per set, from the run's logs (recipe.log, or gen.log of a hand-started run)."""
+    import re
+    out = {}
+    for f in ('recipe.log', 'gen.log'):
+        p = os.path.join(W, f)
+        if os.path.exists(p):
+            for line in open(p):
+                m = re.match(r'^(\w+): \d+ images × \d+ conditions in ([\d.]+) s', line)
+                if m:
+                    out[m.group(1)] = float(m.group(2))
+    return out
+
+
 def targets(w, fig, ev, evd_file, seconds, train_seconds):
     """The issue's targets at severity 3, each with the figure that decides it."""
     w('## Targets (severity 3)\n')
@@ -43,7 +57,7 @@ def targets(w, fig, ev, evd_file, seconds, train_seconds):
     # A resumed run's wall time misses the stages it skipped: add every training stage's own time
     # (an upper bound, as the stages of this invocation are counted twice).
     bound = seconds + train_seconds
-    w(f'| recipe < 90 min | at most {bound / 60:.1f} min (this invocation {seconds / 60:.1f} min + all training stages {train_seconds / 60:.1f} min) | {yes(bound < 90 * 60)} |')
+    w(f'| recipe < 90 min | at most {bound / 60:.1f} min (this invocation {seconds / 60:.1f} min + all training stages and data generation {train_seconds / 60:.1f} min) | {yes(bound < 90 * 60)} |')
     w('')
 
 
@@ -69,7 +83,8 @@ def main():
     if ev:
         w(f'- `rws eval` (onnxruntime, the shipped int8 files through the Patcher): {ev["data"]["images"]} test images.')
     w('')
-    targets(w, fig, ev, os.path.join(W, 'rws-eval-digits.json'), a.seconds, sum(r.get('seconds', 0) for r in train))
+    gen = data_seconds(W)
+    targets(w, fig, ev, os.path.join(W, 'rws-eval-digits.json'), a.seconds, sum(r.get('seconds', 0) for r in train) + sum(gen.values()))
     w('## Training stages\n')
     w('| stage | part | images | epochs | seconds | test accuracy | on |')
     w('|---|---|---|---|---|---|---|')
