@@ -4,12 +4,13 @@ const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * A folder run's results, compact: per image its name and the top-k class indices and scores in
- * typed arrays (about 60 bytes an image at k = 5, against ~1 KB as objects); labels and paths are
- * rebuilt when a row is read. Rows are read in file order (code-unit order, as `rws run` sorts).
+ * typed arrays (62 bytes an image at k = 5, plus its name, against ~1 KB as objects); labels and
+ * paths are rebuilt when a row is read. Rows are read in file order (code-unit order, as `rws run`
+ * sorts them).
  */
 export class FolderResultStore {
   private files: string[] = [];
-  private counts = new Uint8Array(0);
+  private counts = new Uint16Array(0);
   private indices = new Int32Array(0);
   private scores = new Float64Array(0);
   /** Paths that `pathOf` would not give (rare: inputs of the same name); by slot. */
@@ -51,7 +52,7 @@ export class FolderResultStore {
   }
 
   private grow(capacity: number): void {
-    const counts = new Uint8Array(capacity);
+    const counts = new Uint16Array(capacity);
     counts.set(this.counts);
     const indices = new Int32Array(capacity * this.k);
     indices.set(this.indices);
