@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
+import { mixKey } from '../core/mix.js';
 import { AutoMix, runAuto, type AutoScope } from '../engine/auto-mix.js';
 import { parseDevice, type Device } from '../engine/devices.js';
 import { inputSpecFromShape, type Classifier } from '../engine/folder-classifier.js';
@@ -183,8 +184,8 @@ function percent(score: number): string {
 }
 
 /** One concise line per image: the file, then each top class with its probability. */
-export function formatResult(r: FileResult): string {
-  return `${r.file}  ${r.top.map((t) => `${t.label} ${percent(t.score)}`).join('  ')}`;
+export function formatResult(r: FileResult, showMix = false): string {
+  return `${r.file}  ${showMix ? `[${mixKey(r.mix)}]  ` : ''}${r.top.map((t) => `${t.label} ${percent(t.score)}`).join('  ')}`;
 }
 
 /** Registers `rws run`: classify images and folders with a pack (or a bare model) and a mix. */
@@ -285,7 +286,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
       copyTo: o.copyTo,
       signal: controller.signal,
       onProgress,
-      onResult: o.quiet ? undefined : (r) => say(formatResult(r)),
+      onResult: o.quiet ? undefined : (r) => say(formatResult(r, Boolean(plan.auto))),
       onFailure: (f: FileFailure) => say(`rws: ${f.message}`, true),
     });
   } finally {
