@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { MessageRate, type MessageRateOptions } from './message-rate.js';
 import { COMMANDS, HTTP, toApiError, type CommandName, type EventName } from '../api/contract.js';
 import { decodeWire, encodeWire } from '../api/wire.js';
 import { createService, type Service } from '../service/index.js';
@@ -33,6 +34,8 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Extra Host names to accept (e.g. a DNS name the server is reached by on a LAN). */
   allowHosts?: string[];
+  /** Bound on WebSocket messages per connection (default 200/s, burst 200, closed after 400 refusals in a row). */
+  wsRate?: MessageRateOptions;
   classifierFactory?: ClassifierFactory;
   /** Use this service instead of making one. */
   service?: Service;
@@ -312,7 +315,21 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       ws.on('error', () => clients.delete(ws));
       // Commands may also come over the socket ({id, command, args} → {id, result} or {id, error}):
       // the camera path saves an HTTP request per frame. Same service, same validation.
+      const rate = new MessageRate(opts.wsRate);
       ws.on('message', (data, isBinary) => {
+        const verdict = rate.take();
+        if (verdict === 'close') {
+          ws.close(1008, 'too many messages');
+          return;
+        }
+        if (verdict === 'refuse') {
+          // Answer so a client's call fails rather than hangs; read the id only from small messages.
+          const text = isBinary ? '' : data.toString();
+          const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(text.length <= 4096 ? text : '');
+          const error = { code: 'rate-limited', message: `over ${rate.perSecond} messages/s on this socket: slow down` };
+          if (ws.readyState === ws.OPEN) ws.send(encodeWire(m ? { id: Number(m[1]), error } : { error }));
+          return;
+        }
         if (isBinary) return;
         let msg: { id?: unknown; command?: unknown; args?: unknown };
         try {

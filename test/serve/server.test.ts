@@ -220,3 +220,49 @@ describe('commands over the event socket', () => {
     }
   });
 });
+
+describe('WebSocket message rate', () => {
+  it('refuses a flooding socket with rate-limited, then closes it, while another client keeps working', async () => {
+    const s = await startServer({
+      port: 0,
+      roots: [root],
+      packDir: path.join(tmp, 'pack'),
+      classifierFactory: fakeFactory(),
+      wsRate: { perSecond: 20, burst: 10, closeAfter: 200 },
+    });
+    const good = createHttpClient({ baseUrl: `http://127.0.0.1:${s.port}`, WebSocket: WebSocket as never, fetch: () => Promise.reject(new Error('no HTTP')) });
+    try {
+      await new Promise<void>((resolve) => {
+        const off = good.on('engineState', () => {
+          off();
+          resolve();
+        });
+      });
+      const flood = new WebSocket(`ws://127.0.0.1:${s.port}/ws`);
+      const answers: { id?: number; error?: { code: string } }[] = [];
+      const closed = new Promise<number>((resolve) => flood.on('close', (code) => resolve(code)));
+      flood.on('message', (d) => {
+        const m = JSON.parse(d.toString());
+        if (m.id !== undefined) answers.push(m);
+      });
+      await new Promise((resolve) => flood.on('open', resolve));
+      // 1000 messages at once: the burst (10) and what the rate adds meanwhile pass, then refusals until the close.
+      for (let id = 1; id <= 1000; id++) flood.send(JSON.stringify({ id, command: 'getState', args: {} }));
+      const code = await closed;
+      expect(code).toBe(1008);
+      const refused = answers.filter((a) => a.error?.code === 'rate-limited');
+      expect(refused.length).toBeGreaterThanOrEqual(199);
+      // The burst was taken (their answers may be cut off by the close); only later ones were refused.
+      expect(Math.min(...refused.map((a) => a.id!))).toBeGreaterThan(10);
+      expect(refused.length).toBeLessThan(1000);
+      // The well-behaved client, on its own socket, is not affected.
+      const set = await good.setMix({ mix: { fog: 0.5 } });
+      expect(set.key).toBe('fog=0.5');
+      const r = await good.classifyFrame({ width: 28, height: 28, channels: 1, data: new Float32Array(784).fill(0.5) });
+      expect(r.mixKey).toBe('fog=0.5');
+    } finally {
+      good.close();
+      await s.close();
+    }
+  });
+});
