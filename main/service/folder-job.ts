@@ -25,6 +25,8 @@ export interface FolderJobSpec {
 export const OUTPUT_FILES = { journal: 'journal.jsonl', json: 'results.json', csv: 'results.csv', byClass: 'by-class' } as const;
 
 const RESULT_FLUSH_MS = 150;
+/** Engine crashes one folder run survives before it gives up (it can still be resumed by hand). */
+const MAX_ENGINE_RESTARTS = 3;
 
 /** Largest batch the model's input accepts: 1 when its batch dimension is fixed at 1. */
 async function modelMaxBatch(modelPath: string): Promise<number> {
@@ -124,9 +126,43 @@ export class FolderJob {
     this.finished = this.run(resume).catch(() => undefined);
   }
 
+  /**
+   * The run, and its recovery: when the engine's inference worker dies mid-run, say so, make the
+   * model again and continue from the journal (files it holds are not classified again), so the
+   * results equal an uninterrupted run's.
+   */
   private async run(resume: boolean): Promise<void> {
+    for (let crashes = 0; ; crashes++) {
+      const crash = await this.attempt(resume || crashes > 0);
+      if (!crash) return;
+      if (crashes + 1 >= MAX_ENGINE_RESTARTS || this.controller.signal.aborted) {
+        this.fail(new RwsError(crash.code, `${crash.message}; the folder run stopped after ${crashes + 1} engine crashes (resume it from its journal)`), 'engine');
+        return;
+      }
+      this.message = `${crash.message}; the engine was restarted and the run resumes from its journal`;
+      this.engine.events.emit('error', { code: crash.code, message: this.message, source: 'engine' });
+      this.results = this.newStore();
+      this.failures.clear();
+      this.pending = [];
+      this.phase = 'starting';
+      this.emitProgress();
+    }
+  }
+
+  private fail(e: Error, source: string): void {
+    this.flushResults();
+    this.phase = 'failed';
+    this.message = e.message;
+    this.engine.events.emit('error', { code: (e as RwsError).code ?? 'folder-run', message: e.message, source });
+    this.emitProgress();
+    this.engine.publishState();
+  }
+
+  /** One go at the run; returns the error when the inference worker died (the caller restarts). */
+  private async attempt(resume: boolean): Promise<RwsError | undefined> {
     const { engine, loaded, spec } = this;
     let classifier: Classifier | undefined;
+    let crash: RwsError | undefined;
     try {
       await mkdir(spec.output, { recursive: true });
       classifier = await engine.makePatched(loaded, (id) => spec.mix[id] !== undefined);
@@ -191,15 +227,24 @@ export class FolderJob {
       this.phase = summary.stopped ? 'stopped' : 'done';
       if (summary.fallback) this.message = summary.fallback;
     } catch (e) {
-      this.flushResults();
-      this.phase = 'failed';
-      this.message = (e as Error).message;
-      engine.events.emit('error', { code: (e as RwsError).code ?? 'folder-run', message: (e as Error).message, source: 'folderRun' });
+      const code = (e as RwsError).code;
+      if (code === 'worker-crashed' || code === 'worker-exited') {
+        this.flushResults();
+        crash = e as RwsError;
+      } else {
+        this.flushResults();
+        this.phase = 'failed';
+        this.message = (e as Error).message;
+        engine.events.emit('error', { code: code ?? 'folder-run', message: (e as Error).message, source: 'folderRun' });
+      }
     } finally {
-      await classifier?.dispose();
-      this.emitProgress();
-      engine.publishState();
+      await Promise.resolve(classifier?.dispose()).catch(() => undefined);
+      if (!crash) {
+        this.emitProgress();
+        engine.publishState();
+      }
     }
+    return crash;
   }
 
   /** Write the results so far as JSON or CSV (DESIGN.md's `rws run` format), streamed and atomically. */
