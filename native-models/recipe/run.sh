@@ -135,7 +135,7 @@ $RWS eval --pack "$PACK" --data "$FASHION" --robust "$WORK/robust" --quant-varia
   --json "$WORK/rws-eval.json" --report "$WORK/report" | tee -a "$WORK/recipe.log"
 # int4 copies ship beside the int8 ones where they hold (≤ 0.5 pp below f32 at severity 3 in rws eval).
 "$PY" - "$WORK/rws-eval.json" "$WORK/onnx" "$SIGS" <<'PY'
-import json, shutil, sys
+import json, os, shutil, sys
 ev, src, dst = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 for c in ev['conditions']:
     q = {x['quant']: x['corrupted'] for x in c['quant']}
@@ -144,6 +144,8 @@ for c in ev['conditions']:
         print(f'int4 {c["id"]}: {q["int4"]:.4f} vs f32 {q["f32"]:.4f}, shipped')
     elif 'int4' in q:
         print(f'int4 {c["id"]}: {q["int4"]:.4f} vs f32 {q["f32"]:.4f}, not shipped')
+        if os.path.exists(f'{dst}/{c["id"]}-int4.rws.safetensors'):
+            os.remove(f'{dst}/{c["id"]}-int4.rws.safetensors')
 PY
 
 # 10. Transfer: the shared-stem digits model as a pack whose signatures are the Fashion-MNIST ones,
