@@ -2,10 +2,10 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
+import { installRoot } from './install-root.js';
 import { AutoMixSchema } from './auto-schema.js';
 import { sha256Hex, trustPolicy, verifyBytes, vouchFor } from './trust.js';
 
@@ -85,12 +85,12 @@ export interface ModelPack {
 
 /** The repository's shipped signature library (top-level `signatures/`). */
 export function shippedSignatureLibrary(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'signatures');
+  return path.join(installRoot(), 'signatures');
 }
 
 /** The repository's shipped default pack. */
 export function defaultPackDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'native-models', 'fashion-mnist');
+  return path.join(installRoot(), 'native-models', 'fashion-mnist');
 }
 
 /** The user's signature library: `$RWS_SIGNATURES`, else `~/.rws/signatures`. */
