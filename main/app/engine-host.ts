@@ -2,7 +2,7 @@
 // matched to answers by id, events forwarded, and a crash reported and recovered from (restart,
 // on CPU when a GPU provider was in use, then the pack and mix re-applied). No Electron import:
 // index.ts passes a `spawn` that forks the utility process; tests pass a fake one.
-import type { CommandName, DeviceChange, DeviceId, EngineState, EventName, RwsEvents } from '../api/contract.js';
+import type { CommandName, DeviceChange, DeviceId, EngineState, EventName, FolderProgress, RwsEvents } from '../api/contract.js';
 import type { EngineMessage, HostMessage } from './engine-protocol.js';
 
 /** A running engine process as the host sees it (Electron's UtilityProcess behind an adapter). */
@@ -53,6 +53,8 @@ export class EngineHost {
   /** What to re-apply after a restart, as the engine last reported it. */
   private lastState: EngineState | null = null;
   private lastDevice: DeviceChange | null = null;
+  /** The folder run as last reported, to resume it from its journal after a crash. */
+  private lastRun: FolderProgress | null = null;
   private readonly opts: Required<Omit<EngineHostOptions, 'device'>>;
 
   constructor(options: EngineHostOptions) {
@@ -134,6 +136,7 @@ export class EngineHost {
       case 'event': {
         if (msg.event === 'engineState') this.lastState = msg.payload as EngineState;
         if (msg.event === 'deviceChange') this.lastDevice = msg.payload as DeviceChange;
+        if (msg.event === 'progress' && (msg.payload as FolderProgress).kind === 'folder') this.lastRun = msg.payload as FolderProgress;
         this.opts.onEvent(msg.event, msg.payload);
         break;
       }
@@ -154,7 +157,8 @@ export class EngineHost {
     if (proc !== this.proc || this.status === 'stopped') return;
     this.proc = null;
     const inFlight = [...this.pending.values()].map((p) => p.command);
-    const why = `the engine stopped (exit code ${code ?? 'none'})${inFlight.length ? ` while running ${inFlight.join(', ')}` : ''}`;
+    const run = this.lastRun && (this.lastRun.phase === 'starting' || this.lastRun.phase === 'running') ? ' during a folder run (it resumes from its journal)' : '';
+    const why = `the engine stopped (exit code ${code ?? 'none'})${run}${inFlight.length ? ` while running ${inFlight.join(', ')}` : ''}`;
     this.failPending(`${why}; it is restarting`);
 
     const now = Date.now();
@@ -199,12 +203,20 @@ export class EngineHost {
     }, this.opts.restartDelay(this.crashes.length));
   }
 
-  /** After a restart: the same pack and mix as before the crash (the device is the restart's). */
+  /**
+   * After a restart: the same pack and mix as before the crash (the device is the restart's), and a
+   * folder run that was going continued from its journal, so its results equal an uninterrupted run's.
+   */
   private async replay(): Promise<void> {
     const s = this.lastState;
+    const run = this.lastRun;
     try {
       if (s?.pack) await this.call('loadPack', { dir: s.pack.dir });
       if (s && s.mixKey !== 'off') await this.call('setMix', { mix: s.mix });
+      if (run && (run.phase === 'starting' || run.phase === 'running')) {
+        this.lastRun = null;
+        await this.call('resumeFolderRun', { output: run.output });
+      }
       const state = (await this.call('getState', undefined)) as EngineState;
       this.lastState = state;
       const fallback = this.lastDevice?.fallback;

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type { CommandArgs, FolderProgress } from '../api/contract.js';
 import type { Engine } from './engine.js';
-import { assertWalkInsideRoots, specFromJournal } from './folder-job.js';
+import { assertWalkInsideRoots, OUTPUT_FILES, specFromJournal } from './folder-job.js';
 import { assertNoRun, launchFolderJob } from './start-folder-run.js';
 
 /**
@@ -22,5 +24,7 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
   }
   for (const [i, p] of spec.inputs.entries()) await engine.readable(p, `inputs.${i}`);
   await assertWalkInsideRoots(engine, spec.inputs);
-  return launchFolderJob(engine, { ...spec, copyToClassFolders: false }, true);
+  // The journal does not say whether files were copied into class folders; the folder does.
+  const copyToClassFolders = existsSync(path.join(output, OUTPUT_FILES.byClass));
+  return launchFolderJob(engine, { ...spec, copyToClassFolders }, true);
 }

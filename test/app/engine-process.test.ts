@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { EngineState, EventName, FrameResult, PackInfo } from '../../main/api/contract.js';
 import { EngineHost, type EngineProcess } from '../../main/app/engine-host.js';
 import type { EngineMessage } from '../../main/app/engine-protocol.js';
+import { testImage } from '../engine/folder-fixtures.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,6 +25,8 @@ describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
   let tmp: string;
   let host: EngineHost;
   const events: { event: EventName; payload: any }[] = [];
+  /** Called on every event the host forwards (a test's hook into the stream). */
+  let tap: (event: EventName, payload: any) => void = () => {};
   const children: ReturnType<typeof fork>[] = [];
   const frame = { width: 28, height: 28, channels: 1 as const, data: Float32Array.from({ length: 784 }, (_, i) => ((i * 37) % 100) / 100), compare: true, top: 3 };
   let packDir: string;
@@ -36,7 +39,10 @@ describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
     host = new EngineHost({
       device: 'cpu',
       restartDelay: () => 10,
-      onEvent: (event, payload) => events.push({ event, payload }),
+      onEvent: (event, payload) => {
+        events.push({ event, payload });
+        tap(event, payload);
+      },
       spawn: ({ device }): EngineProcess => {
         const child = fork(entry, [], {
           execArgv: ['--require', path.join(here, 'fixtures', 'parent-port.cjs')],
@@ -90,4 +96,56 @@ describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
     expect(after.patched.map((p) => p.index)).toEqual(before.patched.map((p) => p.index));
     after.patched.forEach((p, i) => expect(p.score).toBeCloseTo(before.patched[i]!.score, 6));
   }, 90_000);
+
+  it('a folder run whose engine process is killed resumes from its journal after the restart, with the uninterrupted results', async () => {
+    const COUNT = 400;
+    const images = path.join(tmp, 'images');
+    await mkdir(images);
+    for (let i = 0; i < COUNT; i++) await testImage(i, 30, 30).png().toFile(path.join(images, `${String(i).padStart(3, '0')}.png`));
+    await writeFile(path.join(images, 'broken.png'), 'not an image');
+    const finished = (output: string) =>
+      new Promise<any>((resolve) => {
+        const prev = tap;
+        tap = (event, p) => {
+          prev(event, p);
+          if (event === 'progress' && p.kind === 'folder' && p.output === output && (p.phase === 'done' || p.phase === 'failed')) resolve(p);
+        };
+      });
+    const run = async (name: string, kill: boolean) => {
+      const output = path.join(tmp, name);
+      const end = finished(output);
+      let killed = false;
+      if (kill) {
+        const prev = tap;
+        tap = (event, p) => {
+          prev(event, p);
+          if (!killed && event === 'progress' && p.kind === 'folder' && p.phase === 'running' && p.done >= 20) {
+            killed = true;
+            children.at(-1)!.kill('SIGKILL');
+          }
+        };
+      }
+      await host.call('startFolderRun', { inputs: [images], output, mix: { 'low-light': 0.8 }, top: 3, batch: 1 });
+      const last = await end;
+      tap = () => {};
+      return { last, killed, report: JSON.parse(await readFile(path.join(output, 'results.json'), 'utf8')) };
+    };
+    const plain = await run('plain', false);
+    expect(plain.last).toMatchObject({ phase: 'done', done: COUNT, failed: 1 });
+    const from = events.length;
+    const crashed = await run('crashed', true);
+    expect(crashed.killed).toBe(true);
+    // The UI was told, with the run named, and the engine came back.
+    expect(events.slice(from).some((e) => e.event === 'engineState' && e.payload.status === 'crashed' && /folder run/.test(e.payload.message))).toBe(true);
+    expect(crashed.last).toMatchObject({ phase: 'done', done: COUNT, failed: 1 });
+    expect(crashed.last.resumed).toBeGreaterThan(0);
+    const a = plain.report;
+    const b = crashed.report;
+    expect({ ...b, results: null }).toEqual({ ...a, results: null });
+    expect(b.results.map((r: any) => r.file)).toEqual(a.results.map((r: any) => r.file));
+    b.results.forEach((r: any, i: number) => {
+      expect(r.top.map((t: any) => t.label)).toEqual(a.results[i].top.map((t: any) => t.label));
+      r.top.forEach((t: any, j: number) => expect(Math.abs(t.score - a.results[i].top[j].score)).toBeLessThanOrEqual(1e-6));
+    });
+  }, 180_000);
 });
