@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../engine/atomic-file.js';
 import { autoReportMarkdown, evaluateAutoOnPack } from '../engine/auto-eval.js';
 import { evaluatePack } from '../engine/eval.js';
 import { reportHtml, reportText } from '../engine/eval-report.js';
+import { fashionMnistDir } from '../engine/idx.js';
 import { defaultPackDir } from '../engine/pack.js';
 import { collect, parseSeverityRange } from './options.js';
 
@@ -25,7 +26,7 @@ export function register(program: Command): void {
     .command('eval')
     .description('measure a pack: clean / patched / robust accuracy per condition and severity, unpatch exactness, α and layer sweeps, quantization, mixes')
     .option('--pack <dir>', 'model pack folder (default: the shipped Fashion-MNIST pack)')
-    .option('--data <path>', 'labelled data: IDX files (.gz ok; a folder or the images file) or a folder with one sub-folder per class', process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist')
+    .option('--data <path>', 'labelled data: IDX files (.gz ok; a folder or the images file) or a folder with one sub-folder per class', fashionMnistDir())
     .option('--conditions <ids>', 'conditions to measure, comma-separated (default: all of the pack\'s)', list)
     .option('--severities <range>', 'severities, e.g. 1-5 or 3', parseSeverityRange, [1, 5] as [number, number])
     .option('--mix <mix>', 'a mix to measure on data with all its conditions: a named mix or ID=α,ID=α (repeatable; default: the pack\'s mixes); auto: measure the automatic choice instead', collect)

@@ -13,7 +13,8 @@ import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corrupti
 import { createRandom, mixSeed } from '../core/random.js';
 import type { ConditionMix } from '../core/signature.js';
 import { AutoMix, meanEntropy, type AutoChoice, type MixRunner } from './auto-mix.js';
-import { fashionMnistDir, readFashionImages } from './auto-train.js';
+import { readFashionImages } from './auto-train.js';
+import { fashionMnistDir } from './idx.js';
 import { toTensor } from './image-decode.js';
 import { defaultPackDir, loadPack, type PackManifest } from './pack.js';
 import { loadSignatures, Patcher } from './patcher.js';

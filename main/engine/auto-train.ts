@@ -16,16 +16,11 @@ import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corrupti
 import { mixSeed } from '../core/random.js';
 import { RwsError } from '../core/errors.js';
 import { AutoMix, type MixRunner } from './auto-mix.js';
-import { readIdx } from './idx.js';
+import { fashionMnistDir, readIdx } from './idx.js';
 import { toTensor } from './image-decode.js';
 import { loadOnnx } from './onnx/model.js';
 import { loadPack, type PackManifest } from './pack.js';
 import { loadSignatures, Patcher } from './patcher.js';
-
-/** Debian's Fashion-MNIST folder; `RWS_FASHION_MNIST` overrides it. */
-export function fashionMnistDir(): string {
-  return process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
-}
 
 /** Images of an idx set as grey Images (values 0..1): `count` of them from index `from` (negative: from the end). */
 export async function readFashionImages(dir: string, set: 'train' | 't10k', count: number, from = 0): Promise<{ images: Image[]; labels: Uint8Array }> {

@@ -33,3 +33,8 @@ export async function readIdx(file: string): Promise<IdxArray> {
   }
   return parseIdx(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
 }
+
+/** Debian's Fashion-MNIST folder (package dataset-fashion-mnist); `RWS_FASHION_MNIST` overrides it. */
+export function fashionMnistDir(): string {
+  return process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
+}

@@ -3,7 +3,8 @@ import type { CommandArgs, EvalCondition, EvalReport, FolderProgress } from '../
 import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
 import { toTensor } from '../engine/image-decode.js';
 import type { Classifier, Engine } from './engine.js';
-import { defaultEvalData, loadLabelledSet } from './eval-data.js';
+import { loadLabelledData } from '../engine/eval-data.js';
+import { fashionMnistDir } from '../engine/idx.js';
 
 const BATCH = 64;
 
@@ -38,9 +39,9 @@ export async function evaluate(engine: Engine, args: CommandArgs<'evaluate'>): P
   const t0 = performance.now();
   const loaded = await engine.requirePack();
   const m = loaded.pack.manifest;
-  const dataDir = args?.data ? await engine.readable(args.data, 'data') : defaultEvalData();
+  const dataDir = args?.data ? await engine.readable(args.data, 'data') : fashionMnistDir();
   const limit = args?.limit ?? 200;
-  const set = await loadLabelledSet(dataDir, m.input, m.labels, limit);
+  const set = await loadLabelledData(dataDir, m.input, m.labels, limit);
   const known = new Set(CONDITIONS.map((c) => c.id));
   const usable = new Set(loaded.info.signatures.filter((s) => s.available).map((s) => s.id));
   const wanted = args?.conditions ?? m.conditions.map((c) => c.id);

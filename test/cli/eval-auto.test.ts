@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../main/cli/index.js';
-import { fashionMnistDir } from '../../main/engine/auto-train.js';
+import { fashionMnistDir } from '../../main/engine/idx.js';
 import { smallClassifier } from '../engine/auto-fixtures.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AutoMix, type MixRunner } from '../../main/engine/auto-mix.js';
-import { conditionSet, defaultClasses, fashionMnistDir, fitAlpha, readFashionImages } from '../../main/engine/auto-train.js';
+import { conditionSet, defaultClasses, fitAlpha, readFashionImages } from '../../main/engine/auto-train.js';
+import { fashionMnistDir } from '../../main/engine/idx.js';
 import { parsePackManifest } from '../../main/engine/pack.js';
 import { smallClassifier, syntheticItems, TEST_CONDITIONS } from './auto-fixtures.js';
 
