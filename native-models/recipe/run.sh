@@ -126,6 +126,11 @@ $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/pair-shallow.onnx" 
 # 8. The pack (hashes of the signatures, named conditions and mixes) and the log.
 log "pack and log"
 node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
+#    The auto-mix condition classifier (issue 6: image statistics → condition and severity), stored in
+#    pack.json, and the sample images the README's first command classifies.
+log "auto-mix classifier"
+node dist/main/engine/auto-train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"
+node dist/native-models/recipe/make-samples.js "$FASHION" | tee -a "$WORK/recipe.log"
 # 9. rws eval on the shipped pack: ONNX, the int8 files, onnxruntime; --robust takes <condition>.onnx.
 mkdir -p "$WORK/robust"
 for c in "${CONDITIONS[@]}"; do cp "$WORK/onnx/robust-$c.onnx" "$WORK/robust/$c.onnx"; done
