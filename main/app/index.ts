@@ -56,6 +56,9 @@ function spawnEngine(packDir: string | undefined) {
   return ({ device }: { device: DeviceId }): EngineProcess => {
     const env: Record<string, string> = { ...(process.env as Record<string, string>), RWS_APP_ROOT: app.getAppPath(), RWS_ENGINE_DEVICE: device };
     if (packDir) env.RWS_PACK_DIR = packDir;
+    // glibc makes up to 8 malloc arenas per core for the decode and inference threads; two keep a
+    // long folder run's RSS flat at no measurable cost in speed. A user's own setting wins.
+    env.MALLOC_ARENA_MAX ??= '2';
     const child = utilityProcess.fork(path.join(here, 'engine-process.js'), [], { serviceName: 'RWS engine', env, stdio: 'inherit' });
     return {
       post: (msg) => child.postMessage(msg),

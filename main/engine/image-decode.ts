@@ -4,6 +4,10 @@ import sharp, { type OutputInfo } from 'sharp';
 import { RwsError } from '../core/errors.js';
 import type { InputSpec } from './pack.js';
 
+// Folder runs decode each file once: libvips' operation cache (up to 50 MB by default) only holds
+// memory that is never reused, and makes RSS grow over a long run.
+sharp.cache(false);
+
 /** Image formats recognised by their first bytes (what sharp's bundled libvips can decode). */
 export type ImageKind = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif';
 

@@ -4,7 +4,9 @@
 // start and end, errors, and throughput over time; writes the same as JSON.
 //   SOAK_MINUTES  camera phase length (default 10)       SOAK_IMAGES  folder size (default 50000)
 //   SOAK_SAMPLE_S seconds per table row (default 30)     SOAK_PACK    pack folder (default: a fixture pack)
-//   SOAK_OUT      JSON report (default: OS temp dir)
+//   SOAK_OUT      JSON report (default: OS temp dir)    SOAK_WARMUP  folder warm-up images before the warm start (default 1000)
+// The folder phase reports RSS growth twice: cold (from before a warm-up run) and warm (from after a
+// warm-up run over SOAK_WARMUP other images, once V8, libvips and malloc have their working set).
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +23,7 @@ import { writeFixturePack } from '../service/fixture-pack.js';
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const IMAGES = Number(process.env.SOAK_IMAGES ?? 50_000);
 const SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? 30);
+const WARMUP = Number(process.env.SOAK_WARMUP ?? 1000);
 const FPS = 30;
 const MIX_EVERY_MS = 100;
 
@@ -161,7 +164,25 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
       if (i < 100) mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, `img${String(i).padStart(6, '0')}.png`), distinct[i % 256]!);
     }
+    const warmInput = path.join(tmp, 'warm-up');
+    mkdirSync(warmInput);
+    for (let i = 0; i < WARMUP; i++) writeFileSync(path.join(warmInput, `w${String(i).padStart(6, '0')}.png`), distinct[(i * 7) % 256]!);
     const genSeconds = (performance.now() - t0gen) / 1000;
+    const mix = ids(pack).map((id) => `${id}=0.5`).join(',') || 'off';
+
+    const rssCold = rss();
+    if (WARMUP > 0) {
+      const warmed = new Promise<FolderProgress>((resolve) => {
+        const off = service.on('progress', (p) => {
+          if (p.kind === 'folder' && (p.phase === 'done' || p.phase === 'failed' || p.phase === 'stopped')) {
+            off();
+            resolve(p);
+          }
+        });
+      });
+      await service.call('startFolderRun', { inputs: [warmInput], output: path.join(tmp, 'out-warm-up'), mix });
+      expect((await warmed).phase).toBe('done');
+    }
 
     const rows: (string | number)[][] = [['t s', 'done', 'failed', 'img/s (window)', 'img/s (run)', 'RSS MiB', 'heap MiB']];
     const samples: Record<string, number>[] = [];
@@ -190,16 +211,35 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
       windowStart = now;
       windowDone = d;
     }, SAMPLE_S * 1000);
-    await service.call('startFolderRun', { inputs: [input], output: path.join(tmp, 'out'), mix: ids(pack).map((id) => `${id}=0.5`).join(',') || 'off' });
+    await service.call('startFolderRun', { inputs: [input], output: path.join(tmp, 'out'), mix });
     const end = await done;
     clearInterval(sampleTimer);
     const seconds = (performance.now() - t0) / 1000;
     const rssEnd = rss();
     const growth = (rssEnd / rssStart - 1) * 100;
-    report.folder = { images: IMAGES, generateSeconds: genSeconds, seconds, phase: end.phase, done: end.done, failed: end.failed, rate: end.done / seconds, rssStartMiB: mib(rssStart), rssEndMiB: mib(rssEnd), rssGrowthPercent: growth, samples, message: end.message };
+    const coldGrowth = (rssEnd / rssCold - 1) * 100;
+    report.folder = {
+      images: IMAGES,
+      generateSeconds: genSeconds,
+      seconds,
+      phase: end.phase,
+      done: end.done,
+      failed: end.failed,
+      rate: end.done / seconds,
+      mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
+      warmUpImages: WARMUP,
+      rssColdMiB: mib(rssCold),
+      rssStartMiB: mib(rssStart),
+      rssEndMiB: mib(rssEnd),
+      rssGrowthPercent: growth,
+      rssColdGrowthPercent: coldGrowth,
+      samples,
+      message: end.message,
+    };
     console.log(
       `\nfolder soak: ${IMAGES} images (generated in ${genSeconds.toFixed(0)} s), ${end.phase} in ${seconds.toFixed(0)} s: ${end.done} done, ${end.failed} failed, ` +
-        `${(end.done / seconds).toFixed(0)} images/s, RSS ${mib(rssStart).toFixed(0)} → ${mib(rssEnd).toFixed(0)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%)\n${table(rows)}`,
+        `${(end.done / seconds).toFixed(0)} images/s, RSS after a ${WARMUP}-image warm-up ${mib(rssStart).toFixed(0)} → ${mib(rssEnd).toFixed(0)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%); ` +
+        `cold (before the warm-up) ${mib(rssCold).toFixed(0)} MiB (${coldGrowth >= 0 ? '+' : ''}${coldGrowth.toFixed(1)}%); MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}\n${table(rows)}`,
     );
     expect(end.phase).toBe('done');
     expect(end.failed).toBe(0);
