@@ -10,11 +10,11 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MessageRate, type MessageRateOptions } from './message-rate.js';
 import { COMMANDS, HTTP, toApiError, type CommandName, type EventName } from '../api/contract.js';
 import { decodeWire, encodeWire } from '../api/wire.js';
+import { installRoot } from '../engine/install-root.js';
 import { createService, type Service } from '../service/index.js';
 import type { ClassifierFactory } from '../service/engine.js';
 import { fallbackPage } from './fallback-page.js';
@@ -55,10 +55,7 @@ const TOKEN_COOKIE = 'rws_token';
 
 /** The installation's built renderer folder (`out/renderer`). */
 export function defaultRendererDir(): string {
-  // dist/main/serve/server.js or main/serve/server.ts → the repository root is three folders up from dist, two from main.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const up = here.split(path.sep).includes('dist') ? ['..', '..', '..'] : ['..', '..'];
-  return path.resolve(here, ...up, 'out', 'renderer');
+  return path.join(installRoot(), 'out', 'renderer');
 }
 
 /** True for addresses only this machine can reach. */
