@@ -302,7 +302,9 @@ class HeadRunner implements PatchedRunner {
     const next = await this.make(this.template.bytes(values));
     const old = this.head;
     this.head = next;
-    await old?.release();
+    // The old head is not needed for the new mix to take effect: free it after the current turn
+    // (typically after the next inference), so a switch does not wait for it.
+    if (old) setImmediate(() => void old.release().catch(() => {}));
   }
 
   async run(feeds: Record<string, ort.Tensor>, output: string): Promise<ort.Tensor> {
