@@ -13,7 +13,7 @@ import { RwsError } from '../core/errors.js';
 import { mixKey, normalizeMix } from '../core/mix.js';
 import type { ConditionMix, Signature } from '../core/signature.js';
 import { WeightPatch } from '../core/weight-patch.js';
-import type { Device, DeviceInfo } from './devices.js';
+import { listDevices, type Device, type DeviceInfo } from './devices.js';
 import { loadOnnx, parseOnnx, type OnnxModel } from './onnx/model.js';
 import { DataType } from './onnx/onnx-proto.js';
 import { rawDataOffsets, splitModel, type HeadTemplate } from './onnx/split.js';
@@ -132,7 +132,8 @@ export class Patcher {
       throw new RwsError('usage', `${model.file}: the model has no output "${opts.outputName}" (outputs: ${model.outputs.map((o) => o.name).join(', ')})`, { file: model.file, field: 'output' });
     }
 
-    const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices: opts.devices };
+    // Probe the providers once: every head rebuild would otherwise probe them again.
+    const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices: opts.devices ?? listDevices() };
     const created = await createSession(model.encode({ embedExternal: true }), sessionOpts);
     const device = created.device;
     const strategy = opts.strategy && opts.strategy !== 'auto' ? opts.strategy : chooseStrategy(model, patched);
