@@ -1,10 +1,11 @@
 // The app's persisted settings: one JSON file in the user-data folder, validated on read (a bad or
 // missing file gives the defaults), written atomically (temp file + rename) so a crash mid-write
 // never leaves half a file. No Electron import: index.ts passes app.getPath('userData').
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEVICE_IDS } from '../api/contract.js';
+import { writeFileAtomic } from '../engine/atomic-file.js';
 import { DEFAULT_WINDOW_STATE, type WindowState } from './policy.js';
 
 const SettingsSchema = z.object({
@@ -79,10 +80,8 @@ export class SettingsStore {
   }
 }
 
-/** Write `text` to `file` through a temp file in the same folder and a rename. */
+/** Write `text` to `file` atomically (temp file in the same folder, fsync, rename), readable only by the user. */
 export async function writeAtomic(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, text, 0o600);
 }

@@ -1,12 +1,15 @@
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Write a file so that readers see the old content or the whole new one, never a half: temp file, fsync, rename. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Write a file so that readers see the old content or the whole new one, never a half: `write`
+ * fills a temp file beside it, which is fsynced and renamed over the target.
+ */
+export async function writeFileAtomicWith(file: string, write: (fh: FileHandle) => Promise<void>, mode?: number): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
+    await write(fh);
     await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});
@@ -20,4 +23,9 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
     await unlink(tmp).catch(() => {});
     throw e;
   }
+}
+
+/** Write `data` to `file` atomically (temp file, fsync, rename). */
+export async function writeFileAtomic(file: string, data: Uint8Array | string, mode?: number): Promise<void> {
+  await writeFileAtomicWith(file, (fh) => fh.writeFile(data), mode);
 }

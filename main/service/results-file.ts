@@ -1,6 +1,6 @@
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import type { ConditionMix, FolderFailure, Prediction } from '../api/contract.js';
+import { writeFileAtomicWith } from '../engine/atomic-file.js';
 
 /** What a results file holds: `rows` and `failed` each sorted by file. */
 export interface ResultsFileContent {
@@ -35,27 +35,13 @@ class ChunkWriter {
   }
 }
 
-/** Stream `write` into `file` atomically (temp file, fsync, rename): readers see the old file or the whole new one. */
+/** Stream `write` into `file` atomically: readers see the old file or the whole new one. */
 async function streamAtomic(file: string, write: (w: ChunkWriter) => Promise<void>): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
+  await writeFileAtomicWith(file, async (fh) => {
     const w = new ChunkWriter(fh);
     await write(w);
     await w.flush();
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+  });
 }
 
 const indent = (json: string, by: string) => json.replace(/\n/g, `\n${by}`);
