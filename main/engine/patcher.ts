@@ -16,7 +16,7 @@ import { WeightPatch } from '../core/weight-patch.js';
 import { listDevices, type Device, type DeviceInfo } from './devices.js';
 import { loadOnnx, parseOnnx, type OnnxModel } from './onnx/model.js';
 import { DataType } from './onnx/onnx-proto.js';
-import { rawDataOffsets, splitModel, type HeadTemplate } from './onnx/split.js';
+import { byteTemplate, splitModel, type HeadTemplate } from './onnx/split.js';
 import { createSession } from './session.js';
 
 export { loadSignatures };
@@ -237,21 +237,7 @@ type SessionMaker = (bytes: Uint8Array) => Promise<ort.InferenceSession>;
 function wholeModelTemplate(model: OnnxModel, patched: string[]): HeadTemplate {
   const copy = parseOnnx(model.encode({ embedExternal: true }), { file: model.file });
   for (const name of patched) copy.setFloats(name, model.floats(name));
-  const base = copy.encode();
-  const offsets = rawDataOffsets(base, new Set(patched));
-  for (const name of patched) if (!offsets.has(name)) throw new Error(`model template: raw_data of "${name}" not found`);
-  return {
-    patched: [...patched],
-    byteLength: base.length,
-    bytes(values: Map<string, Float32Array>): Uint8Array {
-      const out = base.slice();
-      for (const [name, v] of values) {
-        const at = offsets.get(name)!;
-        out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at.offset);
-      }
-      return out;
-    },
-  };
+  return byteTemplate(copy.encode(), patched);
 }
 
 /** `session`: the whole model re-created with the patched weights on each change. */

@@ -200,10 +200,17 @@ function rawFloat(model: OnnxModel, t: TensorProto): TensorProto {
 }
 
 function makeTemplate(head: ModelProto, patched: string[]): HeadTemplate {
-  const base = encodeProto(head);
+  return byteTemplate(encodeProto(head), patched);
+}
+
+/**
+ * Encoded model bytes whose patched initializers (raw f32 data) are rewritten in place for each
+ * new set of values: building a session's model from it is a copy and a few memcpys.
+ */
+export function byteTemplate(base: Uint8Array, patched: string[]): HeadTemplate {
   const offsets = rawDataOffsets(base, new Set(patched));
   for (const name of patched) {
-    if (!offsets.has(name)) throw new Error(`head template: raw_data of "${name}" not found`);
+    if (!offsets.has(name)) throw new Error(`model template: raw_data of "${name}" not found`);
   }
   return {
     patched: [...patched],
