@@ -19,6 +19,8 @@ export interface ServiceLike {
   onAny(cb: <E extends EventName>(event: E, payload: RwsEvents[E]) => void): () => void;
 }
 
+// The contract's toApiError, repeated here so this module (bundled into the engine process and the
+// main process) imports only types from the contract and never pulls zod into its chunk.
 function apiError(e: unknown): ApiError {
   const o = (e && typeof e === 'object' ? e : {}) as { code?: unknown; message?: unknown; file?: unknown; field?: unknown };
   const out: ApiError = {
