@@ -3,7 +3,7 @@ import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
 import type { Classifier } from './folder-classifier.js';
-import { walkInputs, type WalkFile } from './folder-walk.js';
+import { walkInputs, type WalkFile, type WalkResult } from './folder-walk.js';
 import { decodeImage } from './image-decode.js';
 import type { InputSpec } from './pack.js';
 import { RunJournal, type FileFailure, type FileResult, type JournalHeader, type TopClass } from './run-journal.js';
@@ -24,6 +24,8 @@ export interface FolderProgress {
 export interface FolderRunOptions {
   /** Files and folders to classify. */
   inputs: string[];
+  /** A walk of `inputs` made just before (to check where they lead), used instead of walking them again. */
+  walk?: WalkResult;
   classifier: Classifier;
   /** Pack id (or the model's file name without a pack), as written in the results. */
   pack: string;
@@ -168,12 +170,13 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const { classifier } = opts;
   const spec = classifier.inputSpec;
   const top = Math.max(1, Math.min(opts.top ?? 5, classifier.labels.length));
-  const walk = await walkInputs(opts.inputs, { signal: opts.signal });
+  const walk = opts.walk ?? (await walkInputs(opts.inputs, { signal: opts.signal }));
 
   const keep = opts.keepResults ?? true;
   const results = new Map<string, FileResult>();
-  // Files done (resumed or new); the only per-file state when results are not kept.
-  const doneFiles = new Set<string>();
+  // Files the journal of an earlier run already holds; empty unless resuming.
+  const doneBefore = new Set<string>();
+  let doneCount = 0;
   const failures = new Map<string, FileFailure>();
   let journal: RunJournal | undefined;
   if (opts.journal) {
@@ -191,13 +194,15 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     // Only files still there count: the final files must equal a fresh run's on today's folder.
     for (const [file, r] of opened.previous.results) {
       if (!present.has(file)) continue;
-      doneFiles.add(file);
+      doneBefore.add(file);
       if (keep) results.set(file, r);
       opts.onResumed?.(r);
     }
   }
-  const resumed = doneFiles.size;
-  const todo = walk.files.filter((f) => !doneFiles.has(f.rel));
+  const resumed = doneBefore.size;
+  doneCount = resumed;
+  const todo = resumed ? walk.files.filter((f) => !doneBefore.has(f.rel)) : walk.files;
+  doneBefore.clear();
   const total = walk.files.length + walk.problems.length;
   const batch = Math.max(1, Math.min(opts.batch ?? chooseBatch(classifier.device, spec, classifier.maxBatch), classifier.maxBatch));
   const decoders = Math.max(1, opts.decoders ?? defaultDecoders(batch));
@@ -228,8 +233,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     lastProgress = now;
     const secs = (now - started) / 1000;
     const rate = secs > 0 ? newDone / secs : 0;
-    const left = total - doneFiles.size - failures.size;
-    opts.onProgress({ done: doneFiles.size, failed: failures.size, total, rate, eta: rate > 0 ? left / rate : undefined, resumed });
+    const left = total - doneCount - failures.size;
+    opts.onProgress({ done: doneCount, failed: failures.size, total, rate, eta: rate > 0 ? left / rate : undefined, resumed });
   };
 
   // Decoding: up to `decoders` files in flight, and no more decoded images waiting than `queueLimit`.
@@ -313,7 +318,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
             mix: ('mixes' in ran ? ran.mixes[i] : undefined) ?? (opts.mix === 'auto' ? {} : opts.mix),
             device: classifier.device,
           };
-          doneFiles.add(result.file);
+          doneCount++;
           if (keep) results.set(result.file, result);
           opts.onResult?.(result, d.file);
           return { file: d.file, result };
@@ -347,7 +352,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     results: [...results.values()].sort(byFile),
     failed: [...failures.values()].sort(byFile),
     skipped: walk.skipped,
-    stopped: stopped && doneFiles.size + failures.size < total,
+    stopped: stopped && doneCount + failures.size < total,
     resumed,
     device: classifier.device,
     fallback: classifier.fallback,

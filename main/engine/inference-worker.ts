@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { RwsError } from '../core/errors.js';
 import { Patcher } from './patcher.js';
-import { toWire, WORKER_MARK, type CreatedInfo, type WorkerReply, type WorkerRequest } from './remote-patcher.js';
+import { toWire, WORKER_MARK, type CreatedInfo, type RunReply, type WorkerReply, type WorkerRequest } from './remote-patcher.js';
 
 /** The output's buffer to hand back without a copy: the whole buffer when the array owns it all. */
 function transferable(values: Float32Array): Float32Array {
@@ -38,8 +38,10 @@ function serve(port: NonNullable<typeof parentPort>): void {
         await p.setMix(req.mix);
         return { value: p.mix };
       case 'run': {
-        const out = transferable(await p.run(req.input, req.dims));
-        return { value: out, transfer: [out.buffer as ArrayBuffer] };
+        const scores = transferable(await p.run(req.input, req.dims));
+        // The input's buffer goes back to be reused: nothing here keeps it after the run.
+        const input = req.input.buffer as ArrayBuffer;
+        return { value: { scores, input } satisfies RunReply, transfer: [scores.buffer as ArrayBuffer, input] };
       }
       case 'dispose':
         await p.dispose();

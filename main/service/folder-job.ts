@@ -1,10 +1,10 @@
 import { mkdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
-import type { ConditionMix, FolderFailure, FolderProgress, FolderResultRow, RunPhase } from '../api/contract.js';
+import type { ConditionMix, FolderFailure, FolderProgress, RunPhase } from '../api/contract.js';
 import type { Classifier as FolderClassifier } from '../engine/folder-classifier.js';
 import { runFolder, type FolderRunSummary } from '../engine/folder-run.js';
-import { walkInputs } from '../engine/folder-walk.js';
+import { walkInputs, type WalkResult } from '../engine/folder-walk.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { parseJournal, type JournalHeader } from '../engine/run-journal.js';
 import { mixKey, type Classifier, type Engine, type LoadedPack } from './engine.js';
@@ -57,7 +57,8 @@ export class FolderJob {
   /** Results so far, in file order on reading. */
   results: FolderResultStore;
   readonly failures = new Map<string, FolderFailure>();
-  private pending: FolderResultRow[] = [];
+  /** Rows of the store before this one have gone out as `result` events. */
+  private flushedUpTo = 0;
   private flushTimer?: ReturnType<typeof setTimeout>;
   private controller = new AbortController();
   device = 'cpu';
@@ -105,25 +106,34 @@ export class FolderJob {
     this.engine.events.emit('progress', this.progress());
   }
 
+  /**
+   * Send the rows added since the last flush as one `result` event. They are built from the store
+   * here, not kept as objects until now: objects held for a flush interval outlive V8's young
+   * generation and pile up in the old one until a full GC.
+   */
   private flushResults(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
+    if (this.flushedUpTo >= this.results.count) return;
+    const batch = this.results.rowsAdded(this.flushedUpTo);
+    this.flushedUpTo = this.results.count;
     this.engine.events.emit('result', batch);
   }
 
-  /** Start (or, with `resume`, continue from the journal) in the background. */
-  start(resume: boolean): void {
+  /**
+   * Start (or, with `resume`, continue from the journal) in the background; `walk`, a walk of the
+   * inputs made just before, saves walking them again.
+   */
+  start(resume: boolean, walk?: WalkResult): void {
     this.phase = 'starting';
     this.message = undefined;
     this.controller = new AbortController();
     // A resumed run takes every earlier result from the journal again (only files still there).
     this.results = this.newStore();
+    this.flushedUpTo = 0;
     this.failures.clear();
     this.emitProgress();
-    this.finished = this.run(resume).catch(() => undefined);
+    this.finished = this.run(resume, walk).catch(() => undefined);
   }
 
   /**
@@ -131,9 +141,10 @@ export class FolderJob {
    * model again and continue from the journal (files it holds are not classified again), so the
    * results equal an uninterrupted run's.
    */
-  private async run(resume: boolean): Promise<void> {
+  private async run(resume: boolean, walk?: WalkResult): Promise<void> {
     for (let crashes = 0; ; crashes++) {
-      const crash = await this.attempt(resume || crashes > 0);
+      // A restart walks again: the folder may have changed since.
+      const crash = await this.attempt(resume || crashes > 0, crashes === 0 ? walk : undefined);
       if (!crash) return;
       if (crashes + 1 >= MAX_ENGINE_RESTARTS || this.controller.signal.aborted) {
         this.fail(new RwsError(crash.code, `${crash.message}; the folder run stopped after ${crashes + 1} engine crashes (resume it from its journal)`), 'engine');
@@ -142,8 +153,8 @@ export class FolderJob {
       this.message = `${crash.message}; the engine was restarted and the run resumes from its journal`;
       this.engine.events.emit('error', { code: crash.code, message: this.message, source: 'engine' });
       this.results = this.newStore();
+      this.flushedUpTo = 0;
       this.failures.clear();
-      this.pending = [];
       this.phase = 'starting';
       this.emitProgress();
     }
@@ -159,7 +170,7 @@ export class FolderJob {
   }
 
   /** One go at the run; returns the error when the inference worker died (the caller restarts). */
-  private async attempt(resume: boolean): Promise<RwsError | undefined> {
+  private async attempt(resume: boolean, walk?: WalkResult): Promise<RwsError | undefined> {
     const { engine, loaded, spec } = this;
     let classifier: Classifier | undefined;
     let crash: RwsError | undefined;
@@ -184,6 +195,7 @@ export class FolderJob {
       this.emitProgress();
       const summary: FolderRunSummary = await runFolder({
         inputs: spec.inputs,
+        walk,
         classifier: folderClassifier,
         pack: m.id,
         model: `${m.id}@${m.version}`,
@@ -204,11 +216,13 @@ export class FolderJob {
           this.resumed = p.resumed;
           this.emitProgress();
         },
-        onResumed: (r) => this.results.add(r.file, r.top),
+        onResumed: (r) => {
+          // Earlier results are not sent as events (they all come before the new ones).
+          this.results.add(r.file, r.top);
+          this.flushedUpTo = this.results.count;
+        },
         onResult: (r, file) => {
-          const row: FolderResultRow = { file: r.file, path: file.path, top: r.top };
           this.results.add(r.file, r.top, file.path);
-          this.pending.push(row);
           this.flushTimer ??= setTimeout(() => this.flushResults(), RESULT_FLUSH_MS);
         },
         onFailure: (f) => {
@@ -277,9 +291,12 @@ export function pathOfResult(inputs: string[], rel: string): string {
   return parts.length === 1 ? input : path.join(input, ...parts.slice(1));
 }
 
-/** Refuse a run whose folders reach, through symbolic links, outside the roots the server may read. */
-export async function assertWalkInsideRoots(engine: Engine, inputs: string[]): Promise<void> {
-  if (!engine.guard) return;
+/**
+ * Refuse a run whose folders reach, through symbolic links, outside the roots the server may read;
+ * the walk it checked, for the run to use (undefined when this service has no roots).
+ */
+export async function assertWalkInsideRoots(engine: Engine, inputs: string[]): Promise<WalkResult | undefined> {
+  if (!engine.guard) return undefined;
   const walk = await walkInputs(inputs);
   for (const f of walk.files) {
     const real = await realpath(f.path).catch(() => f.path);
@@ -287,6 +304,7 @@ export async function assertWalkInsideRoots(engine: Engine, inputs: string[]): P
       throw new RwsError('outside-roots', `${f.path}: links to ${real}, outside the folders this server may use`, { file: f.path, field: 'inputs' });
     }
   }
+  return walk;
 }
 
 /** The spec of an earlier run, from the journal in its output folder (to resume after a restart). */

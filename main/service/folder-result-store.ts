@@ -96,6 +96,13 @@ export class FolderResultStore {
     return { file, path: this.oddPaths.get(slot) ?? this.pathOf(file), top: this.top(slot) };
   }
 
+  /** The rows added from slot `from` on, in the order they were added. */
+  rowsAdded(from: number): FolderResultRow[] {
+    const out: FolderResultRow[] = [];
+    for (let slot = from; slot < this.files.length; slot++) out.push(this.row(slot));
+    return out;
+  }
+
   /** Rows `offset`..`offset + limit` in file order. */
   page(offset: number, limit: number): FolderResultRow[] {
     const order = this.sortedSlots();

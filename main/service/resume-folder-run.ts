@@ -23,8 +23,8 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
     throw new RwsError('run-other-pack', `${output}: that run used ${header.model}; load that pack to resume it (loaded: ${m.id}@${m.version})`, { field: 'output' });
   }
   for (const [i, p] of spec.inputs.entries()) await engine.readable(p, `inputs.${i}`);
-  await assertWalkInsideRoots(engine, spec.inputs);
+  const walk = await assertWalkInsideRoots(engine, spec.inputs);
   // The journal does not say whether files were copied into class folders; the folder does.
   const copyToClassFolders = existsSync(path.join(output, OUTPUT_FILES.byClass));
-  return launchFolderJob(engine, { ...spec, copyToClassFolders }, true);
+  return launchFolderJob(engine, { ...spec, copyToClassFolders }, true, walk);
 }

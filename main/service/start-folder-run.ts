@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type { CommandArgs, FolderProgress } from '../api/contract.js';
+import type { WalkResult } from '../engine/folder-walk.js';
 import type { Engine } from './engine.js';
 import { FolderJob, assertWalkInsideRoots, type FolderJobSpec } from './folder-job.js';
 import { mixFromArgument } from './set-mix.js';
@@ -12,12 +13,12 @@ export function assertNoRun(engine: Engine): void {
 }
 
 /** Start a job from a checked spec, in the background. */
-export async function launchFolderJob(engine: Engine, spec: FolderJobSpec, resume: boolean): Promise<FolderProgress> {
+export async function launchFolderJob(engine: Engine, spec: FolderJobSpec, resume: boolean, walk?: WalkResult): Promise<FolderProgress> {
   const loaded = await engine.requirePack();
   assertNoRun(engine);
   const job = new FolderJob(engine, loaded, spec);
   engine.folder = job;
-  job.start(resume);
+  job.start(resume, walk);
   engine.publishState();
   return job.progress();
 }
@@ -38,7 +39,7 @@ export async function startFolderRun(engine: Engine, args: CommandArgs<'startFol
       }
     }
   }
-  await assertWalkInsideRoots(engine, inputs);
+  const walk = await assertWalkInsideRoots(engine, inputs);
   const mix = args.mix === undefined ? { ...engine.mix } : mixFromArgument(engine, args.mix, 'mix');
-  return launchFolderJob(engine, { inputs, output, mix, top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false);
+  return launchFolderJob(engine, { inputs, output, mix, top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false, walk);
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RwsError } from '../../main/core/errors.js';
 import { createSessionClassifier, type Classifier } from '../../main/engine/folder-classifier.js';
 import { chooseBatch, runFolder, topClasses, type FolderProgress, type FolderRunOptions } from '../../main/engine/folder-run.js';
+import { walkInputs } from '../../main/engine/folder-walk.js';
 import { decodeImage } from '../../main/engine/image-decode.js';
 import { parseJournal } from '../../main/engine/run-journal.js';
 import { buildReport, reportCsv, reportJson } from '../../main/engine/results-export.js';
@@ -99,6 +100,15 @@ describe('runFolder', () => {
       expect(r.top.reduce((a, t) => a + t.score, 0)).toBeCloseTo(1, 6);
     }
     await session.release();
+  });
+
+  it('classifies the walk it is given instead of walking the inputs again', async () => {
+    const walk = await walkInputs([folder.dir]);
+    const some = { ...walk, files: walk.files.filter((f) => folder.good.includes(f.rel)).slice(0, 5) };
+    const events: FolderProgress[] = [];
+    const s = await runFolder(base({ walk: some, onProgress: (p) => events.push(p) }));
+    expect(s.results.map((r) => r.file)).toEqual(some.files.map((f) => f.rel));
+    expect(events.at(-1)).toMatchObject({ done: 5, total: 5 + walk.problems.length });
   });
 
   it('takes several inputs, files and folders, naming results by input', async () => {

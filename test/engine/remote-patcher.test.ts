@@ -100,6 +100,24 @@ describe('RemotePatcher', () => {
     expect(padded.length).toBe(10 + y.length);
   });
 
+  it('keeps concurrent runs of different sizes apart while it reuses input buffers', async () => {
+    await remote.setMix({ rain: 0.5 });
+    await local.setMix({ rain: 0.5 });
+    // Sizes alternate and several runs are in flight at once: a reused buffer handed to two runs,
+    // or one of the wrong size, would give some run another's scores.
+    const sizes = [4, 1, 4, 2, 4, 1, 3, 4, 2, 4];
+    const inputs = sizes.map((n, i) => input(n, 20 + i));
+    const want: Float32Array[] = [];
+    for (const [i, x] of inputs.entries()) want.push(await local.run(x, [sizes[i]!, 1, 28, 28]));
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(inputs.map((x, i) => remote.run(x, [sizes[i]!, 1, 28, 28], { transfer: round === 1 && i % 2 === 0 })));
+      got.forEach((g, i) => expect(g, `round ${round}, run ${i}`).toEqual(want[i]));
+      if (round === 1) for (let i = 0; i < inputs.length; i += 2) inputs[i] = input(sizes[i]!, 20 + i);
+    }
+    // Without transfer the caller's arrays are left as they were.
+    expect(inputs.map((x) => x.length)).toEqual(sizes.map((n) => n * 28 * 28));
+  });
+
   it('brings errors back as RwsError with their code and message', async () => {
     const unknown = await remote.setMix({ hail: 1 }).catch((e) => e);
     expect(unknown).toBeInstanceOf(RwsError);

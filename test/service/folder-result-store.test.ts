@@ -25,6 +25,19 @@ describe('FolderResultStore', () => {
     expect(s.page(5, 10)).toEqual([]);
   });
 
+  it('gives the rows added since a slot, in the order they came, for streaming', () => {
+    const s = new FolderResultStore(2, labels, pathOf);
+    s.add('b.png', top(1));
+    const from = s.count;
+    s.add('c.png', top(2), '/elsewhere/c.png');
+    s.add('a.png', top(3));
+    expect(s.rowsAdded(from)).toEqual([
+      { file: 'c.png', path: '/elsewhere/c.png', top: top(2) },
+      { file: 'a.png', path: '/in/a.png', top: top(3) },
+    ]);
+    expect(s.rowsAdded(s.count)).toEqual([]);
+  });
+
   it('keeps at most k classes and names an index with no label by its number', () => {
     const s = new FolderResultStore(1, labels, pathOf);
     s.add('x.png', [{ index: 9, label: '9', score: 0.75 }, { index: 1, label: 'one', score: 0.25 }]);
