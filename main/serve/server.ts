@@ -36,6 +36,12 @@ export interface ServeOptions {
   allowHosts?: string[];
   /** Bound on WebSocket messages per connection (default 200/s, burst 200, closed after 400 refusals in a row). */
   wsRate?: MessageRateOptions;
+  /**
+   * Bytes a WebSocket client may leave unread before it is dropped (default 64 MiB): a client that
+   * stops reading must not make the server hold every event for it. Above an eighth of this,
+   * progress ticks are skipped for it; a dropped client reconnects and reads state and results again.
+   */
+  wsBacklogBytes?: number;
   classifierFactory?: ClassifierFactory;
   /** Use this service instead of making one. */
   service?: Service;
@@ -51,6 +57,7 @@ export interface RunningServer {
 }
 
 const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
+const DEFAULT_WS_BACKLOG = 64 * 1024 * 1024;
 const TOKEN_COOKIE = 'rws_token';
 
 /** The installation's built renderer folder (`out/renderer`). */
@@ -295,6 +302,18 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBody });
   const clients = new Set<WebSocket>();
+  const backlog = opts.wsBacklogBytes ?? DEFAULT_WS_BACKLOG;
+  /** Send to one client, unless it is too far behind: then skip a droppable message, or drop the client. */
+  const deliver = (ws: WebSocket, text: string, droppable = false): void => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (droppable && ws.bufferedAmount > backlog / 8) return;
+    if (ws.bufferedAmount + text.length > backlog) {
+      clients.delete(ws);
+      ws.terminate();
+      return;
+    }
+    ws.send(text);
+  };
   server.on('upgrade', (req, socket, head) => {
     try {
       checkHost(req);
@@ -324,7 +343,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
           const text = isBinary ? '' : data.toString();
           const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(text.length <= 4096 ? text : '');
           const error = { code: 'rate-limited', message: `over ${rate.perSecond} messages/s on this socket: slow down` };
-          if (ws.readyState === ws.OPEN) ws.send(encodeWire(m ? { id: Number(m[1]), error } : { error }));
+          deliver(ws, encodeWire(m ? { id: Number(m[1]), error } : { error }));
           return;
         }
         if (isBinary) return;
@@ -336,7 +355,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
         }
         if (!msg || typeof msg.id !== 'number' || typeof msg.command !== 'string') return;
         const id = msg.id;
-        const reply = (body: object) => ws.readyState === ws.OPEN && ws.send(encodeWire({ id, ...body }));
+        const reply = (body: object) => deliver(ws, encodeWire({ id, ...body }));
         if (!(COMMANDS as string[]).includes(msg.command)) {
           reply({ error: { code: 'unknown-command', message: `unknown command "${msg.command}"` } });
           return;
@@ -357,11 +376,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const unsubscribe = service.onAny((event: EventName, payload: unknown) => {
     if (clients.size === 0) return;
     const text = encodeWire({ event, payload });
-    for (const ws of clients) {
-      // A slow client misses progress ticks rather than making the server hold them all.
-      if (ws.bufferedAmount > 8 * 1024 * 1024 && event === 'progress') continue;
-      if (ws.readyState === ws.OPEN) ws.send(text);
-    }
+    // A slow client misses progress ticks (the next one says it all), and one that stops reading is dropped.
+    for (const ws of clients) deliver(ws, text, event === 'progress');
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -265,4 +265,38 @@ describe('WebSocket message rate', () => {
       await s.close();
     }
   });
+
+  it('drops a client that stops reading instead of holding every event for it; others keep theirs', async () => {
+    const s = await startServer({ port: 0, roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory(), wsBacklogBytes: 512 * 1024 });
+    const open = (ws: WebSocket) => new Promise((resolve) => ws.on('open', resolve));
+    const slow = new WebSocket(`ws://127.0.0.1:${s.port}/ws`);
+    const reader = new WebSocket(`ws://127.0.0.1:${s.port}/ws`);
+    try {
+      await Promise.all([open(slow), open(reader)]);
+      let slowGot = 0;
+      let readerGot = 0;
+      slow.on('message', () => slowGot++);
+      reader.on('message', () => readerGot++);
+      const slowClosed = new Promise<number>((resolve) => slow.on('close', (code) => resolve(code)));
+      // The slow client stops reading: its socket's buffers fill, then the server's queue for it grows.
+      (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+      const row = { file: 'x'.repeat(200), path: 'p', top: [{ index: 0, label: 'zero', score: 0.5 }] };
+      const rows = Array.from({ length: 500 }, () => row); // about 150 KB an event
+      const EVENTS = 200; // about 30 MB in all, far over the 512 KiB allowed plus what the kernel buffers
+      for (let i = 0; i < EVENTS; i++) {
+        s.service.engine.events.emit('result', rows);
+        await new Promise((r) => setImmediate(r));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      // The reader got every event; the slow one, once it reads again, finds itself cut off part way.
+      expect(readerGot).toBeGreaterThanOrEqual(EVENTS);
+      (slow as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect(await Promise.race([slowClosed, new Promise((r) => setTimeout(() => r('still open'), 10_000))])).toBe(1006);
+      expect(slowGot).toBeLessThan(EVENTS);
+    } finally {
+      slow.terminate();
+      reader.close();
+      await s.close();
+    }
+  });
 });
