@@ -39,7 +39,7 @@ export interface ServeOptions {
   /**
    * Bytes a WebSocket client may leave unread before it is dropped (default 64 MiB): a client that
    * stops reading must not make the server hold every event for it. Above an eighth of this,
-   * progress ticks are skipped for it; a dropped client reconnects and reads state and results again.
+   * progress ticks are skipped for it. A dropped client can reconnect (the UI's client does so by itself).
    */
   wsBacklogBytes?: number;
   classifierFactory?: ClassifierFactory;

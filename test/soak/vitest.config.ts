@@ -9,6 +9,8 @@ export default defineConfig({
   test: {
     include: ['test/soak/**/*.soak.ts'],
     pool: 'forks',
+    // The soak reads RSS after full GCs (see soak.soak.ts).
+    execArgv: ['--expose-gc'],
     testTimeout: 6 * 3600_000,
     hookTimeout: 600_000,
   },
