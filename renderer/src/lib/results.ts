@@ -47,17 +47,32 @@ export function classCounts(rows: readonly FolderResultRow[]): Map<number, numbe
   return m;
 }
 
-/** Merge newly arrived rows into the known ones (a resumed run may resend a file). */
-export function mergeRows(known: FolderResultRow[], incoming: readonly FolderResultRow[]): FolderResultRow[] {
-  if (incoming.length === 0) return known;
-  const index = new Map(known.map((r, i) => [r.file, i]));
-  const out = known.slice();
-  for (const r of incoming) {
-    const i = index.get(r.file);
-    if (i === undefined) {
-      index.set(r.file, out.length);
-      out.push(r);
-    } else out[i] = r;
+/**
+ * The rows of a run as they arrive: merging a batch costs its own size, not the run's (an index by
+ * file is kept between merges), and gives a new array, as Svelte's raw state wants.
+ */
+export class RowSet {
+  private rows: readonly FolderResultRow[] = [];
+  private index: Map<string, number> | undefined = new Map();
+
+  /** Start again from these rows (the index is rebuilt on the next merge). */
+  reset(rows: readonly FolderResultRow[]): void {
+    this.rows = rows;
+    this.index = rows.length ? undefined : new Map();
   }
-  return out;
+
+  /** The rows with `incoming` merged in, in arrival order; a file sent again (resume) replaces its row. */
+  merge(incoming: readonly FolderResultRow[]): FolderResultRow[] {
+    const out = this.rows.slice();
+    const index = (this.index ??= new Map(out.map((r, i) => [r.file, i])));
+    for (const r of incoming) {
+      const i = index.get(r.file);
+      if (i === undefined) {
+        index.set(r.file, out.length);
+        out.push(r);
+      } else out[i] = r;
+    }
+    this.rows = out;
+    return out;
+  }
 }

@@ -17,7 +17,10 @@ import type {
 } from '../../../main/api/contract.js';
 import { connectApi } from './client.js';
 import { cleanMix, describeMix, mixFromSettings, mixKey, offSettings, settingsFromMix, type ConditionSettings } from './mix.js';
-import { mergeRows } from './results.js';
+import { RowSet } from './results.js';
+
+/** How often rows arriving during a run reach the results table (they come every 150 ms or so). */
+const ROWS_EVERY_MS = 500;
 
 export type View = 'camera' | 'folder' | 'evaluation' | 'packs';
 export const VIEWS: { id: View; name: string; key: string }[] = [
@@ -69,7 +72,21 @@ export class Studio {
   mixMs = $state<number | null>(null);
 
   run = $state<FolderProgress | null>(null);
-  rows = $state.raw<FolderResultRow[]>([]);
+  #rows = $state.raw<FolderResultRow[]>([]);
+  private rowSet = new RowSet();
+  private incoming: FolderResultRow[] = [];
+  private rowsTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The run's rows; setting them (a full read, or [] for a new run) drops rows still on their way in. */
+  get rows(): FolderResultRow[] {
+    return this.#rows;
+  }
+  set rows(rows: FolderResultRow[]) {
+    clearTimeout(this.rowsTimer);
+    this.rowsTimer = undefined;
+    this.incoming = [];
+    this.rowSet.reset(rows);
+    this.#rows = rows;
+  }
   failures = $state.raw<FolderFailure[]>([]);
   evalProgress = $state<FolderProgress | null>(null);
   evalReport = $state.raw<EvalReport | null>(null);
@@ -79,6 +96,17 @@ export class Studio {
   private mixChain: Promise<void> = Promise.resolve();
   private wantedKey = 'off';
 
+  /** Rows of a run reach the table in batches: sorting and counting tens of thousands of rows per event would keep the page busy. */
+  private onRows(rows: readonly FolderResultRow[]): void {
+    for (const r of rows) this.incoming.push(r);
+    this.rowsTimer ??= setTimeout(() => {
+      this.rowsTimer = undefined;
+      const incoming = this.incoming;
+      this.incoming = [];
+      this.#rows = this.rowSet.merge(incoming);
+    }, ROWS_EVERY_MS);
+  }
+
   /** Connect to the host's API, subscribe to its events and load the engine's state. */
   async start(): Promise<void> {
     try {
@@ -87,7 +115,7 @@ export class Studio {
       api.on('engineState', (s) => this.onEngineState(s));
       api.on('deviceChange', (d) => (this.device = d));
       api.on('progress', (p) => this.onProgress(p));
-      api.on('result', (rows) => (this.rows = mergeRows(this.rows, rows)));
+      api.on('result', (rows) => this.onRows(rows));
       api.on('error', (e) => this.notify('error', e.message));
       this.connected = true;
       const state = await api.getState();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classCounts, DEFAULT_QUERY, mergeRows, queryResults } from '../../../renderer/src/lib/results.js';
+import { classCounts, DEFAULT_QUERY, queryResults, RowSet } from '../../../renderer/src/lib/results.js';
 
 const row = (file: string, index: number, score: number) => ({ file, path: `/in/${file}`, top: [{ index, label: `c${index}`, score }] });
 const rows = [row('b.png', 1, 0.9), row('a.png', 2, 0.4), row('c.png', 1, 0.6), row('d/e.png', 0, 0.99)];
@@ -18,8 +18,17 @@ describe('results table', () => {
     expect(classCounts(rows)).toEqual(new Map([[1, 2], [2, 1], [0, 1]]));
   });
 
-  it('merges arriving rows, replacing a file sent twice (resume)', () => {
-    const merged = mergeRows(rows.slice(0, 2), [row('a.png', 3, 0.5), row('z.png', 4, 0.7)]);
-    expect(merged.map((r) => [r.file, r.top[0]!.index])).toEqual([['b.png', 1], ['a.png', 3], ['z.png', 4]]);
+  it('merges arriving rows, replacing a file sent twice (resume), each merge a new array', () => {
+    const set = new RowSet();
+    set.reset(rows.slice(0, 2));
+    const first = set.merge([row('a.png', 3, 0.5), row('z.png', 4, 0.7)]);
+    expect(first.map((r) => [r.file, r.top[0]!.index])).toEqual([['b.png', 1], ['a.png', 3], ['z.png', 4]]);
+    const second = set.merge([row('z.png', 5, 0.8), row('c.png', 1, 0.6)]);
+    expect(second).not.toBe(first);
+    expect(first.map((r) => r.file)).toEqual(['b.png', 'a.png', 'z.png']);
+    expect(second.map((r) => [r.file, r.top[0]!.index])).toEqual([['b.png', 1], ['a.png', 3], ['z.png', 5], ['c.png', 1]]);
+    // A reset (a full read, or a new run) starts from its rows, forgetting the earlier ones.
+    set.reset([]);
+    expect(set.merge([row('a.png', 2, 0.4)]).map((r) => r.file)).toEqual(['a.png']);
   });
 });
