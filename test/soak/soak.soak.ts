@@ -252,7 +252,7 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
       done: end.done,
       failed: end.failed,
       rate: end.done / seconds,
-      mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
+      malloc: { arenaMax: process.env.MALLOC_ARENA_MAX ?? null, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, trimThreshold: process.env.MALLOC_TRIM_THRESHOLD_ ?? null },
       warmUpImages: WARMUP,
       rssColdMiB: mib(rssCold),
       rssStartMiB: mib(rssStart),
@@ -270,7 +270,7 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
       `\nfolder soak: ${IMAGES} images (generated in ${genSeconds.toFixed(0)} s), ${end.phase} in ${seconds.toFixed(0)} s: ${end.done} done, ${end.failed} failed, ` +
         `${(end.done / seconds).toFixed(0)} images/s; RSS after GC, from after a ${WARMUP}-image warm-up ${mib(rssStart).toFixed(0)} → ${mib(rssEnd).toFixed(0)} MiB (${signed(growth)}), ` +
         `from before it ${mib(rssCold).toFixed(0)} MiB (${signed(coldGrowth)}); raw ${mib(rawStart).toFixed(0)} → ${mib(rawEnd).toFixed(0)} MiB (${signed(pct(rawStart, rawEnd))})` +
-        `${steadyGrowth === null ? '' : `, from the first sample (${SAMPLE_S} s in) ${signed(steadyGrowth)}`}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}\n${table(rows)}`,
+        `${steadyGrowth === null ? '' : `, from the first sample (${SAMPLE_S} s in) ${signed(steadyGrowth)}`}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'} MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_ ?? 'unset'} MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_ ?? 'unset'}\n${table(rows)}`,
     );
     expect(end.phase).toBe('done');
     expect(end.failed).toBe(0);

@@ -2,8 +2,11 @@
 import { defineConfig } from 'vitest/config';
 
 // As the app starts its engine process (main/app/index.ts); set before the test processes fork, since
-// glibc reads it at process start. MALLOC_ARENA_MAX=8 (or unset) in the environment measures without it.
+// glibc reads them at process start. Set them in the environment to measure otherwise (MALLOC_ARENA_MAX=16,
+// MALLOC_MMAP_THRESHOLD_= and MALLOC_TRIM_THRESHOLD_= left empty are glibc's defaults).
 process.env.MALLOC_ARENA_MAX ??= '2';
+process.env.MALLOC_MMAP_THRESHOLD_ ??= '131072';
+process.env.MALLOC_TRIM_THRESHOLD_ ??= '131072';
 
 export default defineConfig({
   test: {
