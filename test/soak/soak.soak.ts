@@ -3,7 +3,8 @@
 // the real engine (onnxruntime in a worker thread, as the app and `rws serve` run it). Prints RSS at
 // start and end, errors, and throughput over time; writes the same as JSON.
 //   SOAK_MINUTES  camera phase length (default 10)       SOAK_IMAGES  folder size (default 50000)
-//   SOAK_SAMPLE_S seconds per table row (default 30)     SOAK_PACK    pack folder (default: the bundled pack)
+//   SOAK_SAMPLE_S seconds per table row (default 30 for the camera, 10 for the folder run, a minute long)
+//   SOAK_PACK     pack folder (default: the bundled pack)
 //   SOAK_OUT      JSON report (default: OS temp dir)    SOAK_WARMUP  images of the warm-up folder run (default SOAK_IMAGES)
 // The folder phase reports RSS growth twice: cold (from before any folder run) and warm (from after a
 // warm-up run over SOAK_WARMUP other images). The first run of a process settles its working set —
@@ -28,6 +29,7 @@ import { seededRandom } from '../fixtures/models.js';
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const IMAGES = Number(process.env.SOAK_IMAGES ?? 50_000);
 const SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? 30);
+const FOLDER_SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? 10);
 const WARMUP = Number(process.env.SOAK_WARMUP ?? IMAGES);
 const FPS = 30;
 const MIX_EVERY_MS = 100;
@@ -232,7 +234,7 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
       rows.push(Object.values(row));
       windowStart = now;
       windowDone = d;
-    }, SAMPLE_S * 1000);
+    }, FOLDER_SAMPLE_S * 1000);
     await service.call('startFolderRun', { inputs: [input], output: path.join(tmp, 'out'), mix });
     const end = await done;
     clearInterval(sampleTimer);
@@ -270,7 +272,7 @@ describe(`soak: camera ${MINUTES} min at ${FPS} frames/s, mix every ${MIX_EVERY_
       `\nfolder soak: ${IMAGES} images (generated in ${genSeconds.toFixed(0)} s), ${end.phase} in ${seconds.toFixed(0)} s: ${end.done} done, ${end.failed} failed, ` +
         `${(end.done / seconds).toFixed(0)} images/s; RSS after GC, from after a ${WARMUP}-image warm-up ${mib(rssStart).toFixed(0)} → ${mib(rssEnd).toFixed(0)} MiB (${signed(growth)}), ` +
         `from before it ${mib(rssCold).toFixed(0)} MiB (${signed(coldGrowth)}); raw ${mib(rawStart).toFixed(0)} → ${mib(rawEnd).toFixed(0)} MiB (${signed(pct(rawStart, rawEnd))})` +
-        `${steadyGrowth === null ? '' : `, from the first sample (${SAMPLE_S} s in) ${signed(steadyGrowth)}`}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'} MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_ ?? 'unset'} MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_ ?? 'unset'}\n${table(rows)}`,
+        `${steadyGrowth === null ? '' : `, from the first sample (${FOLDER_SAMPLE_S} s in) ${signed(steadyGrowth)}`}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'} MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_ ?? 'unset'} MALLOC_TRIM_THRESHOLD_=${process.env.MALLOC_TRIM_THRESHOLD_ ?? 'unset'}\n${table(rows)}`,
     );
     expect(end.phase).toBe('done');
     expect(end.failed).toBe(0);
