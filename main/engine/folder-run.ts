@@ -176,7 +176,6 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const results = new Map<string, FileResult>();
   // Files the journal of an earlier run already holds; empty unless resuming.
   const doneBefore = new Set<string>();
-  let doneCount = 0;
   const failures = new Map<string, FileFailure>();
   let journal: RunJournal | undefined;
   if (opts.journal) {
@@ -200,7 +199,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     }
   }
   const resumed = doneBefore.size;
-  doneCount = resumed;
+  /** Files done, resumed ones included. */
+  let doneCount = resumed;
   const todo = resumed ? walk.files.filter((f) => !doneBefore.has(f.rel)) : walk.files;
   doneBefore.clear();
   const total = walk.files.length + walk.problems.length;
