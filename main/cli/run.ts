@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { readFile, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -14,7 +13,7 @@ import { DEFAULT_MAX_PIXELS } from '../engine/image-decode.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { defaultPackDir, loadPack, resolveMix, type InputSpec } from '../engine/pack.js';
 import { RemotePatcher } from '../engine/remote-patcher.js';
-import { assertTrustedFile } from '../engine/trust.js';
+import { assertTrustedFile, sha256File } from '../engine/trust.js';
 import { buildReport, writeReport } from '../engine/results-export.js';
 import type { FileFailure, FileResult } from '../engine/run-journal.js';
 import { EXIT } from './index.js';
@@ -64,10 +63,6 @@ interface Plan {
   maxBatch: number;
 }
 
-async function sha256(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
-}
-
 async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   const pack = await loadPack(dir);
   const m = pack.manifest;
@@ -85,7 +80,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     model: pack.modelPath,
     modelPath: pack.modelPath,
     // A pack updated in place (same version, new model or signatures) must not resume an old journal.
-    identity: [`${m.id}@${m.version}`, m.modelSha256 ?? (await sha256(pack.modelPath)), ...m.signatures.filter((x) => used.has(x.id)).map((x) => `${x.id}:${x.sha256}`)].join('+'),
+    identity: [`${m.id}@${m.version}`, m.modelSha256 ?? (await sha256File(pack.modelPath)), ...m.signatures.filter((x) => used.has(x.id)).map((x) => `${x.id}:${x.sha256}`)].join('+'),
     inputSpec: m.input,
     labels: m.labels,
     outputKind: m.output.kind,
@@ -117,7 +112,7 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     signatureFiles.set(id, sig);
     mix[id] = alpha;
   }
-  const hashes = [await sha256(file), ...(await Promise.all([...signatureFiles.values()].map(sha256)))];
+  const hashes = [await sha256File(file), ...(await Promise.all([...signatureFiles.values()].map(sha256File)))];
   const batchDim = input.dims[0];
   return {
     pack: path.basename(file),

@@ -1,5 +1,4 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import os from 'node:os';
 import { z } from 'zod';
@@ -7,7 +6,7 @@ import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
 import { installRoot } from './install-root.js';
 import { AutoMixSchema } from './auto-schema.js';
-import { sha256Hex, trustPolicy, verifyBytes, vouchFor } from './trust.js';
+import { sha256File, trustPolicy, verifyBytes, vouchFor } from './trust.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
 /** A file name inside the pack's folder: no absolute path, no `..`. */
@@ -135,10 +134,6 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function sha256File(p: string): Promise<string> {
-  return createHash('sha256').update(await readFile(p)).digest('hex');
-}
-
 /**
  * Load a pack folder: validate pack.json, check the model exists, and find each signature in the
  * pack's `signatures/`, then the shipped library (`signatures/<pack id>/` and `signatures/`), then the
@@ -164,7 +159,7 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
     throw new RwsError('trust-pack-model', `${file}: refused: the pack is signed but lists no "modelSha256", so its model cannot be checked`, { file, field: 'modelSha256' });
   }
   if (manifest.modelSha256 !== undefined) {
-    const actual = sha256Hex(await readFile(modelPath));
+    const actual = await sha256File(modelPath);
     if (actual !== manifest.modelSha256) {
       throw new RwsError('pack-model-hash', `${file}: field "modelSha256": ${manifest.model} has SHA-256 ${actual}, not the one pack.json lists (the model was changed or replaced)`, { file, field: 'modelSha256' });
     }

@@ -56,6 +56,11 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** SHA-256 hex of a file's bytes. */
+export async function sha256File(file: string): Promise<string> {
+  return sha256Hex(await readFile(file));
+}
+
 /** Key id: the first 16 hex digits of the SHA-256 of the public key's SPKI DER. */
 export function keyId(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
