@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEVICE_IDS } from '../api/contract.js';
-import { writeFileAtomic } from '../engine/atomic-file.js';
+import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { DEFAULT_WINDOW_STATE, type WindowState } from './policy.js';
 
 const SettingsSchema = z.object({

@@ -5,8 +5,8 @@ import sharp from 'sharp';
 import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
 import { RwsError } from '../core/errors.js';
 import { mixSeed } from '../core/random.js';
-import { writeFileAtomic } from '../engine/atomic-file.js';
-import { walkInputs } from '../engine/folder-walk.js';
+import { writeFileAtomic } from '../engine/io/atomic-file.js';
+import { walkInputs } from '../engine/folder/walk.js';
 import { EXIT } from './index.js';
 
 /** Seed of one file: the run's seed mixed with its relative name, so files differ but reruns agree. */

@@ -2,12 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Severity } from '../core/corruptions/index.js';
-import { writeFileAtomic } from '../engine/atomic-file.js';
-import { autoReportMarkdown, evaluateAutoOnPack } from '../engine/auto-eval.js';
-import { evaluatePack } from '../engine/eval.js';
-import { reportHtml, reportText } from '../engine/eval-report.js';
-import { fashionMnistDir } from '../engine/idx.js';
-import { defaultPackDir } from '../engine/pack.js';
+import { writeFileAtomic } from '../engine/io/atomic-file.js';
+import { autoReportMarkdown, evaluateAutoOnPack } from '../engine/auto/eval.js';
+import { evaluatePack } from '../engine/eval/evaluate.js';
+import { reportHtml, reportText } from '../engine/eval/report.js';
+import { fashionMnistDir } from '../engine/io/idx.js';
+import { defaultPackDir } from '../engine/packs/pack.js';
 import { collect, parseSeverityRange } from './options.js';
 
 function list(v: string): string[] {
@@ -41,7 +41,7 @@ export function register(program: Command): void {
       const [lo, hi] = o.severities as [number, number];
       const severities = Array.from({ length: hi - lo + 1 }, (_, i) => (lo + i) as Severity);
       if ((o.mix as string[] | undefined)?.includes('auto')) {
-        // Auto vs oracle vs clean per condition, clean-pick rate, a changing stream (main/engine/auto-eval.ts).
+        // Auto vs oracle vs clean per condition, clean-pick rate, a changing stream (main/engine/auto/eval.ts).
         const auto = await evaluateAutoOnPack(o.pack ?? defaultPackDir(), {
           fashionDir: o.data,
           images: o.limit,

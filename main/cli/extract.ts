@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { encodeSignature } from '../core/signature-codec.js';
 import type { Quantization } from '../core/signature.js';
-import { writeFileAtomic } from '../engine/atomic-file.js';
-import { extractSignature } from '../engine/extract.js';
+import { writeFileAtomic } from '../engine/io/atomic-file.js';
+import { extractSignature } from '../engine/signatures/extract.js';
 import { formatBytes, numberIn, parseLayers, parseSeverityRange } from './options.js';
 
 /** Registers `rws extract`: make a signature from a clean/robust model pair. */

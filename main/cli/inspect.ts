@@ -3,8 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import { loadOnnx, type OnnxModel } from '../engine/onnx/model.js';
-import { loadPack } from '../engine/pack.js';
-import { checkFit, readSignature } from '../engine/signature-fit.js';
+import { loadPack } from '../engine/packs/pack.js';
+import { checkFit, readSignature } from '../engine/signatures/fit.js';
 import { formatBytes } from './options.js';
 
 type Kind = 'pack' | 'model' | 'signature';

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { RwsError } from '../core/errors.js';
 import type { Signature } from '../core/signature.js';
 import { WeightPatch } from '../core/weight-patch.js';
-import { writeFileAtomic } from '../engine/atomic-file.js';
+import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { loadOnnx } from '../engine/onnx/model.js';
-import { checkSignatures, readSignature } from '../engine/signature-fit.js';
-import { assertTrustedFile } from '../engine/trust.js';
+import { checkSignatures, readSignature } from '../engine/signatures/fit.js';
+import { assertTrustedFile } from '../engine/packs/trust.js';
 import { collect, parseSignatureArg } from './options.js';
 
 /** Registers `rws patch`: export a model with signatures baked in, loadable by any ONNX runtime. */

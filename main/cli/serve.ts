@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { RwsError } from '../core/errors.js';
-import { parseDevice } from '../engine/devices.js';
+import { parseDevice } from '../engine/runtime/devices.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { defaultRendererDir, isLoopback, startServer } from '../serve/server.js';

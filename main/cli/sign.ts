@@ -2,9 +2,9 @@ import { readFile, readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { RwsError } from '../core/errors.js';
-import { writeFileAtomic } from '../engine/atomic-file.js';
-import { parsePackManifest } from '../engine/pack.js';
-import { generateSigningKeys, readPrivateKey, setTrustPolicy, setTrustedKeysDir, sha256Hex, sigPath, signBytes } from '../engine/trust.js';
+import { writeFileAtomic } from '../engine/io/atomic-file.js';
+import { parsePackManifest } from '../engine/packs/pack.js';
+import { generateSigningKeys, readPrivateKey, setTrustPolicy, setTrustedKeysDir, sha256Hex, sigPath, signBytes } from '../engine/packs/trust.js';
 
 async function isDir(p: string): Promise<boolean> {
   try {

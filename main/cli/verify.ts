@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { isRwsError, RwsError } from '../core/errors.js';
-import { loadPack } from '../engine/pack.js';
-import { readTrustedKeys, setTrustPolicy, trustPolicy, verifyFile, type TrustPolicy } from '../engine/trust.js';
+import { loadPack } from '../engine/packs/pack.js';
+import { readTrustedKeys, setTrustPolicy, trustPolicy, verifyFile, type TrustPolicy } from '../engine/packs/trust.js';
 import { EXIT } from './index.js';
 import { collect } from './options.js';
 

@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { MessageRate, type MessageRateOptions } from './message-rate.js';
 import { COMMANDS, HTTP, toApiError, type CommandName, type EventName } from '../api/contract.js';
 import { decodeWire, encodeWire } from '../api/wire.js';
-import { installRoot } from '../engine/install-root.js';
+import { installRoot } from '../engine/io/install-root.js';
 import { createService, type Service } from '../service/index.js';
 import type { ClassifierFactory } from '../service/engine.js';
 import { fallbackPage } from './fallback-page.js';

@@ -9,7 +9,7 @@ import type {
   EngineStatus,
   PackInfo,
 } from '../api/contract.js';
-import type { ModelPack } from '../engine/pack.js';
+import type { ModelPack } from '../engine/packs/pack.js';
 import { EventHub } from './events.js';
 import type { FolderJob } from './folder-job.js';
 import { RootGuard } from './root-guard.js';
@@ -130,7 +130,7 @@ export class Engine {
   async requirePack(): Promise<LoadedPack> {
     if (this.loaded) return this.loaded;
     if (this.loadingPack) return this.loadingPack;
-    const { loadPackInto } = await import('./load-pack.js');
+    const { loadPackInto } = await import('./commands/load-pack.js');
     return loadPackInto(this, undefined);
   }
 

@@ -1,10 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PackInfo, SignatureInfo } from '../api/contract.js';
-import type { ModelPack } from '../engine/pack.js';
+import type { ModelPack } from '../engine/packs/pack.js';
 import { loadOnnx, type OnnxModel } from '../engine/onnx/model.js';
-import { checkFit, readSignature } from '../engine/signature-fit.js';
-import { IMAGE_EXTENSIONS } from '../engine/image-decode.js';
+import { checkFit, readSignature } from '../engine/signatures/fit.js';
+import { IMAGE_EXTENSIONS } from '../engine/io/image-decode.js';
 
 async function size(file: string): Promise<number> {
   try {

@@ -1,4 +1,4 @@
-import { RemotePatcher } from '../engine/remote-patcher.js';
+import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
 import type { ClassifierFactory } from './engine.js';
 
 /** The engine's RemotePatcher (onnxruntime in a worker thread, so a run never blocks the service) as the service's Classifier. */

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ConditionMix, FolderFailure, Prediction } from '../api/contract.js';
-import { writeFileAtomicWith } from '../engine/atomic-file.js';
+import { writeFileAtomicWith } from '../engine/io/atomic-file.js';
 
 /** What a results file holds: `rows` and `failed` each sorted by file. */
 export interface ResultsFileContent {

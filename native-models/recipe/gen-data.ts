@@ -13,7 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CONDITIONS, corrupt, type Image, type Severity } from '../../main/core/corruptions/index.js';
 import { mixSeed } from '../../main/core/random.js';
-import { readIdx } from '../../main/engine/idx.js';
+import { readIdx } from '../../main/engine/io/idx.js';
 
 const SIZE = 28 * 28;
 /** The pair for composition, in the order applied: night first, then fog over it ("Foggy night"). */

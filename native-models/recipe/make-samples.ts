@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
-import { readIdx } from '../../main/engine/idx.js';
-import { defaultPackDir } from '../../main/engine/pack.js';
+import { readIdx } from '../../main/engine/io/idx.js';
+import { defaultPackDir } from '../../main/engine/packs/pack.js';
 
 const dataDir = process.argv[2] ?? process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
 const labels = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot'];

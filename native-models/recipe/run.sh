@@ -129,7 +129,7 @@ node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS"
 #    The auto-mix condition classifier (issue 6: image statistics → condition and severity), stored in
 #    pack.json, and the sample images the README's first command classifies.
 log "auto-mix classifier"
-node dist/main/engine/auto-train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"
+node dist/main/engine/auto/train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"
 node dist/native-models/recipe/make-samples.js "$FASHION" | tee -a "$WORK/recipe.log"
 # 9. rws eval on the shipped pack: ONNX, the int8 files, onnxruntime; --robust takes <condition>.onnx.
 mkdir -p "$WORK/robust"

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parsePackManifest } from '../../main/engine/pack.js';
+import { parsePackManifest } from '../../main/engine/packs/pack.js';
 
 export const LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     conditions: CONDITIONS.filter(([id]) => have.has(id)).map(([id, name, description]) => ({ id, name, mix: { [id]: 1 }, description })),
     mixes,
   };
-  // The auto condition classifier (main/engine/auto-train.ts) depends on the images and their
+  // The auto condition classifier (main/engine/auto/train.ts) depends on the images and their
   // corruptions, not on the model: a pack.json rewritten here keeps the one it had.
   const old = existsSync(path.join(pack, 'pack.json')) ? (JSON.parse(await readFile(path.join(pack, 'pack.json'), 'utf8')) as { autoMix?: unknown }) : {};
   const text = `${JSON.stringify(old.autoMix ? { ...manifest, autoMix: old.autoMix } : manifest, null, 2)}\n`;

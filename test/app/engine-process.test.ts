@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { EngineState, EventName, FrameResult, PackInfo } from '../../main/api/contract.js';
 import { EngineHost, type EngineProcess } from '../../main/app/engine-host.js';
 import type { EngineMessage } from '../../main/app/engine-protocol.js';
-import { testImage } from '../engine/folder-fixtures.js';
+import { testImage } from '../engine/folder/fixtures.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -9,15 +9,15 @@ import { pathToFileURL } from 'node:url';
 import { conditionFeatures } from '../../main/core/condition-features.js';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
 import { mixSeed } from '../../main/core/random.js';
-import { AutoMix, chooseByEntropy, imagesFromInput, packCandidates } from '../../main/engine/auto-mix.js';
-import { toTensor } from '../../main/engine/image-decode.js';
+import { AutoMix, chooseByEntropy, imagesFromInput, packCandidates } from '../../main/engine/auto/mix.js';
+import { toTensor } from '../../main/engine/io/image-decode.js';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../main/engine/onnx/model.js';
-import { defaultPackDir, loadPack, parsePackManifest, type PackManifest } from '../../main/engine/pack.js';
-import { loadSignatures, Patcher } from '../../main/engine/patcher.js';
+import { defaultPackDir, loadPack, parsePackManifest, type PackManifest } from '../../main/engine/packs/pack.js';
+import { loadSignatures, Patcher } from '../../main/engine/runtime/patcher.js';
 import { createService } from '../../main/service/index.js';
 import { smallResNet } from '../fixtures/models.js';
 import { shallowSignature } from '../fixtures/signatures.js';
-import { smallClassifier, syntheticItems, TEST_CONDITIONS } from '../engine/auto-fixtures.js';
+import { smallClassifier, syntheticItems, TEST_CONDITIONS } from '../engine/auto/fixtures.js';
 import { median, type BenchRow, type BenchSection } from './section.js';
 
 function log(text: string): void {

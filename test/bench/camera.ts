@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { defaultPackDir } from '../../main/engine/pack.js';
+import { defaultPackDir } from '../../main/engine/packs/pack.js';
 import { startServer } from '../../main/serve/server.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 import { markedY4m } from '../e2e/y4m.js';

@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../main/cli/index.js';
-import { fashionMnistDir } from '../../main/engine/idx.js';
-import { smallClassifier } from '../engine/auto-fixtures.js';
+import { fashionMnistDir } from '../../main/engine/io/idx.js';
+import { smallClassifier } from '../engine/auto/fixtures.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 
 const data = fashionMnistDir();

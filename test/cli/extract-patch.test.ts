@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSignature } from '../../main/core/signature-codec.js';
 import { parseOnnx } from '../../main/engine/onnx/model.js';
-import { Patcher } from '../../main/engine/patcher.js';
+import { Patcher } from '../../main/engine/runtime/patcher.js';
 import { seededRandom, smallResNet, tinyConvNet } from '../fixtures/models.js';
 import { rws } from './cli-harness.js';
 

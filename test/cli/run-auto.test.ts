@@ -7,8 +7,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../main/cli/index.js';
 import { corrupt } from '../../main/core/corruptions/index.js';
-import { compiledWorkerUrl } from '../engine/compiled-worker.js';
-import { smallClassifier, syntheticItems } from '../engine/auto-fixtures.js';
+import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
+import { smallClassifier, syntheticItems } from '../engine/auto/fixtures.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 
 let tmp: string;

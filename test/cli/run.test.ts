@@ -11,10 +11,10 @@ import { main } from '../../main/cli/index.js';
 import { encodeSignature } from '../../main/core/signature-codec.js';
 import type { Signature } from '../../main/core/signature.js';
 import { parseOnnx } from '../../main/engine/onnx/model.js';
-import { parseJournal } from '../../main/engine/run-journal.js';
-import { compiledWorkerUrl } from '../engine/compiled-worker.js';
+import { parseJournal } from '../../main/engine/folder/journal.js';
+import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { seededRandom } from '../fixtures/models.js';
-import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder-fixtures.js';
+import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder/fixtures.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let tmp: string;
@@ -180,7 +180,7 @@ describe('rws run with signatures', () => {
 
 /** dist/ is what `bin/rws.js` runs; build it when a source of this command is newer (CI's install builds it). */
 async function ensureBuilt(): Promise<void> {
-  const sources = ['main/cli/run.ts', 'main/engine/folder-run.ts', 'main/engine/run-journal.ts', 'main/engine/results-export.ts', 'main/engine/image-decode.ts', 'main/engine/folder-walk.ts', 'main/engine/folder-classifier.ts', 'main/engine/remote-patcher.ts', 'main/engine/inference-worker.ts', 'main/engine/patcher.ts'];
+  const sources = ['main/cli/run.ts', 'main/engine/folder/run.ts', 'main/engine/folder/journal.ts', 'main/engine/folder/report.ts', 'main/engine/io/image-decode.ts', 'main/engine/folder/walk.ts', 'main/engine/folder/classifier.ts', 'main/engine/runtime/remote-patcher.ts', 'main/engine/runtime/inference-worker.ts', 'main/engine/runtime/patcher.ts'];
   const stale = sources.some((s) => {
     const out = path.join(root, 'dist', s.replace(/\.ts$/, '.js'));
     return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(root, s)).mtimeMs;

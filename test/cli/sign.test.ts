@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../main/engine/trust.js';
+import { sha256Hex } from '../../main/engine/packs/trust.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 import { rws } from './cli-harness.js';
 

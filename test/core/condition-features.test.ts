@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { conditionFeatures, FEATURE_NAMES } from '../../main/core/condition-features.js';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
-import { syntheticItems } from '../engine/auto-fixtures.js';
+import { syntheticItems } from '../engine/auto/fixtures.js';
 
 const f = (img: Image, name: string): number => conditionFeatures(img)[FEATURE_NAMES.indexOf(name)]!;
 const items = syntheticItems(20, 4);

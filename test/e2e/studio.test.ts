@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corrupt } from '../../main/core/corruptions/index.js';
-import { readIdx } from '../../main/engine/idx.js';
+import { readIdx } from '../../main/engine/io/idx.js';
 import { createHttpClient, type HttpRwsApi } from '../../main/api/http-client.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 import { LAYOUT, markedY4m } from './y4m.js';
@@ -51,7 +51,7 @@ function ensureBuilt(): void {
     console.log('e2e: building out/renderer (vite)');
     execFileSync('npx', ['vite', 'build', '-c', 'renderer/vite.config.ts'], { cwd: ROOT, stdio: 'pipe' });
   }
-  for (const f of [cli, path.join(ROOT, 'dist', 'main', 'engine', 'inference-worker.js'), page]) {
+  for (const f of [cli, path.join(ROOT, 'dist', 'main', 'engine', 'runtime', 'inference-worker.js'), page]) {
     if (!existsSync(f)) throw new Error(`e2e: ${f} is missing after the build`);
   }
 }

@@ -7,7 +7,7 @@ import { encodeSafetensors } from '../../main/core/safetensors.js';
 import { encodeSignature } from '../../main/core/signature-codec.js';
 import type { Quantization, Signature } from '../../main/core/signature.js';
 import { parseOnnx } from '../../main/engine/onnx/model.js';
-import { hashTensor } from '../../main/engine/tensor-hash.js';
+import { hashTensor } from '../../main/engine/signatures/tensor-hash.js';
 import { encodeModel, GraphBuilder, seededRandom, tinyConvNet, withExternalData } from '../fixtures/models.js';
 
 export type SeedKind = 'signature' | 'safetensors' | 'pack' | 'onnx';

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { decodeSafetensors } from '../../main/core/safetensors.js';
 import { decodeSignature } from '../../main/core/signature-codec.js';
 import { isFloatType, parseOnnx } from '../../main/engine/onnx/model.js';
-import { loadPack, resolveMix } from '../../main/engine/pack.js';
+import { loadPack, resolveMix } from '../../main/engine/packs/pack.js';
 import { hostileOnnx, hostileSafetensors, hostileSignature, headerEdited, jsonEdited, mutated } from './generators.js';
 import type { FuzzTarget } from './harness.js';
 import { fuzzFolderFiles, makeSeeds, type SeedKind } from './seeds.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
 import { createService, type Service } from '../../main/service/index.js';
-import { smallClassifier, syntheticItems } from '../engine/auto-fixtures.js';
+import { smallClassifier, syntheticItems } from '../engine/auto/fixtures.js';
 import { fakeFactory } from './fake-classifier.js';
 import { writeFixturePack } from './fixture-pack.js';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { encodeSignature } from '../../main/core/signature-codec.js';
 import type { Signature } from '../../main/core/signature.js';
 import { parseOnnx } from '../../main/engine/onnx/model.js';
-import { hashTensor } from '../../main/engine/tensor-hash.js';
+import { hashTensor } from '../../main/engine/signatures/tensor-hash.js';
 import { seededRandom, smallResNet, tinyConvNet } from '../fixtures/models.js';
 
 export const FIXTURE_LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];

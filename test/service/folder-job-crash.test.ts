@@ -7,11 +7,11 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FolderProgress, RwsEvents } from '../../main/api/contract.js';
-import { RemotePatcher } from '../../main/engine/remote-patcher.js';
+import { RemotePatcher } from '../../main/engine/runtime/remote-patcher.js';
 import type { ClassifierFactory } from '../../main/service/engine.js';
 import { createService, type Service } from '../../main/service/index.js';
-import { compiledWorkerUrl } from '../engine/compiled-worker.js';
-import { testImage } from '../engine/folder-fixtures.js';
+import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
+import { testImage } from '../engine/folder/fixtures.js';
 import { writeFixturePack } from './fixture-pack.js';
 
 const COUNT = 240;

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../../main/service/index.js';
 import type { FolderProgress, FolderResultRow } from '../../main/api/contract.js';
 import { RwsError } from '../../main/core/errors.js';
-import { buildReport, reportCsv, reportJson } from '../../main/engine/results-export.js';
-import { parseJournal } from '../../main/engine/run-journal.js';
+import { buildReport, reportCsv, reportJson } from '../../main/engine/folder/report.js';
+import { parseJournal } from '../../main/engine/folder/journal.js';
 import { fakeFactory } from './fake-classifier.js';
 import { writeFixturePack } from './fixture-pack.js';
 

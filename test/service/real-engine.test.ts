@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemotePatcher } from '../../main/engine/remote-patcher.js';
+import { RemotePatcher } from '../../main/engine/runtime/remote-patcher.js';
 import { createService, type Service } from '../../main/service/index.js';
 import type { ClassifierFactory } from '../../main/service/engine.js';
 import type { FolderProgress } from '../../main/api/contract.js';
-import { compiledWorkerUrl } from '../engine/compiled-worker.js';
+import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { writeFixturePack } from './fixture-pack.js';
 
 let tmp: string;

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FolderFailure } from '../../main/api/contract.js';
-import { buildReport, reportCsv, reportJson } from '../../main/engine/results-export.js';
-import type { FileResult } from '../../main/engine/run-journal.js';
+import { buildReport, reportCsv, reportJson } from '../../main/engine/folder/report.js';
+import type { FileResult } from '../../main/engine/folder/journal.js';
 import { writeResultsFile } from '../../main/service/results-file.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'rws-results-file-'));

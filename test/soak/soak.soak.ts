@@ -19,11 +19,11 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FolderProgress } from '../../main/api/contract.js';
-import { defaultPackDir } from '../../main/engine/pack.js';
-import { RemotePatcher } from '../../main/engine/remote-patcher.js';
+import { defaultPackDir } from '../../main/engine/packs/pack.js';
+import { RemotePatcher } from '../../main/engine/runtime/remote-patcher.js';
 import { createService, type Service } from '../../main/service/index.js';
 import type { ClassifierFactory } from '../../main/service/engine.js';
-import { compiledWorkerUrl } from '../engine/compiled-worker.js';
+import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { seededRandom } from '../fixtures/models.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { loadOnnx, parseOnnx } from '../../../main/engine/onnx/model.js';
 import { onnxType } from '../../../main/engine/onnx/onnx-proto.js';
-import { hashTensor } from '../../../main/engine/tensor-hash.js';
+import { hashTensor } from '../../../main/engine/signatures/tensor-hash.js';
 import { RwsError } from '../../../main/core/errors.js';
 import fc from 'fast-check';
 import { GraphBuilder, smallResNet, tinyConvNet, withExternalData, encodeModel } from '../../fixtures/models.js';

@@ -1,0 +1,406 @@
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { CONDITIONS, corrupt, type Image, type Severity } from '../../core/corruptions/index.js';
+import { RwsError } from '../../core/errors.js';
+import { mixSeed } from '../../core/random.js';
+import type { ConditionMix, Signature } from '../../core/signature.js';
+import { decodeSignature } from '../../core/signature-codec.js';
+import { loadLabelledData } from '../io/labelled-data.js';
+import { toTensor } from '../io/image-decode.js';
+import { loadOnnx, type OnnxModel } from '../onnx/model.js';
+import { loadPack, type ModelPack } from '../packs/pack.js';
+import { Patcher } from '../runtime/patcher.js';
+
+/** What `rws eval` measures; see `evaluatePack`. */
+export interface EvalOptions {
+  pack: string;
+  data: string;
+  /** Extra signature libraries to look in (after the pack's own and the shipped one). */
+  libraries?: string[];
+  /** Condition ids (default: every pack condition the corruptions can simulate). */
+  conditions?: string[];
+  severities?: Severity[];
+  /** Mixes to test on data corrupted by all of their conditions: named mix ids or `ID=α,ID=α` (default: the pack's mixes). */
+  mixes?: string[];
+  /** Folder of `<condition>.onnx` models fine-tuned on each condition (and `<a>+<b>.onnx` for pairs). */
+  robust?: string;
+  /** Folder with `<id>-f32.rws.safetensors` / `<id>-int4.rws.safetensors` variants of the pack's signatures. */
+  quantVariants?: string;
+  /** Images to use (default 2000). */
+  limit?: number;
+  seed?: number;
+  alphas?: number[];
+  /** Severity of the α, k, quantization and composition tables (default 3). */
+  sweepSeverity?: Severity;
+  threads?: number;
+  progress?: (line: string) => void;
+}
+
+export interface SeverityRow {
+  severity: number;
+  clean: number;
+  patched: number;
+  robust?: number;
+  /** (patched − clean) / (robust − clean). */
+  gapRecovered?: number;
+}
+
+export interface ConditionTable {
+  id: string;
+  name: string;
+  signatures: ConditionMix;
+  transfer: boolean;
+  severities: SeverityRow[];
+  /** Accuracy on clean images with this condition's patch on. */
+  cleanWhilePatched: number;
+  alpha: { alpha: number; corrupted: number; clean: number }[];
+  layers: { layers: number; values: number; corrupted: number }[];
+  quant: { quant: string; bytes: number; corrupted: number; smallerThanModel: number }[];
+}
+
+export interface CompositionRow {
+  id: string;
+  name: string;
+  mix: ConditionMix;
+  corruptions: string[];
+  severity: number;
+  clean: number;
+  mixed: number;
+  singles: Record<string, number>;
+  pairModel?: number;
+  /** (mixed − clean) / (pairModel − clean). */
+  shareOfPair?: number;
+  /** Pack signatures made for this exact combination, at α = 1. */
+  dedicated: Record<string, number>;
+}
+
+export interface EvalReport {
+  pack: string;
+  packName: string;
+  model: { file: string; bytes: number };
+  data: { source: string; images: number; seed: number };
+  clean: number;
+  /** Severity of the α, layer, quantization and mix tables. */
+  sweepSeverity: number;
+  /** Clean logits after patching and unpatching are the clean model's, bit for bit. */
+  unpatch: { bitIdentical: boolean; cleanAfterUnpatch: number; comparedLogits: number };
+  conditions: ConditionTable[];
+  composition: CompositionRow[];
+  seconds: number;
+}
+
+const BATCH = 250;
+const DEFAULT_ALPHAS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5];
+const KNOWN = new Set(CONDITIONS.map((c) => c.id));
+
+/** Order in which a mix's corruptions are applied: the light first (it is the scene), then the rest as listed. */
+export function corruptionOrder(ids: string[]): string[] {
+  const rank = (id: string) => (id === 'low-light' ? -1 : CONDITIONS.findIndex((c) => c.id === id));
+  return [...new Set(ids)].sort((a, b) => rank(a) - rank(b));
+}
+
+/** Corruptions a signature simulates: its condition, or each part of `a+b`. */
+function corruptionsOf(condition: string): string[] {
+  return condition.split('+').filter((c) => KNOWN.has(c));
+}
+
+function toBytes(img: Image): Uint8Array {
+  return Uint8Array.from(img.data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+}
+
+/** A data set prepared as model input: one tensor per batch, plus labels. */
+interface Prepared {
+  batches: { input: Float32Array; dims: number[] }[];
+  labels: number[];
+}
+
+/** The evaluation's images with corruptions applied (image i always gets the same seed). */
+function prepare(images: Image[], labels: number[], pack: ModelPack, corruptions: string[], severity: Severity, seed: number): Prepared {
+  const spec = pack.manifest.input;
+  const per = spec.width * spec.height * spec.channels;
+  const batches: Prepared['batches'] = [];
+  for (let start = 0; start < images.length; start += BATCH) {
+    const part = images.slice(start, start + BATCH);
+    const input = new Float32Array(part.length * per);
+    part.forEach((im, j) => {
+      let img = im;
+      corruptions.forEach((c, k) => {
+        img = corrupt(img, c, severity, mixSeed(seed, start + j, k));
+      });
+      input.set(toTensor(toBytes(img), img.channels, spec), j * per);
+    });
+    const dims = spec.layout === 'NCHW' ? [part.length, spec.channels, spec.height, spec.width] : [part.length, spec.height, spec.width, spec.channels];
+    batches.push({ input, dims });
+  }
+  return { batches, labels };
+}
+
+async function logits(p: Patcher, data: Prepared): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const b of data.batches) out.push(await p.run(b.input, b.dims));
+  return out;
+}
+
+function accuracyOf(outs: Float32Array[], labels: number[], classes: number): number {
+  let right = 0;
+  let i = 0;
+  for (const o of outs) {
+    for (let r = 0; r < o.length / classes; r++, i++) {
+      let best = 0;
+      for (let k = 1; k < classes; k++) if (o[r * classes + k]! > o[r * classes + best]!) best = k;
+      if (best === labels[i]) right++;
+    }
+  }
+  return labels.length ? right / labels.length : 0;
+}
+
+function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = new Uint32Array(a[i]!.buffer, a[i]!.byteOffset, a[i]!.length);
+    const y = new Uint32Array(b[i]!.buffer, b[i]!.byteOffset, b[i]!.length);
+    if (x.length !== y.length) return false;
+    for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+  }
+  return true;
+}
+
+/** The first `k` layers of a signature (layers in the model's topological order). */
+function truncate(sig: Signature, model: OnnxModel, k: number): Signature {
+  const names = new Set<string>();
+  const layers = model.layers().filter((l) => sig.tensors.some((t) => t.name === l.weight || t.name === l.bias));
+  for (const l of layers.slice(0, k)) {
+    names.add(l.weight);
+    if (l.bias) names.add(l.bias);
+  }
+  return { meta: { ...sig.meta, layers: k }, tensors: sig.tensors.filter((t) => names.has(t.name)) };
+}
+
+function signatureLayers(sig: Signature, model: OnnxModel): number {
+  return model.layers().filter((l) => sig.tensors.some((t) => t.name === l.weight || t.name === l.bias)).length;
+}
+
+function parseMixArg(text: string, pack: ModelPack): { id: string; name: string; mix: ConditionMix } {
+  const named = pack.manifest.mixes.find((m) => m.id === text) ?? pack.manifest.conditions.find((m) => m.id === text);
+  if (named) return { id: named.id, name: named.name, mix: named.mix };
+  const mix: ConditionMix = {};
+  for (const part of text.split(',')) {
+    const m = /^([a-z0-9][a-z0-9-]*)(?:=(-?[0-9.]+))?$/.exec(part.trim());
+    if (!m) throw new RwsError('usage-mix', `--mix: "${part}" is not ID or ID=α`, { field: 'mix' });
+    mix[m[1]!] = m[2] === undefined ? 1 : Number(m[2]);
+  }
+  return { id: text, name: text, mix };
+}
+
+/**
+ * Runs the paper's tables for a pack on labelled data: per condition and severity the clean,
+ * patched and (given `robust`) fine-tuned models; clean accuracy while patched and after unpatching
+ * (bit for bit); α and layer sweeps; quantization variants; mixes on data corrupted by each of
+ * their conditions. Signatures the pack marks as transfer are applied with their hash check off.
+ */
+export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
+  const t0 = performance.now();
+  const say = opts.progress ?? (() => {});
+  const pack = await loadPack(opts.pack, opts.libraries);
+  const m = pack.manifest;
+  if (pack.missing.length) say(`missing signatures: ${pack.missing.map((x) => `${x.id} (${x.reason})`).join(', ')}`);
+  const seed = opts.seed ?? 0;
+  const sweep = opts.sweepSeverity ?? 3;
+  const severities = opts.severities ?? [1, 2, 3, 4, 5];
+  const classes = m.labels.length;
+  const data = await loadLabelledData(opts.data, m.input, m.labels, opts.limit ?? 2000);
+  say(`data: ${data.images.length} images from ${data.source}`);
+  const model = await loadOnnx(pack.modelPath);
+  const signatures = new Map<string, Signature>();
+  for (const [id, file] of pack.signatureFiles) signatures.set(id, decodeSignature(new Uint8Array(await readFile(file)), file));
+  const transferIds = m.signatures.filter((s) => s.transfer).map((s) => s.id);
+  const threads = opts.threads ?? 2;
+  const patcher = await Patcher.create(model, signatures, { force: transferIds, threads });
+  const plain = await Patcher.create(model, new Map(), { threads });
+  const cache = new Map<string, Prepared>();
+  const dataFor = (corruptions: string[], severity: Severity): Prepared => {
+    const key = `${corruptions.join('+')}@${severity}`;
+    let d = cache.get(key);
+    if (!d) {
+      d = prepare(data.images, data.labels, pack, corruptions, severity, seed);
+      if (cache.size > 40) cache.clear();
+      cache.set(key, d);
+    }
+    return d;
+  };
+  const acc = async (p: Patcher, d: Prepared) => accuracyOf(await logits(p, d), d.labels, classes);
+  const robustModels = new Map<string, Patcher>();
+  const robustFor = async (name: string): Promise<Patcher | undefined> => {
+    if (!opts.robust) return undefined;
+    if (robustModels.has(name)) return robustModels.get(name);
+    const file = path.join(opts.robust, `${name}.onnx`);
+    if (!existsSync(file)) return undefined;
+    const p = await Patcher.create(await loadOnnx(file), new Map(), { threads });
+    robustModels.set(name, p);
+    return p;
+  };
+
+  try {
+    const clean = dataFor([], 1);
+    await patcher.setMix({});
+    const before = await logits(patcher, clean);
+    const cleanAcc = accuracyOf(before, clean.labels, classes);
+    say(`clean accuracy ${(cleanAcc * 100).toFixed(2)}%`);
+
+    const wanted = opts.conditions ?? m.conditions.map((c) => c.id);
+    const tables: ConditionTable[] = [];
+    for (const id of wanted) {
+      const named = m.conditions.find((c) => c.id === id);
+      const mix = named?.mix ?? (signatures.has(id) ? { [id]: 1 } : undefined);
+      if (!mix) throw new RwsError('usage-condition', `${opts.pack}: "${id}" is neither a condition nor a signature of pack "${m.id}"`, { field: 'conditions' });
+      for (const sid of Object.keys(mix)) {
+        if (!signatures.has(sid)) throw new RwsError('signature-missing', `${opts.pack}: signature "${sid}" of condition "${id}" is not available`, { field: 'conditions' });
+      }
+      const corruptions = KNOWN.has(id) ? [id] : corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
+      if (!corruptions.length) throw new RwsError('usage-condition', `${opts.pack}: no simulated corruption for condition "${id}"`, { field: 'conditions' });
+      const robust = await robustFor(corruptions.join('+'));
+      const rows: SeverityRow[] = [];
+      for (const s of severities) {
+        const d = dataFor(corruptions, s);
+        await patcher.setMix({});
+        const row: SeverityRow = { severity: s, clean: await acc(patcher, d), patched: 0 };
+        await patcher.setMix(mix);
+        row.patched = await acc(patcher, d);
+        if (robust) {
+          row.robust = await acc(robust, d);
+          if (row.robust !== row.clean) row.gapRecovered = (row.patched - row.clean) / (row.robust - row.clean);
+        }
+        rows.push(row);
+      }
+      await patcher.setMix(mix);
+      const cleanWhilePatched = await acc(patcher, clean);
+      const sd = dataFor(corruptions, sweep);
+      const alpha = [];
+      for (const a of opts.alphas ?? DEFAULT_ALPHAS) {
+        const scaled = Object.fromEntries(Object.entries(mix).map(([k, v]) => [k, v * a]));
+        await patcher.setMix(scaled);
+        alpha.push({ alpha: a, corrupted: await acc(patcher, sd), clean: await acc(patcher, clean) });
+      }
+      await patcher.setMix({});
+      // Layer sweep and quantization: only for a condition made of one signature.
+      const layers: ConditionTable['layers'] = [];
+      const quant: ConditionTable['quant'] = [];
+      const single = Object.keys(mix).length === 1 ? Object.keys(mix)[0]! : undefined;
+      const modelBytes = (await stat(pack.modelPath)).size;
+      if (single) {
+        const sig = signatures.get(single)!;
+        const variants = new Map<string, Signature>();
+        const total = signatureLayers(sig, model);
+        for (let k = 1; k <= total; k++) variants.set(`k${k}`, truncate(sig, model, k));
+        const sizes: Record<string, number> = { [sig.meta.quant]: (await stat(pack.signatureFiles.get(single)!)).size };
+        for (const q of ['f32', 'int4']) {
+          const f = opts.quantVariants ? path.join(opts.quantVariants, `${single}-${q}.rws.safetensors`) : '';
+          if (f && existsSync(f)) {
+            variants.set(q, decodeSignature(new Uint8Array(await readFile(f)), f));
+            sizes[q] = (await stat(f)).size;
+          }
+        }
+        const vp = await Patcher.create(model, variants, { force: transferIds.includes(single), threads });
+        try {
+          for (let k = 1; k <= total; k++) {
+            await vp.setMix({ [`k${k}`]: mix[single]! });
+            layers.push({ layers: k, values: variants.get(`k${k}`)!.tensors.reduce((s, t) => s + t.values.length, 0), corrupted: await acc(vp, sd) });
+          }
+          const shipped = rows.find((r) => r.severity === sweep)?.patched ?? (await (async () => {
+            await patcher.setMix(mix);
+            const a = await acc(patcher, sd);
+            await patcher.setMix({});
+            return a;
+          })());
+          quant.push({ quant: sig.meta.quant, bytes: sizes[sig.meta.quant]!, corrupted: shipped, smallerThanModel: modelBytes / sizes[sig.meta.quant]! });
+          for (const q of ['f32', 'int4']) {
+            if (!variants.has(q)) continue;
+            await vp.setMix({ [q]: mix[single]! });
+            quant.push({ quant: q, bytes: sizes[q]!, corrupted: await acc(vp, sd), smallerThanModel: modelBytes / sizes[q]! });
+          }
+        } finally {
+          await vp.dispose();
+        }
+      }
+      const t: ConditionTable = {
+        id,
+        name: named?.name ?? id,
+        signatures: mix,
+        transfer: Object.keys(mix).some((s) => transferIds.includes(s)),
+        severities: rows,
+        cleanWhilePatched,
+        alpha,
+        layers,
+        quant,
+      };
+      tables.push(t);
+      const r3 = rows.find((r) => r.severity === sweep);
+      say(`${id}: severity ${sweep} clean ${pct(r3?.clean)} patched ${pct(r3?.patched)}${r3?.robust !== undefined ? ` robust ${pct(r3.robust)} gap recovered ${pct(r3.gapRecovered)}` : ''}`);
+    }
+
+    // Unpatching: back to the clean weights, bit for bit, compared with a session that never saw a patch.
+    await patcher.setMix({});
+    const after = await logits(patcher, clean);
+    const fresh = await logits(plain, clean);
+    const bitIdentical = sameBits(before, after) && sameBits(before, fresh);
+
+    const composition: CompositionRow[] = [];
+    const mixArgs = opts.mixes ?? m.mixes.map((x) => x.id);
+    for (const text of mixArgs) {
+      const { id, name, mix } = parseMixArg(text, pack);
+      if (!Object.keys(mix).every((s) => signatures.has(s))) {
+        say(`mix ${id}: skipped, a signature is missing`);
+        continue;
+      }
+      const corruptions = corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
+      if (corruptions.length < 1) continue;
+      const d = dataFor(corruptions, sweep);
+      await patcher.setMix({});
+      const row: CompositionRow = { id, name, mix, corruptions, severity: sweep, clean: await acc(patcher, d), mixed: 0, singles: {}, dedicated: {} };
+      await patcher.setMix(mix);
+      row.mixed = await acc(patcher, d);
+      // Each single-condition signature of the mix alone, and any signature made for this very combination.
+      const parts = new Set(corruptions);
+      for (const [sid, sig] of signatures) {
+        const cs = corruptionsOf(sig.meta.condition);
+        if (cs.length === 1 && parts.has(cs[0]!)) {
+          await patcher.setMix({ [sid]: 1 });
+          row.singles[sid] = await acc(patcher, d);
+        } else if (cs.length > 1 && cs.length === parts.size && cs.every((c) => parts.has(c))) {
+          await patcher.setMix({ [sid]: 1 });
+          row.dedicated[sid] = await acc(patcher, d);
+        }
+      }
+      await patcher.setMix({});
+      const pair = await robustFor(corruptions.join('+'));
+      if (pair) {
+        row.pairModel = await acc(pair, d);
+        if (row.pairModel !== row.clean) row.shareOfPair = (row.mixed - row.clean) / (row.pairModel - row.clean);
+      }
+      composition.push(row);
+      say(`mix ${id} on ${corruptions.join(' then ')}: clean ${pct(row.clean)} mix ${pct(row.mixed)}${row.pairModel !== undefined ? ` pair model ${pct(row.pairModel)} (${pct(row.shareOfPair)} of its gain)` : ''}`);
+    }
+
+    return {
+      pack: opts.pack,
+      packName: m.name,
+      model: { file: path.basename(pack.modelPath), bytes: (await stat(pack.modelPath)).size },
+      data: { source: data.source, images: data.images.length, seed },
+      clean: cleanAcc,
+      sweepSeverity: sweep,
+      unpatch: { bitIdentical, cleanAfterUnpatch: accuracyOf(after, clean.labels, classes), comparedLogits: before.reduce((s, b) => s + b.length, 0) },
+      conditions: tables,
+      composition,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    await patcher.dispose();
+    await plain.dispose();
+    for (const p of robustModels.values()) await p.dispose();
+  }
+}
+
+function pct(v: number | undefined): string {
+  return v === undefined ? '–' : `${(v * 100).toFixed(1)}%`;
+}

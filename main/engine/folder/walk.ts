@@ -1,0 +1,132 @@
+import fs from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { glob } from 'tinyglobby';
+import { RwsError } from '../../core/errors.js';
+import { hasImageExtension, readHead, sniffImage } from '../io/image-decode.js';
+
+/** One file to classify: where it is, and its name in results (relative, `/`-separated). */
+export interface WalkFile {
+  path: string;
+  rel: string;
+}
+
+/** An entry that could not be looked at (broken link, unreadable folder); the run goes on. */
+export interface WalkProblem {
+  rel: string;
+  path: string;
+  code: 'unreadable';
+  message: string;
+}
+
+export interface WalkResult {
+  /** Files to decode, sorted by `rel` (code-unit order, the same on every machine). */
+  files: WalkFile[];
+  problems: WalkProblem[];
+  /** Files inside folders that are neither named nor shaped like images (sidecars, notes), and links that loop. */
+  skipped: string[];
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'broken symbolic link (its target does not exist)',
+  ELOOP: 'symbolic link loop',
+};
+
+const toPosix = (p: string) => p.split(path.sep).join('/');
+const byRel = (a: { rel: string }, b: { rel: string }) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0);
+
+/** Name given to each input in results: nothing for a single folder, its name when several. */
+function prefixes(inputs: string[]): string[] {
+  const names = inputs.map((i) => path.basename(path.resolve(i)));
+  return inputs.map((input, i) => {
+    const clash = names.filter((n) => n === names[i]).length > 1;
+    return clash ? toPosix(path.normalize(input)).replace(/^\.\/+|\/+$/g, '') : names[i]!;
+  });
+}
+
+/**
+ * Every image under the inputs (files and folders, recursively, following symbolic links; hidden
+ * files skipped). Inside folders, files with an image extension are taken as they are and other
+ * files only when their first bytes are an image's; a named file is always taken. Broken links and
+ * unreadable folders are reported in `problems`, not thrown. A missing input is an error.
+ */
+export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal } = {}): Promise<WalkResult> {
+  const files: WalkFile[] = [];
+  const problems: WalkProblem[] = [];
+  const skipped: string[] = [];
+  const names = prefixes(inputs);
+  const several = inputs.length > 1;
+  for (const [i, input] of inputs.entries()) {
+    let info: fs.Stats;
+    try {
+      info = await stat(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      throw new RwsError('usage-input', `${input}: cannot read this input (${ERRNO_TEXT[code] ?? code})`, { file: input });
+    }
+    if (!info.isDirectory()) {
+      files.push({ path: path.resolve(input), rel: names[i]! });
+      continue;
+    }
+    const root = path.resolve(input);
+    const relOf = (abs: string) => {
+      const r = toPosix(path.relative(root, abs));
+      return several ? `${names[i]}/${r}` : r;
+    };
+    // tinyglobby skips what it cannot read without a word: these wrappers hear of it.
+    const report = (abs: string, e: NodeJS.ErrnoException | null, what: string) => {
+      if (!e) return;
+      const why = ERRNO_TEXT[e.code ?? ''] ?? e.code ?? e.message;
+      problems.push({ path: abs, rel: relOf(abs), code: 'unreadable', message: `${relOf(abs) || input}: ${what}: ${why}` });
+    };
+    const watched = {
+      readdir: ((p: string, o: unknown, cb: (e: NodeJS.ErrnoException | null, entries?: unknown) => void) =>
+        fs.readdir(p, o as { withFileTypes: true }, (e, entries) => {
+          report(path.resolve(root, p), e, 'cannot list this folder');
+          cb(e, entries);
+        })) as unknown as typeof fs.readdir,
+      realpath: ((p: string, cb: (e: NodeJS.ErrnoException | null, r?: string) => void) =>
+        fs.realpath(p, (e, r) => {
+          const abs = path.resolve(root, p);
+          // A link to a folder above itself would list the same files again under longer names.
+          if (!e && r && (abs + path.sep).startsWith(r + path.sep)) {
+            const loop = Object.assign(new Error('loop'), { code: 'ELOOP' }) as NodeJS.ErrnoException;
+            skipped.push(relOf(abs));
+            return cb(loop);
+          }
+          report(abs, e, 'cannot follow link');
+          cb(e, r);
+        })) as unknown as typeof fs.realpath,
+    };
+    const found = await glob('**/*', {
+      cwd: root,
+      onlyFiles: true,
+      followSymbolicLinks: true,
+      dot: false,
+      absolute: false,
+      fs: watched,
+      signal: opts.signal,
+    });
+    for (const rel of found) {
+      const abs = path.resolve(root, rel);
+      if (hasImageExtension(rel)) {
+        files.push({ path: abs, rel: relOf(abs) });
+        continue;
+      }
+      let head: Uint8Array | undefined;
+      try {
+        head = await readHead(abs);
+      } catch (e) {
+        report(abs, e as NodeJS.ErrnoException, 'cannot read');
+        continue;
+      }
+      if (sniffImage(head)) files.push({ path: abs, rel: relOf(abs) });
+      else skipped.push(relOf(abs));
+    }
+  }
+  const seen = new Set<string>();
+  const unique = files.filter((f) => (seen.has(f.rel) ? false : (seen.add(f.rel), true)));
+  return { files: unique.sort(byRel), problems: problems.sort(byRel), skipped: skipped.sort() };
+}

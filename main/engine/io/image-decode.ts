@@ -1,0 +1,234 @@
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import sharp, { type OutputInfo } from 'sharp';
+import { RwsError } from '../../core/errors.js';
+import type { InputSpec } from '../packs/pack.js';
+
+// Folder runs decode each file once: libvips' operation cache (up to 50 MB by default) only holds
+// memory that is never reused, and makes RSS grow over a long run.
+sharp.cache(false);
+
+/** Image formats recognised by their first bytes (what sharp's bundled libvips can decode). */
+export type ImageKind = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif';
+
+/** Codes of decode failures, as reported per file in a folder run. */
+export type DecodeErrorCode = 'empty' | 'not-image' | 'truncated' | 'too-many-pixels' | 'unreadable';
+
+/** Largest image decoded by default (100 megapixels): bigger ones are refused as pixel bombs. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this (width × height), before decoding them. */
+  maxPixels?: number;
+  /** Name to use in error messages when `input` is bytes. */
+  name?: string;
+}
+
+const ascii = (b: Uint8Array, from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
+const HEIF_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1']);
+
+/** The image format that `head` (the first 32 or more bytes of a file) starts with, or undefined. */
+export function sniffImage(head: Uint8Array): ImageKind | undefined {
+  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (head.length >= 8 && ascii(head, 0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (head.length >= 6 && (ascii(head, 0, 6) === 'GIF87a' || ascii(head, 0, 6) === 'GIF89a')) return 'gif';
+  if (head.length >= 12 && ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 12) === 'WEBP') return 'webp';
+  if (head.length >= 4 && (ascii(head, 0, 4) === 'II*\0' || ascii(head, 0, 4) === 'MM\0*')) return 'tiff';
+  if (head.length >= 12 && ascii(head, 4, 8) === 'ftyp') {
+    const brand = ascii(head, 8, 12);
+    if (brand === 'avif' || brand === 'avis') return 'avif';
+    if (HEIF_BRANDS.has(brand)) return 'heif';
+  }
+  return undefined;
+}
+
+/** The first `n` bytes of a file (fewer if it is shorter). */
+export async function readHead(file: string, n = 32): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = new Uint8Array(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'does not exist (or is a broken link)',
+  ELOOP: 'symbolic link loop',
+  EISDIR: 'is a folder',
+};
+
+function fail(code: DecodeErrorCode, name: string, problem: string): RwsError {
+  return new RwsError(code, `${name}: ${problem}`, { file: name });
+}
+
+/** libvips can report dozens of lines for one file: keep the last, short. */
+function briefly(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => /[a-z]{4,}/i.test(l));
+  const last = lines[lines.length - 1] ?? text;
+  return last.length > 160 ? `${last.slice(0, 157)}...` : last;
+}
+
+/** True when the bytes are known to be cut short: the format's end marker or declared length is missing. */
+export function isCutShort(kind: ImageKind, head: Uint8Array, tail: Uint8Array, size: number): boolean {
+  const t = tail.length;
+  switch (kind) {
+    case 'jpeg': {
+      // Some encoders pad after EOI: look for FF D9 near the end.
+      for (let i = t - 2; i >= 0; i--) if (tail[i] === 0xff && tail[i + 1] === 0xd9) return false;
+      return true;
+    }
+    case 'png':
+      return !(t >= 8 && ascii(tail, t - 8, t - 4) === 'IEND');
+    case 'gif':
+      return !(t >= 1 && tail[t - 1] === 0x3b);
+    case 'webp':
+      return head.length >= 8 && size < new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true) + 8;
+    default:
+      return false;
+  }
+}
+
+/** The first and last bytes of a file, and its size: what explaining a failure needs. */
+interface FileEnds {
+  head: Uint8Array;
+  tail: Uint8Array;
+  size: number;
+}
+
+const endsOf = (b: Uint8Array): FileEnds => ({ head: b.subarray(0, 32), tail: b.subarray(Math.max(0, b.length - 64)), size: b.length });
+
+/** Files up to this size are read whole here; larger ones are left to libvips, which reads only what a shrinking decode needs. */
+const READ_WHOLE_BYTES = 2 * 1024 * 1024;
+
+/** A small file's bytes, or a large file's path (with its ends read only when needed). */
+async function load(file: string, name: string): Promise<{ input: Uint8Array | string; ends: () => Promise<FileEnds> }> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+    const size = (await fh.stat()).size;
+    if (size === 0) throw fail('empty', name, 'file is empty (0 bytes)');
+    if (size <= READ_WHOLE_BYTES) {
+      const bytes = await fh.readFile();
+      return { input: bytes, ends: async () => endsOf(bytes) };
+    }
+    const head = new Uint8Array(32);
+    const tail = new Uint8Array(64);
+    await fh.read(head, 0, 32, 0);
+    await fh.read(tail, 0, 64, size - 64);
+    return { input: file, ends: async () => ({ head, tail, size }) };
+  } catch (e) {
+    if (e instanceof RwsError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw fail('unreadable', name, code === 'EISDIR' ? 'is a folder' : `cannot read: ${ERRNO_TEXT[code] ?? (code || (e as Error).message)}`);
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * Turn a sharp failure into the reason a user can act on. libvips' error text can be lost when
+ * several images fail at once ("Unknown error"), so a cut-off file is recognised by its bytes
+ * first, and by the message only for formats without an end marker.
+ */
+function explain(err: unknown, ends: FileEnds, name: string, maxPixels: number): RwsError {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(text)) return fail('too-many-pixels', name, `image is larger than ${maxPixels} pixels (a pixel bomb?); raise --max-pixels to decode it`);
+  const { head, tail, size } = ends;
+  const kind = sniffImage(head);
+  if (!kind) return fail('not-image', name, 'not an image (content is not JPEG, PNG, WebP, GIF, TIFF or AVIF/HEIF)');
+  if (isCutShort(kind, head, tail, size)) {
+    return fail('truncated', name, `${kind.toUpperCase()} data is truncated (the file ends before the image does)`);
+  }
+  const why = briefly(text);
+  // libvips reports a cut-off file in many words; a known header that then fails to parse is one too.
+  if (/truncat|premature end|unexpected end|end of (input|file|data|stream)|not enough data|read error|short read|incomplete|corrupt|unsupported image format/i.test(text)) {
+    return fail('truncated', name, `${kind.toUpperCase()} data is truncated or damaged (${why})`);
+  }
+  return fail('unreadable', name, `cannot decode this ${kind.toUpperCase()} (${why})`);
+}
+
+/**
+ * Decode an image file or its bytes into the model's input tensor for one image (layout, size,
+ * colour, range and mean/std of `spec`), honouring EXIF orientation; GIFs give their first frame.
+ * Failures are RwsErrors coded `empty`, `not-image`, `truncated`, `too-many-pixels` or `unreadable`.
+ */
+export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
+  let source: { input: Uint8Array | string; ends: () => Promise<FileEnds> };
+  if (typeof input === 'string') {
+    // Small files are read here (measured a little faster than libvips opening them, and a
+    // failure is explained from the same bytes); large ones stream through libvips.
+    source = await load(input, name);
+  } else {
+    if (input.length === 0) throw fail('empty', name, 'file is empty (0 bytes)');
+    source = { input, ends: async () => endsOf(input) };
+  }
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await pixels(source.input, spec, maxPixels);
+  } catch (e) {
+    // libvips can lose its message when several images fail at once; a second try alone tells more.
+    let err = e;
+    if (/unknown error/i.test(e instanceof Error ? e.message : String(e))) {
+      try {
+        out = await pixels(source.input, spec, maxPixels);
+      } catch (again) {
+        err = again;
+      }
+    }
+    if (!out!) throw explain(err, await source.ends(), name, maxPixels);
+  }
+  if (out.info.width !== spec.width || out.info.height !== spec.height) {
+    throw fail('unreadable', name, `resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
+  }
+  return toTensor(out.data, out.info.channels, spec);
+}
+
+async function pixels(input: Uint8Array | string, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {
+  const grey = spec.colorSpace === 'grey' || spec.channels === 1;
+  // failOn 'truncated': cameras write JPEGs with harmless warnings, but a cut-off file must fail.
+  let img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 })
+    .rotate()
+    .resize(spec.width, spec.height, { fit: spec.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } })
+    .removeAlpha();
+  img = grey ? img.greyscale() : img.toColourspace('srgb');
+  return img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+}
+
+/** Pixels (HWC, 8-bit, `have` channels) → the spec's float tensor (NCHW or NHWC, one image). */
+export function toTensor(pixels: Uint8Array, have: number, spec: InputSpec): Float32Array {
+  const { width: w, height: h, channels: c } = spec;
+  const n = w * h;
+  const out = new Float32Array(n * c);
+  const [lo, hi] = spec.range;
+  const bgr = spec.colorSpace === 'bgr';
+  const planar = spec.layout === 'NCHW';
+  for (let ch = 0; ch < c; ch++) {
+    // Source channel: grey images feed every channel; BGR reads RGB backwards.
+    const src = have === 1 ? 0 : bgr ? c - 1 - ch : ch;
+    const mean = spec.mean[spec.mean.length === 1 ? 0 : ch]!;
+    const std = spec.std[spec.std.length === 1 ? 0 : ch]!;
+    // Folding range and normalisation into one multiply-add per value.
+    const scale = (hi - lo) / 255 / std;
+    const shift = (lo - mean) / std;
+    for (let i = 0; i < n; i++) {
+      const v = pixels[i * have + src]! * scale + shift;
+      out[planar ? ch * n + i : i * c + ch] = v;
+    }
+  }
+  return out;
+}
+
+/** File extensions that name images; used only to decide which unknown files to look inside. */
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heif', '.heic']);
+
+/** True when the file name has an image extension. */
+export function hasImageExtension(file: string): boolean {
+  return IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());
+}

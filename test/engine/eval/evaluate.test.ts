@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Signature } from '../../../main/core/signature.js';
+import { encodeSignature } from '../../../main/core/signature-codec.js';
+import { corruptionOrder, evaluatePack } from '../../../main/engine/eval/evaluate.js';
+import { reportHtml, reportText } from '../../../main/engine/eval/report.js';
+import { parseOnnx } from '../../../main/engine/onnx/model.js';
+import { hashTensor } from '../../../main/engine/signatures/tensor-hash.js';
+import { folderTestModel } from '../folder/fixtures.js';
+
+const N = 40;
+let dir: string;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+}
+
+/** A signature adding `scale`·noise to the model's conv (weight, and bias when asked). */
+function signature(id: string, model: ReturnType<typeof parseOnnx>, seed: number, withBias: boolean): Signature {
+  const rnd = seeded(seed);
+  const names = withBias ? ['conv.weight', 'conv.bias'] : ['conv.weight'];
+  const tensors = names.map((name) => {
+    const base = model.floats(name);
+    return { name, shape: name === 'conv.weight' ? [8, 1, 3, 3] : [8], values: Float32Array.from(base, () => rnd() * 1.5), channelAxis: 0, mode: 'add' as const };
+  });
+  return {
+    meta: {
+      format: 'rws/1', id, condition: id, severity: [1, 5], method: 'finetune', layers: 1, quant: 'f32', batchNorm: 'none',
+      baseHashes: Object.fromEntries(names.map((n) => [n, hashTensor(model.floats(n))])),
+    },
+    tensors,
+  };
+}
+
+/** The model with θ + Σ α·Δ written into its initializers, built here from raw arrays. */
+function patchedModel(bytes: Uint8Array, parts: [Signature, number][]): Uint8Array {
+  const m = parseOnnx(bytes, { file: 'fixture.onnx' });
+  const names = new Set(parts.flatMap(([s]) => s.tensors.map((t) => t.name)));
+  for (const name of names) {
+    const v = Float32Array.from(m.floats(name));
+    for (const [s, a] of parts) {
+      const t = s.tensors.find((x) => x.name === name);
+      if (t) for (let i = 0; i < v.length; i++) v[i] = v[i]! + a * t.values[i]!;
+    }
+    m.setFloats(name, v);
+  }
+  return m.encode();
+}
+
+let sigs: { fog: Signature; dark: Signature };
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'rws-eval-'));
+  const bytes = folderTestModel({ channels: 1, size: 28, classes: 10 });
+  const model = parseOnnx(bytes, { file: 'model.onnx' });
+  sigs = { fog: signature('fog', model, 5, true), dark: signature('low-light', model, 9, false) };
+  const pack = path.join(dir, 'pack');
+  await mkdir(path.join(pack, 'signatures'), { recursive: true });
+  await writeFile(path.join(pack, 'model.onnx'), bytes);
+  const files: Record<string, Uint8Array> = {};
+  for (const s of [sigs.fog, sigs.dark]) {
+    files[s.meta.id] = encodeSignature(s, 'f32');
+    await writeFile(path.join(pack, 'signatures', `${s.meta.id}.rws.safetensors`), files[s.meta.id]!);
+  }
+  const labels = Array.from({ length: 10 }, (_, i) => `class ${i}`);
+  await writeFile(
+    path.join(pack, 'pack.json'),
+    JSON.stringify({
+      format: 'rws-pack/1', id: 'eval-test', name: 'Eval test', version: '1', task: 'classification', model: 'model.onnx',
+      input: { name: 'input', layout: 'NCHW', width: 28, height: 28, channels: 1, colorSpace: 'grey', range: [0, 1], mean: [0.3], std: [0.3], resize: 'fill' },
+      output: { name: 'logits', kind: 'logits' },
+      labels,
+      signatures: Object.entries(files).map(([id, b]) => ({ id, condition: id, sha256: sha(b) })),
+      conditions: [{ id: 'fog', name: 'Fog', mix: { fog: 1 } }, { id: 'low-light', name: 'Low light', mix: { 'low-light': 1 } }],
+      mixes: [{ id: 'foggy-night', name: 'Foggy night', mix: { fog: 0.5, 'low-light': 0.5 } }],
+    }),
+  );
+  // Robust references: the fog model is exactly θ + Δ_fog, the pair model θ + ½Δ_fog + ½Δ_dark.
+  await mkdir(path.join(dir, 'robust'));
+  await writeFile(path.join(dir, 'robust', 'fog.onnx'), patchedModel(bytes, [[sigs.fog, 1]]));
+  await writeFile(path.join(dir, 'robust', 'low-light+fog.onnx'), patchedModel(bytes, [[sigs.fog, 0.5], [sigs.dark, 0.5]]));
+  // The same images as IDX (gzipped) and as a labelled folder of PNGs.
+  const rnd = seeded(3);
+  const px = new Uint8Array(N * 784);
+  const lab = new Uint8Array(N);
+  for (let i = 0; i < N; i++) {
+    lab[i] = i % 10;
+    for (let k = 0; k < 784; k++) px[i * 784 + k] = Math.max(0, Math.min(255, Math.round(((k % 28) / 28 + (lab[i]! % 3) * 0.2 + rnd() * 0.3) * 200)));
+  }
+  const idxHead = (dims: number[]) => {
+    const h = Buffer.alloc(4 + 4 * dims.length);
+    h[2] = 8;
+    h[3] = dims.length;
+    dims.forEach((d, i) => h.writeUInt32BE(d, 4 + 4 * i));
+    return h;
+  };
+  await mkdir(path.join(dir, 'idx'));
+  await writeFile(path.join(dir, 'idx', 't10k-images-idx3-ubyte.gz'), gzipSync(Buffer.concat([idxHead([N, 28, 28]), px])));
+  await writeFile(path.join(dir, 'idx', 't10k-labels-idx1-ubyte'), Buffer.concat([idxHead([N]), lab]));
+  for (let i = 0; i < N; i++) {
+    const sub = path.join(dir, 'folder', i % 2 ? labels[lab[i]!]! : String(lab[i]));
+    await mkdir(sub, { recursive: true });
+    await sharp(Buffer.from(px.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(sub, `${String(i).padStart(3, '0')}.png`));
+  }
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('evaluatePack', () => {
+  it('measures clean, patched and robust models, unpatches bit for bit, and sweeps α and layers', async () => {
+    const r = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), robust: path.join(dir, 'robust'), severities: [2, 3], limit: N, threads: 1 });
+    expect(r.data.images).toBe(N);
+    expect(r.unpatch.bitIdentical).toBe(true);
+    expect(r.unpatch.cleanAfterUnpatch).toBe(r.clean);
+    const fog = r.conditions.find((c) => c.id === 'fog')!;
+    for (const s of fog.severities) {
+      // The robust model is θ + Δ built independently: the Patcher must agree with it exactly.
+      expect(s.robust).toBe(s.patched);
+      if (s.robust !== s.clean) expect(s.gapRecovered).toBeCloseTo(1, 10);
+    }
+    const s3 = fog.severities.find((s) => s.severity === 3)!;
+    expect(fog.alpha.find((a) => a.alpha === 0)!.corrupted).toBe(s3.clean);
+    expect(fog.alpha.find((a) => a.alpha === 0)!.clean).toBe(r.clean);
+    expect(fog.alpha.find((a) => a.alpha === 1)!.corrupted).toBe(s3.patched);
+    expect(fog.alpha.find((a) => a.alpha === 1)!.clean).toBe(fog.cleanWhilePatched);
+    expect(fog.layers).toEqual([{ layers: 1, values: 80, corrupted: s3.patched }]);
+    expect(fog.quant[0]).toMatchObject({ quant: 'f32', corrupted: s3.patched });
+    // Low light has no robust model: no gap figure.
+    expect(r.conditions.find((c) => c.id === 'low-light')!.severities[0]!.robust).toBeUndefined();
+    const mix = r.composition.find((m) => m.id === 'foggy-night')!;
+    expect(mix.corruptions).toEqual(['low-light', 'fog']);
+    expect(Object.keys(mix.singles).sort()).toEqual(['fog', 'low-light']);
+    expect(mix.pairModel).toBe(mix.mixed);
+    const text = reportText(r);
+    expect(text).toMatch(/bit-identical: yes/);
+    const html = await reportHtml(r);
+    expect(html).toMatch(/<canvas id="alpha"/);
+    expect(html).toMatch(/Chart\.js v4/);
+    expect(html).not.toMatch(/<script src=/);
+  });
+
+  it('reads a labelled folder (class names or indices) like the IDX files', async () => {
+    const a = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), conditions: ['fog'], severities: [1], mixes: [], limit: N, threads: 1 });
+    const b = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'folder'), conditions: ['fog'], severities: [1], mixes: [], limit: N, threads: 1 });
+    expect(b.data.images).toBe(N);
+    // Same images in another order: the same accuracy on clean data.
+    expect(b.clean).toBe(a.clean);
+  });
+
+  it('refuses an unknown condition and data that is neither IDX nor class folders, naming them', async () => {
+    await expect(evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), conditions: ['hail'], limit: 4 })).rejects.toThrow(/"hail" is neither a condition nor a signature/);
+    await expect(evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'pack', 'model.onnx'), limit: 4 })).rejects.toThrow(/model\.onnx: not IDX images/);
+  });
+
+  it('applies the light first when a mix combines conditions', () => {
+    expect(corruptionOrder(['fog', 'low-light'])).toEqual(['low-light', 'fog']);
+    expect(corruptionOrder(['rain', 'snow'])).toEqual(['rain', 'snow']);
+  });
+});
