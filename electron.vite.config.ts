@@ -15,7 +15,11 @@ export default defineConfig({
       // onnxruntime-node, sharp, zod... stay in node_modules (native parts are unpacked from asar).
       externalizeDeps: true,
       rollupOptions: {
-        input: { index: at('./main/app/index.ts'), 'engine-process': at('./main/app/engine-process.ts') },
+        input: {
+          index: at('./main/app/index.ts'),
+          'engine-process': at('./main/app/engine-process.ts'),
+          'inference-worker': at('./main/engine/runtime/inference-worker.ts'),
+        },
         output: { format: 'es', entryFileNames: '[name].js' },
       },
     },

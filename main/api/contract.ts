@@ -1,34 +1,27 @@
 /**
- * The one contract between the UI and the engine: every command (its argument schema and result
- * type), every event, and the channel names. Three things implement or route it: the Electron
- * preload (as `window.rws`), the Electron main process (one IPC handler per command), and
- * `rws serve` (HTTP + WebSocket). main/service/ implements each command once.
+ * The one contract between the UI and the engine: every command's result type, every event, the
+ * channel names and the API the renderer sees. Three things implement or route it: the Electron
+ * preload (as `window.rws`), the Electron main process (one IPC loop over the commands), and
+ * `rws serve` (HTTP + WebSocket); main/service/ implements each command once. The argument
+ * schemas (zod) are in schemas.ts, errors as they cross a transport in errors.ts: this file has no
+ * runtime import, so a bundle that needs only names and types (the preload) carries no zod.
  *
- * Pure TypeScript + zod: the renderer imports this file, so no `node:` imports here.
  * Stability rule: add commands, fields and events; never rename or remove them.
  */
-import { z } from 'zod';
-import { RwsError } from '../core/errors.js';
+import type { z } from 'zod';
+import type { ApiError } from './errors.js';
+import type { schemas } from './schemas.js';
 
+export type { ApiError } from './errors.js';
+export { COMMANDS, DEVICE_IDS, type CommandName, type DeviceId } from './names.js';
+import { COMMANDS, type CommandName, type DeviceId } from './names.js';
 // ---------------------------------------------------------------------------------------------
 // Shared value types
 // ---------------------------------------------------------------------------------------------
 
-/** Execution providers by id; `auto` = first available of cuda, dml, coreml, cpu. */
-export const DEVICE_IDS = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
-export type DeviceId = (typeof DEVICE_IDS)[number];
 
 /** Strength of each signature by id: `{fog: 0.8, 'low-light': 1}`; empty = clean model. */
 export type ConditionMix = Record<string, number>;
-
-const idText = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
-const mixRecord = z.record(idText, z.number().finite().min(-4).max(4));
-/** A mix as a record, or as text: `off`, a named condition or mix id, or `ID=α,ID=α`. */
-export const MixSchema = z.union([mixRecord, z.string().max(1000)]);
-export type MixInput = z.infer<typeof MixSchema>;
-
-/** A path on the engine's machine; `rws serve` accepts only paths inside its `--root` folders. */
-const pathText = z.string().min(1).max(4096);
 
 /** One prediction: class index, label, softmax probability. */
 export interface Prediction {
@@ -37,28 +30,6 @@ export interface Prediction {
   score: number;
 }
 export type TopK = Prediction[];
-
-/** An error as it crosses a transport: the same code and message the CLI prints. */
-export interface ApiError {
-  code: string;
-  message: string;
-  file?: string;
-  field?: string;
-}
-
-/** An image in memory: HWC, values 0..1 (the core's corruption `Image`). */
-export const ImageSchema = z
-  .object({
-    width: z.number().int().positive().max(8192),
-    height: z.number().int().positive().max(8192),
-    channels: z.union([z.literal(1), z.literal(3)]),
-    data: z.union([z.instanceof(Float32Array), z.array(z.number())]),
-  })
-  .refine((im) => im.data.length === im.width * im.height * im.channels, {
-    message: 'data must hold width × height × channels values',
-    path: ['data'],
-  });
-export type ImageInput = z.infer<typeof ImageSchema>;
 export interface ImageData01 {
   width: number;
   height: number;
@@ -309,100 +280,12 @@ export interface EngineState {
   message?: string;
 }
 
+
 // ---------------------------------------------------------------------------------------------
-// Commands: argument schemas (validated before use by every transport and by the service)
+// Commands (argument schemas: schemas.ts)
 // ---------------------------------------------------------------------------------------------
 
-const none = z.object({}).strict().optional();
-
-export const schemas = {
-  getState: none,
-  loadPack: z.object({ dir: pathText.optional() }).strict().optional(),
-  getPack: none,
-  listDevices: none,
-  setDevice: z.object({ device: z.enum(DEVICE_IDS) }).strict(),
-  setMix: z.object({ mix: MixSchema }).strict(),
-  classifyFrame: z
-    .object({
-      width: z.number().int().positive().max(4096),
-      height: z.number().int().positive().max(4096),
-      channels: z.union([z.literal(1), z.literal(3)]),
-      /** Already at the model's input size: HWC, values 0..1, grey or RGB; the engine applies mean/std and layout. */
-      data: z.union([z.instanceof(Float32Array), z.array(z.number())]),
-      /** Also run the clean model. */
-      compare: z.boolean().optional(),
-      top: z.number().int().min(1).max(100).optional(),
-      /** Let the pack's condition classifier choose the mix, following the frames (needs the pack's `autoMix`). */
-      auto: z.boolean().optional(),
-    })
-    .strict()
-    .refine((f) => f.data.length === f.width * f.height * f.channels, {
-      message: 'data must hold width × height × channels values',
-      path: ['data'],
-    }),
-  startFolderRun: z
-    .object({
-      inputs: z.array(pathText).min(1).max(1000),
-      output: pathText,
-      /** Default: the current mix. */
-      mix: MixSchema.optional(),
-      top: z.number().int().min(1).max(100).optional(),
-      copyToClassFolders: z.boolean().optional(),
-      batch: z.number().int().min(1).max(1024).optional(),
-    })
-    .strict(),
-  stopFolderRun: none,
-  resumeFolderRun: z.object({ output: pathText.optional() }).strict().optional(),
-  getFolderResults: z
-    .object({
-      offset: z.number().int().min(0).optional(),
-      limit: z.number().int().min(1).max(10_000).optional(),
-    })
-    .strict()
-    .optional(),
-  exportResults: z.object({ format: z.enum(['csv', 'json']), file: pathText }).strict(),
-  listRoots: none,
-  browse: z.object({ dir: pathText }).strict(),
-  evaluate: z
-    .object({
-      /** Labelled image folder (one subfolder per class) or a Fashion-MNIST idx folder. */
-      data: pathText.optional(),
-      conditions: z.array(idText).max(50).optional(),
-      severities: z.array(z.number().int().min(1).max(5)).max(5).optional(),
-      /** Images per condition and severity. */
-      limit: z.number().int().min(1).max(100_000).optional(),
-      seed: z.number().int().optional(),
-    })
-    .strict()
-    .optional(),
-  previewCondition: z
-    .object({
-      condition: idText,
-      severity: z.number().int().min(1).max(5),
-      seed: z.number().int().optional(),
-      image: ImageSchema,
-    })
-    .strict(),
-  getThumbnail: z.object({ file: pathText, size: z.number().int().min(8).max(512).optional() }).strict(),
-  uploadFiles: z
-    .object({
-      /** Continue filling this run folder (from a previous call); default a new one. */
-      folder: pathText.optional(),
-      files: z
-        .array(
-          z.object({
-            /** Relative path inside the run folder (sub-folders kept), no `..`. */
-            name: z.string().min(1).max(1024),
-            data: z.instanceof(Uint8Array),
-          }),
-        )
-        .min(1)
-        .max(1000),
-    })
-    .strict(),
-} as const;
-
-export type CommandName = keyof typeof schemas;
+/** What a command takes, as a caller writes it (validated by schemas.ts before use). */
 export type CommandArgs<K extends CommandName> = z.input<(typeof schemas)[K]>;
 
 /** What each command resolves to. */
@@ -427,8 +310,6 @@ export interface CommandResults {
   uploadFiles: UploadDone;
 }
 
-/** Every command name, in a stable order. */
-export const COMMANDS = Object.keys(schemas) as CommandName[];
 
 // ---------------------------------------------------------------------------------------------
 // Events
@@ -491,33 +372,4 @@ export interface RwsApi extends RwsCommands {
   pickSaveFile?(opts: { defaultName: string; format: 'csv' | 'json' }): Promise<string | null>;
   /** Open a folder in the OS file manager (Electron only). */
   openPath?(path: string): Promise<void>;
-}
-
-/** Validate a command's arguments; throws RwsError('bad-argument') naming the field. */
-export function parseArgs<K extends CommandName>(command: K, args: unknown): z.output<(typeof schemas)[K]> {
-  const parsed = schemas[command].safeParse(args);
-  if (parsed.success) return parsed.data as z.output<(typeof schemas)[K]>;
-  const issue = parsed.error.issues[0]!;
-  const field = issue.path.map(String).join('.') || '(arguments)';
-  throw new RwsError('bad-argument', `${command}: field "${field}": ${issue.message}`, { field });
-}
-
-/** Turn anything thrown into the error shape that crosses a transport. */
-export function toApiError(e: unknown): ApiError {
-  if (e && typeof e === 'object') {
-    const o = e as { code?: unknown; message?: unknown; file?: unknown; field?: unknown };
-    const out: ApiError = {
-      code: typeof o.code === 'string' ? o.code : 'internal',
-      message: typeof o.message === 'string' ? o.message : String(e),
-    };
-    if (typeof o.file === 'string') out.file = o.file;
-    if (typeof o.field === 'string') out.field = o.field;
-    return out;
-  }
-  return { code: 'internal', message: String(e) };
-}
-
-/** The Error a client throws for an ApiError (same code, message, file, field). */
-export function fromApiError(e: ApiError): RwsError {
-  return new RwsError(e.code, e.message, { file: e.file, field: e.field });
 }

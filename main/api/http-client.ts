@@ -6,7 +6,6 @@
 import {
   COMMANDS,
   HTTP,
-  fromApiError,
   type ApiError,
   type CommandName,
   type EventName,
@@ -15,6 +14,7 @@ import {
   type UploadDone,
   type CommandArgs,
 } from './contract.js';
+import { fromApiError } from './errors.js';
 import { decodeWire, encodeWire } from './wire.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket or the `ws` package). */

@@ -1,6 +1,7 @@
 // Messages between the Electron main process and the engine's utility process, and the engine
 // side's loop. No Electron import: the loop is tested in Node with a fake service.
 import type { ApiError, CommandName, EventName, RwsEvents } from '../api/contract.js';
+import { toApiError } from '../api/errors.js';
 
 /** Main -> engine. */
 export type HostMessage = { type: 'call'; id: number; command: CommandName; args: unknown };
@@ -19,19 +20,6 @@ export interface ServiceLike {
   onAny(cb: <E extends EventName>(event: E, payload: RwsEvents[E]) => void): () => void;
 }
 
-// The contract's toApiError, repeated here so this module (bundled into the engine process and the
-// main process) imports only types from the contract and never pulls zod into its chunk.
-function apiError(e: unknown): ApiError {
-  const o = (e && typeof e === 'object' ? e : {}) as { code?: unknown; message?: unknown; file?: unknown; field?: unknown };
-  const out: ApiError = {
-    code: typeof o.code === 'string' ? o.code : 'internal',
-    message: typeof o.message === 'string' ? o.message : String(e),
-  };
-  if (typeof o.file === 'string') out.file = o.file;
-  if (typeof o.field === 'string') out.field = o.field;
-  return out;
-}
-
 /**
  * Serve a command service over a message channel: every call is answered once (ok or error), every
  * service event is forwarded. Calls run concurrently; the engine itself serialises model work.
@@ -46,10 +34,8 @@ export function serveEngine(
     if (!msg || msg.type !== 'call' || typeof msg.id !== 'number') return;
     service.call(msg.command, msg.args).then(
       (value) => io.post({ type: 'result', id: msg.id, ok: true, value }),
-      (e) => io.post({ type: 'result', id: msg.id, ok: false, error: apiError(e) }),
+      (e) => io.post({ type: 'result', id: msg.id, ok: false, error: toApiError(e) }),
     );
   });
   io.post({ type: 'ready', device });
 }
-
-export { apiError as toEngineError };

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EVENT_CHANNELS, type DeviceId, type EventName, type FolderProgress, type RwsEvents } from '../api/contract.js';
 import { EngineHost, type EngineProcess } from './engine-host.js';
-import { toEngineError, type EngineMessage } from './engine-protocol.js';
-import type { IpcReply } from './host-channels.js';
+import { toApiError } from '../api/errors.js';
+import type { EngineMessage } from './engine-protocol.js';
+import type { IpcReply } from '../api/host-channels.js';
 import { registerCommandHandlers } from './ipc/commands.js';
 import type { IpcContext } from './ipc/context.js';
 import { register as registerOpenPath } from './ipc/open-path.js';
@@ -54,7 +55,7 @@ function defaultPackDir(): string | undefined {
 
 function spawnEngine(packDir: string | undefined) {
   return ({ device }: { device: DeviceId }): EngineProcess => {
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), RWS_APP_ROOT: app.getAppPath(), RWS_ENGINE_DEVICE: device };
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), RWS_ENGINE_DEVICE: device };
     if (packDir) env.RWS_PACK_DIR = packDir;
     // glibc makes up to 8 malloc arenas per core for the decode and inference threads, and raises
     // its mmap threshold as large blocks are freed, so later ones come from (and stay in) the heap.
@@ -121,7 +122,7 @@ async function start(): Promise<void> {
         try {
           return { ok: true, value: await fn(args, event) };
         } catch (e) {
-          return { ok: false, error: toEngineError(e) };
+          return { ok: false, error: toApiError(e) };
         }
       });
     },

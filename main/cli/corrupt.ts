@@ -7,7 +7,7 @@ import { RwsError } from '../core/errors.js';
 import { mixSeed } from '../core/random.js';
 import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { walkInputs } from '../engine/folder/walk.js';
-import { EXIT } from './index.js';
+import { EXIT } from './exit.js';
 
 /** Seed of one file: the run's seed mixed with its relative name, so files differ but reruns agree. */
 function fileSeed(seed: number, rel: string): number {

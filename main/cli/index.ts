@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isRwsError } from '../core/errors.js';
+import { EXIT } from './exit.js';
 import { register as registerExtract } from './extract.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerPatch } from './patch.js';
@@ -10,8 +11,7 @@ import { register as registerServe } from './serve.js';
 import { register as registerSign } from './sign.js';
 import { register as registerVerify } from './verify.js';
 
-/** Exit codes: 0 all done, 1 fatal error, 2 usage, 3 some files failed. */
-export const EXIT = { ok: 0, fatal: 1, usage: 2, partial: 3 } as const;
+export { EXIT } from './exit.js';
 
 /** Build the `rws` program; each command lives in its own file and sets `process.exitCode` itself when not 0. */
 export function buildProgram(): Command {

@@ -16,7 +16,7 @@ import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
 import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
 import { buildReport, writeReport } from '../engine/folder/report.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
-import { EXIT } from './index.js';
+import { EXIT } from './exit.js';
 import { collect, parseSignatureArg } from './options.js';
 
 interface RunOptions {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { isRwsError, RwsError } from '../core/errors.js';
 import { loadPack } from '../engine/packs/pack.js';
 import { readTrustedKeys, setTrustPolicy, trustPolicy, verifyFile, type TrustPolicy } from '../engine/packs/trust.js';
-import { EXIT } from './index.js';
+import { EXIT } from './exit.js';
 import { collect } from './options.js';
 
 async function isDir(p: string): Promise<boolean> {

@@ -4,7 +4,7 @@
 // zod stays out of the preload.
 import { contextBridge, ipcRenderer, webUtils } from 'electron';
 import type { CommandName, CommandResults, EventName, RwsApi, RwsEvents } from '../api/contract.js';
-import { HOST_CHANNELS, type IpcReply } from '../app/host-channels.js';
+import { HOST_CHANNELS, type IpcReply } from '../api/host-channels.js';
 
 async function invoke<T>(channel: string, args?: unknown): Promise<T> {
   const reply = (await ipcRenderer.invoke(channel, args)) as IpcReply;

@@ -12,11 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MessageRate, type MessageRateOptions } from './message-rate.js';
-import { COMMANDS, HTTP, toApiError, type CommandName, type EventName } from '../api/contract.js';
+import { COMMANDS, HTTP, type CommandName, type EventName } from '../api/contract.js';
+import { toApiError } from '../api/errors.js';
 import { decodeWire, encodeWire } from '../api/wire.js';
 import { installRoot } from '../engine/io/install-root.js';
 import { createService, type Service } from '../service/index.js';
-import type { ClassifierFactory } from '../service/engine.js';
+import type { ClassifierFactory } from '../service/models.js';
 import { fallbackPage } from './fallback-page.js';
 
 export interface ServeOptions {
@@ -215,7 +216,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     // A JSON content type keeps plain HTML forms of other sites out, whatever their Origin.
     if (type !== 'application/json') throw new HttpError(415, 'content-type', 'commands take application/json');
-    if (!(COMMANDS as string[]).includes(command)) throw new HttpError(404, 'unknown-command', `unknown command "${command}"`);
+    if (!(COMMANDS as readonly string[]).includes(command)) throw new HttpError(404, 'unknown-command', `unknown command "${command}"`);
     const text = await readBody(req, maxBody);
     let args: unknown;
     try {
@@ -356,7 +357,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
         if (!msg || typeof msg.id !== 'number' || typeof msg.command !== 'string') return;
         const id = msg.id;
         const reply = (body: object) => deliver(ws, encodeWire({ id, ...body }));
-        if (!(COMMANDS as string[]).includes(msg.command)) {
+        if (!(COMMANDS as readonly string[]).includes(msg.command)) {
           reply({ error: { code: 'unknown-command', message: `unknown command "${msg.command}"` } });
           return;
         }

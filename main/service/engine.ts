@@ -1,50 +1,15 @@
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
-import { mixKey, normalizeMix } from '../core/mix.js';
-import type {
-  ConditionMix,
-  DeviceChange,
-  DeviceId,
-  EngineState,
-  EngineStatus,
-  PackInfo,
-} from '../api/contract.js';
-import type { ModelPack } from '../engine/packs/pack.js';
+import { CrashBudget, deviceAfterCrash, isWorkerCrash } from '../core/crash-policy.js';
+import { mixKey } from '../core/mix.js';
+import type { ConditionMix, DeviceChange, DeviceId, EngineState, EngineStatus, FolderProgress, PackInfo } from '../api/contract.js';
+import { defaultPackDir, loadPack as loadPackDir } from '../engine/packs/pack.js';
+import type { WalkResult } from '../engine/folder/walk.js';
 import { EventHub } from './events.js';
-import type { FolderJob } from './folder-job.js';
+import { FolderJob, type FolderJobSpec } from './folder-job.js';
+import { remoteClassifier, type Classifier, type ClassifierFactory, type LoadedPack } from './models.js';
+import { describePack } from './pack-info.js';
 import { RootGuard } from './root-guard.js';
-
-/** What the service needs of a model with signatures: the engine's RemotePatcher has this shape. */
-export interface Classifier {
-  setMix(mix: ConditionMix): Promise<void>;
-  /** Output tensor ([n, classes]) for `input` of shape `dims`. */
-  run(input: Float32Array, dims: number[]): Promise<Float32Array>;
-  dispose(): Promise<void> | void;
-  readonly device?: string;
-  readonly fallback?: string;
-  readonly strategy?: string;
-  readonly warnings?: string[];
-}
-
-export interface ClassifierOptions {
-  device: DeviceId;
-  /** Signature ids allowed to differ from the model's base tensors (the pack declares them as transfers). */
-  force: string[];
-}
-
-/** Makes a Classifier for a model file and its signature files (by id). */
-export type ClassifierFactory = (modelPath: string, signatureFiles: Map<string, string>, opts: ClassifierOptions) => Promise<Classifier>;
-
-/** A pack loaded into the engine, with its two models: patched (the current mix) and clean (for comparison). */
-export interface LoadedPack {
-  pack: ModelPack;
-  info: PackInfo;
-  patched: Classifier;
-  /** Created on first use (camera comparison, evaluation). */
-  clean?: Classifier;
-  cleanPending?: Promise<Classifier>;
-}
-
 
 export interface EngineOptions {
   /** Folders inputs and outputs must lie in (rws serve); undefined = any path (the desktop app, whose user picks paths). */
@@ -54,37 +19,42 @@ export interface EngineOptions {
   device?: DeviceId;
   /** How models are made; default the engine's RemotePatcher (ORT in a worker thread). */
   classifierFactory?: ClassifierFactory;
+  /** The compiled inference worker, for a bundled app whose worker is not beside the patcher's code. */
+  workerUrl?: URL | string;
   /** Name of the folder under the first root that uploads go into. */
   uploadsFolder?: string;
 }
 
-export { mixKey, normalizeMix };
+/** Inference-worker crashes the camera's models survive before the engine reports an error instead. */
+const MAX_WORKER_CRASHES = 5;
 
 /**
  * The state every command works on: the loaded pack and its models, the device, the current mix,
  * the folder run, and the event hub that transports forward. One per process hosting the engine.
+ * Its state changes only through its own methods; commands read it and call them.
  */
 export class Engine {
   readonly events = new EventHub();
   readonly guard: RootGuard | null;
   readonly options: EngineOptions;
-  loaded: LoadedPack | null = null;
-  requestedDevice: DeviceId;
-  device: DeviceChange;
-  mix: ConditionMix = {};
-  status: EngineStatus = 'idle';
-  message?: string;
-  folder: FolderJob | null = null;
+  private _loaded: LoadedPack | null = null;
+  private _requestedDevice: DeviceId;
+  private _device: DeviceChange;
+  private _mix: ConditionMix = {};
+  private status: EngineStatus = 'idle';
+  private message?: string;
+  private _folder: FolderJob | null = null;
   private chain: Promise<unknown> = Promise.resolve();
-  private factory?: ClassifierFactory;
+  private readonly factory: ClassifierFactory;
   private loadingPack?: Promise<LoadedPack>;
+  private readonly crashes = new CrashBudget({ max: MAX_WORKER_CRASHES, windowMs: 60_000 });
 
   private constructor(options: EngineOptions, guard: RootGuard | null) {
     this.options = options;
     this.guard = guard;
-    this.requestedDevice = options.device ?? 'auto';
-    this.device = { requested: this.requestedDevice, device: this.requestedDevice };
-    this.factory = options.classifierFactory;
+    this._requestedDevice = options.device ?? 'auto';
+    this._device = { requested: this._requestedDevice, device: this._requestedDevice };
+    this.factory = options.classifierFactory ?? remoteClassifier;
   }
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
@@ -92,19 +62,32 @@ export class Engine {
     return new Engine(options, guard);
   }
 
-  /** The classifier factory; the engine's RemotePatcher unless one was given. */
-  async classifierFactory(): Promise<ClassifierFactory> {
-    if (!this.factory) this.factory = (await import('./remote-classifier.js')).remoteClassifier;
-    return this.factory;
+  get loaded(): LoadedPack | null {
+    return this._loaded;
+  }
+  get mix(): ConditionMix {
+    return this._mix;
+  }
+  get device(): DeviceChange {
+    return this._device;
+  }
+  get requestedDevice(): DeviceId {
+    return this._requestedDevice;
+  }
+  get folder(): FolderJob | null {
+    return this._folder;
   }
 
   /** A patched model of the loaded pack with the given signatures (default: every available one). */
   async makePatched(loaded: Pick<LoadedPack, 'pack' | 'info'>, ids?: (id: string) => boolean): Promise<Classifier> {
-    const factory = await this.classifierFactory();
     const available = new Set(loaded.info.signatures.filter((s) => s.available).map((s) => s.id));
     const files = new Map([...loaded.pack.signatureFiles].filter(([id]) => available.has(id) && (!ids || ids(id))));
     const force = loaded.pack.manifest.signatures.filter((s) => s.transfer && files.has(s.id)).map((s) => s.id);
-    return factory(loaded.pack.modelPath, files, { device: this.requestedDevice, force });
+    return this.factory(loaded.pack.modelPath, files, this.classifierOptions(force));
+  }
+
+  private classifierOptions(force: string[]) {
+    return { device: this._requestedDevice, force, ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}) };
   }
 
   /** Run model work one call at a time, so a mix change and a frame never interleave. */
@@ -126,16 +109,27 @@ export class Engine {
     return path.resolve(p);
   }
 
-  /** The loaded pack, loading the default one first if none is. */
-  async requirePack(): Promise<LoadedPack> {
-    if (this.loaded) return this.loaded;
-    if (this.loadingPack) return this.loadingPack;
-    const { loadPackInto } = await import('./commands/load-pack.js');
-    return loadPackInto(this, undefined);
-  }
-
-  /** Remember an in-flight pack load so concurrent callers share it. */
-  trackPackLoad(p: Promise<LoadedPack>): Promise<LoadedPack> {
+  /** Load a pack (default: the engine's default pack) and make its patched model; the mix is reset to off. */
+  loadPack(dir: string | undefined): Promise<LoadedPack> {
+    const p = this.exclusive(async () => {
+      const where = dir === undefined ? this.options.packDir ?? defaultPackDir() : await this.readable(dir, 'dir');
+      this.setStatus('loading', `loading pack ${path.basename(where)}`);
+      try {
+        const pack = await loadPackDir(where);
+        const info = await describePack(pack);
+        const patched = await this.makePatched({ pack, info });
+        await this.disposeModels();
+        this._loaded = { pack, info, patched };
+        this._mix = {};
+        this.noteDevice(patched);
+        this.setStatus('ready');
+        return this._loaded;
+      } catch (e) {
+        this.setStatus(this._loaded ? 'ready' : 'error', (e as Error).message);
+        throw e;
+      }
+    });
+    // Concurrent callers of requirePack share this load.
     this.loadingPack = p;
     const clear = () => {
       if (this.loadingPack === p) this.loadingPack = undefined;
@@ -144,15 +138,21 @@ export class Engine {
     return p;
   }
 
+  /** The loaded pack, loading the default one first if none is. */
+  async requirePack(): Promise<LoadedPack> {
+    if (this._loaded) return this._loaded;
+    if (this.loadingPack) return this.loadingPack;
+    return this.loadPack(undefined);
+  }
+
   /** The clean model of the loaded pack, created on first use. */
   async cleanClassifier(): Promise<Classifier> {
     const loaded = await this.requirePack();
     if (loaded.clean) return loaded.clean;
     // Concurrent first frames share one creation.
     loaded.cleanPending ??= (async () => {
-      const factory = await this.classifierFactory();
-      const c = await factory(loaded.pack.modelPath, new Map(), { device: this.requestedDevice, force: [] });
-      if (this.loaded !== loaded) {
+      const c = await this.factory(loaded.pack.modelPath, new Map(), this.classifierOptions([]));
+      if (this._loaded !== loaded) {
         await c.dispose();
         throw new RwsError('engine-changed', 'the pack or device changed while the clean model was being made; try again');
       }
@@ -164,38 +164,104 @@ export class Engine {
     return loaded.cleanPending;
   }
 
+  /** Patch the loaded pack's model with `mix` (already resolved and checked); resolves to the time it took, ms. */
+  setMix(mix: ConditionMix): Promise<number> {
+    return this.exclusive(async () => {
+      const loaded = await this.requirePack();
+      const t0 = performance.now();
+      await this.survive(loaded, () => this.useMix(loaded, mix));
+      return performance.now() - t0;
+    });
+  }
+
+  /** Inside an exclusive section: patch `mix` into the loaded model and tell the UI. */
+  async useMix(loaded: LoadedPack, mix: ConditionMix): Promise<void> {
+    await loaded.patched.setMix(mix);
+    this._mix = mix;
+    this.publishState();
+  }
+
+  /** Re-create the models on another execution provider, keeping the mix. */
+  async setDevice(device: DeviceId): Promise<DeviceChange> {
+    const previous = this._requestedDevice;
+    this._requestedDevice = device;
+    const loaded = this._loaded;
+    if (!loaded) {
+      this._device = { requested: device, device };
+      this.events.emit('deviceChange', this._device);
+      this.publishState();
+      return this._device;
+    }
+    return this.exclusive(async () => {
+      this.setStatus('loading', `moving the models to ${device}`);
+      try {
+        await this.remakeModels(loaded);
+      } catch (e) {
+        this._requestedDevice = previous;
+        this.setStatus('ready', (e as Error).message);
+        throw e;
+      }
+      this.setStatus('ready');
+      return this._device;
+    });
+  }
+
+  /** New models for `loaded` on the requested device with the current mix; the old ones are freed after the switch. */
+  private async remakeModels(loaded: LoadedPack): Promise<void> {
+    const patched = await this.makePatched(loaded);
+    await patched.setMix(this._mix);
+    const old = [loaded.patched, loaded.clean];
+    loaded.patched = patched;
+    loaded.clean = undefined;
+    for (const c of old) await Promise.resolve(c?.dispose()).catch(() => undefined);
+    this.noteDevice(patched);
+  }
+
   /**
    * Run `f` on the loaded models; if their inference worker died, say so, make them again (on the
-   * CPU when another device was in use, since a GPU provider is the usual cause) with the same mix,
-   * and rethrow: the caller's next call works.
+   * CPU after a crash on another device: core/crash-policy.ts) with the same mix, and rethrow: the
+   * caller's next call works.
    */
   async survive<T>(loaded: LoadedPack, f: () => Promise<T>): Promise<T> {
     try {
       return await f();
     } catch (e) {
-      const code = (e as RwsError).code;
-      if (code !== 'worker-crashed' && code !== 'worker-exited') throw e;
-      if (this.loaded !== loaded) throw e;
-      this.events.emit('error', { code, message: (e as Error).message, source: 'engine' });
-      this.setStatus('crashed', (e as Error).message);
-      const before = this.requestedDevice;
-      if (before !== 'cpu') this.requestedDevice = 'cpu';
+      if (!isWorkerCrash(e) || this._loaded !== loaded) throw e;
+      const message = (e as Error).message;
+      this.events.emit('error', { code: (e as RwsError).code, message, source: 'engine' });
+      this.setStatus('crashed', message);
+      if (!this.crashes.record()) {
+        this.setStatus('error', `the inference worker stopped ${this.crashes.count} times in a minute and was not restarted: ${message}`);
+        throw e;
+      }
+      const after = deviceAfterCrash(this._requestedDevice);
+      this._requestedDevice = after.device as DeviceId;
       try {
-        const patched = await this.makePatched(loaded);
-        await patched.setMix(this.mix);
-        const old = [loaded.patched, loaded.clean];
-        loaded.patched = patched;
-        loaded.clean = undefined;
-        for (const c of old) await Promise.resolve(c?.dispose()).catch(() => undefined);
-        this.noteDevice(patched);
-        if (before !== 'cpu') this.device = { ...this.device, fallback: `the engine crashed on ${before}; restarted on the CPU` };
-        this.events.emit('deviceChange', this.device);
-        this.setStatus('ready', `the inference worker stopped and was restarted${before !== 'cpu' ? ' on the CPU' : ''}`);
+        await this.remakeModels(loaded);
+        if (after.fallback) this._device = { ...this._device, fallback: after.fallback };
+        this.events.emit('deviceChange', this._device);
+        this.setStatus('ready', `the inference worker stopped and was restarted${after.fallback ? ' on the CPU' : ''}`);
       } catch (again) {
         this.setStatus('error', `the inference worker stopped and could not be restarted: ${(again as Error).message}`);
       }
       throw e;
     }
+  }
+
+  /** Start a folder run from a checked spec, in the background (one at a time). */
+  async startFolderJob(spec: FolderJobSpec, resume: boolean, walk?: WalkResult): Promise<FolderProgress> {
+    const loaded = await this.requirePack();
+    this.assertNoRun();
+    const job = new FolderJob(this, loaded, spec);
+    this._folder = job;
+    job.start(resume, walk);
+    this.publishState();
+    return job.progress();
+  }
+
+  /** Throw when a folder run is under way. */
+  assertNoRun(): void {
+    if (this._folder?.running) throw new RwsError('run-busy', 'a folder run is under way: stop it first', { field: 'inputs' });
   }
 
   setStatus(status: EngineStatus, message?: string): void {
@@ -205,15 +271,15 @@ export class Engine {
   }
 
   state(): EngineState {
-    const l = this.loaded;
+    const l = this._loaded;
     const warnings = [...(l?.patched.warnings ?? []), ...(l?.info.signatures.filter((s) => !s.available).map((s) => `signature "${s.id}": ${s.reason}`) ?? [])];
     const out: EngineState = {
       status: this.status,
       pack: l ? { id: l.info.id, name: l.info.name, dir: l.info.dir } : null,
-      device: this.device,
-      mix: this.mix,
-      mixKey: mixKey(this.mix),
-      run: this.folder?.progress() ?? null,
+      device: this._device,
+      mix: this._mix,
+      mixKey: mixKey(this._mix),
+      run: this._folder?.progress() ?? null,
       warnings,
     };
     if (l?.patched.strategy) out.strategy = l.patched.strategy;
@@ -226,17 +292,17 @@ export class Engine {
   }
 
   /** Record the device the models actually run on, and tell the UI when it changed. */
-  noteDevice(c: Classifier): void {
-    const next: DeviceChange = { requested: this.requestedDevice, device: c.device ?? this.requestedDevice };
+  private noteDevice(c: Classifier): void {
+    const next: DeviceChange = { requested: this._requestedDevice, device: c.device ?? this._requestedDevice };
     if (c.fallback) next.fallback = c.fallback;
-    const changed = JSON.stringify(next) !== JSON.stringify(this.device);
-    this.device = next;
+    const changed = JSON.stringify(next) !== JSON.stringify(this._device);
+    this._device = next;
     if (changed) this.events.emit('deviceChange', next);
   }
 
-  async disposeModels(): Promise<void> {
-    const l = this.loaded;
-    this.loaded = null;
+  private async disposeModels(): Promise<void> {
+    const l = this._loaded;
+    this._loaded = null;
     if (l) {
       await l.patched.dispose();
       await l.clean?.dispose();

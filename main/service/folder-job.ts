@@ -7,8 +7,11 @@ import { runFolder, type FolderRunSummary } from '../engine/folder/run.js';
 import { walkInputs, type WalkResult } from '../engine/folder/walk.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { parseJournal, type JournalHeader } from '../engine/folder/journal.js';
-import { mixKey, type Classifier, type Engine, type LoadedPack } from './engine.js';
+import { CrashBudget, isWorkerCrash } from '../core/crash-policy.js';
+import type { EventHub } from './events.js';
+import type { Classifier, LoadedPack } from './models.js';
 import { FolderResultStore } from './folder-result-store.js';
+import type { RootGuard } from './root-guard.js';
 import { writeResultsFile } from './results-file.js';
 
 /** What a folder run was asked to do; kept so it can be resumed. */
@@ -27,6 +30,13 @@ export const OUTPUT_FILES = { journal: 'journal.jsonl', json: 'results.json', cs
 const RESULT_FLUSH_MS = 150;
 /** Engine crashes one folder run survives before it gives up (it can still be resumed by hand). */
 const MAX_ENGINE_RESTARTS = 3;
+
+/** What a folder job needs of the engine that runs it (the service's Engine). */
+export interface FolderJobHost {
+  readonly events: EventHub;
+  makePatched(loaded: LoadedPack, ids?: (id: string) => boolean): Promise<Classifier>;
+  publishState(): void;
+}
 
 /** Largest batch the model's input accepts: 1 when its batch dimension is fixed at 1. */
 async function modelMaxBatch(modelPath: string): Promise<number> {
@@ -66,7 +76,7 @@ export class FolderJob {
   finished: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: FolderJobHost,
     readonly loaded: LoadedPack,
     readonly spec: FolderJobSpec,
   ) {
@@ -142,12 +152,13 @@ export class FolderJob {
    * results equal an uninterrupted run's.
    */
   private async run(resume: boolean, walk?: WalkResult): Promise<void> {
+    const budget = new CrashBudget({ max: MAX_ENGINE_RESTARTS });
     for (let crashes = 0; ; crashes++) {
       // A restart walks again: the folder may have changed since.
       const crash = await this.attempt(resume || crashes > 0, crashes === 0 ? walk : undefined);
       if (!crash) return;
-      if (crashes + 1 >= MAX_ENGINE_RESTARTS || this.controller.signal.aborted) {
-        this.fail(new RwsError(crash.code, `${crash.message}; the folder run stopped after ${crashes + 1} engine crashes (resume it from its journal)`), 'engine');
+      if (!budget.record() || this.controller.signal.aborted) {
+        this.fail(new RwsError(crash.code, `${crash.message}; the folder run stopped after ${budget.count} engine crashes (resume it from its journal)`), 'engine');
         return;
       }
       this.message = `${crash.message}; the engine was restarted and the run resumes from its journal`;
@@ -242,7 +253,7 @@ export class FolderJob {
       if (summary.fallback) this.message = summary.fallback;
     } catch (e) {
       const code = (e as RwsError).code;
-      if (code === 'worker-crashed' || code === 'worker-exited') {
+      if (isWorkerCrash(e)) {
         this.flushResults();
         crash = e as RwsError;
       } else {
@@ -295,7 +306,7 @@ export function pathOfResult(inputs: string[], rel: string): string {
  * Refuse a run whose folders reach, through symbolic links, outside the roots the server may read;
  * the walk it checked, for the run to use (undefined when this service has no roots).
  */
-export async function assertWalkInsideRoots(engine: Engine, inputs: string[]): Promise<WalkResult | undefined> {
+export async function assertWalkInsideRoots(engine: { guard: RootGuard | null }, inputs: string[]): Promise<WalkResult | undefined> {
   if (!engine.guard) return undefined;
   const walk = await walkInputs(inputs);
   for (const f of walk.files) {
@@ -321,4 +332,3 @@ export async function specFromJournal(output: string): Promise<Omit<FolderJobSpe
   return { inputs: header.inputs, output, mix: header.mix, top: header.top, header };
 }
 
-export { mixKey };

@@ -2,7 +2,8 @@
  * The command service: each command of main/api/contract.ts implemented once, over the engine.
  * Transports (the Electron IPC handlers, `rws serve`) only route to `call`; events come from `onAny`.
  */
-import { parseArgs, type CommandName, type CommandResults, type CommandArgs } from '../api/contract.js';
+import type { CommandName, CommandResults, CommandArgs } from '../api/contract.js';
+import { parseArgs } from '../api/schemas.js';
 import { RwsError } from '../core/errors.js';
 import { Engine, type EngineOptions } from './engine.js';
 import { browse } from './commands/browse.js';
@@ -24,7 +25,8 @@ import { startFolderRun } from './commands/start-folder-run.js';
 import { stopFolderRun } from './commands/stop-folder-run.js';
 import { uploadFiles } from './commands/upload-files.js';
 
-export { Engine, mixKey, type Classifier, type ClassifierFactory, type EngineOptions } from './engine.js';
+export { Engine, type EngineOptions } from './engine.js';
+export type { Classifier, ClassifierFactory } from './models.js';
 
 type Handler<K extends CommandName> = (engine: Engine, args: CommandArgs<K>) => Promise<CommandResults[K]>;
 

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { CHANNELS, COMMANDS, EVENT_CHANNELS, EVENTS, parseArgs, schemas, toApiError, fromApiError, type RwsApi } from '../../main/api/contract.js';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { CHANNELS, COMMANDS, EVENT_CHANNELS, EVENTS, type CommandArgs, type CommandName, type CommandResults, type RwsApi } from '../../main/api/contract.js';
+import { fromApiError, toApiError } from '../../main/api/errors.js';
+import { parseArgs, schemas } from '../../main/api/schemas.js';
 import { RwsError } from '../../main/core/errors.js';
 
 describe('api contract', () => {
@@ -55,9 +57,11 @@ describe('api contract', () => {
     expect(toApiError('boom')).toEqual({ code: 'internal', message: 'boom' });
   });
 
-  it('types window.rws as one function per command', () => {
-    // Compile-time check: an object with every command satisfies RwsApi.
-    const stub = Object.fromEntries(COMMANDS.map((c) => [c, async () => undefined])) as unknown as RwsApi;
-    expect(typeof stub.setMix).toBe('function');
+  it('has one schema per command, and types window.rws as one function per command', () => {
+    expect(Object.keys(schemas).sort()).toEqual([...COMMANDS].sort());
+    // Checked by `tsc -p tsconfig.test.json` (npm test): the API's functions are exactly the commands plus the host's extras.
+    expectTypeOf<Exclude<keyof RwsApi, CommandName>>().toEqualTypeOf<'on' | 'host' | 'pickFolder' | 'pickSaveFile' | 'openPath'>();
+    expectTypeOf<RwsApi['setMix']>().parameter(0).toEqualTypeOf<CommandArgs<'setMix'>>();
+    expectTypeOf<ReturnType<RwsApi['setMix']>>().toEqualTypeOf<Promise<CommandResults['setMix']>>();
   });
 });

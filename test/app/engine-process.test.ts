@@ -18,10 +18,7 @@ import { writeFixturePack } from '../service/fixture-pack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const haveDist = existsSync(path.join(repo, 'dist', 'main', 'service', 'index.js'));
-if (!haveDist) console.log('test/app/engine-process.test.ts: SKIPPED, needs the tsc build of the service (npx tsc -p tsconfig.json).');
-
-describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
+describe('engine utility process behind EngineHost', () => {
   let tmp: string;
   let host: EngineHost;
   const events: { event: EventName; payload: any }[] = [];
@@ -32,7 +29,9 @@ describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
   let packDir: string;
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'rws-engine-proc-'));
+    // Inside the repository: the bundle's externals (onnxruntime-node, sharp) resolve from its node_modules.
+    await mkdir(path.join(repo, '.tmp'), { recursive: true });
+    tmp = await mkdtemp(path.join(repo, '.tmp', 'engine-proc-'));
     await promisify(execFile)(process.execPath, [path.join(repo, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build', '--outDir', path.join(tmp, 'out'), '-l', 'error'], { cwd: repo });
     packDir = writeFixturePack(path.join(tmp, 'pack'));
     const entry = path.join(tmp, 'out', 'main', 'engine-process.js');
@@ -47,7 +46,7 @@ describe.skipIf(!haveDist)('engine utility process behind EngineHost', () => {
         const child = fork(entry, [], {
           execArgv: ['--require', path.join(here, 'fixtures', 'parent-port.cjs')],
           serialization: 'advanced',
-          env: { ...process.env, RWS_APP_ROOT: repo, RWS_ENGINE_DEVICE: device, RWS_PACK_DIR: packDir },
+          env: { ...process.env, RWS_ENGINE_DEVICE: device, RWS_PACK_DIR: packDir },
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         });
         children.push(child);

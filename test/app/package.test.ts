@@ -46,7 +46,7 @@ describe.skipIf(!built || process.platform !== 'linux')('electron-builder packag
   it('puts the built app in app.asar and nothing of the sources, tests or notes', () => {
     const tops = new Set(asarFiles.map((p) => p.split(/[\\/]/)[1]));
     expect([...tops].sort()).toEqual(['bin', 'dist', 'node_modules', 'out', 'package.json']);
-    for (const f of ['/out/main/index.js', '/out/main/engine-process.js', '/out/preload/index.cjs', '/out/renderer/index.html', '/dist/main/service/index.js']) {
+    for (const f of ['/out/main/index.js', '/out/main/engine-process.js', '/out/preload/index.cjs', '/out/main/inference-worker.js', '/out/renderer/index.html', '/dist/main/cli/index.js']) {
       expect(asarFiles.map((p) => p.replaceAll('\\', '/'))).toContain(f);
     }
     expect(asarFiles.some((p) => /\.(ts|map)$/.test(p) && !p.includes('node_modules'))).toBe(false);

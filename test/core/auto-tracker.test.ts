@@ -35,7 +35,7 @@ describe('ConditionTracker', () => {
     let switches = 0;
     // Fog on 3 frames of 4 is a settled fog; the odd frame says rain or clean.
     for (let i = 0; i < 40; i++) {
-      const p = i % 4 === 3 ? (rng.next() < 0.5 ? { rain: 0.95, fog: 0.05 } : { clean: 0.9, fog: 0.1 }) : { fog: 0.9, clean: 0.1 };
+      const p: Record<string, number> = i % 4 === 3 ? (rng.next() < 0.5 ? { rain: 0.95, fog: 0.05 } : { clean: 0.9, fog: 0.1 }) : { fog: 0.9, clean: 0.1 };
       if (t.update(probs(p), sev({ fog: 3, rain: 3 })).switched) switches++;
     }
     expect(t.current).toBe('fog');

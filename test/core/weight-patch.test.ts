@@ -73,7 +73,7 @@ describe('WeightPatch', () => {
   it('gives back the clean arrays for an empty or all-zero mix', () => {
     const p = new WeightPatch(clean, sigs);
     p.tensorsFor({ fog: 3, 'low-light': -1 });
-    for (const mix of [{}, { fog: 0 }, { fog: 0, 'low-light': -0 }]) {
+    for (const mix of [{}, { fog: 0 }, { fog: 0, 'low-light': -0 }] as Record<string, number>[]) {
       const t = p.tensorsFor(mix);
       for (const name of p.touched()) expect(t.get(name)).toBe(clean.get(name));
     }

@@ -1,6 +1,6 @@
 // A stand-in for the engine's RemotePatcher so the service and serve tests run without onnxruntime:
 // its "prediction" is a pure function of the input's mean and the mix, and it records its calls.
-import type { Classifier, ClassifierFactory } from '../../main/service/engine.js';
+import type { Classifier, ClassifierFactory } from '../../main/service/models.js';
 import type { ConditionMix } from '../../main/api/contract.js';
 import { RwsError } from '../../main/core/errors.js';
 
@@ -55,7 +55,7 @@ export function fakeFactory(opts: { delayMs?: number } = {}): ClassifierFactory 
     const c = new FakeClassifier([...signatureFiles.keys()], opts.device === 'auto' ? 'cpu' : opts.device, delay.ms);
     made.push(c);
     return c;
-  }) as ClassifierFactory & { made: FakeClassifier[] };
+  }) as unknown as ClassifierFactory & { made: FakeClassifier[] };
   f.made = made;
   return Object.assign(f, { delay });
 }

@@ -8,7 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FolderProgress, RwsEvents } from '../../main/api/contract.js';
 import { RemotePatcher } from '../../main/engine/runtime/remote-patcher.js';
-import type { ClassifierFactory } from '../../main/service/engine.js';
+import type { ClassifierFactory } from '../../main/service/models.js';
 import { createService, type Service } from '../../main/service/index.js';
 import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { testImage } from '../engine/folder/fixtures.js';

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemotePatcher } from '../../main/engine/runtime/remote-patcher.js';
 import { createService, type Service } from '../../main/service/index.js';
-import type { ClassifierFactory } from '../../main/service/engine.js';
+import type { ClassifierFactory } from '../../main/service/models.js';
 import type { FolderProgress } from '../../main/api/contract.js';
 import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { writeFixturePack } from './fixture-pack.js';

@@ -37,7 +37,7 @@ describe('writeResultsFile', () => {
       const { results, failed } = fixture(n, k);
       const report = buildReport('pack', mix, 'cpu', results, failed);
       const rows = [...results].sort(byFile).map((r) => ({ file: r.file, top: r.top }));
-      const content = { pack: 'pack', mix, device: 'cpu', rows, topWidth: n ? k : 0, failed: [...failed].sort(byFile) };
+      const content = { pack: 'pack', mix: mix as Record<string, number>, device: 'cpu', rows, topWidth: n ? k : 0, failed: [...failed].sort(byFile) };
       await writeResultsFile(path.join(tmp, 'r.json'), 'json', content);
       await writeResultsFile(path.join(tmp, 'r.csv'), 'csv', content);
       expect(readFileSync(path.join(tmp, 'r.json'), 'utf8')).toBe(reportJson(report));

@@ -22,7 +22,7 @@ import type { FolderProgress } from '../../main/api/contract.js';
 import { defaultPackDir } from '../../main/engine/packs/pack.js';
 import { RemotePatcher } from '../../main/engine/runtime/remote-patcher.js';
 import { createService, type Service } from '../../main/service/index.js';
-import type { ClassifierFactory } from '../../main/service/engine.js';
+import type { ClassifierFactory } from '../../main/service/models.js';
 import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { seededRandom } from '../fixtures/models.js';
 

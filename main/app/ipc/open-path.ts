@@ -2,7 +2,7 @@ import { shell } from 'electron';
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { RwsError } from '../../core/errors.js';
-import { HOST_CHANNELS } from '../host-channels.js';
+import { HOST_CHANNELS } from '../../api/host-channels.js';
 import type { IpcContext } from './context.js';
 
 const Args = z.string().min(1).max(4096);

@@ -1,5 +1,5 @@
 import { dialog } from 'electron';
-import { HOST_CHANNELS } from '../host-channels.js';
+import { HOST_CHANNELS } from '../../api/host-channels.js';
 import type { IpcContext } from './context.js';
 
 /** Native folder dialog; resolves to the chosen path or null. */

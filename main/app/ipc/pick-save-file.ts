@@ -1,6 +1,6 @@
 import { dialog } from 'electron';
 import { z } from 'zod';
-import { HOST_CHANNELS } from '../host-channels.js';
+import { HOST_CHANNELS } from '../../api/host-channels.js';
 import type { IpcContext } from './context.js';
 
 const Args = z.object({ defaultName: z.string().min(1).max(255), format: z.enum(['csv', 'json']) }).strict();

@@ -3,7 +3,7 @@
 // runs a UI, a server or a camera loop must keep answering. Input and output buffers are
 // transferred rather than copied where the caller allows it.
 import { Worker } from 'node:worker_threads';
-import { RwsError } from '../../core/errors.js';
+import { errorFromInfo, errorInfo, RwsError, type ErrorInfo } from '../../core/errors.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { PatcherOptions, PatchStrategy } from './patcher.js';
 
@@ -31,15 +31,8 @@ export interface CreatedInfo {
   signatureIds: string[];
 }
 
-/** An error as it crosses the boundary; `code` set means it was an RwsError. */
-export interface WireError {
-  name: string;
-  message: string;
-  code?: string;
-  file?: string;
-  field?: string;
-  stack?: string;
-}
+/** An error as it crosses the thread boundary: core's ErrorInfo, with the worker's stack for a crash. */
+export type WireError = ErrorInfo & { stack?: string };
 
 /** What `run` answers: the scores, and the input's buffer handed back for reuse. */
 export interface RunReply {
@@ -55,25 +48,17 @@ export type WorkerReply = { id: number; ok: true; value?: unknown } | { id: numb
 
 /** An error as it crosses the thread boundary: RwsErrors keep code, message, file and field. */
 export function toWire(e: unknown): WireError {
-  if (e instanceof RwsError) return { name: e.name, message: e.message, code: e.code, file: e.file, field: e.field, stack: e.stack };
-  if (e instanceof Error) return { name: e.name, message: e.message, stack: e.stack };
-  return { name: 'Error', message: String(e) };
+  const w: WireError = errorInfo(e);
+  if (!(e instanceof RwsError) && e instanceof Error && e.stack) w.stack = e.stack;
+  return w;
 }
 
 /** The error again on this side of the boundary. */
 export function fromWire(w: WireError): Error {
-  if (w.code !== undefined) {
-    const where: { file?: string; field?: string } = {};
-    if (w.file !== undefined) where.file = w.file;
-    if (w.field !== undefined) where.field = w.field;
-    return new RwsError(w.code, w.message, where);
-  }
-  const e = new Error(w.message);
-  e.name = w.name;
-  if (w.stack) e.stack = `${w.name}: ${w.message}\n    (in the inference worker)\n${w.stack.split('\n').slice(1).join('\n')}`;
+  const e = errorFromInfo(w);
+  if (w.stack) e.stack = `${w.message}\n    (in the inference worker)\n${w.stack.split('\n').slice(1).join('\n')}`;
   return e;
 }
-
 
 /** Options of RemotePatcher.create: the Patcher's, plus where the compiled worker script is. */
 export interface RemoteOptions extends RemotePatcherOptions {

@@ -2,7 +2,9 @@ import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, FrameResult } from '../../api/contract.js';
 import { AutoMix, imagesFromInput } from '../../engine/auto/mix.js';
 import { toTensor } from '../../engine/io/image-decode.js';
-import { mixKey, type Engine, type LoadedPack } from '../engine.js';
+import { mixKey } from '../../core/mix.js';
+import type { Engine } from '../engine.js';
+import type { LoadedPack } from '../models.js';
 import { topClasses as topK } from '../../engine/folder/run.js';
 
 /** Auto's state per loaded pack: a new pack starts again from the clean model. */
@@ -35,9 +37,7 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
     // Auto follows the frames: a new choice patches the model before this frame runs.
     const choice = auto?.observe(imagesFromInput(input, dims, spec));
     if (choice && mixKey(choice.mix) !== mixKey(engine.mix)) {
-      await loaded.patched.setMix(choice.mix);
-      engine.mix = choice.mix;
-      engine.publishState();
+      await engine.useMix(loaded, choice.mix);
     }
     const key = mixKey(engine.mix);
     const [p, c] = await Promise.all([loaded.patched.run(input, dims), clean?.run(input.slice(), dims)]);

@@ -2,7 +2,8 @@ import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, EvalCondition, EvalReport, FolderProgress } from '../../api/contract.js';
 import { CONDITIONS, corrupt, type Image, type Severity } from '../../core/corruptions/index.js';
 import { toTensor } from '../../engine/io/image-decode.js';
-import type { Classifier, Engine } from '../engine.js';
+import type { Engine } from '../engine.js';
+import type { Classifier } from '../models.js';
 import { loadLabelledData } from '../../engine/io/labelled-data.js';
 import { fashionMnistDir } from '../../engine/io/idx.js';
 

@@ -1,6 +1,7 @@
 import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, FolderResults } from '../../api/contract.js';
-import { mixKey, type Engine } from '../engine.js';
+import { mixKey } from '../../core/mix.js';
+import type { Engine } from '../engine.js';
 
 /** Command `getFolderResults`: a page of the current run's results (sorted by file), its failures and progress. */
 export async function getFolderResults(engine: Engine, args: CommandArgs<'getFolderResults'>): Promise<FolderResults> {

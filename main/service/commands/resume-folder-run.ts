@@ -4,19 +4,18 @@ import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, FolderProgress } from '../../api/contract.js';
 import type { Engine } from '../engine.js';
 import { assertWalkInsideRoots, OUTPUT_FILES, specFromJournal } from '../folder-job.js';
-import { assertNoRun, launchFolderJob } from './start-folder-run.js';
 
 /**
  * Command `resumeFolderRun`: continue the last run (or the one whose output folder is given, from its
  * journal); files already done are not classified again, and the final results equal an uninterrupted run's.
  */
 export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeFolderRun'>): Promise<FolderProgress> {
-  assertNoRun(engine);
+  engine.assertNoRun();
   const loaded = await engine.requirePack();
   const job = engine.folder;
   const output = args?.output ? await engine.writable(args.output, 'output') : job?.spec.output;
   if (!output) throw new RwsError('no-run', 'resumeFolderRun: no earlier run; give its output folder', { field: 'output' });
-  if (job && job.spec.output === output) return launchFolderJob(engine, job.spec, true);
+  if (job && job.spec.output === output) return engine.startFolderJob(job.spec, true);
   const { header, ...spec } = await specFromJournal(output);
   const m = loaded.pack.manifest;
   if (header.model !== `${m.id}@${m.version}`) {
@@ -26,5 +25,5 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
   const walk = await assertWalkInsideRoots(engine, spec.inputs);
   // The journal does not say whether files were copied into class folders; the folder does.
   const copyToClassFolders = existsSync(path.join(output, OUTPUT_FILES.byClass));
-  return launchFolderJob(engine, { ...spec, copyToClassFolders }, true, walk);
+  return engine.startFolderJob({ ...spec, copyToClassFolders }, true, walk);
 }

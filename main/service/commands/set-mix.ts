@@ -1,6 +1,7 @@
 import type { CommandArgs, ConditionMix, MixState } from '../../api/contract.js';
+import { mixKey, normalizeMix } from '../../core/mix.js';
 import { resolveMix } from '../../engine/packs/pack.js';
-import { assertMixUsable, mixKey, normalizeMix, type Engine } from '../engine.js';
+import { assertMixUsable, type Engine } from '../engine.js';
 
 /** A mix argument (record or text) as signature strengths; condition ids expand to their signatures. */
 export function mixFromArgument(engine: Engine, value: ConditionMix | string, field: string): ConditionMix {
@@ -13,14 +14,8 @@ export function mixFromArgument(engine: Engine, value: ConditionMix | string, fi
 
 /** Command `setMix`: patch the model with a new mix; the next frame uses it. */
 export async function setMix(engine: Engine, args: CommandArgs<'setMix'>): Promise<MixState> {
-  const loaded = await engine.requirePack();
+  await engine.requirePack();
   const mix = mixFromArgument(engine, args.mix, 'mix');
-  return engine.exclusive(async () => {
-    const t0 = performance.now();
-    await engine.survive(loaded, () => loaded.patched.setMix(mix));
-    const ms = performance.now() - t0;
-    engine.mix = mix;
-    engine.publishState();
-    return { mix, key: mixKey(mix), ms };
-  });
+  const ms = await engine.setMix(mix);
+  return { mix, key: mixKey(mix), ms };
 }

@@ -2,31 +2,14 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, FolderProgress } from '../../api/contract.js';
-import type { WalkResult } from '../../engine/folder/walk.js';
 import type { Engine } from '../engine.js';
-import { FolderJob, assertWalkInsideRoots, type FolderJobSpec } from '../folder-job.js';
+import { assertWalkInsideRoots } from '../folder-job.js';
 import { mixFromArgument } from './set-mix.js';
-
-/** Throw when a folder run is under way (one at a time). */
-export function assertNoRun(engine: Engine): void {
-  if (engine.folder?.running) throw new RwsError('run-busy', 'a folder run is under way: stop it first', { field: 'inputs' });
-}
-
-/** Start a job from a checked spec, in the background. */
-export async function launchFolderJob(engine: Engine, spec: FolderJobSpec, resume: boolean, walk?: WalkResult): Promise<FolderProgress> {
-  const loaded = await engine.requirePack();
-  assertNoRun(engine);
-  const job = new FolderJob(engine, loaded, spec);
-  engine.folder = job;
-  job.start(resume, walk);
-  engine.publishState();
-  return job.progress();
-}
 
 /** Command `startFolderRun`: classify every image under the inputs into the output folder (journal, results.json, results.csv). */
 export async function startFolderRun(engine: Engine, args: CommandArgs<'startFolderRun'>): Promise<FolderProgress> {
   await engine.requirePack();
-  assertNoRun(engine);
+  engine.assertNoRun();
   const inputs: string[] = [];
   for (const [i, p] of args.inputs.entries()) inputs.push(await engine.readable(p, `inputs.${i}`));
   const output = await engine.writable(args.output, 'output');
@@ -41,5 +24,5 @@ export async function startFolderRun(engine: Engine, args: CommandArgs<'startFol
   }
   const walk = await assertWalkInsideRoots(engine, inputs);
   const mix = args.mix === undefined ? { ...engine.mix } : mixFromArgument(engine, args.mix, 'mix');
-  return launchFolderJob(engine, { inputs, output, mix, top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false, walk);
+  return engine.startFolderJob({ inputs, output, mix, top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false, walk);
 }

@@ -73,7 +73,7 @@ describe('RemotePatcher', () => {
     expect(remote.device).toBe('cpu');
     expect(remote.signatureIds).toEqual(['fog', 'rain']);
     const x = input(4, 7);
-    for (const mix of [{}, { fog: 0.7 }, { fog: 0.7, rain: -1 }, { rain: 2 }, {}]) {
+    for (const mix of [{}, { fog: 0.7 }, { fog: 0.7, rain: -1 }, { rain: 2 }, {}] as Record<string, number>[]) {
       await remote.setMix(mix);
       await local.setMix(mix);
       expect(remote.mix).toEqual(local.mix);

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { cleanMix, describeMix, matchingNamedMix, mixFromSettings, mixKey, offSettings, settingsFromMix } from '../../../renderer/src/lib/mix.js';
+import type { NamedMix } from '../../../main/api/contract.js';
 
-const conditions = [
+const conditions: NamedMix[] = [
   { id: 'rain', name: 'Rain', mix: { rain: 1 } },
   { id: 'fog', name: 'Fog', mix: { fog: 1 } },
   { id: 'low-light', name: 'Low light', mix: { 'low-light': 1 } },
   { id: 'dusk', name: 'Dusk', mix: { 'low-light': 0.5, fog: 0.2 } },
 ];
-const mixes = [{ id: 'night-rain', name: 'Night rain', mix: { rain: 1, 'low-light': 0.8 } }];
+const mixes: NamedMix[] = [{ id: 'night-rain', name: 'Night rain', mix: { rain: 1, 'low-light': 0.8 } }];
 
 describe('conditions panel mix', () => {
   it('is empty (the clean model) with everything off', () => {

@@ -1,5 +1,6 @@
 // IPC channels of what only the desktop host offers (native dialogs, the file manager); the
-// api's own channels are CHANNELS/EVENT_CHANNELS in main/api/contract.ts.
+// contract's own channels are CHANNELS/EVENT_CHANNELS in contract.ts. Here, not in main/app, so
+// the preload imports it without reaching into the main process's code.
 export const HOST_CHANNELS = {
   pickFolder: 'rws:host:pickFolder',
   pickSaveFile: 'rws:host:pickSaveFile',
@@ -7,4 +8,4 @@ export const HOST_CHANNELS = {
 } as const;
 
 /** What every invoke handler answers: errors travel as values so their code and field survive IPC. */
-export type IpcReply = { ok: true; value: unknown } | { ok: false; error: { code: string; message: string; file?: string; field?: string } };
+export type { Reply as IpcReply } from '../core/errors.js';
