@@ -3,6 +3,7 @@
 // on CPU when a GPU provider was in use, then the pack and mix re-applied). No Electron import:
 // index.ts passes a `spawn` that forks the utility process; tests pass a fake one.
 import type { CommandName, DeviceChange, DeviceId, EngineState, EventName, FolderProgress, RwsEvents } from '../api/contract.js';
+import { CrashBudget, isAccelerator } from '../core/crash-policy.js';
 import type { EngineMessage, HostMessage } from './engine-protocol.js';
 
 /** A running engine process as the host sees it (Electron's UtilityProcess behind an adapter). */
@@ -48,7 +49,7 @@ export class EngineHost {
   private nextId = 1;
   private ready: Promise<void> = Promise.resolve();
   private markReady: () => void = () => {};
-  private crashes: number[] = [];
+  private readonly crashes: CrashBudget;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
   /** What to re-apply after a restart, as the engine last reported it. */
   private lastState: EngineState | null = null;
@@ -66,6 +67,7 @@ export class EngineHost {
       maxCrashes: options.maxCrashes ?? 5,
       crashWindowMs: options.crashWindowMs ?? 60_000,
     };
+    this.crashes = new CrashBudget({ max: this.opts.maxCrashes, windowMs: this.opts.crashWindowMs });
   }
 
   /** Start the engine process; resolves when it reports ready. */
@@ -161,15 +163,12 @@ export class EngineHost {
     const why = `the engine stopped (exit code ${code ?? 'none'})${run}${inFlight.length ? ` while running ${inFlight.join(', ')}` : ''}`;
     this.failPending(`${why}; it is restarting`);
 
-    const now = Date.now();
-    this.crashes = this.crashes.filter((t) => now - t < this.opts.crashWindowMs);
-    this.crashes.push(now);
+    const restart = this.crashes.record();
 
     // A crash while a GPU provider was in use (or being switched to) restarts on CPU.
     const running = this.lastDevice?.device ?? this.lastState?.device.device ?? this.device;
-    const onGpu = (d: string) => d !== 'cpu' && d !== 'auto';
-    const gpu = onGpu(running) || onGpu(this.device) || inFlight.includes('setDevice');
-    const fallback = gpu ? `The engine crashed on ${onGpu(running) ? running : this.device}; it was restarted on CPU.` : undefined;
+    const gpu = isAccelerator(running) || isAccelerator(this.device) || inFlight.includes('setDevice');
+    const fallback = gpu ? `The engine crashed on ${isAccelerator(running) ? running : this.device}; it was restarted on CPU.` : undefined;
     if (gpu) this.device = 'cpu';
 
     const base: EngineState = this.lastState ?? {
@@ -181,9 +180,9 @@ export class EngineHost {
       run: null,
       warnings: [],
     };
-    if (this.crashes.length >= this.opts.maxCrashes) {
+    if (!restart) {
       this.status = 'failed';
-      this.opts.onEvent('engineState', { ...base, status: 'error', message: `${why}. It crashed ${this.crashes.length} times in a minute and was not restarted; restart the app.` });
+      this.opts.onEvent('engineState', { ...base, status: 'error', message: `${why}. It crashed ${this.crashes.count} times in a minute and was not restarted; restart the app.` });
       return;
     }
     this.status = 'restarting';
@@ -200,7 +199,7 @@ export class EngineHost {
       this.proc = next;
       next.onMessage((msg) => this.onMessage(next, msg));
       next.onExit((c) => this.onExit(next, c));
-    }, this.opts.restartDelay(this.crashes.length));
+    }, this.opts.restartDelay(this.crashes.count));
   }
 
   /**
