@@ -41,8 +41,12 @@ export const schemas = {
       width: z.number().int().positive().max(4096),
       height: z.number().int().positive().max(4096),
       channels: z.union([z.literal(1), z.literal(3)]),
-      /** Already at the model's input size: HWC, values 0..1, grey or RGB; the engine applies mean/std and layout. */
-      data: z.union([z.instanceof(Float32Array), z.array(z.number())]),
+      /**
+       * Already at the model's input size, HWC, grey or RGB: 8-bit values as bytes (what a camera
+       * gives; the app sends these), or 0..1 values that are rounded to bytes as a decoded file is.
+       * The engine applies mean/std and layout.
+       */
+      data: z.union([z.instanceof(Uint8Array), z.instanceof(Float32Array), z.array(z.number())]),
       /** Also run the clean model. */
       compare: z.boolean().optional(),
       top: z.number().int().min(1).max(100).optional(),

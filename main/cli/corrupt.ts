@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
 import { RwsError } from '../core/errors.js';
 import { mixSeed } from '../core/random.js';
+import { unitToBytes } from '../core/tensors.js';
 import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { walkInputs } from '../engine/folder/walk.js';
 import { EXIT } from './exit.js';
@@ -29,7 +30,7 @@ async function corruptFile(file: string, condition: string, severity: Severity, 
     for (let k = 0; k < channels; k++) img.data[i * channels + k] = data[i * info.channels + k]! / 255;
   }
   const out = corrupt(img, condition, severity, seed);
-  const bytes = Buffer.from(Uint8Array.from(out.data, (v) => Math.round(v * 255)));
+  const bytes = Buffer.from(unitToBytes(out.data));
   let enc = sharp(bytes, { raw: { width: out.width, height: out.height, channels } });
   if (channels === 1) enc = enc.toColourspace('b-w');
   if (meta.hasAlpha) {

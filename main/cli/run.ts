@@ -4,17 +4,18 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
-import { mixKey } from '../core/mix.js';
+import { mixKey, parseMix } from '../core/mix.js';
 import { AutoMix, runAuto, type AutoScope } from '../engine/auto/mix.js';
 import { parseDevice, type Device } from '../engine/runtime/devices.js';
 import { inputSpecFromShape, type Classifier } from '../engine/folder/classifier.js';
 import { runFolder, type FolderProgress } from '../engine/folder/run.js';
 import { DEFAULT_MAX_PIXELS } from '../engine/io/image-decode.js';
 import { loadOnnx } from '../engine/onnx/model.js';
-import { defaultPackDir, loadPack, resolveMix, type InputSpec } from '../engine/packs/pack.js';
+import { defaultPackDir, loadPack, type InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
 import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
-import { buildReport, writeReport } from '../engine/folder/report.js';
+import { resultsContent, writeResults } from '../engine/folder/results-file.js';
+import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 import { collect, parseSignatureArg } from './options.js';
@@ -69,7 +70,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
   // auto loads every signature that is present and lets the pack's classifier choose among them.
   const auto = o.mix === 'auto' ? { mix: AutoMix.fromPack(m, { available: [...pack.signatureFiles.keys()] }, path.join(dir, 'pack.json')), scope: o.autoBy } : undefined;
-  const mix = auto ? {} : resolveMix(o.mix ?? 'off', m);
+  const mix = auto ? {} : parseMix(o.mix ?? 'off', m);
   for (const id of Object.keys(mix)) {
     const gone = pack.missing.find((x) => x.id === id);
     if (gone) throw new RwsError('signature-missing', `${path.join(dir, 'pack.json')}: signature "${id}": ${gone.reason}`, { file: path.join(dir, 'pack.json'), field: id });
@@ -79,8 +80,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     pack: m.id,
     model: pack.modelPath,
     modelPath: pack.modelPath,
-    // A pack updated in place (same version, new model or signatures) must not resume an old journal.
-    identity: [`${m.id}@${m.version}`, m.modelSha256 ?? (await sha256File(pack.modelPath)), ...m.signatures.filter((x) => used.has(x.id)).map((x) => `${x.id}:${x.sha256}`)].join('+'),
+    identity: await packRunIdentity(pack, (id) => used.has(id)),
     inputSpec: m.input,
     labels: m.labels,
     outputKind: m.output.kind,
@@ -88,7 +88,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     auto,
-    maxBatch: 4096,
+    maxBatch: await modelBatchLimit(pack.modelPath),
   };
 }
 
@@ -113,7 +113,6 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     mix[id] = alpha;
   }
   const hashes = [await sha256File(file), ...(await Promise.all([...signatureFiles.values()].map(sha256File)))];
-  const batchDim = input.dims[0];
   return {
     pack: path.basename(file),
     model: file,
@@ -125,7 +124,7 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     signatureFiles,
     transfers: [],
     mix,
-    maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : 4096,
+    maxBatch: batchLimit(model),
   };
 }
 
@@ -148,6 +147,7 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     throw e;
   }
   for (const w of p.warnings) console.error(`warning: ${w}`);
+  const run = holdAfter(Number(process.env.RWS_TEST_HOLD_AFTER ?? 0), (x: Float32Array, d: number[]) => p.run(x, d, { transfer: true }));
   return {
     inputSpec: plan.inputSpec,
     labels: plan.labels,
@@ -156,7 +156,7 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     device: p.device,
     fallback: p.fallback,
     // Each batch is a fresh array: hand its buffer over rather than copy it.
-    run: (x, d) => p.run(x, d, { transfer: true }),
+    run,
     ...(plan.auto
       ? {
           runWithMixes: async (x: Float32Array, d: number[]) => {
@@ -166,6 +166,20 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
         }
       : {}),
     dispose: () => p.dispose(),
+  };
+}
+
+/**
+ * A test hook (`RWS_TEST_HOLD_AFTER=N`): inference holds for good once N images are classified,
+ * so a test can kill the run at a known point instead of racing a kill against a count.
+ */
+function holdAfter(n: number, run: (x: Float32Array, d: number[]) => Promise<Float32Array>): (x: Float32Array, d: number[]) => Promise<Float32Array> {
+  if (!(n > 0)) return run;
+  let images = 0;
+  return (x, d) => {
+    if (images >= n) return new Promise(() => {});
+    images += d[0]!;
+    return run(x, d);
   };
 }
 
@@ -216,15 +230,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const device = parseDevice(o.device);
   const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
   if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
-  if (o.copyTo) {
-    const dest = path.resolve(o.copyTo);
-    for (const i of inputs) {
-      const rel = path.relative(path.resolve(i), dest);
-      if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
-        throw new RwsError('usage', `--copy-to: ${o.copyTo} is inside the input ${i}; choose a folder outside it`, { field: '--copy-to' });
-      }
-    }
-  }
+  if (o.copyTo) assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
   const classifier = await makeClassifier(plan, o, device);
@@ -297,7 +303,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     return EXIT.fatal;
   }
   if (o.json || o.csv) {
-    await writeReport(buildReport(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
+    await writeResults(resultsContent(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
     // The exports now hold everything; a journal we named ourselves would only block the next run.
     if (!o.journal && journalFile) await unlink(journalFile).catch(() => {});
   }

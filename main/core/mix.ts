@@ -17,5 +17,52 @@ export function normalizeMix(mix: ConditionMix): ConditionMix {
 /** Canonical text of a mix, e.g. "fog=0.8,low-light=1"; "off" when nothing is on. Equal mixes give equal keys. */
 export function mixKey(mix: ConditionMix): string {
   const entries = Object.entries(normalizeMix(mix));
-  return entries.length === 0 ? 'off' : entries.map(([id, alpha]) => `${id}=${alpha}`).join(',');
+  return entries.length === 0 ? 'off' : entries.map(([id, alpha]) => `${id}=${formatStrength(alpha)}`).join(',');
+}
+
+/** A strength as mix text: 12 significant digits, so 0.1 + 0.2 reads `0.3` and not `0.30000000000000004`. */
+export function formatStrength(alpha: number): string {
+  return String(Number(alpha.toPrecision(12)));
+}
+
+/** What mix text is resolved against: a pack's signature, condition and mix ids. */
+export interface MixVocabulary {
+  id: string;
+  signatures: { id: string }[];
+  conditions: { id: string; mix: ConditionMix }[];
+  mixes: { id: string; mix: ConditionMix }[];
+}
+
+/**
+ * Mix text as a mix: `off` (or `clean`, or nothing), a named condition or mix id, or
+ * `ID=α,ID=α` (α defaults to 1; a condition id in a list adds its own mix scaled by α). With a
+ * vocabulary, ids it does not know are refused; `source` names the flag or field in messages.
+ * `auto` is the caller's to handle.
+ */
+export function parseMix(value: string, vocabulary: MixVocabulary | undefined, source = '--mix'): ConditionMix {
+  const v = value.trim();
+  if (v === '' || v === 'off' || v === 'clean') return {};
+  const named = vocabulary && [...vocabulary.conditions, ...vocabulary.mixes].find((c) => c.id === v);
+  if (named) return { ...named.mix };
+  const out: ConditionMix = {};
+  for (const part of v.split(',')) {
+    const m = /^\s*([a-z0-9][a-z0-9-]*)\s*(?:=\s*(-?[0-9]*\.?[0-9]+(?:e-?[0-9]+)?))?\s*$/i.exec(part);
+    if (!m) throw new RwsError('mix-syntax', `${source}: "${part}" is not ID=STRENGTH (e.g. fog=0.8,low-light=1)`, { field: source });
+    const sid = m[1]!.toLowerCase();
+    const alpha = m[2] === undefined ? 1 : Number(m[2]);
+    if (vocabulary) {
+      const cond = vocabulary.conditions.find((c) => c.id === sid);
+      const isSig = vocabulary.signatures.some((s) => s.id === sid);
+      if (!isSig && cond) {
+        for (const [k, a] of Object.entries(cond.mix)) out[k] = (out[k] ?? 0) + a * alpha;
+        continue;
+      }
+      if (!isSig) {
+        const ids = [...vocabulary.signatures.map((s) => s.id), ...vocabulary.mixes.map((s) => s.id)].join(', ');
+        throw new RwsError('mix-unknown', `${source}: "${sid}" is not a signature, condition or mix of pack "${vocabulary.id}" (known: ${ids})`, { field: source });
+      }
+    }
+    out[sid] = (out[sid] ?? 0) + alpha;
+  }
+  return out;
 }

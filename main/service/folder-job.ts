@@ -5,14 +5,14 @@ import type { ConditionMix, FolderFailure, FolderProgress, RunPhase } from '../a
 import type { Classifier as FolderClassifier } from '../engine/folder/classifier.js';
 import { runFolder, type FolderRunSummary } from '../engine/folder/run.js';
 import { walkInputs, type WalkResult } from '../engine/folder/walk.js';
-import { loadOnnx } from '../engine/onnx/model.js';
+import { modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
 import { parseJournal, type JournalHeader } from '../engine/folder/journal.js';
 import { CrashBudget, isWorkerCrash } from '../core/crash-policy.js';
 import type { EventHub } from './events.js';
 import type { Classifier, LoadedPack } from './models.js';
 import { FolderResultStore } from './folder-result-store.js';
 import type { RootGuard } from './root-guard.js';
-import { writeResultsFile } from './results-file.js';
+import { writeResultsFile } from '../engine/folder/results-file.js';
 
 /** What a folder run was asked to do; kept so it can be resumed. */
 export interface FolderJobSpec {
@@ -36,16 +36,6 @@ export interface FolderJobHost {
   readonly events: EventHub;
   makePatched(loaded: LoadedPack, ids?: (id: string) => boolean): Promise<Classifier>;
   publishState(): void;
-}
-
-/** Largest batch the model's input accepts: 1 when its batch dimension is fixed at 1. */
-async function modelMaxBatch(modelPath: string): Promise<number> {
-  try {
-    const first = (await loadOnnx(modelPath)).inputs[0]?.dims[0];
-    return typeof first === 'number' && first > 0 ? first : Infinity;
-  } catch {
-    return Infinity;
-  }
 }
 
 /**
@@ -198,7 +188,7 @@ export class FolderJob {
         outputKind: m.output.kind,
         device: this.device,
         fallback: c.fallback,
-        maxBatch: await modelMaxBatch(loaded.pack.modelPath),
+        maxBatch: await modelBatchLimit(loaded.pack.modelPath),
         run: (input, dims) => c.run(input, dims),
         dispose: async () => {},
       };
@@ -209,7 +199,7 @@ export class FolderJob {
         walk,
         classifier: folderClassifier,
         pack: m.id,
-        model: `${m.id}@${m.version}`,
+        model: await packRunIdentity(loaded.pack, (id) => spec.mix[id] !== undefined),
         mix: spec.mix,
         top: spec.top,
         batch: spec.batch,
@@ -272,7 +262,7 @@ export class FolderJob {
     return crash;
   }
 
-  /** Write the results so far as JSON or CSV (DESIGN.md's `rws run` format), streamed and atomically. */
+  /** Write the results so far as JSON or CSV (the `rws run` format), streamed and atomically. */
   async writeOutputs(file: string, format: 'json' | 'csv'): Promise<{ results: number; failed: number }> {
     const { count, rows } = this.results.sorted();
     const failed = this.sortedFailures();

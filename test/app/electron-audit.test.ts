@@ -14,12 +14,12 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const APP = path.join(ROOT, 'main/app');
 const PRELOAD = path.join(ROOT, 'main/preload');
 
+/** Why the audit cannot run here; a devDependency that is missing is a broken install, so the test fails. */
 function scannerMissing(): string | undefined {
-  if (!existsSync(APP)) return 'main/app does not exist yet';
   try {
     createRequire(import.meta.url).resolve('@doyensec/electronegativity');
   } catch {
-    return '@doyensec/electronegativity is not installed (npm install)';
+    return '@doyensec/electronegativity is not installed (run npm install)';
   }
   return undefined;
 }
@@ -69,7 +69,8 @@ async function reviewed(): Promise<Record<string, () => void>> {
 const skip = scannerMissing();
 
 describe('Electron audit (electronegativity)', () => {
-  it.skipIf(skip !== undefined)('finds no high or medium issue in main/app and main/preload that is not a reviewed false positive', async () => {
+  it('finds no high or medium issue in main/app and main/preload that is not a reviewed false positive', async () => {
+    expect(skip, 'the Electron audit needs its scanner').toBeUndefined();
     // One scan of the app as a whole: its global checks (CSP, navigation limits, permission
     // handler) look across files, and the preload alone has none of them by design.
     const input = mkdtempSync(path.join(tmpdir(), 'rws-audit-'));
@@ -108,8 +109,4 @@ describe('Electron audit (electronegativity)', () => {
     if (accepted.length) console.log(`electronegativity: reviewed false positives:\n  ${accepted.join('\n  ')}`);
     expect(open).toEqual([]);
   }, 120_000);
-
-  it.runIf(skip !== undefined)('is skipped here', () => {
-    console.log(`Electron audit skipped: ${skip}`);
-  });
 });

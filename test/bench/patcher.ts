@@ -128,7 +128,7 @@ async function switchTimes(patcher: Patcher, fixture: FixtureModel, bytes?: Uint
 interface ModelPlan {
   label: string;
   fixture: FixtureModel;
-  /** The model the DESIGN targets call ResNet-18 (tighter batch-1 target). */
+  /** The ResNet-18 stand-in of the bench (it has the tighter batch-1 target). */
   large: boolean;
   batch1Runs: number;
   batch32Runs: number;

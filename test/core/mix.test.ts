@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mixKey, normalizeMix } from '../../main/core/mix.js';
+import { mixKey, normalizeMix, parseMix, type MixVocabulary } from '../../main/core/mix.js';
 
 describe('normalizeMix', () => {
   it('drops zero strengths and sorts ids', () => {
@@ -24,5 +24,31 @@ describe('mixKey', () => {
   it('says off for an empty or all-zero mix', () => {
     expect(mixKey({})).toBe('off');
     expect(mixKey({ fog: 0 })).toBe('off');
+  });
+  it('writes a strength as the decimal it stands for, the same key the app shows', () => {
+    expect(mixKey({ fog: 0.1 + 0.2 })).toBe('fog=0.3');
+    expect(mixKey({ fog: 1 / 3 })).toBe('fog=0.333333333333');
+    expect(mixKey({ fog: 1e-7 })).toBe('fog=1e-7');
+  });
+});
+
+describe('parseMix', () => {
+  const pack: MixVocabulary = {
+    id: 'p',
+    signatures: [{ id: 'fog' }, { id: 'low-light' }],
+    conditions: [{ id: 'night', mix: { 'low-light': 0.5 } }],
+    mixes: [{ id: 'foggy-night', mix: { fog: 0.8, 'low-light': 1 } }],
+  };
+  it('reads off, named mixes, conditions and ID=α lists', () => {
+    expect(parseMix(' off ', pack)).toEqual({});
+    expect(parseMix('', undefined)).toEqual({});
+    expect(parseMix('foggy-night', pack)).toEqual({ fog: 0.8, 'low-light': 1 });
+    expect(parseMix('fog=0.5, night=2', pack)).toEqual({ fog: 0.5, 'low-light': 1 });
+    expect(parseMix('fog,fog=0.25', pack)).toEqual({ fog: 1.25 });
+    expect(parseMix('Anything=1e-1', undefined)).toEqual({ anything: 0.1 });
+  });
+  it('refuses bad syntax and ids the pack does not know, naming the source', () => {
+    expect(() => parseMix('fog=abc', pack, 'mix')).toThrow(/^mix: "fog=abc" is not ID=STRENGTH/);
+    expect(() => parseMix('hail=1', pack)).toThrow(/"hail" is not a signature, condition or mix of pack "p" \(known: fog, low-light, foggy-night\)/);
   });
 });

@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { decodeSafetensors } from '../../main/core/safetensors.js';
 import { decodeSignature } from '../../main/core/signature-codec.js';
 import { isFloatType, parseOnnx } from '../../main/engine/onnx/model.js';
-import { loadPack, resolveMix } from '../../main/engine/packs/pack.js';
+import { loadPack } from '../../main/engine/packs/pack.js';
+import { parseMix } from '../../main/core/mix.js';
 import { hostileOnnx, hostileSafetensors, hostileSignature, headerEdited, jsonEdited, mutated } from './generators.js';
 import type { FuzzTarget } from './harness.js';
 import { fuzzFolderFiles, makeSeeds, type SeedKind } from './seeds.js';
@@ -70,8 +71,8 @@ export function makeTargets(): FuzzTarget[] {
         const pack = await loadPack(packDir);
         const m = pack.manifest;
         // What the CLI and the app do next with a loaded pack: resolve its named mixes and ids.
-        for (const c of [...m.conditions, ...m.mixes]) resolveMix(c.id, m);
-        if (m.signatures.length) resolveMix(m.signatures.map((s) => `${s.id}=0.5`).join(','), m);
+        for (const c of [...m.conditions, ...m.mixes]) parseMix(c.id, m);
+        if (m.signatures.length) parseMix(m.signatures.map((s) => `${s.id}=0.5`).join(','), m);
         return pack;
       },
     },

@@ -136,10 +136,12 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     // At most the frame already in flight when the switch was pressed used the old mix.
     expect(firstWithMix - framesAtSwitch).toBeLessThanOrEqual(2);
     await page.getByTestId('simulate-select').selectOption('fog');
-    await page.waitForTimeout(500);
+    // Some frames later (counted, not timed), still one frame in flight at most.
+    const framesAtFog: number = await page.evaluate(() => (window as any).rwsCamera.frames());
+    await expect.poll(() => page.evaluate(() => (window as any).rwsCamera.frames()), { timeout: 15_000 }).toBeGreaterThan(framesAtFog + 10);
     await expect(page.evaluate(() => (window as any).__rwsMaxInFlight)).resolves.toBe(1);
     const frame = (await calls()).filter((c) => c.name === 'classifyFrame').at(-1)!.args as Record<string, unknown>;
-    expect(frame).toMatchObject({ width: 28, height: 28, channels: 1, compare: true, top: 5, data: 'Float32Array(784)' });
+    expect(frame).toMatchObject({ width: 28, height: 28, channels: 1, compare: true, top: 5, data: 'Uint8Array(784)' });
     // Auto: the engine picks the condition per frame; the panel shows the pick and follows its mix.
     await page.getByTestId('mix-auto').click();
     await expect.poll(async () => (await page.getByTestId('auto-pick').textContent())!.replace(/\s+/g, ' ').trim()).toMatch(/^Recognised (Fog|Low light) · severity 3 · 87% sure$/);
@@ -148,7 +150,8 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect.poll(() => page.getByTestId('active-mix').textContent()).toMatch(/^(Fog|Low light) 80%$/);
     await page.screenshot({ path: path.join(shots, 'camera-auto-1280x720.png') });
     const setMixes = (await calls()).filter((c) => c.name === 'setMix').length;
-    await page.waitForTimeout(300);
+    const framesAtPick: number = await page.evaluate(() => (window as any).rwsCamera.frames());
+    await expect.poll(() => page.evaluate(() => (window as any).rwsCamera.frames()), { timeout: 15_000 }).toBeGreaterThan(framesAtPick + 5);
     expect((await calls()).filter((c) => c.name === 'setMix').length).toBe(setMixes);
     // A manual change takes over again.
     await page.getByRole('button', { name: 'Off', exact: true }).click();

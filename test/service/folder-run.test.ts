@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../../main/service/index.js';
 import type { FolderProgress, FolderResultRow } from '../../main/api/contract.js';
 import { RwsError } from '../../main/core/errors.js';
-import { buildReport, reportCsv, reportJson } from '../../main/engine/folder/report.js';
+import { resultsContent, writeResults } from '../../main/engine/folder/results-file.js';
 import { parseJournal } from '../../main/engine/folder/journal.js';
 import { fakeFactory } from './fake-classifier.js';
 import { writeFixturePack } from './fixture-pack.js';
@@ -83,9 +83,12 @@ describe('folder runs through the service', () => {
   it('results files are the journal results in rws run format; pages are the rows in file order', async () => {
     const out = path.join(root, 'out');
     const journal = parseJournal(readFileSync(path.join(out, 'journal.jsonl'), 'utf8'));
-    const report = buildReport('fixture', { fog: 1 }, 'cpu', journal.results.values(), journal.failures.values());
-    expect(readFileSync(path.join(out, 'results.json'), 'utf8')).toBe(reportJson(report));
-    expect(readFileSync(path.join(out, 'results.csv'), 'utf8')).toBe(reportCsv(report));
+    // What rws run writes for the same results, held in memory.
+    const cli = { json: path.join(root, 'cli.json'), csv: path.join(root, 'cli.csv') };
+    const content = resultsContent('fixture', { fog: 1 }, 'cpu', journal.results.values(), journal.failures.values());
+    await writeResults(content, cli);
+    expect(readFileSync(path.join(out, 'results.json'), 'utf8')).toBe(readFileSync(cli.json, 'utf8'));
+    expect(readFileSync(path.join(out, 'results.csv'), 'utf8')).toBe(readFileSync(cli.csv, 'utf8'));
     const paged: FolderResultRow[] = [];
     for (let offset = 0; ; offset += 7) {
       const page = await service.call('getFolderResults', { offset, limit: 7 });
@@ -93,7 +96,7 @@ describe('folder runs through the service', () => {
       if (page.results.length === 0) break;
       paged.push(...page.results);
     }
-    expect(paged.map((r) => ({ file: r.file, top: r.top }))).toEqual(report.results);
+    expect(paged.map((r) => ({ file: r.file, top: r.top }))).toEqual(content.rows);
     expect(paged.every((r) => r.path === path.join(images, ...r.file.split('/')))).toBe(true);
   });
 

@@ -8,11 +8,6 @@ export interface Image {
 
 export type Severity = 1 | 2 | 3 | 4 | 5;
 
-/** A same-sized copy of `img` (data copied). */
-export function cloneImage(img: Image): Image {
-  return { width: img.width, height: img.height, channels: img.channels, data: Float32Array.from(img.data) };
-}
-
 /** Clamp every value of `data` to 0..1 in place; returns it. */
 export function clamp01(data: Float32Array): Float32Array {
   for (let i = 0; i < data.length; i++) {

@@ -5,6 +5,7 @@
 // and auto's own cost per frame. `rws eval --mix auto` prints this report.
 //
 //   node dist/main/engine/auto/eval.js [--pack DIR] [--images N] [--severity 3] [--segment 200] [--json FILE]
+import { argmaxRow, batchDims, unitToBytes } from '../../core/tensors.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,19 +105,13 @@ class LogitCache {
     for (let start = 0; start < images.length; start += this.batch) {
       const part = images.slice(start, start + this.batch);
       const input = new Float32Array(part.length * per);
-      part.forEach((im, i) => input.set(toTensor(Uint8Array.from(im.data, (v) => Math.round(v * 255)), im.channels, spec), i * per));
-      const dims = spec.layout === 'NCHW' ? [part.length, spec.channels, spec.height, spec.width] : [part.length, spec.height, spec.width, spec.channels];
+      part.forEach((im, i) => input.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per));
+      const dims = batchDims(spec, part.length);
       out.set(await this.runner.run(input, dims), start * classes);
     }
     this.cache.set(key, out);
     return out;
   }
-}
-
-function argmaxRow(logits: Float32Array, row: number, classes: number): number {
-  let best = 0;
-  for (let k = 1; k < classes; k++) if (logits[row * classes + k]! > logits[row * classes + best]!) best = k;
-  return best;
 }
 
 /** Corruptions the pack can be tested on: its candidates whose id is one of the core's conditions. */

@@ -7,6 +7,7 @@
 // signatures (`autoMix.alpha`); without it auto uses each condition's mix at strength 1.
 //
 // The recipe (native-models/recipe) calls this after training the model and its signatures.
+import { batchDims, countCorrect, unitToBytes } from '../../core/tensors.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,7 +147,7 @@ export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: 
       const input = new Float32Array(n * per);
       for (let i = 0; i < n; i++) {
         const im = corrupt(images[i]!, cand.id, sev as Severity, mixSeed(13, sev, i));
-        input.set(toTensor(Uint8Array.from(im.data, (v) => Math.round(v * 255)), im.channels, spec), i * per);
+        input.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per);
       }
       let best = 1;
       let bestScore = -Infinity;
@@ -155,13 +156,8 @@ export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: 
         let right = 0;
         for (let start = 0; start < n; start += batch) {
           const m = Math.min(batch, n - start);
-          const dims = spec.layout === 'NCHW' ? [m, spec.channels, spec.height, spec.width] : [m, spec.height, spec.width, spec.channels];
-          const logits = await runner.run(input.slice(start * per, (start + m) * per), dims);
-          for (let i = 0; i < m; i++) {
-            let top = 0;
-            for (let k = 1; k < classes; k++) if (logits[i * classes + k]! > logits[i * classes + top]!) top = k;
-            if (top === labels[start + i]) right++;
-          }
+          const logits = await runner.run(input.slice(start * per, (start + m) * per), batchDims(spec, m));
+          right += countCorrect(logits, labels, classes, start);
         }
         const score = right / n - penalty * Math.abs(a - 1);
         if (score > bestScore) [best, bestScore] = [a, score];

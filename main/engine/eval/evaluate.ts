@@ -1,16 +1,17 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CONDITIONS, corrupt, type Image, type Severity } from '../../core/corruptions/index.js';
-import { RwsError } from '../../core/errors.js';
-import { mixSeed } from '../../core/random.js';
+import type { Severity } from '../../core/corruptions/index.js';
+import { parseMix } from '../../core/mix.js';
 import type { ConditionMix, Signature } from '../../core/signature.js';
-import { decodeSignature } from '../../core/signature-codec.js';
 import { loadLabelledData } from '../io/labelled-data.js';
-import { toTensor } from '../io/image-decode.js';
+import { readSignature } from '../signatures/fit.js';
+import { accuracy, accuracyOf, corruptedSet, corruptionOrder, corruptionsOf, EVAL_BATCH, evalTarget, scoresOf, type CorruptedSet } from './corrupted-set.js';
 import { loadOnnx, type OnnxModel } from '../onnx/model.js';
 import { loadPack, type ModelPack } from '../packs/pack.js';
 import { Patcher } from '../runtime/patcher.js';
+
+export { corruptionOrder };
 
 /** What `rws eval` measures; see `evaluatePack`. */
 export interface EvalOptions {
@@ -90,70 +91,7 @@ export interface EvalReport {
   seconds: number;
 }
 
-const BATCH = 250;
 const DEFAULT_ALPHAS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5];
-const KNOWN = new Set(CONDITIONS.map((c) => c.id));
-
-/** Order in which a mix's corruptions are applied: the light first (it is the scene), then the rest as listed. */
-export function corruptionOrder(ids: string[]): string[] {
-  const rank = (id: string) => (id === 'low-light' ? -1 : CONDITIONS.findIndex((c) => c.id === id));
-  return [...new Set(ids)].sort((a, b) => rank(a) - rank(b));
-}
-
-/** Corruptions a signature simulates: its condition, or each part of `a+b`. */
-function corruptionsOf(condition: string): string[] {
-  return condition.split('+').filter((c) => KNOWN.has(c));
-}
-
-function toBytes(img: Image): Uint8Array {
-  return Uint8Array.from(img.data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-}
-
-/** A data set prepared as model input: one tensor per batch, plus labels. */
-interface Prepared {
-  batches: { input: Float32Array; dims: number[] }[];
-  labels: number[];
-}
-
-/** The evaluation's images with corruptions applied (image i always gets the same seed). */
-function prepare(images: Image[], labels: number[], pack: ModelPack, corruptions: string[], severity: Severity, seed: number): Prepared {
-  const spec = pack.manifest.input;
-  const per = spec.width * spec.height * spec.channels;
-  const batches: Prepared['batches'] = [];
-  for (let start = 0; start < images.length; start += BATCH) {
-    const part = images.slice(start, start + BATCH);
-    const input = new Float32Array(part.length * per);
-    part.forEach((im, j) => {
-      let img = im;
-      corruptions.forEach((c, k) => {
-        img = corrupt(img, c, severity, mixSeed(seed, start + j, k));
-      });
-      input.set(toTensor(toBytes(img), img.channels, spec), j * per);
-    });
-    const dims = spec.layout === 'NCHW' ? [part.length, spec.channels, spec.height, spec.width] : [part.length, spec.height, spec.width, spec.channels];
-    batches.push({ input, dims });
-  }
-  return { batches, labels };
-}
-
-async function logits(p: Patcher, data: Prepared): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (const b of data.batches) out.push(await p.run(b.input, b.dims));
-  return out;
-}
-
-function accuracyOf(outs: Float32Array[], labels: number[], classes: number): number {
-  let right = 0;
-  let i = 0;
-  for (const o of outs) {
-    for (let r = 0; r < o.length / classes; r++, i++) {
-      let best = 0;
-      for (let k = 1; k < classes; k++) if (o[r * classes + k]! > o[r * classes + best]!) best = k;
-      if (best === labels[i]) right++;
-    }
-  }
-  return labels.length ? right / labels.length : 0;
-}
 
 function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
   if (a.length !== b.length) return false;
@@ -181,16 +119,11 @@ function signatureLayers(sig: Signature, model: OnnxModel): number {
   return model.layers().filter((l) => sig.tensors.some((t) => t.name === l.weight || t.name === l.bias)).length;
 }
 
+/** A `--mixes` entry: a named mix or condition of the pack, else mix text (`ID=α,ID=α`). */
 function parseMixArg(text: string, pack: ModelPack): { id: string; name: string; mix: ConditionMix } {
   const named = pack.manifest.mixes.find((m) => m.id === text) ?? pack.manifest.conditions.find((m) => m.id === text);
   if (named) return { id: named.id, name: named.name, mix: named.mix };
-  const mix: ConditionMix = {};
-  for (const part of text.split(',')) {
-    const m = /^([a-z0-9][a-z0-9-]*)(?:=(-?[0-9.]+))?$/.exec(part.trim());
-    if (!m) throw new RwsError('usage-mix', `--mix: "${part}" is not ID or ID=α`, { field: 'mix' });
-    mix[m[1]!] = m[2] === undefined ? 1 : Number(m[2]);
-  }
-  return { id: text, name: text, mix };
+  return { id: text, name: text, mix: parseMix(text, pack.manifest, '--mix') };
 }
 
 /**
@@ -213,23 +146,24 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
   say(`data: ${data.images.length} images from ${data.source}`);
   const model = await loadOnnx(pack.modelPath);
   const signatures = new Map<string, Signature>();
-  for (const [id, file] of pack.signatureFiles) signatures.set(id, decodeSignature(new Uint8Array(await readFile(file)), file));
+  for (const [id, file] of pack.signatureFiles) signatures.set(id, await readSignature(file));
   const transferIds = m.signatures.filter((s) => s.transfer).map((s) => s.id);
   const threads = opts.threads ?? 2;
   const patcher = await Patcher.create(model, signatures, { force: transferIds, threads });
   const plain = await Patcher.create(model, new Map(), { threads });
-  const cache = new Map<string, Prepared>();
-  const dataFor = (corruptions: string[], severity: Severity): Prepared => {
+  const batch = Math.min(EVAL_BATCH, model.maxBatch() ?? EVAL_BATCH);
+  const cache = new Map<string, CorruptedSet>();
+  const dataFor = (corruptions: string[], severity: Severity): CorruptedSet => {
     const key = `${corruptions.join('+')}@${severity}`;
     let d = cache.get(key);
     if (!d) {
-      d = prepare(data.images, data.labels, pack, corruptions, severity, seed);
+      d = corruptedSet(data.images, data.labels, m.input, corruptions, severity, seed, batch);
       if (cache.size > 40) cache.clear();
       cache.set(key, d);
     }
     return d;
   };
-  const acc = async (p: Patcher, d: Prepared) => accuracyOf(await logits(p, d), d.labels, classes);
+  const acc = (p: Patcher, d: CorruptedSet) => accuracy(p, d, classes);
   const robustModels = new Map<string, Patcher>();
   const robustFor = async (name: string): Promise<Patcher | undefined> => {
     if (!opts.robust) return undefined;
@@ -244,21 +178,14 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
   try {
     const clean = dataFor([], 1);
     await patcher.setMix({});
-    const before = await logits(patcher, clean);
+    const before = await scoresOf(patcher, clean);
     const cleanAcc = accuracyOf(before, clean.labels, classes);
     say(`clean accuracy ${(cleanAcc * 100).toFixed(2)}%`);
 
     const wanted = opts.conditions ?? m.conditions.map((c) => c.id);
     const tables: ConditionTable[] = [];
     for (const id of wanted) {
-      const named = m.conditions.find((c) => c.id === id);
-      const mix = named?.mix ?? (signatures.has(id) ? { [id]: 1 } : undefined);
-      if (!mix) throw new RwsError('usage-condition', `${opts.pack}: "${id}" is neither a condition nor a signature of pack "${m.id}"`, { field: 'conditions' });
-      for (const sid of Object.keys(mix)) {
-        if (!signatures.has(sid)) throw new RwsError('signature-missing', `${opts.pack}: signature "${sid}" of condition "${id}" is not available`, { field: 'conditions' });
-      }
-      const corruptions = KNOWN.has(id) ? [id] : corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
-      if (!corruptions.length) throw new RwsError('usage-condition', `${opts.pack}: no simulated corruption for condition "${id}"`, { field: 'conditions' });
+      const { name, mix, corruptions } = evalTarget(m, id, (sid) => signatures.get(sid)?.meta.condition, opts.pack);
       const robust = await robustFor(corruptions.join('+'));
       const rows: SeverityRow[] = [];
       for (const s of severities) {
@@ -297,7 +224,7 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         for (const q of ['f32', 'int4']) {
           const f = opts.quantVariants ? path.join(opts.quantVariants, `${single}-${q}.rws.safetensors`) : '';
           if (f && existsSync(f)) {
-            variants.set(q, decodeSignature(new Uint8Array(await readFile(f)), f));
+            variants.set(q, await readSignature(f));
             sizes[q] = (await stat(f)).size;
           }
         }
@@ -325,7 +252,7 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
       }
       const t: ConditionTable = {
         id,
-        name: named?.name ?? id,
+        name,
         signatures: mix,
         transfer: Object.keys(mix).some((s) => transferIds.includes(s)),
         severities: rows,
@@ -341,8 +268,8 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
 
     // Unpatching: back to the clean weights, bit for bit, compared with a session that never saw a patch.
     await patcher.setMix({});
-    const after = await logits(patcher, clean);
-    const fresh = await logits(plain, clean);
+    const after = await scoresOf(patcher, clean);
+    const fresh = await scoresOf(plain, clean);
     const bitIdentical = sameBits(before, after) && sameBits(before, fresh);
 
     const composition: CompositionRow[] = [];

@@ -2,12 +2,9 @@ import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promise
 import { RwsError } from '../../core/errors.js';
 import type { ConditionMix } from '../../core/signature.js';
 
-/** One of the k best classes for an image; `score` is a softmax probability. */
-export interface TopClass {
-  index: number;
-  label: string;
-  score: number;
-}
+import type { TopClass } from '../../core/tensors.js';
+
+export type { TopClass };
 
 /** What a folder run found for one file (`file` relative to its input, `/`-separated). */
 export interface FileResult {

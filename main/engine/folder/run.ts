@@ -6,7 +6,8 @@ import type { Classifier } from './classifier.js';
 import { walkInputs, type WalkFile, type WalkResult } from './walk.js';
 import { decodeImage } from '../io/image-decode.js';
 import type { InputSpec } from '../packs/pack.js';
-import { RunJournal, type FileFailure, type FileResult, type JournalHeader, type TopClass } from './journal.js';
+import { batchDims, topClasses } from '../../core/tensors.js';
+import { RunJournal, type FileFailure, type FileResult, type JournalHeader } from './journal.js';
 
 /** How far a folder run is: files done (resumed ones included), failed, total, images per second and seconds left. */
 export interface FolderProgress {
@@ -95,23 +96,6 @@ export function chooseBatch(device: string, spec: InputSpec, maxBatch = Infinity
  */
 export function defaultDecoders(batch: number): number {
   return Math.min(64, Math.max(8, batch));
-}
-
-/** The `k` best classes of one row of scores, as softmax probabilities when the row holds logits. */
-export function topClasses(row: Float32Array, labels: string[], k: number, kind: 'logits' | 'probabilities'): TopClass[] {
-  let probs: Float64Array;
-  if (kind === 'logits') {
-    let max = -Infinity;
-    for (const v of row) if (v > max) max = v;
-    probs = new Float64Array(row.length);
-    let sum = 0;
-    for (let i = 0; i < row.length; i++) sum += probs[i] = Math.exp(row[i]! - max);
-    for (let i = 0; i < row.length; i++) probs[i]! /= sum;
-  } else {
-    probs = Float64Array.from(row);
-  }
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
-  return order.slice(0, k).map((index) => ({ index, label: labels[index] ?? String(index), score: probs[index]! }));
 }
 
 /** A class label as a folder name: no separators or characters that Windows refuses. */
@@ -295,7 +279,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
 
   const classes = classifier.labels.length;
   const perImage = spec.channels * spec.width * spec.height;
-  const dimsOf = (n: number) => (spec.layout === 'NCHW' ? [n, spec.channels, spec.height, spec.width] : [n, spec.height, spec.width, spec.channels]);
+  const dimsOf = (n: number) => batchDims(spec, n);
   progress(true);
   pump();
   try {

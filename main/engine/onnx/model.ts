@@ -1,4 +1,5 @@
 // Reading, inspecting and rewriting ONNX models: the one place that knows the protobuf layout.
+import { float16ToFloat32, float32ToFloat16 } from '../../core/float16.js';
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -116,6 +117,12 @@ export class OnnxModel {
     return this.graph.output.map(valueInfo);
   }
 
+  /** The batch size the first input is fixed to, or undefined when its batch dimension is free. */
+  maxBatch(): number | undefined {
+    const first = this.inputs[0]?.dims[0];
+    return typeof first === 'number' && first > 0 ? first : undefined;
+  }
+
   /** True when `name` is an initializer of the main graph. */
   hasInitializer(name: string): boolean {
     return this.tensors.has(name);
@@ -186,7 +193,7 @@ export class OnnxModel {
         out = bytes ? Float32Array.from(f64FromBytes(bytes)) : Float32Array.from(t.double_data);
         break;
       case DataType.FLOAT16:
-        out = halfToFloat(bytes ? u16FromBytes(bytes) : Uint16Array.from(t.int32_data));
+        out = float16ToFloat32(bytes ? u16FromBytes(bytes) : Uint16Array.from(t.int32_data));
         break;
       case DataType.BFLOAT16:
         out = bfloatToFloat(bytes ? u16FromBytes(bytes) : Uint16Array.from(t.int32_data));
@@ -219,7 +226,7 @@ export class OnnxModel {
         raw = new Uint8Array(Float64Array.from(values).buffer);
         break;
       case DataType.FLOAT16:
-        raw = new Uint8Array(floatToHalf(values).buffer);
+        raw = new Uint8Array(float32ToFloat16(values).buffer);
         break;
       case DataType.BFLOAT16:
         raw = new Uint8Array(floatToBfloat(values).buffer);
@@ -563,62 +570,6 @@ function f64FromBytes(b: Uint8Array): Float64Array {
 }
 function u16FromBytes(b: Uint8Array): Uint16Array {
   return new Uint16Array(aligned(b, 2));
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function halfToFloat(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    const v = h[i];
-    const sign = v & 0x8000 ? -1 : 1;
-    const exp = (v >> 10) & 0x1f;
-    const frac = v & 0x3ff;
-    if (exp === 0) out[i] = sign * frac * 2 ** -24;
-    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return out;
-}
-
-function floatToHalf(values: Float32Array): Uint16Array {
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    f32[0] = values[i];
-    const x = u32[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) {
-      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-      continue;
-    }
-    const e = exp - 127 + 15;
-    if (e >= 31) {
-      out[i] = sign | 0x7c00;
-      continue;
-    }
-    if (e <= 0) {
-      if (e < -10) {
-        out[i] = sign;
-        continue;
-      }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      let h = mant >> shift;
-      const rest = mant & ((1 << shift) - 1);
-      const half = 1 << (shift - 1);
-      if (rest > half || (rest === half && h & 1)) h++;
-      out[i] = sign | h;
-      continue;
-    }
-    let h = (e << 10) | (mant >> 13);
-    const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
-    out[i] = sign | h;
-  }
-  return out;
 }
 
 function bfloatToFloat(h: Uint16Array): Float32Array {

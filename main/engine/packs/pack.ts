@@ -204,43 +204,4 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
   return { manifest, dir, modelPath, signatureFiles, missing };
 }
 
-/** Every signature file in a folder (non-recursive), for inspection. */
-export async function listSignatureFiles(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((f) => f.endsWith('.rws.safetensors')).map((f) => path.join(dir, f));
-  } catch {
-    return [];
-  }
-}
 
-/**
- * Resolve a `--mix` value against a pack: `off`, a named condition or mix id, or `ID=α,ID=α`.
- * `auto` is handled by the caller.
- */
-export function resolveMix(value: string, manifest: PackManifest | undefined, source = '--mix'): ConditionMix {
-  const v = value.trim();
-  if (v === '' || v === 'off' || v === 'clean') return {};
-  const named = manifest && [...manifest.conditions, ...manifest.mixes].find((c) => c.id === v);
-  if (named) return { ...named.mix };
-  const out: ConditionMix = {};
-  for (const part of v.split(',')) {
-    const m = /^\s*([a-z0-9][a-z0-9-]*)\s*(?:=\s*(-?[0-9]*\.?[0-9]+(?:e-?[0-9]+)?))?\s*$/i.exec(part);
-    if (!m) throw new RwsError('mix-syntax', `${source}: "${part}" is not ID=STRENGTH (e.g. fog=0.8,low-light=1)`, { field: source });
-    const sid = m[1]!.toLowerCase();
-    const alpha = m[2] === undefined ? 1 : Number(m[2]);
-    if (manifest) {
-      const cond = manifest.conditions.find((c) => c.id === sid);
-      const isSig = manifest.signatures.some((s) => s.id === sid);
-      if (!isSig && cond) {
-        for (const [k, a] of Object.entries(cond.mix)) out[k] = (out[k] ?? 0) + a * alpha;
-        continue;
-      }
-      if (!isSig) {
-        const ids = [...manifest.signatures.map((s) => s.id), ...manifest.mixes.map((s) => s.id)].join(', ');
-        throw new RwsError('mix-unknown', `${source}: "${sid}" is not a signature, condition or mix of pack "${manifest.id}" (known: ${ids})`, { field: source });
-      }
-    }
-    out[sid] = (out[sid] ?? 0) + alpha;
-  }
-  return out;
-}

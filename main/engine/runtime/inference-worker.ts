@@ -11,7 +11,7 @@ function transferable(values: Float32Array): Float32Array {
   return values.byteOffset === 0 && values.byteLength === values.buffer.byteLength && values.buffer instanceof ArrayBuffer ? values : values.slice();
 }
 
-function serve(port: NonNullable<typeof parentPort>): void {
+function serve(port: NonNullable<typeof parentPort>, gate?: Int32Array): void {
   let patcher: Patcher | undefined;
   let creating: Promise<Patcher> | undefined;
 
@@ -38,6 +38,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
         await p.setMix(req.mix);
         return { value: p.mix };
       case 'run': {
+        if (gate) while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0);
         const scores = transferable(await p.run(req.input, req.dims));
         // The input's buffer goes back to be reused: nothing here keeps it after the run.
         const input = req.input.buffer as ArrayBuffer;
@@ -66,4 +67,5 @@ function serve(port: NonNullable<typeof parentPort>): void {
 }
 
 // Only when started by RemotePatcher: importing this file elsewhere must not take over a port.
-if (parentPort && (workerData as Record<string, unknown> | undefined)?.[WORKER_MARK] === true) serve(parentPort);
+const data = workerData as Record<string, unknown> | undefined;
+if (parentPort && data?.[WORKER_MARK] === true) serve(parentPort, data.runGate instanceof Int32Array ? data.runGate : undefined);

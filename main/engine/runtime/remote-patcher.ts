@@ -64,6 +64,11 @@ export function fromWire(w: WireError): Error {
 export interface RemoteOptions extends RemotePatcherOptions {
   /** The compiled inference-worker.js (default: next to this file). */
   workerUrl?: URL | string;
+  /**
+   * A gate the worker waits on before each run until its first value is not 0 (Atomics.wait), so
+   * a caller (a test) can hold a run in the worker at a known point and release it.
+   */
+  runGate?: Int32Array<SharedArrayBuffer>;
 }
 
 /** Options of RemotePatcher.run. */
@@ -105,9 +110,9 @@ export class RemotePatcher {
 
   /** Starts a worker, loads the model and signatures there, and checks them as Patcher.create does. */
   static async create(modelPath: string, signatureFiles: readonly string[] | ReadonlyMap<string, string>, opts: RemoteOptions = {}): Promise<RemotePatcher> {
-    const { workerUrl, ...patcherOpts } = opts;
+    const { workerUrl, runGate, ...patcherOpts } = opts;
     const url = workerUrl ?? new URL('./inference-worker.js', import.meta.url);
-    const worker = new Worker(url, { workerData: { [WORKER_MARK]: true } });
+    const worker = new Worker(url, { workerData: { [WORKER_MARK]: true, ...(runGate ? { runGate } : {}) } });
     const remote = new RemotePatcher(worker);
     const files = Array.isArray(signatureFiles) ? [...signatureFiles] : new Map(signatureFiles as ReadonlyMap<string, string>);
     try {

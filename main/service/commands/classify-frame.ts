@@ -5,12 +5,12 @@ import { toTensor } from '../../engine/io/image-decode.js';
 import { mixKey } from '../../core/mix.js';
 import type { Engine } from '../engine.js';
 import type { LoadedPack } from '../models.js';
-import { topClasses as topK } from '../../engine/folder/run.js';
+import { batchDims, topClasses as topK, unitToBytes } from '../../core/tensors.js';
 
 /** Auto's state per loaded pack: a new pack starts again from the clean model. */
 const autos = new WeakMap<LoadedPack, AutoMix>();
 
-/** Command `classifyFrame`: one camera frame (already at the model's size, HWC 0..1) through the patched model, and the clean one when comparing. */
+/** Command `classifyFrame`: one camera frame (already at the model's size, HWC bytes or 0..1) through the patched model, and the clean one when comparing. */
 export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyFrame'>): Promise<FrameResult> {
   const loaded = await engine.requirePack();
   const spec = loaded.pack.manifest.input;
@@ -18,10 +18,9 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
     throw new RwsError('frame-size', `classifyFrame: the frame is ${args.width}×${args.height}, the model takes ${spec.width}×${spec.height}`, { field: 'width' });
   }
   // Same 8-bit path as decoded files, so a frame and a saved snapshot of it classify alike.
-  const px = new Uint8Array(args.data.length);
-  for (let i = 0; i < px.length; i++) px[i] = Math.round(Math.min(1, Math.max(0, args.data[i]!)) * 255);
+  const px = args.data instanceof Uint8Array ? args.data : unitToBytes(args.data);
   const input = toTensor(px, args.channels, spec);
-  const dims = spec.layout === 'NCHW' ? [1, spec.channels, spec.height, spec.width] : [1, spec.height, spec.width, spec.channels];
+  const dims = batchDims(spec, 1);
   const k = args.top ?? 5;
   const labels = loaded.pack.manifest.labels;
   const kind = loaded.pack.manifest.output.kind;

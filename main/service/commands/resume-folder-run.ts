@@ -3,6 +3,7 @@ import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, FolderProgress } from '../../api/contract.js';
 import type { Engine } from '../engine.js';
+import { identityPack, packRunIdentity } from '../../engine/folder/plan.js';
 import { assertWalkInsideRoots, OUTPUT_FILES, specFromJournal } from '../folder-job.js';
 
 /**
@@ -18,8 +19,10 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
   if (job && job.spec.output === output) return engine.startFolderJob(job.spec, true);
   const { header, ...spec } = await specFromJournal(output);
   const m = loaded.pack.manifest;
-  if (header.model !== `${m.id}@${m.version}`) {
-    throw new RwsError('run-other-pack', `${output}: that run used ${header.model}; load that pack to resume it (loaded: ${m.id}@${m.version})`, { field: 'output' });
+  if (header.model !== (await packRunIdentity(loaded.pack, (id) => spec.mix[id] !== undefined))) {
+    const theirs = identityPack(header.model);
+    const changed = theirs === `${m.id}@${m.version}` ? ' (its model or signatures have changed since)' : '';
+    throw new RwsError('run-other-pack', `${output}: that run used ${theirs}; load that pack to resume it (loaded: ${m.id}@${m.version}${changed})`, { field: 'output' });
   }
   for (const [i, p] of spec.inputs.entries()) await engine.readable(p, `inputs.${i}`);
   const walk = await assertWalkInsideRoots(engine, spec.inputs);

@@ -1,13 +1,12 @@
 import type { CommandArgs, ConditionMix, MixState } from '../../api/contract.js';
-import { mixKey, normalizeMix } from '../../core/mix.js';
-import { resolveMix } from '../../engine/packs/pack.js';
+import { mixKey, normalizeMix, parseMix } from '../../core/mix.js';
 import { assertMixUsable, type Engine } from '../engine.js';
 
 /** A mix argument (record or text) as signature strengths; condition ids expand to their signatures. */
 export function mixFromArgument(engine: Engine, value: ConditionMix | string, field: string): ConditionMix {
   const info = engine.loaded?.info;
   const text = typeof value === 'string' ? value : Object.entries(value).map(([k, a]) => `${k}=${a}`).join(',') || 'off';
-  const mix = normalizeMix(resolveMix(text, engine.loaded?.pack.manifest, field));
+  const mix = normalizeMix(parseMix(text, engine.loaded?.pack.manifest, field));
   if (info) assertMixUsable(mix, info, field);
   return mix;
 }

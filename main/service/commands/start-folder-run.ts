@@ -1,6 +1,4 @@
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import { RwsError } from '../../core/errors.js';
+import { assertOutsideInputs } from '../../engine/folder/plan.js';
 import type { CommandArgs, FolderProgress } from '../../api/contract.js';
 import type { Engine } from '../engine.js';
 import { assertWalkInsideRoots } from '../folder-job.js';
@@ -13,15 +11,7 @@ export async function startFolderRun(engine: Engine, args: CommandArgs<'startFol
   const inputs: string[] = [];
   for (const [i, p] of args.inputs.entries()) inputs.push(await engine.readable(p, `inputs.${i}`));
   const output = await engine.writable(args.output, 'output');
-  if (args.copyToClassFolders) {
-    for (const input of inputs) {
-      const rel = path.relative(input, output);
-      const isDir = await stat(input).then((s) => s.isDirectory(), () => false);
-      if (isDir && (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel)))) {
-        throw new RwsError('output-inside-input', `${args.output}: the output folder is inside the input ${input}; copies into class folders would be classified again`, { field: 'output' });
-      }
-    }
-  }
+  if (args.copyToClassFolders) assertOutsideInputs(inputs, output, 'output');
   const walk = await assertWalkInsideRoots(engine, inputs);
   const mix = args.mix === undefined ? { ...engine.mix } : mixFromArgument(engine, args.mix, 'mix');
   return engine.startFolderJob({ inputs, output, mix, top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false, walk);

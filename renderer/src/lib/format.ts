@@ -31,12 +31,6 @@ export function ms(v: number | undefined): string {
   return `${Math.round(v)} ms`;
 }
 
-/** Last path component, for either separator. */
-export function baseName(p: string): string {
-  const parts = p.split(/[\\/]/).filter(Boolean);
-  return parts[parts.length - 1] ?? p;
-}
-
 /** Parent folder of a path, keeping its separator style. */
 export function parentDir(p: string): string {
   const sep = p.includes('\\') && !p.includes('/') ? '\\' : '/';

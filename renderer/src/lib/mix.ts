@@ -1,5 +1,6 @@
 // Conditions panel state <-> the ConditionMix sent to the engine. Pure, so it is tested in Node.
 import type { ConditionMix, NamedMix } from '../../../main/api/contract.js';
+import { mixKey as coreMixKey } from '../../../main/core/mix.js';
 
 /** One condition's toggle and strength in the panel. */
 export interface ConditionSetting {
@@ -37,9 +38,7 @@ export function cleanMix(mix: ConditionMix): ConditionMix {
 
 /** Canonical text of a mix: `fog=0.8,low-light=1`, or `off` for the clean model. */
 export function mixKey(mix: ConditionMix): string {
-  const m = cleanMix(mix);
-  const ids = Object.keys(m);
-  return ids.length === 0 ? 'off' : ids.map((sid) => `${sid}=${m[sid]}`).join(',');
+  return coreMixKey(cleanMix(mix));
 }
 
 /**

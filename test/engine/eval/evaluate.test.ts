@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,7 +12,10 @@ import { corruptionOrder, evaluatePack } from '../../../main/engine/eval/evaluat
 import { reportHtml, reportText } from '../../../main/engine/eval/report.js';
 import { parseOnnx } from '../../../main/engine/onnx/model.js';
 import { hashTensor } from '../../../main/engine/signatures/tensor-hash.js';
+import { RemotePatcher } from '../../../main/engine/runtime/remote-patcher.js';
+import { createService } from '../../../main/service/index.js';
 import { folderTestModel } from '../folder/fixtures.js';
+import { compiledWorkerUrl } from '../runtime/compiled-worker.js';
 
 const N = 40;
 let dir: string;
@@ -161,5 +165,48 @@ describe('evaluatePack', () => {
   it('applies the light first when a mix combines conditions', () => {
     expect(corruptionOrder(['fog', 'low-light'])).toEqual(['low-light', 'fog']);
     expect(corruptionOrder(['rain', 'snow'])).toEqual(['rain', 'snow']);
+  });
+});
+
+describe('one evaluation', () => {
+  it("the app's evaluate command and rws eval give the same numbers for the same pack, data and seed", async () => {
+    // The shipped pack (its signatures copied beside it) on its sample images, labelled by folder.
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    const shipped = path.join(root, 'native-models', 'fashion-mnist');
+    const pack = path.join(dir, 'shipped');
+    await cp(shipped, pack, { recursive: true, filter: (f) => !f.includes(`${path.sep}samples`) });
+    await cp(path.join(root, 'signatures', 'fashion-mnist'), path.join(pack, 'signatures'), { recursive: true });
+    const labels = (await readFile(path.join(shipped, 'labels.txt'), 'utf8')).trim().split('\n');
+    const data = path.join(dir, 'samples');
+    for (const kind of ['clean', 'fog', 'low-light']) {
+      for (const f of await readdir(path.join(shipped, 'samples', kind))) {
+        const index = labels.findIndex((l) => l.toLowerCase().replace(/\/.*$/, '').replace(/\s+/g, '-') === f.replace(/\.png$/, ''));
+        expect(index, f).toBeGreaterThanOrEqual(0);
+        await mkdir(path.join(data, String(index)), { recursive: true });
+        await cp(path.join(shipped, 'samples', kind, f), path.join(data, String(index), `${kind}-${f}`));
+      }
+    }
+    const workerUrl = compiledWorkerUrl();
+    const service = await createService({
+      roots: [dir],
+      packDir: pack,
+      classifierFactory: (m, sigs, o) => RemotePatcher.create(m, sigs, { device: o.device, force: o.force, threads: 1, workerUrl }),
+    });
+    try {
+      const seen = new Set<string>();
+      for (const seed of [0, 7]) {
+        const conditions = ['fog', 'low-light', 'noise'];
+        const app = await service.call('evaluate', { data, conditions, severities: [2, 5], limit: 100, seed });
+        const cli = await evaluatePack({ pack, data, conditions, severities: [2, 5], mixes: [], limit: 100, seed, threads: 1 });
+        expect(app.samples).toBe(30);
+        expect(app.cleanAccuracy).toBe(cli.clean);
+        expect(app.conditions.map((c) => [c.id, c.points])).toEqual(cli.conditions.map((c) => [c.id, c.severities.map((r) => ({ severity: r.severity, clean: r.clean, patched: r.patched }))]));
+        for (const c of cli.conditions) for (const r of c.severities) seen.add(`${r.clean}/${r.patched}`);
+      }
+      // The numbers vary with condition, severity and patch: equal reports are not equal by accident.
+      expect(seen.size).toBeGreaterThan(3);
+    } finally {
+      await service.dispose();
+    }
   });
 });

@@ -5,12 +5,13 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RwsError } from '../../../main/core/errors.js';
-import { createSessionClassifier, type Classifier } from '../../../main/engine/folder/classifier.js';
-import { chooseBatch, runFolder, topClasses, type FolderProgress, type FolderRunOptions } from '../../../main/engine/folder/run.js';
+import type { Classifier } from '../../../main/engine/folder/classifier.js';
+import { createSessionClassifier } from './session-classifier.js';
+import { chooseBatch, runFolder, type FolderProgress, type FolderRunOptions } from '../../../main/engine/folder/run.js';
 import { walkInputs } from '../../../main/engine/folder/walk.js';
 import { decodeImage } from '../../../main/engine/io/image-decode.js';
 import { parseJournal } from '../../../main/engine/folder/journal.js';
-import { buildReport, reportCsv, reportJson } from '../../../main/engine/folder/report.js';
+import { resultsContent, writeResults } from '../../../main/engine/folder/results-file.js';
 import { folderTestModel, makeImageFolder, type ImageFolder } from './fixtures.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -145,10 +146,9 @@ describe('runFolder', () => {
     const text = await readFile(journal, 'utf8');
     expect(text.includes('torn line')).toBe(false);
     expect(parseJournal(text).results.size).toBe(full.results.length);
-    const report = (x: typeof full) => reportJson(buildReport('p', {}, 'cpu', x.results, x.failed));
-    const a = JSON.parse(report(full));
-    const b = JSON.parse(report(second));
-    expect(b.results.map((r: { file: string }) => r.file)).toEqual(a.results.map((r: { file: string }) => r.file));
+    const a = resultsContent('p', {}, 'cpu', full.results, full.failed);
+    const b = resultsContent('p', {}, 'cpu', second.results, second.failed);
+    expect([...b.rows].map((r) => r.file)).toEqual([...a.rows].map((r) => r.file));
   });
 
   it('with keepResults false holds no results, giving resumed ones to onResumed and new ones to onResult', async () => {
@@ -211,19 +211,19 @@ describe('runFolder', () => {
     expect(chooseBatch('cpu', spec, 1)).toBe(1);
     expect(chooseBatch('cuda', { ...spec, channels: 3, width: 1024, height: 1024 })).toBe(5);
   });
-
-  it('turns logits into sorted softmax probabilities', () => {
-    const top = topClasses(Float32Array.from([1, 3, 2]), ['a', 'b', 'c'], 2, 'logits');
-    expect(top.map((t) => t.label)).toEqual(['b', 'c']);
-    const e = [Math.exp(1), Math.exp(3), Math.exp(2)];
-    expect(top[0]!.score).toBeCloseTo(e[1]! / (e[0]! + e[1]! + e[2]!), 12);
-    expect(topClasses(Float32Array.from([0.2, 0.8]), ['x', 'y'], 5, 'probabilities').map((t) => t.score)).toEqual([0.800000011920929, 0.20000000298023224]);
-  });
 });
 
+/** The JSON and CSV texts `rws run` writes for these results. */
+async function exported(...args: Parameters<typeof resultsContent>): Promise<{ json: string; csv: string }> {
+  const json = path.join(tmp, 'export.json');
+  const csv = path.join(tmp, 'export.csv');
+  await writeResults(resultsContent(...args), { json, csv });
+  return { json: await readFile(json, 'utf8'), csv: await readFile(csv, 'utf8') };
+}
+
 describe('results export', () => {
-  it('writes the DESIGN format: sorted, no timestamps, CSV quoted', () => {
-    const r = buildReport(
+  it('writes the results format: sorted, no timestamps, CSV quoted', async () => {
+    const r = await exported(
       'p',
       { fog: 0.5 },
       'cpu',
@@ -233,7 +233,7 @@ describe('results export', () => {
       ],
       [{ file: 'c.jpg', code: 'empty', message: 'c.jpg: file is empty (0 bytes)', path: '/somewhere/c.jpg' }],
     );
-    expect(JSON.parse(reportJson(r))).toEqual({
+    expect(JSON.parse(r.json)).toEqual({
       pack: 'p',
       mix: { fog: 0.5 },
       device: 'cpu',
@@ -243,7 +243,7 @@ describe('results export', () => {
       ],
       failed: [{ file: 'c.jpg', code: 'empty', message: 'c.jpg: file is empty (0 bytes)' }],
     });
-    expect(reportCsv(r).split('\r\n')).toEqual([
+    expect(r.csv.split('\r\n')).toEqual([
       'file,status,top1_index,top1_label,top1_score,error_code,error_message',
       'a.jpg,ok,0,x,1,,',
       '"b, ""quoted"".jpg",ok,1,T-shirt/top,0.75,,',
@@ -254,8 +254,8 @@ describe('results export', () => {
 });
 
 describe('results export with --mix auto', () => {
-  it('keeps the mix chosen for each file, in JSON and in a CSV column', () => {
-    const r = buildReport(
+  it('keeps the mix chosen for each file, in JSON and in a CSV column', async () => {
+    const r = await exported(
       'p',
       'auto',
       'cpu',
@@ -265,8 +265,8 @@ describe('results export with --mix auto', () => {
       ],
       [],
     );
-    expect(JSON.parse(reportJson(r)).results[0].mix).toEqual({ fog: 0.5, rain: 1 });
-    expect(reportCsv(r).split('\r\n').slice(0, 3)).toEqual([
+    expect(JSON.parse(r.json).results[0].mix).toEqual({ fog: 0.5, rain: 1 });
+    expect(r.csv.split('\r\n').slice(0, 3)).toEqual([
       'file,status,top1_index,top1_label,top1_score,mix,error_code,error_message',
       'a.jpg,ok,0,x,1,fog=0.5;rain=1,,',
       'b.jpg,ok,0,x,1,,,',

@@ -2,10 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { FolderFailure } from '../../main/api/contract.js';
-import { buildReport, reportCsv, reportJson } from '../../main/engine/folder/report.js';
-import type { FileResult } from '../../main/engine/folder/journal.js';
-import { writeResultsFile } from '../../main/service/results-file.js';
+import type { FileFailure, FileResult } from '../../../main/engine/folder/journal.js';
+import { resultsContent, writeResultsFile } from '../../../main/engine/folder/results-file.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'rws-results-file-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -19,7 +17,7 @@ function fixture(n: number, k: number) {
     const top = Array.from({ length: k }, (_, j) => ({ index: (i + j) % 7, label: j === 1 ? 'say "hi", twice' : `class ${(i + j) % 7}`, score: 1 / (i + j + 3) }));
     results.push({ file: i < names.length ? names[i]! : `d${i % 3}/img${i}.png`, top, mix: { fog: 0.5 }, device: 'cpu' });
   }
-  const failed: FolderFailure[] = [
+  const failed: FileFailure[] = [
     { file: 'a-first.png', code: 'not-image', message: 'a-first.png: not an image, "really"' },
     { file: 'm.png', code: 'unreadable', message: 'm.png: gone' },
     { file: '~last.png', code: 'too-large', message: '~last.png: too large' },
@@ -33,15 +31,24 @@ describe('writeResultsFile', () => {
     [1, 1, {}],
     [40, 3, { fog: 0.5, 'low-light': 1 }],
   ] as const) {
-    it(`writes the same bytes as results-export (${n} results, top ${k})`, async () => {
+    it(`streams the bytes of JSON.stringify and RFC 4180 CSV (${n} results, top ${k})`, async () => {
       const { results, failed } = fixture(n, k);
-      const report = buildReport('pack', mix, 'cpu', results, failed);
       const rows = [...results].sort(byFile).map((r) => ({ file: r.file, top: r.top }));
-      const content = { pack: 'pack', mix: mix as Record<string, number>, device: 'cpu', rows, topWidth: n ? k : 0, failed: [...failed].sort(byFile) };
+      const sortedFailed = [...failed].sort(byFile);
+      const content = resultsContent('pack', mix as Record<string, number>, 'cpu', results, failed);
       await writeResultsFile(path.join(tmp, 'r.json'), 'json', content);
       await writeResultsFile(path.join(tmp, 'r.csv'), 'csv', content);
-      expect(readFileSync(path.join(tmp, 'r.json'), 'utf8')).toBe(reportJson(report));
-      expect(readFileSync(path.join(tmp, 'r.csv'), 'utf8')).toBe(reportCsv(report));
+      const failedOut = sortedFailed.map((f) => ({ file: f.file, code: f.code, message: f.message }));
+      expect(readFileSync(path.join(tmp, 'r.json'), 'utf8')).toBe(JSON.stringify({ pack: 'pack', mix, device: 'cpu', results: rows, failed: failedOut }, null, 2) + '\n');
+      // The CSV, built the slow way: every row, sorted by file (a result before a failure of the same name).
+      const q = (v: string | number) => (/[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+      const width = n ? k : 0;
+      const head = ['file', 'status', ...Array.from({ length: width }, (_, i) => [`top${i + 1}_index`, `top${i + 1}_label`, `top${i + 1}_score`]).flat(), 'error_code', 'error_message'];
+      const all = [
+        ...rows.map((r) => [r.file, 'ok', ...r.top.flatMap((t) => [t.index, t.label, t.score]), '', '']),
+        ...sortedFailed.map((f) => [f.file, 'failed', ...Array(width * 3).fill(''), f.code, f.message]),
+      ].sort((a, b) => byFile({ file: a[0] as string }, { file: b[0] as string }));
+      expect(readFileSync(path.join(tmp, 'r.csv'), 'utf8')).toBe([head, ...all].map((r) => r.map(q).join(',')).join('\r\n') + '\r\n');
     });
   }
 

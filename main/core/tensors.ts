@@ -1,0 +1,73 @@
+/**
+ * Small pure helpers on model inputs and outputs, shared by every caller: the batch shape of an
+ * input, 0..1 → byte rounding, argmax and top-1 accuracy, and the k best classes of a row.
+ */
+
+/** What the batch shape needs of a model's input. */
+export interface InputLayout {
+  layout: 'NCHW' | 'NHWC';
+  channels: number;
+  height: number;
+  width: number;
+}
+
+/** The input tensor's dimensions for `n` images. */
+export function batchDims(spec: InputLayout, n: number): number[] {
+  return spec.layout === 'NCHW' ? [n, spec.channels, spec.height, spec.width] : [n, spec.height, spec.width, spec.channels];
+}
+
+/** Values in one image of the input tensor. */
+export function imageSize(spec: InputLayout): number {
+  return spec.width * spec.height * spec.channels;
+}
+
+/** A 0..1 value as the byte an 8-bit image stores (clamped, rounded to nearest). */
+export function unitToByte(v: number): number {
+  return Math.round(Math.min(1, Math.max(0, v)) * 255);
+}
+
+/** 0..1 values as bytes, the path every decoded file takes, so simulated and saved images classify alike. */
+export function unitToBytes(data: ArrayLike<number>): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < out.length; i++) out[i] = unitToByte(data[i]!);
+  return out;
+}
+
+/** Index of the highest score in row `row` of a `classes`-wide score matrix (the first on ties). */
+export function argmaxRow(scores: ArrayLike<number>, row: number, classes: number): number {
+  let best = 0;
+  for (let k = 1; k < classes; k++) if (scores[row * classes + k]! > scores[row * classes + best]!) best = k;
+  return best;
+}
+
+/** How many rows of `scores` put their top score on the label; row i is compared with `labels[offset + i]`. */
+export function countCorrect(scores: ArrayLike<number>, labels: ArrayLike<number>, classes: number, offset = 0): number {
+  let right = 0;
+  const rows = Math.floor(scores.length / classes);
+  for (let i = 0; i < rows; i++) if (argmaxRow(scores, i, classes) === labels[offset + i]) right++;
+  return right;
+}
+
+/** One of the k best classes of a row; `score` is a softmax probability. */
+export interface TopClass {
+  index: number;
+  label: string;
+  score: number;
+}
+
+/** The `k` best classes of one row of scores, as softmax probabilities when the row holds logits. */
+export function topClasses(row: Float32Array, labels: string[], k: number, kind: 'logits' | 'probabilities'): TopClass[] {
+  let probs: Float64Array;
+  if (kind === 'logits') {
+    let max = -Infinity;
+    for (const v of row) if (v > max) max = v;
+    probs = new Float64Array(row.length);
+    let sum = 0;
+    for (let i = 0; i < row.length; i++) sum += probs[i] = Math.exp(row[i]! - max);
+    for (let i = 0; i < row.length; i++) probs[i]! /= sum;
+  } else {
+    probs = Float64Array.from(row);
+  }
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
+  return order.slice(0, k).map((index) => ({ index, label: labels[index] ?? String(index), score: probs[index]! }));
+}
