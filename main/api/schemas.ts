@@ -96,7 +96,10 @@ export const schemas = {
   previewCondition: z
     .object({
       condition: idText,
-      severity: z.number().int().min(1).max(5),
+      /** One of the condition's generator families (`rws corrupt --families`); default its first. */
+      family: idText.optional(),
+      /** 1 (light) through 3 (moderate) to 5 (heavy); fractions allowed for families. */
+      severity: z.number().min(1).max(5),
       seed: z.number().int().optional(),
       image: ImageSchema,
     })

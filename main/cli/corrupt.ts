@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import sharp from 'sharp';
-import { CONDITIONS, corrupt, type Image, type Severity } from '../core/corruptions/index.js';
+import { CONDITIONS, corrupt, familiesOf, findFamily, SOURCES, type Image } from '../core/corruptions/index.js';
 import { RwsError } from '../core/errors.js';
 import { mixSeed } from '../core/random.js';
 import { unitToBytes } from '../core/tensors.js';
@@ -18,7 +18,7 @@ function fileSeed(seed: number, rel: string): number {
 }
 
 /** Decode, corrupt and re-encode one image in its own format (grey stays grey; alpha is kept as it was). */
-async function corruptFile(file: string, condition: string, severity: Severity, seed: number): Promise<Buffer> {
+async function corruptFile(file: string, condition: string, severity: number, seed: number): Promise<Buffer> {
   const src = sharp(file, { failOn: 'error' });
   const meta = await src.metadata();
   const grey = meta.channels !== undefined && meta.channels <= 2 && meta.space !== 'srgb';
@@ -58,29 +58,62 @@ function outName(rel: string): string {
   return /\.gif$/i.test(rel) ? rel.replace(/\.gif$/i, '.png') : rel;
 }
 
+function strengthArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 1 || n > 5) throw new InvalidArgumentError('expected a number from 1 (light) to 5 (heavy)');
+  return n;
+}
+
+/** The families of every condition, with what they model, their parameters at strengths 1, 3 and 5, and their source. */
+export function familiesText(): string {
+  const lines: string[] = [];
+  const fmt = (v: unknown): string => (typeof v === 'number' ? String(Number(v.toPrecision(3))) : Array.isArray(v) ? `${fmt(v[0])}–${fmt(v[1])}` : String(v));
+  for (const c of CONDITIONS) {
+    lines.push(`${c.id} (${c.name})`);
+    familiesOf(c.id).forEach((f, i) => {
+      lines.push(`  ${f.id}${i === 0 ? ' (default)' : ''}: ${f.about}`);
+      for (const s of [1, 3, 5]) lines.push(`    strength ${s}: ${Object.entries(f.params(s)).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+      lines.push(`    source: ${SOURCES[f.source]}`);
+    });
+  }
+  return lines.join('\n');
+}
+
 /** Registers `rws corrupt`: corrupted copies of images, for previews, tests and datasets. */
 export function register(program: Command): void {
   const ids = CONDITIONS.map((c) => c.id);
   program
     .command('corrupt')
     .description('write corrupted copies of images (the inputs are never changed)')
-    .argument('<inputs...>', 'image files and folders (folders recursively)')
-    .requiredOption('--condition <id>', `one of ${ids.join(', ')}`)
-    .requiredOption('--severity <1-5>', 'strength, 1 (mild) to 5 (severe)', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 5) throw new InvalidArgumentError('expected a whole number from 1 to 5');
-      return n;
-    })
+    .argument('[inputs...]', 'image files and folders (folders recursively)')
+    .option('--condition <id>', `one of ${ids.join(', ')}`)
+    .option('--family <id>', "a generator family of the condition (default: the condition's first; see --families)")
+    .option('--strength <1-5>', 'strength, 1 (light) through 3 (moderate) to 5 (heavy); fractions allowed', strengthArg)
+    .option('--severity <1-5>', 'the same as --strength', strengthArg)
+    .option('--families', 'list the generator families of every condition, their parameters and sources, and exit')
     .option('--seed <n>', 'random seed (each file mixes in its own name)', (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
       return n;
     }, 0)
-    .requiredOption('--out <dir>', 'output folder; relative paths under the inputs are kept')
-    .action(async (inputs: string[], o: { condition: string; severity: Severity; seed: number; out: string }) => {
-      if (!ids.includes(o.condition)) {
-        program.error(`error: option '--condition <id>' argument '${o.condition}' is invalid: expected one of ${ids.join(', ')}`, { exitCode: EXIT.usage });
+    .option('--out <dir>', 'output folder; relative paths under the inputs are kept')
+    .action(async (inputs: string[], o: { condition?: string; family?: string; strength?: number; severity?: number; families?: boolean; seed: number; out?: string }) => {
+      if (o.families) {
+        console.log(familiesText());
+        return;
       }
+      const usage = (m: string) => program.error(`error: ${m}`, { exitCode: EXIT.usage });
+      if (!o.condition) return usage("required option '--condition <id>' not specified");
+      if (!ids.includes(o.condition)) return usage(`option '--condition <id>' argument '${o.condition}' is invalid: expected one of ${ids.join(', ')}`);
+      if (o.family && !findFamily(o.condition, o.family)) {
+        return usage(`option '--family <id>' argument '${o.family}' is invalid: ${o.condition} has ${familiesOf(o.condition).map((f) => f.id).join(', ')}`);
+      }
+      const strength = o.strength ?? o.severity;
+      if (strength === undefined) return usage("required option '--strength <1-5>' (or '--severity') not specified");
+      if (!o.out) return usage("required option '--out <dir>' not specified");
+      if (inputs.length === 0) return usage("missing required argument 'inputs'");
+      const family = o.family ?? familiesOf(o.condition)[0]!.id;
+      const corruption = `${o.condition}/${family}`;
       const walk = await walkInputs(inputs);
       const outDir = path.resolve(o.out);
       const inputFiles = new Set(walk.files.map((f) => path.resolve(f.path)));
@@ -94,7 +127,7 @@ export function register(program: Command): void {
       for (const pr of walk.problems) console.error(`rws: ${pr.message}`);
       for (const p of plan) {
         try {
-          const bytes = await corruptFile(p.path, o.condition, o.severity, fileSeed(o.seed, p.rel));
+          const bytes = await corruptFile(p.path, corruption, strength, fileSeed(o.seed, p.rel));
           await mkdir(path.dirname(p.dest), { recursive: true });
           await writeFileAtomic(p.dest, bytes);
         } catch (e) {
@@ -102,7 +135,7 @@ export function register(program: Command): void {
           console.error(`rws: ${p.path}: ${(e as Error).message}`);
         }
       }
-      console.log(`${plan.length - (failed - walk.problems.length)} of ${plan.length} images → ${o.out} (${o.condition}, severity ${o.severity}, seed ${o.seed})`);
+      console.log(`${plan.length - (failed - walk.problems.length)} of ${plan.length} images → ${o.out} (${o.condition}, family ${family}, strength ${strength}, seed ${o.seed})`);
       if (failed) process.exitCode = EXIT.partial;
     });
 }

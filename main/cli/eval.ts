@@ -29,6 +29,7 @@ export function register(program: Command): void {
     .option('--data <path>', 'labelled data: IDX files (.gz ok; a folder or the images file) or a folder with one sub-folder per class', fashionMnistDir())
     .option('--conditions <ids>', 'conditions to measure, comma-separated (default: all of the pack\'s)', list)
     .option('--severities <range>', 'severities, e.g. 1-5 or 3', parseSeverityRange, [1, 5] as [number, number])
+    .option('--families <ids>', 'also measure each condition on these generator families (comma-separated, or all; see rws corrupt --families)', list)
     .option('--mix <mix>', 'a mix to measure on data with all its conditions: a named mix or ID=α,ID=α (repeatable; default: the pack\'s mixes); auto: measure the automatic choice instead', collect)
     .option('--robust <dir>', 'folder of models fine-tuned on each condition: <condition>.onnx, <a>+<b>.onnx for a mix')
     .option('--quant-variants <dir>', 'folder with <id>-f32 / <id>-int4 .rws.safetensors copies of the pack\'s signatures to compare')
@@ -56,6 +57,7 @@ export function register(program: Command): void {
         pack: o.pack ?? defaultPackDir(),
         data: o.data,
         conditions: o.conditions,
+        families: o.families,
         severities,
         mixes: o.mix,
         robust: o.robust,

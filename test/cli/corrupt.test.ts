@@ -60,4 +60,32 @@ describe('rws corrupt', () => {
     expect((await rws('corrupt', '--condition', 'hail', '--severity', '2', dir, '--out', path.join(dir, 'x'))).code).toBe(2);
     expect((await rws('corrupt', '--condition', 'fog', '--severity', '9', dir, '--out', path.join(dir, 'x'))).code).toBe(2);
   });
+
+  it('--family and --strength choose a generator family and a fractional strength; --severity is the same as --strength', async () => {
+    const file = path.join(dir, 'in', 'shirts', 'a.png');
+    const run = async (out: string, ...args: string[]) => {
+      const r = await rws('corrupt', '--condition', 'fog', ...args, file, '--out', path.join(dir, out));
+      expect(r.code, r.stderr).toBe(0);
+      return { hash: await sha(path.join(dir, out, 'a.png')), stdout: r.stdout };
+    };
+    const physical = await run('f1', '--family', 'physical', '--strength', '2.5');
+    expect(physical.stdout).toMatch(/fog, family physical, strength 2.5, seed 0/);
+    expect((await run('f2', '--family', 'physical', '--severity', '2.5')).hash).toBe(physical.hash);
+    expect((await run('f3', '--family', 'imagenet-c', '--strength', '2.5')).hash).not.toBe(physical.hash);
+    // Without --family: the condition's first (default) family.
+    expect((await run('f4', '--strength', '3')).hash).toBe((await run('f5', '--family', 'rws-v1', '--strength', '3')).hash);
+    const bad = await rws('corrupt', '--condition', 'fog', '--family', 'cloud', '--strength', '3', file, '--out', path.join(dir, 'f6'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/fog has rws-v1, physical, imagenet-c/);
+  });
+
+  it('--families lists every condition\'s families with their parameters and sources', async () => {
+    const r = await rws('corrupt', '--families');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^fog \(Fog\)$/m);
+    expect(r.stdout).toMatch(/^  physical: atmospheric scattering/m);
+    expect(r.stdout).toMatch(/strength 5: farTransmission 0\.1,/);
+    expect(r.stdout).toMatch(/source: Koschmieder/);
+    expect(r.stdout.match(/^  physical:/gm)).toHaveLength(6);
+  });
 });

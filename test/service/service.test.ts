@@ -244,6 +244,15 @@ describe('previewCondition', () => {
     const e = await rejects(service.call('previewCondition', { condition: 'hail', severity: 3, image: { width: 1, height: 1, channels: 1, data: [0] } }));
     expect(e.field).toBe('condition');
   });
+
+  it('shows any generator family at a fractional strength, as rws corrupt makes it', async () => {
+    const data = Float32Array.from({ length: 16 * 16 }, (_, i) => (i % 16) / 16);
+    const r = await service.call('previewCondition', { condition: 'fog', family: 'physical', severity: 4.5, seed: 4, image: { width: 16, height: 16, channels: 1, data } });
+    expect(r.data).toEqual(corrupt({ width: 16, height: 16, channels: 1, data }, 'fog/physical', 4.5, 4).data);
+    expect(r.data).not.toEqual(corrupt({ width: 16, height: 16, channels: 1, data }, 'fog', 4, 4).data);
+    const e = await rejects(service.call('previewCondition', { condition: 'fog', family: 'cloud', severity: 3, image: { width: 1, height: 1, channels: 1, data: [0] } }));
+    expect([e.code, e.field]).toEqual(['usage-family', 'family']);
+  });
 });
 
 describe('arguments', () => {

@@ -56,8 +56,21 @@ export function plasmaFractal(mapsize: number, wibbledecay: number, rng: Random)
   return out;
 }
 
+/** CIFAR-10-C's own fog tuples (a, wibbledecay), severities 1–5: the canonical family. */
+export const FOG_PARAMS_CANONICAL = [
+  [0.2, 3],
+  [0.5, 3],
+  [0.75, 2.5],
+  [1, 2],
+  [1.5, 1.75],
+] as const;
+
 export function fog(img: Image, severity: Severity, rng: Random): Image {
-  const [a, decay] = FOG_PARAMS[severity - 1];
+  return fogWith(img, FOG_PARAMS[severity - 1], rng);
+}
+
+/** The fog for one (a, wibbledecay) tuple. */
+export function fogWith(img: Image, [a, decay]: readonly number[], rng: Random): Image {
   let mapsize = 2;
   while (mapsize < Math.max(img.width, img.height)) mapsize *= 2;
   const frac = plasmaFractal(mapsize, decay, rng);

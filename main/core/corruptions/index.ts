@@ -1,6 +1,7 @@
 import { RwsError } from '../errors.js';
 import { createRandom, mixSeed } from '../random.js';
 import { fog } from './fog.js';
+import { FAMILIES, familiesOf, findFamily, type Family } from './families.js';
 import type { Image, Severity } from './image.js';
 import { lowLight } from './low-light.js';
 import { motionBlur } from './motion-blur.js';
@@ -9,6 +10,8 @@ import { rain } from './rain.js';
 import { snow } from './snow.js';
 
 export type { Image, Severity } from './image.js';
+export { FAMILIES, familiesOf, findFamily, type Family } from './families.js';
+export { SOURCES } from './sources.js';
 
 type Corruption = (img: Image, severity: Severity, rng: ReturnType<typeof createRandom>) => Image;
 
@@ -31,18 +34,35 @@ const BY_ID: Record<string, Corruption> = {
   'motion-blur': motionBlur,
 };
 
-/** Apply `condition` at `severity` (1–5) to `img`: pure, a new image, same result for the same seed. */
-export function corrupt(img: Image, condition: string, severity: Severity, seed: number): Image {
-  const fn = BY_ID[condition];
-  if (!fn) {
+/** A condition and, after a `/`, one of its families: `fog`, `fog/physical`. */
+export function parseCorruption(key: string): { condition: string; family: Family } {
+  const [condition = '', familyId] = key.split('/');
+  if (!BY_ID[condition]) {
     throw new RwsError('usage-condition', `unknown condition "${condition}" (one of ${CONDITIONS.map((c) => c.id).join(', ')})`, { field: 'condition' });
   }
-  if (!Number.isInteger(severity) || severity < 1 || severity > 5) {
-    throw new RwsError('usage-severity', `severity must be an integer 1–5, got ${severity}`, { field: 'severity' });
+  const families = familiesOf(condition);
+  const family = familyId === undefined ? families[0] : findFamily(condition, familyId);
+  if (!family) {
+    throw new RwsError('usage-family', `unknown family "${familyId}" of ${condition} (one of ${families.map((f) => f.id).join(', ')})`, { field: 'family' });
+  }
+  return { condition, family };
+}
+
+/**
+ * Apply a condition (`fog`, or `fog/physical` for one of its families; the default family without
+ * one) at a strength from 1 (light) to 5 (heavy) to `img`: pure, a new image, the same result for
+ * the same seed. The default family at an integer strength is the first generators' exact output.
+ */
+export function corrupt(img: Image, corruption: string, strength: number, seed: number): Image {
+  const { condition, family } = parseCorruption(corruption);
+  if (typeof strength !== 'number' || !Number.isFinite(strength) || strength < 1 || strength > 5) {
+    throw new RwsError('usage-severity', `strength must be a number from 1 (light) to 5 (heavy), got ${strength}`, { field: 'severity' });
   }
   if (img.data.length !== img.width * img.height * img.channels) {
     throw new RwsError('image-shape', `image data has ${img.data.length} values, expected ${img.width}×${img.height}×${img.channels}`, { field: 'data' });
   }
   const cid = CONDITIONS.findIndex((c) => c.id === condition);
-  return fn(img, severity, createRandom(mixSeed(seed, cid, severity)));
+  if (family.legacy && Number.isInteger(strength)) return BY_ID[condition]!(img, strength as Severity, createRandom(mixSeed(seed, cid, strength)));
+  const fid = FAMILIES.indexOf(family);
+  return family.apply(img, strength, createRandom(mixSeed(seed, cid, 100 + fid, Math.round(strength * 1000))));
 }

@@ -14,9 +14,11 @@ export const LOW_LIGHT_PARAMS = {
 
 export function lowLight(img: Image, severity: Severity, rng: Random): Image {
   const i = severity - 1;
-  const level = LOW_LIGHT_PARAMS.level[i]!;
-  const photons = LOW_LIGHT_PARAMS.photons[i]!;
-  const sd = LOW_LIGHT_PARAMS.readNoise[i]!;
+  return lowLightWith(img, [LOW_LIGHT_PARAMS.level[i]!, LOW_LIGHT_PARAMS.photons[i]!, LOW_LIGHT_PARAMS.readNoise[i]!], rng);
+}
+
+/** The low light for one (level, photons at full scale, read noise σ) tuple. */
+export function lowLightWith(img: Image, [level, photons, sd]: readonly number[], rng: Random): Image {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of img.data) {

@@ -15,7 +15,11 @@ export const MOTION_BLUR_PARAMS = [
 ] as const;
 
 export function motionBlur(img: Image, severity: Severity, rng: Random): Image {
-  const [radius, sigma] = MOTION_BLUR_PARAMS[severity - 1];
+  return motionBlurWith(img, MOTION_BLUR_PARAMS[severity - 1], rng);
+}
+
+/** The blur for one (radius, σ) tuple, in pixels of a 32-pixel image. */
+export function motionBlurWith(img: Image, [radius, sigma]: readonly number[], rng: Random): Image {
   const scale = Math.max(1, Math.min(img.width, img.height) / 32);
   const angle = rng.uniform(-45, 45);
   const out = planes(img).map((p) => motionBlurPlane(p, img.width, img.height, radius * scale, sigma * scale, angle));

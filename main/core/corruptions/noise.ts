@@ -9,7 +9,11 @@ import { clamp01, type Image, type Severity } from './image.js';
 export const NOISE_SIGMA = [0.04, 0.06, 0.08, 0.09, 0.1] as const;
 
 export function sensorNoise(img: Image, severity: Severity, rng: Random): Image {
-  const sd = NOISE_SIGMA[severity - 1];
+  return gaussianNoise(img, NOISE_SIGMA[severity - 1], rng);
+}
+
+/** x + N(0, σ), clipped. */
+export function gaussianNoise(img: Image, sd: number, rng: Random): Image {
   const data = new Float32Array(img.data.length);
   for (let i = 0; i < data.length; i++) data[i] = img.data[i]! + rng.normal(0, sd);
   return { ...img, data: clamp01(data) };

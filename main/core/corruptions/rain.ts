@@ -19,7 +19,11 @@ export const RAIN_PARAMS = [
 const DROP = 200 / 255;
 
 export function rain(img: Image, severity: Severity, rng: Random): Image {
-  const [density, lengthShare, blurShare, brightness, slantMax] = RAIN_PARAMS[severity - 1];
+  return rainWith(img, RAIN_PARAMS[severity - 1], rng);
+}
+
+/** The rain for one (drops per 100 px, length / height, blur / height, brightness, |slant| max) tuple. */
+export function rainWith(img: Image, [density, lengthShare, blurShare, brightness, slantMax]: readonly number[], rng: Random): Image {
   const { width: w, height: h } = img;
   const length = Math.max(2, Math.round(lengthShare * h));
   const dropWidth = Math.max(1, Math.round(h / 256));

@@ -17,8 +17,21 @@ export const SNOW_PARAMS = [
   [0.1, 0.2, 1, 0.5, 10, 4, 0.9],
 ] as const;
 
+/** CIFAR-10-C's own snow tuples, severities 1–5: the canonical family. */
+export const SNOW_PARAMS_CANONICAL = [
+  [0.1, 0.2, 1, 0.6, 8, 3, 0.95],
+  [0.1, 0.2, 1, 0.5, 10, 4, 0.9],
+  [0.15, 0.3, 1.75, 0.55, 10, 4, 0.9],
+  [0.25, 0.3, 2.25, 0.6, 12, 6, 0.85],
+  [0.3, 0.3, 1.25, 0.65, 14, 12, 0.8],
+] as const;
+
 export function snow(img: Image, severity: Severity, rng: Random): Image {
-  const [loc, scale, zoom, threshold, radius, sigma, blend] = SNOW_PARAMS[severity - 1];
+  return snowWith(img, SNOW_PARAMS[severity - 1], rng);
+}
+
+/** The snow for one (loc, scale, zoom, threshold, blur radius, blur σ, blend) tuple. */
+export function snowWith(img: Image, [loc, scale, zoom, threshold, radius, sigma, blend]: readonly number[], rng: Random): Image {
   const { width: w, height: h, channels: c } = img;
   const n = w * h;
   let layer: Float32Array = new Float32Array(n);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Severity } from '../../core/corruptions/index.js';
+import { familiesOf, findFamily, type Severity } from '../../core/corruptions/index.js';
 import { parseMix } from '../../core/mix.js';
 import type { ConditionMix, Signature } from '../../core/signature.js';
 import { loadLabelledData } from '../io/labelled-data.js';
@@ -32,6 +32,12 @@ export interface EvalOptions {
   limit?: number;
   seed?: number;
   alphas?: number[];
+  /**
+   * Generator families to measure each condition on as well (`all`, or ids such as `physical`,
+   * `imagenet-c`): a table per family and strength. A robust model for a family is
+   * `<condition>@<family>.onnx` in `robust`.
+   */
+  families?: string[];
   /** Severity of the α, k, quantization and composition tables (default 3). */
   sweepSeverity?: Severity;
   threads?: number;
@@ -55,6 +61,8 @@ export interface ConditionTable {
   severities: SeverityRow[];
   /** Accuracy on clean images with this condition's patch on. */
   cleanWhilePatched: number;
+  /** Per generator family (with `families`): the same rows on that family's images. */
+  families?: { family: string; corruptions: string[]; severities: SeverityRow[] }[];
   alpha: { alpha: number; corrupted: number; clean: number }[];
   layers: { layers: number; values: number; corrupted: number }[];
   quant: { quant: string; bytes: number; corrupted: number; smallerThanModel: number }[];
@@ -200,6 +208,27 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         }
         rows.push(row);
       }
+      const familyRows: NonNullable<ConditionTable['families']> = [];
+      for (const family of familiesFor(corruptions, opts.families)) {
+        const keyed = corruptions.map((c) => (findFamily(c, family) ? `${c}/${family}` : c));
+        const frobust = await robustFor(`${corruptions.join('+')}@${family}`);
+        const frows: SeverityRow[] = [];
+        for (const s of severities) {
+          const d = dataFor(keyed, s);
+          await patcher.setMix({});
+          const row: SeverityRow = { severity: s, clean: await acc(patcher, d), patched: 0 };
+          await patcher.setMix(mix);
+          row.patched = await acc(patcher, d);
+          if (frobust) {
+            row.robust = await acc(frobust, d);
+            if (row.robust !== row.clean) row.gapRecovered = (row.patched - row.clean) / (row.robust - row.clean);
+          }
+          frows.push(row);
+        }
+        familyRows.push({ family, corruptions: keyed, severities: frows });
+        const mid = frows.find((r) => r.severity === sweep) ?? frows[0];
+        say(`${id} / ${family}: severity ${mid?.severity} clean ${pct(mid?.clean)} patched ${pct(mid?.patched)}${mid?.robust !== undefined ? ` robust ${pct(mid.robust)} gap recovered ${pct(mid.gapRecovered)}` : ''}`);
+      }
       await patcher.setMix(mix);
       const cleanWhilePatched = await acc(patcher, clean);
       const sd = dataFor(corruptions, sweep);
@@ -257,6 +286,7 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         transfer: Object.keys(mix).some((s) => transferIds.includes(s)),
         severities: rows,
         cleanWhilePatched,
+        ...(opts.families ? { families: familyRows } : {}),
         alpha,
         layers,
         quant,
@@ -326,6 +356,13 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
     await plain.dispose();
     for (const p of robustModels.values()) await p.dispose();
   }
+}
+
+/** The families to measure a condition's corruptions on: every family one of them has (`all`), or the listed ones they have. */
+function familiesFor(corruptions: string[], wanted: string[] | undefined): string[] {
+  if (!wanted?.length) return [];
+  const have = [...new Set(corruptions.flatMap((c) => familiesOf(c).map((f) => f.id)))];
+  return wanted.includes('all') ? have : have.filter((f) => wanted.includes(f));
 }
 
 function pct(v: number | undefined): string {

@@ -19,6 +19,18 @@ export function reportText(r: EvalReport): string {
     }
     lines.push(`${''.padEnd(14)} clean images while patched: ${pct(c.cleanWhilePatched)}`);
   }
+  if (r.conditions.some((c) => c.families?.length)) {
+    lines.push('');
+    lines.push('per generator family');
+    lines.push('condition / family          sev  clean  patched  robust  gap recovered');
+    for (const c of r.conditions) {
+      for (const f of c.families ?? []) {
+        for (const s of f.severities) {
+          lines.push(`${`${c.id} / ${f.family}`.padEnd(26)} ${String(s.severity).padStart(3)}  ${pct(s.clean).padStart(5)}  ${pct(s.patched).padStart(7)}  ${pct(s.robust).padStart(6)}  ${pct(s.gapRecovered).padStart(13)}`);
+        }
+      }
+    }
+  }
   lines.push('');
   lines.push('α sweep (corrupted / clean accuracy)');
   for (const c of r.conditions) lines.push(`  ${c.id.padEnd(12)} ${c.alpha.map((a) => `α=${a.alpha}: ${pct(a.corrupted)}/${pct(a.clean)}`).join('  ')}`);

@@ -157,6 +157,20 @@ describe('evaluatePack', () => {
     expect(b.clean).toBe(a.clean);
   });
 
+  it('measures each condition on its generator families too, with a family robust model where there is one', async () => {
+    await writeFile(path.join(dir, 'robust', 'fog@physical.onnx'), patchedModel(folderTestModel({ channels: 1, size: 28, classes: 10 }), [[sigs.fog, 1]]));
+    const r = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), robust: path.join(dir, 'robust'), conditions: ['fog', 'low-light'], families: ['all'], severities: [2, 4.5 as never], mixes: [], limit: N, threads: 1 });
+    const fog = r.conditions.find((c) => c.id === 'fog')!;
+    expect(fog.families!.map((f) => [f.family, f.corruptions])).toEqual([['rws-v1', ['fog/rws-v1']], ['physical', ['fog/physical']], ['imagenet-c', ['fog/imagenet-c']]]);
+    expect(fog.families![1]!.severities.map((s) => s.severity)).toEqual([2, 4.5]);
+    // θ + Δ_fog is the physical family's robust model: the patched model equals it exactly.
+    for (const s of fog.families![1]!.severities) expect(s.robust).toBe(s.patched);
+    expect(fog.families![2]!.severities[0]!.robust).toBeUndefined();
+    const only = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), conditions: ['low-light'], families: ['physical'], severities: [3], mixes: [], limit: 8, threads: 1 });
+    expect(only.conditions[0]!.families!.map((f) => f.family)).toEqual(['physical']);
+    expect(reportText(only)).toMatch(/low-light \/ physical/);
+  });
+
   it('refuses an unknown condition and data that is neither IDX nor class folders, naming them', async () => {
     await expect(evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), conditions: ['hail'], limit: 4 })).rejects.toThrow(/"hail" is neither a condition nor a signature/);
     await expect(evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'pack', 'model.onnx'), limit: 4 })).rejects.toThrow(/model\.onnx: not IDX images/);
