@@ -10,12 +10,18 @@ export function parseSeverityRange(v: string): [number, number] {
   return [a, b];
 }
 
-/** Commander parser for `--layers K|auto`. */
-export function parseLayers(v: string): number | 'auto' {
-  if (v === 'auto') return 'auto';
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number or "auto"');
-  return n;
+/** Commander parser for `--layers K|auto|NAMES`: a count, `auto`, or comma-separated layer names/patterns. */
+export function parseLayers(v: string): number | 'auto' | string[] {
+  const text = v.trim();
+  if (text === 'auto') return 'auto';
+  if (/^[0-9]+$/.test(text)) {
+    const n = Number(text);
+    if (n < 1) throw new InvalidArgumentError('expected a positive whole number, "auto", or layer names/patterns');
+    return n;
+  }
+  const patterns = text.split(',').map((p) => p.trim()).filter(Boolean);
+  if (!patterns.length) throw new InvalidArgumentError('expected a positive whole number, "auto", or layer names/patterns');
+  return patterns;
 }
 
 /** Commander parser for a number in an inclusive range. */

@@ -136,16 +136,30 @@ export class Patcher {
     const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices: opts.devices ?? listDevices() };
     const created = await createSession(model.encode({ embedExternal: true }), sessionOpts);
     const device = created.device;
-    const strategy = opts.strategy && opts.strategy !== 'auto' ? opts.strategy : chooseStrategy(model, patched);
+    const auto = !opts.strategy || opts.strategy === 'auto';
+    let strategy = auto ? chooseStrategy(model, patched) : (opts.strategy as PatchStrategy);
 
     let runner: PatchedRunner | undefined;
     const make = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device }).then((s) => s.session);
     const makeHead = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device, memPattern: false }).then((s) => s.session);
+    const build = (which: PatchStrategy): Promise<PatchedRunner> => {
+      if (which === 'head') return HeadRunner.create(model, patched, make, makeHead);
+      if (which === 'session') return Promise.resolve(new SessionRunner(wholeModelTemplate(model, patched), make));
+      return InputsRunner.create(model, patched, make);
+    };
     try {
       if (patched.length) {
-        if (strategy === 'head') runner = await HeadRunner.create(model, patched, make, makeHead);
-        else if (strategy === 'session') runner = new SessionRunner(wholeModelTemplate(model, patched), make);
-        else runner = await InputsRunner.create(model, patched, make);
+        try {
+          runner = await build(strategy);
+        } catch (e) {
+          // `auto` never settles on a strategy that does not load: a graph the head/tail split
+          // cannot cut (a patched weight read inside a subgraph, an op whose output type across
+          // the cut is unknown) is patched by re-creating the whole session instead.
+          if (!auto || strategy !== 'head') throw e;
+          warnings.push(`${model.file}: the head/tail split does not load (${(e as Error).message}); patching by re-creating the whole model's session instead (slower switches)`);
+          strategy = 'session';
+          runner = await build(strategy);
+        }
       }
     } catch (e) {
       await created.session.release();
@@ -282,7 +296,19 @@ class HeadRunner implements PatchedRunner {
     const split = splitModel(model, patched);
     const tail = split.identity ? undefined : await makeTail(split.tail);
     const inHead = new Set(split.modelOutputs.filter((o) => o.part === 'head').map((o) => o.name));
-    return new HeadRunner(split.headTemplate, tail, split.headOutputs, split.tailInputs, inHead, split.identity ? makeTail : makeHead);
+    const makeIt = split.identity ? makeTail : makeHead;
+    // Built once now with the clean values, so a head that onnxruntime refuses fails here (where
+    // `auto` can still choose another strategy) rather than at the first mix change.
+    let head: ort.InferenceSession;
+    try {
+      head = await makeIt(split.headTemplate.bytes(new Map()));
+    } catch (e) {
+      await tail?.release();
+      throw e;
+    }
+    const runner = new HeadRunner(split.headTemplate, tail, split.headOutputs, split.tailInputs, inHead, makeIt);
+    runner.head = head;
+    return runner;
   }
 
   async apply(values: Map<string, Float32Array>): Promise<void> {
