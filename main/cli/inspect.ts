@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import { loadOnnx, type OnnxModel } from '../engine/onnx/model.js';
+import { exportProblems } from '../engine/onnx/export-check.js';
 import { loadPack } from '../engine/packs/pack.js';
 import { checkFit, readSignature } from '../engine/signatures/fit.js';
 import { formatBytes } from './options.js';
@@ -36,6 +37,7 @@ function describeModel(m: OnnxModel, file: string, size: number) {
     outputs: m.outputs,
     initializers: inits.length,
     parameters: params,
+    problems: exportProblems(m),
     layers: m.layers().map((l) => ({
       index: l.index,
       node: l.node,
@@ -146,6 +148,7 @@ function printHuman(o: Record<string, any>): void {
     line(`model ${o.file} (${formatBytes(o.size)}, ${o.parameters.toLocaleString('en')} parameters, ${o.initializers} initializers)`);
     for (const i of o.inputs) line(`  input  ${i.name} [${i.dims.join('×')}]`);
     for (const i of o.outputs) line(`  output ${i.name} [${i.dims.join('×')}]`);
+    for (const p of o.problems) line(`  ${p.severity === 'error' ? 'REFUSED (rws will not run it)' : 'warning'}: ${p.message}`);
     line(`  layers (graph order; --layers K keeps the first K, or name them by node or tensor, e.g. --layers '/features/0/*'):`);
     for (const l of o.layers) line(`    ${layerLine(l)}`);
   } else if (o.kind === 'signature') {

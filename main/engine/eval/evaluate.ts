@@ -158,8 +158,9 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
   for (const [id, file] of pack.signatureFiles) signatures.set(id, await readSignature(file));
   const transferIds = m.signatures.filter((s) => s.transfer).map((s) => s.id);
   const threads = opts.threads ?? 2;
-  const patcher = await Patcher.create(model, signatures, { force: transferIds, threads });
-  const plain = await Patcher.create(model, new Map(), { threads });
+  const packOptions = { inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy };
+  const patcher = await Patcher.create(model, signatures, { force: transferIds, threads, ...packOptions });
+  const plain = await Patcher.create(model, new Map(), { threads, ...packOptions });
   const batch = Math.min(EVAL_BATCH, model.maxBatch() ?? EVAL_BATCH);
   const cache = new Map<string, CorruptedSet>();
   const dataFor = (corruptions: string[], severity: Severity): CorruptedSet => {

@@ -7,6 +7,8 @@ import type { ConditionMix } from '../../core/signature.js';
 import { installRoot } from '../io/install-root.js';
 import { AutoMixSchema } from '../auto/schema.js';
 import { sha256File, trustPolicy, verifyBytes, vouchFor } from './trust.js';
+import { checkInputSpec, checkPackModel } from './pack-model.js';
+import { loadOnnx } from '../onnx/model.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
 /** A file name inside the pack's folder: no absolute path, no `..`. */
@@ -30,6 +32,8 @@ export const InputSpecSchema = z.object({
   std: z.array(z.number().positive()).min(1),
   /** `fill` stretches, `contain` letterboxes, `cover` crops the centre. */
   resize: z.enum(['fill', 'contain', 'cover']),
+  /** With `cover`: scale the shorter side to this many pixels first, then cut out the centre (torchvision's Resize(256) + CenterCrop(224)). */
+  shorterSide: z.number().int().positive().optional(),
 });
 
 export const PackSchema = z.object({
@@ -112,6 +116,7 @@ export function parsePackManifest(text: string, file: string): PackManifest {
     throw new RwsError('pack-field', `${file}: field "${field}": ${issue.message}`, { file, field });
   }
   const m = parsed.data;
+  checkInputSpec(m.input, file);
   const known = new Set(m.signatures.map((s) => s.id));
   for (const [kind, list] of [['conditions', m.conditions], ['mixes', m.mixes]] as const) {
     list.forEach((c, i) => {
@@ -165,6 +170,7 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
     }
     if (policy) vouchFor(actual);
   }
+  checkPackModel(manifest, await loadOnnx(modelPath), file);
   const libraries = [
     path.join(dir, 'signatures'),
     ...extraLibraries,

@@ -18,6 +18,7 @@ import { loadOnnx, parseOnnx, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
 import { byteTemplate, splitModel, type HeadTemplate } from '../onnx/split.js';
 import { createSession } from './session.js';
+import { assertHonestExport, withoutInitializerInputs } from '../onnx/export-check.js';
 
 export { loadSignatures };
 import { checkSignatures, loadSignatures } from '../signatures/fit.js';
@@ -33,6 +34,8 @@ export interface PatcherOptions {
   /** Accept signatures whose base tensors differ (transfer): `true` for all, or the ids allowed. */
   force?: boolean | readonly string[];
   threads?: number;
+  /** The input to feed (default: the model's first); a pack names it in `input.name`. */
+  inputName?: string;
   /** The output to return (default: the model's first). */
   outputName?: string;
   /** Devices as probed; tests pass a fake list. */
@@ -112,11 +115,13 @@ export class Patcher {
   }
 
   /**
-   * Checks every signature against the model (each tensor must exist, and its SHA-256 must match
-   * the signature's base hash unless forced), then builds the sessions for the chosen strategy.
+   * Refuses a model exported in training mode; checks every signature against the model (each
+   * tensor must exist, and its SHA-256 must match the signature's base hash unless forced), then
+   * builds the sessions for the chosen strategy.
    */
-  static async create(model: OnnxModel, signatures: Map<string, Signature>, opts: PatcherOptions = {}): Promise<Patcher> {
-    const warnings: string[] = [];
+  static async create(exported: OnnxModel, signatures: Map<string, Signature>, opts: PatcherOptions = {}): Promise<Patcher> {
+    const warnings = assertHonestExport(exported);
+    const model = withoutInitializerInputs(exported);
     const usable = checkSignatures(model, signatures, opts.force ?? false, warnings);
     const touched = new Set<string>();
     for (const sig of usable.values()) for (const t of sig.tensors) touched.add(t.name);
@@ -125,8 +130,11 @@ export class Patcher {
     const weights = new WeightPatch(clean, usable);
     const patched = weights.touched();
 
-    const inputName = model.inputs[0]?.name;
+    const inputName = opts.inputName ?? model.inputs[0]?.name;
     if (!inputName) throw new RwsError('onnx-format', `${model.file}: the model has no input`, { file: model.file });
+    if (!model.inputs.some((i) => i.name === inputName)) {
+      throw new RwsError('usage', `${model.file}: the model has no input "${inputName}" (inputs: ${model.inputs.map((i) => i.name).join(', ')})`, { file: model.file, field: 'input' });
+    }
     const outputName = opts.outputName ?? model.outputs[0]?.name;
     if (!outputName || !model.outputs.some((o) => o.name === outputName)) {
       throw new RwsError('usage', `${model.file}: the model has no output "${opts.outputName}" (outputs: ${model.outputs.map((o) => o.name).join(', ')})`, { file: model.file, field: 'output' });

@@ -2,6 +2,7 @@ import { RwsError } from '../../core/errors.js';
 import type { ExtractionMethod, PatchMode, Quantization, Signature, SignatureTensor } from '../../core/signature.js';
 import { isFloatType, loadOnnx, type Layer, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
+import { exportProblems } from '../onnx/export-check.js';
 import { hashTensor } from './tensor-hash.js';
 
 /** Which layers a signature keeps: the first K, `auto` (the fewest leading layers holding the energy share), or names/patterns. */
@@ -217,7 +218,7 @@ export function extractFromModels(clean: OnnxModel, robust: OnnxModel, pre: Onnx
     .filter((d) => d.energy > 0)
     .sort((a, b) => b.energy - a.energy)
     .map((d) => ({ name: d.name, share: shareOf(d.energy), reason: d.reason }));
-  const warnings: string[] = [];
+  const warnings = exportProblems(clean).map((p) => p.message);
   if (share < want) {
     const why = `the kept layers hold ${percent(share)} of the delta's energy, below --energy ${percent(want)}; dropped: ${describeDropped(dropped)}`;
     if (choice === 'auto') {
