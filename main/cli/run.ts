@@ -20,7 +20,7 @@ import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } fro
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.js';
-import { checkInputSpec } from '../engine/packs/pack-model.js';
+import { checkInputSpec } from '../engine/packs/input-spec.js';
 import { flagName, preset, type PresetName } from '../engine/packs/presets.js';
 
 interface RunOptions {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { testImage } from '../engine/folder/fixtures.js';
 import { CLASSIFIERS, FAMILY_DIR, familyFiles } from '../fixtures/families.js';
-import { encodeModel, GraphBuilder } from '../fixtures/models.js';
+import { convClassifier } from '../fixtures/models.js';
 import { rws } from './cli-harness.js';
 
 let dir: string;
@@ -85,13 +85,8 @@ describe('rws pack init: what it reads, and what it refuses', () => {
   });
 
   it('asks for the size of a model whose size is free, and refuses an ImageNet preset for grey input', async () => {
-    const g = new GraphBuilder(4);
-    let x = g.conv('input', 1, 4, 3, { name: '/conv' });
-    x = g.node('GlobalAveragePool', [x], {}, '/gap');
-    x = g.node('Flatten', [x], { axis: 1 }, '/flatten');
-    g.gemm(x, 4, 3, '/fc');
     const file = path.join(dir, 'free-size.onnx');
-    writeFileSync(file, encodeModel(g.model({ name: 'input', shape: ['batch', 1, 'h', 'w'] }, { name: 'logits', shape: ['batch', 3] })));
+    writeFileSync(file, convClassifier(4, ['batch', 1, 'h', 'w'], 3));
     const free = await rws('pack', 'init', file, '--out', path.join(dir, 'free'));
     expect(free.code).toBe(2);
     expect(free.stderr).toMatch(/input "input" has shape \[batch, 1, h, w\]: its size is free; give it with --width and --height/);
@@ -102,13 +97,8 @@ describe('rws pack init: what it reads, and what it refuses', () => {
   });
 
   it('a model with 1000 classes: inspect shows ten labels, not a thousand', async () => {
-    const g = new GraphBuilder(5);
-    let x = g.conv('input', 3, 4, 3, { name: '/conv' });
-    x = g.node('GlobalAveragePool', [x], {}, '/gap');
-    x = g.node('Flatten', [x], { axis: 1 }, '/flatten');
-    g.gemm(x, 4, 1000, '/fc');
     const file = path.join(dir, 'thousand.onnx');
-    writeFileSync(file, encodeModel(g.model({ name: 'input', shape: [1, 3, 8, 8] }, { name: 'logits', shape: [1, 1000] })));
+    writeFileSync(file, convClassifier(5, [1, 3, 8, 8], 1000));
     const labels = path.join(dir, 'thousand.txt');
     writeFileSync(labels, Array.from({ length: 1000 }, (_, i) => `class ${i}`).join('\n'));
     expect((await rws('pack', 'init', file, '--out', path.join(dir, 'thousand'), '--labels', labels)).code).toBe(0);

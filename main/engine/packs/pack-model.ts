@@ -1,25 +1,10 @@
-// Whether a pack's description of its model holds: the input spec against itself (colours,
-// channels, value range and normalisation) and against the model (names, layout, size, element
-// type), the output name and the label count. A pack that lies about its model is refused here,
-// naming the field, instead of giving onnxruntime's raw error or silently wrong scores.
-import { RwsError } from '../../core/errors.js';
+// Whether a pack's description of its model holds: the input spec against the model (names,
+// layout, size, element type), the output name and the label count. A pack that lies about its
+// model is refused here, naming the field, instead of giving onnxruntime's raw error or silently
+// wrong scores.
 import type { OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
-
-/** The parts of pack.json's `input` checked here (pack.ts's InputSpec; kept apart so pack.ts can call these). */
-interface InputSpec {
-  name: string;
-  layout: 'NCHW' | 'NHWC';
-  width: number;
-  height: number;
-  channels: 1 | 3;
-  colorSpace: 'grey' | 'rgb' | 'bgr';
-  range: [number, number];
-  mean: number[];
-  std: number[];
-  resize: 'fill' | 'contain' | 'cover';
-  shorterSide?: number;
-}
+import { fail, type InputSpec } from './input-spec.js';
 
 /** The parts of a manifest checked against the model. */
 interface PackModelSpec {
@@ -27,49 +12,6 @@ interface PackModelSpec {
   input: InputSpec;
   output: { name: string };
   labels: string[];
-}
-
-function fail(file: string, field: string, why: string): never {
-  throw new RwsError('pack-field', `${file}: field "${field}": ${why}`, { file, field });
-}
-
-function list(values: readonly number[]): string {
-  return `[${values.join(', ')}]`;
-}
-
-/**
- * The input spec's own consistency: colour space against channels, one mean and std (or one per
- * channel), a range that goes up, a mean and std in the range's units, and a crop that fits.
- * `where` names the file (or command) and `f` names a field there (`input.mean` in pack.json,
- * `--mean` on a command line).
- */
-export function checkInputSpec(spec: InputSpec, where: string, f: (field: string) => string = (name) => `input.${name}`): void {
-  if (spec.channels === 3 && spec.colorSpace === 'grey') fail(where, f('colorSpace'), '"grey" with 3 channels: a grey image fills one channel; use "rgb" (or "bgr"), or channels 1');
-  if (spec.channels === 1 && spec.colorSpace !== 'grey') fail(where, f('colorSpace'), `"${spec.colorSpace}" with 1 channel: use "grey", or channels 3`);
-  for (const key of ['mean', 'std'] as const) {
-    const n = spec[key].length;
-    if (n !== 1 && n !== spec.channels) fail(where, f(key), `${n} values for ${spec.channels} channel${spec.channels === 1 ? '' : 's'}: give one, or one per channel`);
-  }
-  const [lo, hi] = spec.range;
-  if (!(hi > lo)) fail(where, f('range'), `${list(spec.range)} must go up, like [0, 1] or [0, 255]`);
-  const span = hi - lo;
-  // ImageNet's mean in 0-255 units (123.7, 116.3, 103.5) with a 0-1 range, or the other way round,
-  // shifts every input by hundreds of standard deviations: the model sees noise, and says nothing.
-  if (span <= 2 && spec.mean.some((m) => Math.abs(m) > 2 * span)) {
-    fail(where, f('mean'), `${list(spec.mean)} is in 0-255 units but ${f('range')} is ${list(spec.range)}: give the mean in the range's units (divide by 255), or set the range to [0, 255]`);
-  }
-  if (span <= 2 && spec.std.some((s) => s > 2 * span)) {
-    fail(where, f('std'), `${list(spec.std)} is in 0-255 units but ${f('range')} is ${list(spec.range)}: give the std in the range's units (divide by 255), or set the range to [0, 255]`);
-  }
-  if (span > 2 && spec.std.every((s) => s < 1)) {
-    fail(where, f('std'), `${list(spec.std)} is in 0-1 units but ${f('range')} is ${list(spec.range)}: multiply the mean and std by 255, or set the range to [0, 1]`);
-  }
-  if (spec.shorterSide !== undefined) {
-    if (spec.resize !== 'cover') fail(where, f('shorterSide'), `only applies to resize "cover" (scale the shorter side to it, then cut out the centre), not "${spec.resize}"`);
-    if (spec.shorterSide < Math.max(spec.width, spec.height)) {
-      fail(where, f('shorterSide'), `${spec.shorterSide} is smaller than the ${spec.width}×${spec.height} crop it is cut from`);
-    }
-  }
 }
 
 /** The model's input and output dims as text, for messages. */

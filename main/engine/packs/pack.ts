@@ -7,7 +7,10 @@ import type { ConditionMix } from '../../core/signature.js';
 import { installRoot } from '../io/install-root.js';
 import { AutoMixSchema } from '../auto/schema.js';
 import { sha256File, trustPolicy, verifyBytes, vouchFor } from './trust.js';
-import { checkInputSpec, checkPackModel } from './pack-model.js';
+import { checkPackModel } from './pack-model.js';
+import { checkInputSpec, InputSpecSchema, type InputSpec } from './input-spec.js';
+
+export { InputSpecSchema, type InputSpec };
 import { loadOnnx } from '../onnx/model.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
@@ -17,24 +20,6 @@ const inPackPath = z
   .min(1)
   .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must stay inside the pack folder');
 const mix = z.record(id, z.number().finite().min(-4).max(4));
-
-export const InputSpecSchema = z.object({
-  /** Name of the model's input tensor. */
-  name: z.string().min(1),
-  layout: z.enum(['NCHW', 'NHWC']),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  channels: z.union([z.literal(1), z.literal(3)]),
-  colorSpace: z.enum(['grey', 'rgb', 'bgr']),
-  /** Pixel values are scaled to this range before mean/std: [0, 1] or [0, 255]. */
-  range: z.tuple([z.number(), z.number()]),
-  mean: z.array(z.number()).min(1),
-  std: z.array(z.number().positive()).min(1),
-  /** `fill` stretches, `contain` letterboxes, `cover` crops the centre. */
-  resize: z.enum(['fill', 'contain', 'cover']),
-  /** With `cover`: scale the shorter side to this many pixels first, then cut out the centre (torchvision's Resize(256) + CenterCrop(224)). */
-  shorterSide: z.number().int().positive().optional(),
-});
 
 export const PackSchema = z.object({
   format: z.literal('rws-pack/1'),
@@ -73,7 +58,6 @@ export const PackSchema = z.object({
   autoMix: AutoMixSchema.optional(),
 });
 
-export type InputSpec = z.infer<typeof InputSpecSchema>;
 export type PackManifest = z.infer<typeof PackSchema>;
 
 /** A loaded model pack: its manifest, folder, model path and where each signature file lives. */

@@ -3,7 +3,7 @@
 import { RwsError } from '../../core/errors.js';
 import type { OnnxModel, ValueInfo } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
-import type { InputSpec } from './pack.js';
+import type { InputSpec } from './input-spec.js';
 
 /** Preprocessing presets by name. */
 export const PRESETS = ['imagenet', 'none'] as const;
