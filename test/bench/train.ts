@@ -17,10 +17,15 @@ import { resnet18Like, seededRandom } from '../fixtures/models.js';
 import { median, type BenchRow, type BenchSection } from './section.js';
 
 const BATCH = 32;
-const THREADS = os.availableParallelism();
+/** Threads for the larger models (`RWS_BENCH_THREADS`, default all cores); on a loaded machine 1 gives steadier figures. */
+const THREADS = Number(process.env.RWS_BENCH_THREADS) || os.availableParallelism();
 
 function log(text: string): void {
   process.stderr.write(`bench train: ${text}\n`);
+}
+
+function threads(n: number): string {
+  return `${n} thread${n === 1 ? '' : 's'}`;
 }
 
 function input(dims: number[], seed: number): Float32Array {
@@ -90,16 +95,12 @@ export async function benchTrain(): Promise<BenchSection> {
       rows.push({ name: `${f.family} (tiny torch export, BatchNorm kept), 32×32, K = 3`, value: s * 1000, unit: 'ms/step', note: `batch ${BATCH}, converter, 1 thread` });
     }
     const pack = await loadOnnx(path.join(defaultPackDir(), 'model.onnx'));
-    for (const threads of [1, THREADS]) {
-      const packStep = await stepSeconds(g, pack, 5, [BATCH, 1, 28, 28], 7, threads);
-      rows.push({ name: `default pack model, 28×28, K = 5, ${threads} thread${threads > 1 ? 's' : ''}`, value: packStep * 1000, unit: 'ms/step', target: '2,000 images ≤ 2 min', note: `batch ${BATCH}; ${((packStep * 2000) / BATCH).toFixed(1)} s per epoch of 2,000 images` });
-    }
+    const packStep = await stepSeconds(g, pack, 5, [BATCH, 1, 28, 28], 7, THREADS);
+    rows.push({ name: `default pack model, 28×28, K = 5, ${threads(THREADS)}`, value: packStep * 1000, unit: 'ms/step', target: '2,000 images ≤ 2 min', note: `batch ${BATCH}; ${((packStep * 2000) / BATCH).toFixed(1)} s per epoch of 2,000 images` });
     const resnet = parseOnnx(resnet18Like().bytes, { file: 'resnet18.onnx' });
-    for (const threads of [1, THREADS]) {
-      const resnetStep = await stepSeconds(g, resnet, 5, [BATCH, 3, 224, 224], 3, threads);
-      log(`resnet18, ${threads} threads: ${resnetStep.toFixed(2)} s`);
-      rows.push({ name: `ResNet-18-sized, 224×224, K = 5, converter, ${threads} thread${threads > 1 ? 's' : ''}`, value: resnetStep, unit: 's/step', target: '2,000 images ≤ 20 min', note: `batch ${BATCH}; ${((resnetStep * 2000) / BATCH / 60).toFixed(1)} min per epoch of 2,000 images` });
-    }
+    const resnetStep = await stepSeconds(g, resnet, 5, [BATCH, 3, 224, 224], 3, THREADS);
+    log(`resnet18: ${resnetStep.toFixed(2)} s`);
+    rows.push({ name: `ResNet-18-sized, 224×224, K = 5, converter, ${threads(THREADS)}`, value: resnetStep, unit: 's/step', target: '2,000 images ≤ 20 min', note: `batch ${BATCH}; ${((resnetStep * 2000) / BATCH / 60).toFixed(1)} min per epoch of 2,000 images` });
   } finally {
     await g.close();
   }
@@ -108,7 +109,7 @@ export async function benchTrain(): Promise<BenchSection> {
   writeFileSync(script, NATIVE_RESNET18);
   const native = spawnSync(pythonCommand(), [script], { encoding: 'utf8' });
   if (native.status === 0) {
-    rows.push({ name: `ResNet-18, 224×224, K = 5, written natively in torch, ${THREADS} threads`, value: Number(native.stdout.trim()), unit: 's/step', note: 'the converter\'s overhead is the difference' });
+    rows.push({ name: `ResNet-18, 224×224, K = 5, written natively in torch, ${threads(THREADS)}`, value: Number(native.stdout.trim()), unit: 's/step', note: 'the converter\'s overhead is the difference' });
   } else log(`native torch failed: ${native.stderr}`);
   const session = await ort.InferenceSession.create(resnet18Like().bytes, { intraOpNumThreads: THREADS, graphOptimizationLevel: 'all' });
   const dims = [BATCH, 3, 224, 224];
@@ -121,6 +122,6 @@ export async function benchTrain(): Promise<BenchSection> {
     forward.push((performance.now() - t0) / 1000);
   }
   await session.release();
-  rows.push({ name: `ResNet-18, 224×224: one onnxruntime forward pass, ${THREADS} threads`, value: median(forward), unit: 's', note: 'an ONNX-built backward costs about 3× this per step, at best' });
+  rows.push({ name: `ResNet-18, 224×224: one onnxruntime forward pass, ${threads(THREADS)}`, value: median(forward), unit: 's', note: 'an ONNX-built backward costs about 3× this per step, at best' });
   return { title: 'Training backend (ONNX graph → torch, one SGD step)', rows };
 }
