@@ -5,7 +5,7 @@ import type { PresetName } from '../engine/packs/presets.js';
 import { formatBytes, inputFlags, oneOf, positiveInt } from './options.js';
 
 function sourceNote(sources: Record<string, string>, field: string): string {
-  return sources[field] ? `  (${sources[field]})` : '';
+  return sources[field] ? ` (${sources[field]})` : '';
 }
 
 /** Registers `rws pack init` and `rws pack add-signature`: make a pack for your own model. */

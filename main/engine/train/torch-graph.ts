@@ -3,14 +3,14 @@
 // models but cannot train them, so gradients come from Debian's python3-torch, an optional
 // training dependency: `rws run`, `rws serve` and the app never start Python.
 //
-// Chosen by measurement (test/bench/train.ts, figures in the issue 12 report): one SGD step of the
-// first layers of a ResNet-18-sized model at batch 32, 224×224, takes about as long through this
-// converter as through the same network written natively in torch (the per-node Python dispatch
-// is small beside the convolutions), and less than three onnxruntime forward passes, which is
-// what a backward graph built as ONNX and run by onnxruntime would cost at best (forward, input
-// gradients, weight gradients) before writing a gradient for every op of every family.
-// onnxruntime's own training artifacts need its Python training package, which neither Debian nor
-// npm carries (its last release was 1.19, 2024).
+// Chosen by measurement (`npm run bench train`; a loaded 2-core machine, one thread): one SGD
+// step on the first 5 layers of a ResNet-18-sized model, batch 32, 224×224, took 7.0-7.8 s through
+// this converter and 8.7 s through the same network written natively in torch (the per-node
+// Python dispatch costs nothing measurable beside the convolutions). One onnxruntime forward pass
+// took 2.1-2.4 s, so a backward graph built as ONNX and run by onnxruntime (a forward and two
+// backward passes of about that size) would be no faster, after writing a gradient for every op
+// of every family. onnxruntime's own training artifacts need its Python training package, which
+// neither Debian nor npm carries (its last release was 1.19, 2024).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
