@@ -13,12 +13,15 @@ import { DEFAULT_MAX_PIXELS } from '../engine/io/image-decode.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { defaultPackDir, loadPack, type InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
+import type { PatchStrategy } from '../engine/runtime/patcher.js';
 import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
 import { resultsContent, writeResults } from '../engine/folder/results-file.js';
 import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
-import { collect, parseSignatureArg } from './options.js';
+import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.js';
+import { checkInputSpec } from '../engine/packs/input-spec.js';
+import { flagName, preset, type PresetName } from '../engine/packs/presets.js';
 
 interface RunOptions {
   pack?: string;
@@ -38,12 +41,33 @@ interface RunOptions {
   maxPixels: number;
   threads?: number;
   quiet?: boolean;
+  /** With --model: how images become its input (a pack says so in pack.json). */
+  preset?: PresetName;
+  range?: [number, number];
+  mean?: number[];
+  std?: number[];
+  resize?: InputSpec['resize'];
+  shorterSide?: number;
+  colorSpace?: InputSpec['colorSpace'];
 }
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
-  return n;
+const INPUT_FLAGS = ['preset', 'range', 'mean', 'std', 'resize', 'shorterSide', 'colorSpace'] as const;
+
+/** The input spec of a bare model: read from its shape, then a preset, then each flag given. */
+function modelInputSpec(base: InputSpec, o: RunOptions, file: string): InputSpec {
+  const spec: InputSpec = { ...base, ...(o.preset ? preset(o.preset, base, file) : {}) };
+  if (o.range) spec.range = o.range;
+  if (o.mean) spec.mean = o.mean;
+  if (o.std) spec.std = o.std;
+  if (o.colorSpace) spec.colorSpace = o.colorSpace;
+  if (o.resize) spec.resize = o.resize;
+  if (o.shorterSide !== undefined) {
+    spec.shorterSide = o.shorterSide;
+    spec.resize = o.resize ?? 'cover';
+  }
+  if (spec.resize !== 'cover') delete spec.shorterSide;
+  checkInputSpec(spec, 'rws run --model', (field) => `--${flagName(field)}`);
+  return spec;
 }
 
 /** What to classify with: the model, its input, labels and signatures, and the run's identity. */
@@ -62,12 +86,16 @@ interface Plan {
   /** With `--mix auto`: what chooses the mix, per file or per batch. */
   auto?: { mix: AutoMix; scope: AutoScope };
   maxBatch: number;
+  /** What a pack says of its model: the tensors it names and how to patch (a bare model: its first input and output, auto). */
+  packOptions?: { inputName: string; outputName: string; strategy: PatchStrategy | 'auto' };
 }
 
 async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   const pack = await loadPack(dir);
   const m = pack.manifest;
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
+  const given = INPUT_FLAGS.find((k) => o[k] !== undefined);
+  if (given) throw new RwsError('usage-input', `--${flagName(given)}: a pack describes its own input in pack.json; the input flags are for --model`, { field: `--${flagName(given)}` });
   // auto loads every signature that is present and lets the pack's classifier choose among them.
   const auto = o.mix === 'auto' ? { mix: AutoMix.fromPack(m, { available: [...pack.signatureFiles.keys()] }, path.join(dir, 'pack.json')), scope: o.autoBy } : undefined;
   const mix = auto ? {} : parseMix(o.mix ?? 'off', m);
@@ -89,6 +117,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     mix,
     auto,
     maxBatch: await modelBatchLimit(pack.modelPath),
+    packOptions: { inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy },
   };
 }
 
@@ -98,7 +127,7 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   const model = await loadOnnx(file);
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
-  const inputSpec = inputSpecFromShape({ name: input.name, shape: input.dims }, file);
+  const inputSpec = modelInputSpec(inputSpecFromShape({ name: input.name, shape: input.dims }, file), o, file);
   const out = model.outputs[0];
   const classes = out?.dims[out.dims.length - 1];
   if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
@@ -117,7 +146,8 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     pack: path.basename(file),
     model: file,
     modelPath: file,
-    identity: hashes.join('+'),
+    // Input flags change every score: a journal made with others is not resumed.
+    identity: [...hashes, ...(INPUT_FLAGS.some((k) => o[k] !== undefined) ? [JSON.stringify(inputSpec)] : [])].join('+'),
     inputSpec,
     labels: Array.from({ length: classes }, (_, i) => String(i)),
     outputKind: 'logits',
@@ -138,6 +168,7 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     device,
     force: o.force ? true : plan.transfers,
     threads: o.threads,
+    ...plan.packOptions,
     ...(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {}),
   });
   try {
@@ -199,27 +230,29 @@ export function formatResult(r: FileResult, showMix = false): string {
 
 /** Registers `rws run`: classify images and folders with a pack (or a bare model) and a mix. */
 export function register(program: Command): void {
-  program
-    .command('run')
-    .description('classify image files and folders (recursively), with signatures patched in; prints the top classes per image')
-    .argument('<inputs...>', 'image files and folders')
-    .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
-    .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
-    .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
-    .option('--auto-by <scope>', 'with --mix auto: choose per file or per batch', parseAutoScope, 'file' as AutoScope)
-    .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
-    .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
-    .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
-    .option('--batch <n>', 'images per inference (default: chosen for the device)', positiveInt)
-    .option('--json <file>', 'write all results as JSON (atomically, at the end)')
-    .option('--csv <file>', 'write all results as CSV (atomically, at the end)')
-    .option('--journal <file>', 'record results as they come (JSONL); default <json or csv>.journal.jsonl')
-    .option('--resume', 'continue an interrupted run from its journal: files already done are skipped')
-    .option('--copy-to <dir>', 'copy (never move) each image into <dir>/<predicted label>/')
-    .option('--force', 'apply signatures made for another base model (transfer), with a warning')
-    .option('--max-pixels <n>', 'refuse images larger than this many pixels (pixel bombs)', positiveInt, DEFAULT_MAX_PIXELS)
-    .option('--threads <n>', 'onnxruntime threads (default: all cores)', positiveInt)
-    .option('--quiet', 'do not print a line per image')
+  inputFlags(
+    program
+      .command('run')
+      .description('classify image files and folders (recursively), with signatures patched in; prints the top classes per image')
+      .argument('<inputs...>', 'image files and folders')
+      .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
+      .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
+      .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
+      .option('--auto-by <scope>', 'with --mix auto: choose per file or per batch', parseAutoScope, 'file' as AutoScope)
+      .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
+      .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
+      .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
+      .option('--batch <n>', 'images per inference (default: chosen for the device)', positiveInt)
+      .option('--json <file>', 'write all results as JSON (atomically, at the end)')
+      .option('--csv <file>', 'write all results as CSV (atomically, at the end)')
+      .option('--journal <file>', 'record results as they come (JSONL); default <json or csv>.journal.jsonl')
+      .option('--resume', 'continue an interrupted run from its journal: files already done are skipped')
+      .option('--copy-to <dir>', 'copy (never move) each image into <dir>/<predicted label>/')
+      .option('--force', 'apply signatures made for another base model (transfer), with a warning')
+      .option('--max-pixels <n>', 'refuse images larger than this many pixels (pixel bombs)', positiveInt, DEFAULT_MAX_PIXELS)
+      .option('--threads <n>', 'onnxruntime threads (default: all cores)', positiveInt)
+      .option('--quiet', 'do not print a line per image'),
+  )
     .action(async (inputs: string[], o: RunOptions) => {
       process.exitCode = await runCommand(inputs, o);
     });

@@ -279,6 +279,8 @@ export async function evaluateAutoOnPack(packDir: string, opts: { fashionDir?: s
   const patcher = await Patcher.create(await loadOnnx(pack.modelPath), await loadSignatures(pack.signatureFiles), {
     force: m.signatures.filter((s) => s.transfer).map((s) => s.id),
     threads: opts.threads,
+    inputName: m.input.name,
+    outputName: m.output.name,
   });
   try {
     const { images, labels } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 't10k', opts.images ?? 1000);
