@@ -2,8 +2,8 @@
 // whole input writes, through the same results writer, streamed and atomically. Shards of another
 // run (pack, model, mix, --top, N), missing or given twice, or that saw another listing, are
 // refused before anything is written.
-import path from 'node:path';
 import { realpath } from 'node:fs/promises';
+import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import type { ConditionMix } from '../../core/signature.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
@@ -154,12 +154,12 @@ function mergeOrder(shards: ShardResults[], failedBy: Map<string, ShardResults>)
   return order;
 }
 
-/** The merged rows, read back from the shards in file order: iterable once per file written. */
+/** The merged rows, read back from the shards in file order: read once, by the writer. */
 function mergedRows(shards: ShardResults[], order: Uint32Array, auto: boolean): AsyncIterable<ResultRow> {
   return {
     async *[Symbol.asyncIterator]() {
       const window = Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(WINDOW_BUDGET / Math.max(1, shards.length))));
-      const readers = shards.map((s) => new RowReader(s, window));
+      const readers = shards.map((s) => new RowReader(s.source, s.rows, window));
       for (let i = 0; i < order.length; i += 2) {
         const r = await readers[order[i]!]!.row(order[i + 1]!);
         yield auto ? { file: r.file, top: r.top, mix: r.mix ?? {} } : { file: r.file, top: r.top };

@@ -87,6 +87,8 @@ const B = (t: string) => Buffer.from(t, 'utf8');
 const ROW_START = B('\n    {\n      "file": ');
 /** Where the rows end: the results array's `]` at two spaces (deeper lines have more). */
 const ROWS_END = B('\n  ]');
+/** A row's second key; a failure has `code` there. */
+const ROW_TOP = B('      "top": ');
 const RESULTS_OPEN = B('\n  "results": [');
 /** A journal's result line starts so, and its `top` follows the file name (RunJournal writes them so). */
 const JOURNAL_RESULT = B('{"file":');
@@ -104,14 +106,16 @@ class RowCollector {
   }
   /** The index sorted by file; refuses a file listed twice. */
   index(source: string): RowIndex {
-    const order = this.files.map((_, i) => i);
-    const sorted = this.files.every((f, i) => i === 0 || this.files[i - 1]! < f);
-    if (!sorted) order.sort((a, b) => (this.files[a]! < this.files[b]! ? -1 : this.files[a]! > this.files[b]! ? 1 : 0));
-    const files = order.map((i) => this.files[i]!);
-    for (let i = 1; i < files.length; i++) {
-      if (files[i] === files[i - 1]) throw new RwsError('merge-duplicate', `${source}: "${files[i]}" has two results in this file`, { file: source });
+    const files = this.files;
+    let sorted = true;
+    for (let i = 1; i < files.length && sorted; i++) sorted = files[i - 1]! < files[i]!;
+    if (sorted) return { files, start: Float64Array.from(this.start), length: Uint32Array.from(this.length) };
+    const order = files.map((_, i) => i).sort((a, b) => (files[a]! < files[b]! ? -1 : files[a]! > files[b]! ? 1 : 0));
+    const out = order.map((i) => files[i]!);
+    for (let i = 1; i < out.length; i++) {
+      if (out[i] === out[i - 1]) throw new RwsError('merge-duplicate', `${source}: "${out[i]}" has two results in this file`, { file: source });
     }
-    return { files, start: Float64Array.from(order, (i) => this.start[i]!), length: Uint32Array.from(order, (i) => this.length[i]!) };
+    return { files: out, start: Float64Array.from(order, (i) => this.start[i]!), length: Uint32Array.from(order, (i) => this.length[i]!) };
   }
 }
 
@@ -287,13 +291,21 @@ async function scanResultsJson(file: string, fh: FileHandle, chunkBytes: number)
     let pending = -1; // file offset where the row being read starts
     let pendingFile = '';
     for (;;) {
-      let j = buf.indexOf(ROW_START, pos);
-      // The failures after the rows look like rows: a match past the end of the rows is one of them.
-      if (j !== -1 && buf.subarray(pos, j).indexOf(ROWS_END) !== -1) j = -1;
+      const j = buf.indexOf(ROW_START, pos);
       if (j !== -1) {
         const ls = j + ROW_START.length;
         const le = buf.indexOf(NL, ls);
-        if (le !== -1) {
+        // The line after the name must be there too: it tells a row (`top`) from a failure (`code`).
+        const next = le === -1 ? -1 : le + 1 + ROW_TOP.length;
+        if (next !== -1 && next <= buf.length) {
+          if (buf.compare(ROW_TOP, 0, ROW_TOP.length, le + 1, next) !== 0) {
+            // The failures after the rows look like rows but for this line: the rows ended before.
+            const q = buf.indexOf(ROWS_END, pos);
+            if (q === -1 || q > j) throw new NotOurLayout();
+            if (pending >= 0) rows.add(pendingFile, pending, at + q - pending);
+            tailFrom = q + ROWS_END.length;
+            break;
+          }
           // The row before ends at the `,` before this one.
           if (pending >= 0) rows.add(pendingFile, pending, at + j - 1 - pending);
           try {
@@ -306,7 +318,7 @@ async function scanResultsJson(file: string, fh: FileHandle, chunkBytes: number)
           pos = le;
           continue;
         }
-        pos = j; // the name's line is cut by the chunk: read on from the row's start
+        pos = j; // the row's first lines are cut by the chunk: read on from its start
       } else {
         const q = buf.indexOf(ROWS_END, pos);
         if (q !== -1) {
@@ -382,7 +394,7 @@ export async function readShardResults(file: string, opts: { chunkBytes?: number
     throw new RwsError('merge-input', `${file}: a CSV names no pack, mix or shard, so it cannot be checked against the others: merge the shards' JSON results or journals`, { file });
   } else throw new RwsError('merge-input', `${file}: not a results JSON or journal of rws run`, { file });
   if (shard.rows.files.length) {
-    const reader = new RowReader(shard, CHUNK);
+    const reader = new RowReader(file, shard.rows, CHUNK);
     shard.topWidth = (await reader.row(0)).top.length;
   }
   return shard;
@@ -404,13 +416,14 @@ export class RowReader {
   private ahead?: Window;
 
   constructor(
-    private readonly shard: ShardResults,
+    private readonly source: string,
+    private readonly rows: RowIndex,
     private readonly windowBytes: number,
   ) {}
 
   /** Row `i` of the shard's index. */
   async row(i: number): Promise<RawRow> {
-    const idx = this.shard.rows;
+    const idx = this.rows;
     if (idx.held) return idx.held[i]!;
     const start = idx.start[i]!;
     const length = idx.length[i]!;
@@ -424,7 +437,7 @@ export class RowReader {
       row = { file: '', top: [] };
     }
     if (row.file !== idx.files[i] || !Array.isArray(row.top)) {
-      throw new RwsError('merge-input', `${this.shard.source}: changed while it was being merged (result "${idx.files[i]}" is no longer where it was)`, { file: this.shard.source });
+      throw new RwsError('merge-input', `${this.source}: changed while it was being merged (result "${idx.files[i]}" is no longer where it was)`, { file: this.source });
     }
     return row;
   }
@@ -449,7 +462,7 @@ export class RowReader {
 
   private async read(at: number, size: number): Promise<Buffer> {
     // Each window opens the file anew: a merge of a thousand shards holds no thousand descriptors.
-    const fh = await open(this.shard.source, 'r');
+    const fh = await open(this.source, 'r');
     try {
       const buf = Buffer.allocUnsafe(size);
       const { bytesRead } = await fh.read(buf, 0, size, at);

@@ -126,7 +126,7 @@ describe('mergeShards', () => {
       for (const file of [shards.json[0]!, shards.journals[0]!]) {
         const whole = await readShardResults(file);
         expect(whole.rows.files).toEqual(expected.map((r) => r.file));
-        const reader = new RowReader(whole, 256);
+        const reader = new RowReader(file, whole.rows, 256);
         for (const i of [0, 1, 77, expected.length - 1]) expect(await reader.row(i)).toMatchObject({ file: expected[i]!.file, top: expected[i]!.top, ...(auto ? { mix: expected[i]!.mix } : {}) });
         for (const chunkBytes of [16, 97, 1000]) {
           const cut = await readShardResults(file, { chunkBytes });
