@@ -5,6 +5,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
+import { MinHeap } from '../../core/min-heap.js';
 import type { ConditionMix } from '../../core/signature.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import { runDifference, type FileFailure, type JournalHeader } from './journal.js';
@@ -78,46 +79,6 @@ function checkSameRun(shards: ShardResults[]): void {
   }
 }
 
-/** A min-heap of shard numbers (positions in `shards`) ordered by `keys[shard]`, each shard's next file. */
-class Heads {
-  private heap: number[] = [];
-  constructor(private readonly keys: string[]) {}
-  get size(): number {
-    return this.heap.length;
-  }
-  push(s: number): void {
-    const { heap: h, keys } = this;
-    h.push(s);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (keys[h[p]!]! <= keys[h[i]!]!) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
-  pop(): number {
-    const { heap: h, keys } = this;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && keys[h[l]!]! < keys[h[m]!]!) m = l;
-        if (r < h.length && keys[h[r]!]! < keys[h[m]!]!) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 /**
  * The rows of all shards in file order, as (shard, row) pairs packed in one array; refuses a file
  * that two shards report (as results or failures).
@@ -126,15 +87,16 @@ function mergeOrder(shards: ShardResults[], failedBy: Map<string, ShardResults>)
   const total = shards.reduce((n, s) => n + s.rows.files.length, 0);
   const order = new Uint32Array(total * 2);
   const next = shards.map(() => 0);
+  // Each shard's next file; the heap holds shard numbers, the least next file first.
   const keys = shards.map((s) => s.rows.files[0] ?? '');
-  const heads = new Heads(keys);
+  const heads = new MinHeap<number>((a, b) => keys[a]! < keys[b]!);
   shards.forEach((s, i) => s.rows.files.length && heads.push(i));
   const checkFailed = failedBy.size > 0;
   let n = 0;
   let prev: string | undefined;
   let prevShard = -1;
   while (heads.size) {
-    const s = heads.pop();
+    const s = heads.pop()!;
     const files = shards[s]!.rows.files;
     const file = keys[s]!;
     if (file === prev) throw refuse(`"${file}" is in the results of ${name(shards[prevShard]!)} and of ${name(shards[s]!)}: shards of one run never share a file (were they run with different inputs or versions?)`);

@@ -131,6 +131,19 @@ async function readJournal(file: string, chunkBytes: number): Promise<ShardResul
   const failures = new Map<string, FileFailure>();
   let complete: { device: string; listing: Listing } | undefined;
   let device: string | undefined;
+  const result = (name: string, at: number, bytes: number) => {
+    const i = slot.get(name);
+    if (i === undefined) {
+      slot.set(name, starts.length);
+      starts.push(at);
+      lengths.push(bytes);
+    } else {
+      starts[i] = at;
+      lengths[i] = bytes;
+    }
+    failures.delete(name);
+    complete = undefined;
+  };
   await eachLine(file, chunkBytes, (buf, s, e, at) => {
     if (e === s) return;
     // Result lines, nearly all of them: only the name is read now, the rest when the row is written.
@@ -142,39 +155,15 @@ async function readJournal(file: string, chunkBytes: number): Promise<ShardResul
       } catch {
         name = undefined;
       }
-      if (typeof name === 'string') {
-        const i = slot.get(name);
-        if (i === undefined) {
-          slot.set(name, starts.length);
-          starts.push(at);
-          lengths.push(e - s);
-        } else {
-          starts[i] = at;
-          lengths[i] = e - s;
-        }
-        failures.delete(name);
-        complete = undefined;
-        return;
-      }
+      if (typeof name === 'string') return result(name, at, e - s);
     }
     const rec = journalRecord(buf.toString('utf8', s, e));
     if (!rec) return;
     if (rec.kind === 'header') header ??= rec.header;
     else if (rec.kind === 'complete') complete = rec.complete;
     else if (rec.kind === 'result') {
-      const name = rec.result.file;
       device ??= rec.result.device;
-      const i = slot.get(name);
-      if (i === undefined) {
-        slot.set(name, starts.length);
-        starts.push(at);
-        lengths.push(e - s);
-      } else {
-        starts[i] = at;
-        lengths[i] = e - s;
-      }
-      failures.delete(name);
-      complete = undefined;
+      result(rec.result.file, at, e - s);
     } else {
       slot.delete(rec.failure.file);
       failures.set(rec.failure.file, rec.failure);

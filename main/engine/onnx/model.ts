@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RwsError } from '../../core/errors.js';
+import { MinHeap } from '../../core/min-heap.js';
 import {
   DataType,
   onnxType,
@@ -437,12 +438,12 @@ function buildIndex(graph: GraphProto): GraphIndex {
   const pending = deps.map((d) => d.size);
   deps.forEach((d, i) => d.forEach((j) => dependents[j].push(i)));
   // Kahn's algorithm, always taking the earliest ready node, so a sorted file keeps its order.
-  const ready = new MinHeap();
+  const ready = new MinHeap<number>((x, y) => x < y);
   pending.forEach((p, i) => p === 0 && ready.push(i));
   const order: NodeProto[] = [];
   const done = new Uint8Array(nodes.length);
   while (ready.size) {
-    const i = ready.pop();
+    const i = ready.pop()!;
     done[i] = 1;
     order.push(nodes[i]);
     for (const j of dependents[i]) if (--pending[j] === 0) ready.push(j);
@@ -468,44 +469,6 @@ function collectSubgraphReads(g: GraphProto, into: string[]): void {
     for (const a of n.attribute) {
       for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) collectSubgraphReads(sub, into);
     }
-  }
-}
-
-class MinHeap {
-  private a: number[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  push(v: number): void {
-    const a = this.a;
-    a.push(v);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p] <= a[i]) break;
-      [a[p], a[i]] = [a[i], a[p]];
-      i = p;
-    }
-  }
-  pop(): number {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && a[l] < a[m]) m = l;
-        if (r < a.length && a[r] < a[m]) m = r;
-        if (m === i) break;
-        [a[m], a[i]] = [a[i], a[m]];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 
