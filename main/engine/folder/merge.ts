@@ -54,7 +54,7 @@ export interface MergeSummary {
   complete: boolean;
 }
 
-/** Memory for the windows the rows are read through, shared by all shards (each has two: one read ahead). */
+/** Memory for the windows the rows are read through, shared by all shards. */
 const WINDOW_BUDGET = 32 * 1024 * 1024;
 
 const refuse = (message: string, field?: string) => new RwsError('merge-mismatch', message, { field });
@@ -120,8 +120,8 @@ function mergeOrder(shards: ShardResults[], failedBy: Map<string, ShardResults>)
 function mergedRows(shards: ShardResults[], order: Uint32Array, auto: boolean): AsyncIterable<ResultRow> {
   return {
     async *[Symbol.asyncIterator]() {
-      const window = Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(WINDOW_BUDGET / Math.max(1, shards.length))));
-      const readers = shards.map((s) => new RowReader(s.source, s.rows, window));
+      const each = Math.min(20 * 1024 * 1024, Math.max(320 * 1024, Math.floor(WINDOW_BUDGET / Math.max(1, shards.length))));
+      const readers = shards.map((s) => new RowReader(s.source, s.rows, each));
       for (let i = 0; i < order.length; i += 2) {
         const r = await readers[order[i]!]!.row(order[i + 1]!);
         yield auto ? { file: r.file, top: r.top, mix: r.mix ?? {} } : { file: r.file, top: r.top };

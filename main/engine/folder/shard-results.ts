@@ -389,26 +389,34 @@ export async function readShardResults(file: string, opts: { chunkBytes?: number
   return shard;
 }
 
-/** A part of a file read (or being read) into memory. */
+/** A part of a file read into memory. */
 interface Window {
   at: number;
-  bytes: Promise<Buffer>;
+  bytes: Buffer;
 }
+
+/** Windows kept per shard: a journal resumed after files were added is read from a few places in turn. */
+const KEPT_WINDOWS = 4;
 
 /**
  * Reads a shard's rows back by index. Rows are read in file order, which is the order they lie
- * in (results files) or nearly (journals), so a window of the file serves most of them, and the
- * next window is read while this one is used.
+ * in (results files) or nearly (journals), so a window of the file serves most of them; the next
+ * window is read while this one is used, and the last few are kept for rows that lie elsewhere.
  */
 export class RowReader {
-  private current: { at: number; bytes: Buffer } = { at: 0, bytes: Buffer.alloc(0) };
-  private ahead?: Window;
+  /** Most recently used first. */
+  private windows: Window[] = [];
+  private ahead?: { at: number; bytes: Promise<Buffer> };
+  private readonly windowBytes: number;
 
+  /** `bytes`: the memory this reader may hold, its windows and the one read ahead together. */
   constructor(
     private readonly source: string,
     private readonly rows: RowIndex,
-    private readonly windowBytes: number,
-  ) {}
+    bytes: number,
+  ) {
+    this.windowBytes = Math.max(1, Math.floor(bytes / (KEPT_WINDOWS + 1)));
+  }
 
   /** Row `i` of the shard's index. */
   async row(i: number): Promise<RawRow> {
@@ -416,8 +424,13 @@ export class RowReader {
     if (idx.held) return idx.held[i]!;
     const start = idx.start[i]!;
     const length = idx.length[i]!;
-    let w = this.current;
-    if (start < w.at || start + length > w.at + w.bytes.length) w = await this.load(start, length);
+    const k = this.windows.findIndex((w) => start >= w.at && start + length <= w.at + w.bytes.length);
+    let w: Window;
+    if (k === 0) w = this.windows[0]!;
+    else if (k > 0) {
+      w = this.windows.splice(k, 1)[0]!;
+      this.windows.unshift(w);
+    } else w = await this.load(start, length);
     const off = start - w.at;
     let row: RawRow;
     try {
@@ -431,22 +444,21 @@ export class RowReader {
     return row;
   }
 
-  private async load(start: number, length: number): Promise<{ at: number; bytes: Buffer }> {
+  private async load(start: number, length: number): Promise<Window> {
     const a = this.ahead;
-    let bytes: Buffer | undefined;
+    let w: Window | undefined;
     if (a && start >= a.at) {
       const got = await a.bytes;
-      if (start + length <= a.at + got.length) {
-        this.current = { at: a.at, bytes: got };
-        bytes = got;
-      }
+      if (start + length <= a.at + got.length) w = { at: a.at, bytes: got };
     }
-    if (!bytes) this.current = { at: start, bytes: await this.read(start, Math.max(length, this.windowBytes)) };
-    const next = this.current.at + this.current.bytes.length;
+    w ??= { at: start, bytes: await this.read(start, Math.max(length, this.windowBytes)) };
+    this.windows.unshift(w);
+    this.windows.length = Math.min(this.windows.length, KEPT_WINDOWS);
+    const next = w.at + w.bytes.length;
     const p = this.read(next, this.windowBytes);
     p.catch(() => {}); // a failure shows when the window is used
     this.ahead = { at: next, bytes: p };
-    return this.current;
+    return w;
   }
 
   private async read(at: number, size: number): Promise<Buffer> {
