@@ -109,9 +109,13 @@ class ChunkWriter {
 /** A format's text for the parts of a results file: its start, each row in file order, its end. */
 interface Layout {
   start(): string;
-  row(r: ResultRow): string;
+  /** `scores`: each class's score as `String` writes it (computed once for all the formats written). */
+  row(r: ResultRow, scores: string[]): string;
   end(): string;
 }
+
+/** Each class's score as `String` writes it; turning a double into its shortest text is the dearest part of a row. */
+const scoreTexts = (r: ResultRow): string[] => r.top.map((t) => String(t.score));
 
 const indent = (json: string, by: string) => json.replace(/\n/g, `\n${by}`);
 const str = JSON.stringify as (v: unknown) => string;
@@ -121,13 +125,15 @@ const str = JSON.stringify as (v: unknown) => string;
  * spaces, written out: a merge writes a million of them. Each class is `{index, label, score}`,
  * the results format, whatever else the object holds.
  */
-export function rowJson(r: ResultRow, auto: boolean): string {
+export function rowJson(r: ResultRow, auto: boolean, scores = scoreTexts(r)): string {
   let s = '{\n      "file": ' + str(r.file) + ',\n      "top": ';
   if (r.top.length === 0) s += '[]';
   else {
     for (let i = 0; i < r.top.length; i++) {
       const t = r.top[i]!;
-      s += (i ? ',\n        {\n          "index": ' : '[\n        {\n          "index": ') + str(t.index) + ',\n          "label": ' + str(t.label) + ',\n          "score": ' + str(t.score) + '\n        }';
+      // JSON writes what String does for a finite number, and null for the others.
+      const score = typeof t.score === 'number' && Number.isFinite(t.score) ? scores[i]! : str(t.score);
+      s += (i ? ',\n        {\n          "index": ' : '[\n        {\n          "index": ') + str(t.index) + ',\n          "label": ' + str(t.label) + ',\n          "score": ' + score + '\n        }';
     }
     s += '\n      ]';
   }
@@ -148,8 +154,8 @@ function jsonLayout(c: ResultsFileContent): Layout {
   let first = true;
   return {
     start: () => frame.slice(0, at) + '"results": [',
-    row: (r) => {
-      const text = (first ? '\n    ' : ',\n    ') + rowJson(r, auto);
+    row: (r, scores) => {
+      const text = (first ? '\n    ' : ',\n    ') + rowJson(r, auto, scores);
       first = false;
       return text;
     },
@@ -161,6 +167,9 @@ function csvField(v: string | number): string {
   const s = String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
+
+/** A class's index or label as a cell: empty when missing; a number as it is (it needs no quotes). */
+const csvCell = (v: string | number | undefined | null) => (v === undefined || v === null ? '' : typeof v === 'number' ? String(v) : csvField(v));
 
 /**
  * CSV (RFC 4180), results and failures merged in file order: one row per file, `status` ok or
@@ -179,6 +188,14 @@ function csvLayout(c: ResultsFileContent): Layout {
     row.push(x.code, x.message);
     return row.map(csvField).join(',') + '\r\n';
   };
+  // Labels repeat on every row: each is quoted once.
+  const labels = new Map<string, string>();
+  const label = (l: string | undefined) => {
+    if (typeof l !== 'string') return csvCell(l);
+    let q = labels.get(l);
+    if (q === undefined) labels.set(l, (q = csvField(l)));
+    return q;
+  };
   return {
     start: () => {
       const head = ['file', 'status'];
@@ -187,18 +204,18 @@ function csvLayout(c: ResultsFileContent): Layout {
       head.push('error_code', 'error_message');
       return head.map(csvField).join(',') + '\r\n';
     },
-    row: (r) => {
+    row: (r, scores) => {
       let text = '';
       // A result comes before a failure of the same name.
       while (f < failed.length && failed[f]!.file < r.file) text += failure(failed[f++]!);
-      const row: (string | number)[] = [r.file, 'ok'];
+      // One string, not an array of cells: a merge writes a million rows.
+      let line = csvField(r.file) + ',ok';
       for (let i = 0; i < k; i++) {
         const t = r.top[i];
-        row.push(t?.index ?? '', t?.label ?? '', t?.score ?? '');
+        line += t ? ',' + csvCell(t.index) + ',' + label(t.label) + ',' + (typeof t.score === 'number' ? scores[i] : csvCell(t.score)) : ',,,';
       }
-      if (auto) row.push(r.mix ? Object.entries(r.mix).map(([id, a]) => `${id}=${a}`).join(';') : '');
-      row.push('', '');
-      return text + row.map(csvField).join(',') + '\r\n';
+      if (auto) line += ',' + csvField(r.mix ? Object.entries(r.mix).map(([id, a]) => `${id}=${a}`).join(';') : '');
+      return text + line + ',,\r\n';
     },
     end: () => {
       let text = '';
@@ -231,9 +248,15 @@ export async function writeResults(content: ResultsFileContent, out: { json?: st
       // The loop is written twice so that rows held in memory cost no promise each.
       const rows = content.rows;
       if (Symbol.iterator in rows) {
-        for (const r of rows) for (const s of sinks) if (s.w.put(s.layout.row(r))) await s.w.flush();
+        for (const r of rows) {
+          const scores = scoreTexts(r);
+          for (const s of sinks) if (s.w.put(s.layout.row(r, scores))) await s.w.flush();
+        }
       } else {
-        for await (const r of rows) for (const s of sinks) if (s.w.put(s.layout.row(r))) await s.w.flush();
+        for await (const r of rows) {
+          const scores = scoreTexts(r);
+          for (const s of sinks) if (s.w.put(s.layout.row(r, scores))) await s.w.flush();
+        }
       }
       for (const s of sinks) {
         s.w.put(s.layout.end());

@@ -78,6 +78,24 @@ describe('writeResultsFile', () => {
     );
   });
 
+  it('writes JSON and CSV as JSON.stringify and RFC 4180 quoting do, for any rows (short top lists, NaN scores, quoted labels)', async () => {
+    const top = fc.record({ index: fc.integer({ min: 0, max: 99 }), label: fc.string({ unit: 'grapheme', maxLength: 8 }), score: fc.oneof(fc.double(), fc.constantFrom(NaN, -0, 1e21, 5e-324)) });
+    const rows = fc.uniqueArray(fc.record({ file: fc.string({ unit: 'grapheme', maxLength: 12 }), top: fc.array(top, { maxLength: 3 }) }), { selector: (r) => r.file, maxLength: 12 });
+    const q = (v: unknown) => (v === undefined ? '' : /[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+    await fc.assert(
+      fc.asyncProperty(rows, async (list) => {
+        const sorted = [...list].sort(byFile);
+        const k = Math.max(0, ...sorted.map((r) => r.top.length));
+        await writeResults({ pack: 'p', mix: {}, device: 'cpu', rows: sorted, topWidth: k, failed: [] }, { json: path.join(tmp, 'p.json'), csv: path.join(tmp, 'p.csv') });
+        expect(readFileSync(path.join(tmp, 'p.json'), 'utf8')).toBe(JSON.stringify({ pack: 'p', mix: {}, device: 'cpu', results: sorted, failed: [] }, null, 2) + '\n');
+        const head = ['file', 'status', ...Array.from({ length: k }, (_, i) => [`top${i + 1}_index`, `top${i + 1}_label`, `top${i + 1}_score`]).flat(), 'error_code', 'error_message'];
+        const body = sorted.map((r) => [r.file, 'ok', ...Array.from({ length: k }, (_, i) => [r.top[i]?.index, r.top[i]?.label, r.top[i]?.score]).flat(), '', '']);
+        expect(readFileSync(path.join(tmp, 'p.csv'), 'utf8')).toBe([head, ...body].map((r) => r.map(q).join(',')).join('\r\n') + '\r\n');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('writes JSON and CSV in one pass over rows that come once, equal to each written alone, and a shard\'s record before its rows', async () => {
     const { results, failed } = fixture(40, 3);
     const content = resultsContent('pack', 'auto', 'cpu', results, failed);
