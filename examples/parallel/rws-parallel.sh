@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `rws run` in N shards with GNU parallel, on this machine or over ssh, then `rws merge`:
 #
-#   examples/parallel/rws-parallel.sh /share/season-2024 results/season-2024 8 [rws run options...]
+#   examples/parallel/rws-parallel.sh share/season-2024 results/season-2024 8 [rws run options...]
 #   PARALLEL_HOSTS=node1,node2 examples/parallel/rws-parallel.sh ...   # over ssh: rws and both paths on every host
 #
 # The joblog lets a second run with the same arguments redo only the shards that failed
