@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { mergeShards } from '../engine/folder/merge.js';
@@ -6,7 +5,7 @@ import { mixText } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 
 interface MergeOptions {
-  formats: ('json' | 'csv')[];
+  formats?: ('json' | 'csv')[];
   partial?: boolean;
 }
 
@@ -23,7 +22,7 @@ export function register(program: Command): void {
     .description('merge the results of the shards of one run (rws run --shard I/N) into OUT_DIR/results.json, results.csv and summary.json')
     .argument('<out_dir>', 'folder to write results.json, results.csv and summary.json into (made if missing)')
     .argument('<shard_results...>', "each shard's results JSON (--json of rws run --shard) or journal")
-    .option('--formats <list>', 'which results files to write: json, csv or json,csv', parseFormats, ['json', 'csv'] as ('json' | 'csv')[])
+    .option('--formats <list>', 'which results files to write: json, csv or json,csv (default: json,csv)', parseFormats)
     .option('--partial', 'merge what is there: missing shards and unfinished journals are listed in the summary (exit 3) instead of refused')
     .action(async (outDir: string, sources: string[], o: MergeOptions) => {
       process.exitCode = await mergeCommand(outDir, sources, o);
@@ -31,10 +30,10 @@ export function register(program: Command): void {
 }
 
 async function mergeCommand(outDir: string, sources: string[], o: MergeOptions): Promise<number> {
-  await mkdir(outDir, { recursive: true });
+  const formats = o.formats ?? ['json', 'csv'];
   const out = {
-    json: o.formats.includes('json') ? path.join(outDir, 'results.json') : undefined,
-    csv: o.formats.includes('csv') ? path.join(outDir, 'results.csv') : undefined,
+    json: formats.includes('json') ? path.join(outDir, 'results.json') : undefined,
+    csv: formats.includes('csv') ? path.join(outDir, 'results.csv') : undefined,
     summary: path.join(outDir, 'summary.json'),
   };
   const t0 = performance.now();

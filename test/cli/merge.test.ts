@@ -152,7 +152,7 @@ describe('rws run --shard and rws merge', () => {
     const refused = await rws('merge', path.join(dir, 'out'), ...sources);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/shard 2\/3 \(.*shard-2\.journal\.jsonl\): the journal of a run that did not finish .*--resume/);
-    expect(existsSync(path.join(dir, 'out', 'results.json'))).toBe(false);
+    expect(existsSync(path.join(dir, 'out'))).toBe(false); // nothing written, not even the folder
     const partial = await rws('merge', '--partial', path.join(dir, 'partial'), ...sources);
     expect(partial.code).toBe(3);
     expect(partial.stderr).toMatch(/shard 2\/3 .* did not finish/);

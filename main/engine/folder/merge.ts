@@ -2,7 +2,7 @@
 // whole input writes, through the same results writer, streamed and atomically. Shards of another
 // run (pack, model, mix, --top, N), missing or given twice, or that saw another listing, are
 // refused before anything is written.
-import { realpath } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import { MinHeap } from '../../core/min-heap.js';
@@ -208,6 +208,8 @@ export async function mergeShards(sources: string[], out: MergeOutputs, opts: Me
   const device = devices.join(',') || 'unknown';
   const auto = first.mix === 'auto';
   const topWidth = Math.max(0, ...shards.map((s) => s.topWidth));
+  // Made only now: a refused merge leaves nothing behind.
+  for (const f of [out.json, out.csv, out.summary]) if (f) await mkdir(path.dirname(f), { recursive: true });
   await writeResults({ pack: first.pack, mix: first.mix, device, rows: mergedRows(shards, order, auto), topWidth, failed }, { json: out.json, csv: out.csv });
 
   const summary: MergeSummary = {
