@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -234,6 +235,11 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
   if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
   if (o.copyTo) assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
+  // Said before the model loads, not after the run (a shard's results often go to a folder of their own).
+  for (const [flag, file] of [['--json', o.json], ['--csv', o.csv], ['--journal', o.journal]] as const) {
+    const dir = file && path.dirname(path.resolve(file));
+    if (dir && !existsSync(dir)) throw new RwsError('usage-output', `${flag} ${file}: the folder ${path.dirname(file)} does not exist`, { file, field: flag });
+  }
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);

@@ -99,6 +99,10 @@ describe('rws run', () => {
     expect((await rws('run', '--model', modelFile, '--copy-to', path.join(folder.dir, 'sorted'), folder.dir)).code).toBe(2);
     expect((await rws('run', '--model', modelFile, path.join(tmp, 'no such folder'))).code).toBe(2);
     expect((await rws('run', '--model', modelFile)).code).toBe(2);
+    // An output in a folder that is not there is said before the run, not after it.
+    const missing = await rws('run', '--model', modelFile, '--json', path.join(tmp, 'no such folder', 'out.json'), folder.dir);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--json .*out\.json: the folder .*no such folder does not exist/);
   });
 
   it('fails with exit 1 and names the file when the model is not a model', async () => {
