@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -17,6 +18,7 @@ import type { PatchStrategy } from '../engine/runtime/patcher.js';
 import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
 import { resultsContent, writeResults } from '../engine/folder/results-file.js';
 import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
+import { parseShard, shardText } from '../engine/folder/shard.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.js';
@@ -37,6 +39,7 @@ interface RunOptions {
   journal?: string;
   resume?: boolean;
   copyTo?: string;
+  shard?: string;
   force?: boolean;
   maxPixels: number;
   threads?: number;
@@ -248,6 +251,7 @@ export function register(program: Command): void {
       .option('--journal <file>', 'record results as they come (JSONL); default <json or csv>.journal.jsonl')
       .option('--resume', 'continue an interrupted run from its journal: files already done are skipped')
       .option('--copy-to <dir>', 'copy (never move) each image into <dir>/<predicted label>/')
+      .option('--shard <I/N|auto|auto/N>', 'classify only shard I of N (from 1) of the files, for runs split across machines (merge them with rws merge); auto: the index from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or PARALLEL_SEQ')
       .option('--force', 'apply signatures made for another base model (transfer), with a warning')
       .option('--max-pixels <n>', 'refuse images larger than this many pixels (pixel bombs)', positiveInt, DEFAULT_MAX_PIXELS)
       .option('--threads <n>', 'onnxruntime threads (default: all cores)', positiveInt)
@@ -264,11 +268,18 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
   if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
   if (o.copyTo) assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
+  // Said before the model loads, not after the run (a shard's results often go to a folder of their own).
+  for (const [flag, file] of [['--json', o.json], ['--csv', o.csv], ['--journal', o.journal]] as const) {
+    const dir = file && path.dirname(path.resolve(file));
+    if (dir && !existsSync(dir)) throw new RwsError('usage-output', `${flag} ${file}: the folder ${path.dirname(file)} does not exist`, { file, field: flag });
+  }
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
   const classifier = await makeClassifier(plan, o, device);
   const mixText = plan.auto ? `auto (per ${plan.auto.scope})` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
-  console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}`);
+  const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';
+  console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}${shardNote}`);
   if (classifier.fallback) console.error(`warning: ${classifier.fallback}`);
 
   const controller = new AbortController();
@@ -318,6 +329,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
       journal: journalFile,
       resume: Boolean(o.resume),
       copyTo: o.copyTo,
+      shard,
       signal: controller.signal,
       onProgress,
       onResult: o.quiet ? undefined : (r) => say(formatResult(r, Boolean(plan.auto))),
@@ -336,7 +348,10 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     return EXIT.fatal;
   }
   if (o.json || o.csv) {
-    await writeResults(resultsContent(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
+    const content = resultsContent(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed);
+    // A shard's results say which shard of which run they are, for rws merge to check.
+    if (shard) content.shard = { index: shard.index, count: shard.count, run: plan.identity, top: summary.top, listing: summary.listing };
+    await writeResults(content, { json: o.json, csv: o.csv });
     // The exports now hold everything; a journal we named ourselves would only block the next run.
     if (!o.journal && journalFile) await unlink(journalFile).catch(() => {});
   }
@@ -348,7 +363,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     `${rate.toFixed(0)} images/s on ${summary.device}, batch ${summary.batch}`,
   ];
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');
-  console.error(`rws run: ${parts.join(', ')}${outs ? `; results in ${outs}` : ''}`);
+  console.error(`rws run: ${shard ? `shard ${shardText(shard)}: ` : ''}${parts.join(', ')}${outs ? `; results in ${outs}` : ''}`);
   if (n === 0 && summary.failed.length === 0) console.error(`rws run: no images found in ${inputs.join(', ')}`);
   return summary.failed.length ? EXIT.partial : EXIT.ok;
 }

@@ -1,5 +1,6 @@
 // The graph as a dependency structure: nodes in topological order, who reads and who writes each
 // tensor, and node attributes. Shared by model reading, layer listing, splitting and shape inference.
+import { MinHeap } from '../../core/min-heap.js';
 import { toNumber, type GraphProto, type NodeProto } from './onnx-proto.js';
 
 /** Nodes in topological order and the readers and producer of each tensor. */
@@ -40,12 +41,12 @@ export function buildIndex(graph: GraphProto): GraphIndex {
   const pending = deps.map((d) => d.size);
   deps.forEach((d, i) => d.forEach((j) => dependents[j].push(i)));
   // Kahn's algorithm, always taking the earliest ready node, so a sorted file keeps its order.
-  const ready = new MinHeap();
+  const ready = new MinHeap<number>((x, y) => x < y);
   pending.forEach((p, i) => p === 0 && ready.push(i));
   const order: NodeProto[] = [];
   const done = new Uint8Array(nodes.length);
   while (ready.size) {
-    const i = ready.pop();
+    const i = ready.pop()!;
     done[i] = 1;
     order.push(nodes[i]);
     for (const j of dependents[i]) if (--pending[j] === 0) ready.push(j);
@@ -74,43 +75,6 @@ function collectSubgraphReads(g: GraphProto, into: string[]): void {
   }
 }
 
-class MinHeap {
-  private a: number[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  push(v: number): void {
-    const a = this.a;
-    a.push(v);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p] <= a[i]) break;
-      [a[p], a[i]] = [a[i], a[p]];
-      i = p;
-    }
-  }
-  pop(): number {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && a[l] < a[m]) m = l;
-        if (r < a.length && a[r] < a[m]) m = r;
-        if (m === i) break;
-        [a[m], a[i]] = [a[i], a[m]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
 
 /** A node's name, or `OP@INDEX` (topological index) for unnamed nodes. */
 export function nodeName(node: NodeProto, index: number): string {
