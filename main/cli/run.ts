@@ -10,12 +10,15 @@ import { parseDevice, type Device } from '../engine/runtime/devices.js';
 import { inputSpecFromShape, type Classifier } from '../engine/folder/classifier.js';
 import { runFolder, type FolderProgress } from '../engine/folder/run.js';
 import { DEFAULT_MAX_PIXELS } from '../engine/io/image-decode.js';
-import { loadOnnx } from '../engine/onnx/model.js';
+import { parseOnnx } from '../engine/onnx/model.js';
+import { readRegularFile, sha256Hex } from '../engine/io/regular-file.js';
+import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { defaultPackDir, loadPack, type InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
-import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
+import { assertTrustedBytes } from '../engine/packs/trust.js';
 import { resultsContent, writeResults } from '../engine/folder/results-file.js';
-import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
+import { removeStaleTemps } from '../engine/io/atomic-file.js';
+import { assertOutsideInputs, batchLimit, checkBatch, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 import { collect, parseSignatureArg } from './options.js';
@@ -56,6 +59,8 @@ interface Plan {
   labels: string[];
   outputKind: 'logits' | 'probabilities';
   signatureFiles: Map<string, string>;
+  /** SHA-256s of the model and signatures (by id) as checked here: the worker refuses other bytes. */
+  expect: { model: string; signatures: Record<string, string> };
   /** Signature ids the pack declares as made on another base model. */
   transfers: string[];
   mix: ConditionMix;
@@ -80,11 +85,12 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     pack: m.id,
     model: pack.modelPath,
     modelPath: pack.modelPath,
-    identity: await packRunIdentity(pack, (id) => used.has(id)),
+    identity: packRunIdentity(pack, (id) => used.has(id)),
     inputSpec: m.input,
     labels: m.labels,
     outputKind: m.output.kind,
     signatureFiles: used,
+    expect: { model: pack.modelSha256, signatures: Object.fromEntries(m.signatures.map((x) => [x.id, x.sha256])) },
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     auto,
@@ -94,8 +100,10 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
 
 async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   if (o.mix && o.mix !== 'off') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α]', { field: '--mix' });
-  await assertTrustedFile(file);
-  const model = await loadOnnx(file);
+  // Each file is read once here, checked, and hashed: the worker is held to these bytes.
+  const modelBytes = await readRegularFile(file, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
+  await assertTrustedBytes(file, modelBytes);
+  const model = parseOnnx(modelBytes, { file });
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
   const inputSpec = inputSpecFromShape({ name: input.name, shape: input.dims }, file);
@@ -103,25 +111,29 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   const classes = out?.dims[out.dims.length - 1];
   if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
   const signatureFiles = new Map<string, string>();
+  const signatures: Record<string, string> = {};
   const mix: ConditionMix = {};
   for (const arg of o.signature) {
     const { file: sig, alpha } = parseSignatureArg(arg);
-    await assertTrustedFile(sig);
+    const bytes = await readRegularFile(sig, { what: 'the signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES });
+    await assertTrustedBytes(sig, bytes);
     let id = path.basename(sig).replace(/\.rws\.safetensors$|\.safetensors$/, '');
     for (let n = 2; signatureFiles.has(id); n++) id = `${id}-${n}`;
     signatureFiles.set(id, sig);
+    signatures[id] = sha256Hex(bytes);
     mix[id] = alpha;
   }
-  const hashes = [await sha256File(file), ...(await Promise.all([...signatureFiles.values()].map(sha256File)))];
+  const expect = { model: sha256Hex(modelBytes), signatures };
   return {
     pack: path.basename(file),
     model: file,
     modelPath: file,
-    identity: hashes.join('+'),
+    identity: [expect.model, ...Object.values(signatures)].join('+'),
     inputSpec,
     labels: Array.from({ length: classes }, (_, i) => String(i)),
     outputKind: 'logits',
     signatureFiles,
+    expect,
     transfers: [],
     mix,
     maxBatch: batchLimit(model),
@@ -138,6 +150,7 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     device,
     force: o.force ? true : plan.transfers,
     threads: o.threads,
+    expect: plan.expect,
     ...(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {}),
   });
   try {
@@ -231,8 +244,11 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
   if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
   if (o.copyTo) assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
+  // Temp files that a kill during an earlier run's final write left beside the outputs.
+  for (const f of [o.json, o.csv]) if (f) await removeStaleTemps(f);
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
+  if (o.batch !== undefined) checkBatch(o.batch, plan.inputSpec, '--batch', 'usage-batch');
   const classifier = await makeClassifier(plan, o, device);
   const mixText = plan.auto ? `auto (per ${plan.auto.scope})` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}`);
@@ -298,6 +314,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   }
 
   const n = summary.results.length;
+  for (const x of summary.special) console.error(`rws: skipped ${x.file}: ${x.reason}`);
   if (summary.stopped) {
     console.error(`rws run: stopped with ${n} of ${n + summary.failed.length} files done${journalFile ? `; results so far are in ${journalFile}: run the same command with --resume to continue` : ''}`);
     return EXIT.fatal;
@@ -312,6 +329,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     `${n} image${n === 1 ? '' : 's'} classified${summary.resumed ? ` (${summary.resumed} from the journal)` : ''}`,
     `${summary.failed.length} failed`,
     ...(summary.skipped.length ? [`${summary.skipped.length} skipped (not images)`] : []),
+    ...(summary.special.length ? [`${summary.special.length} skipped (not regular files)`] : []),
     `${rate.toFixed(0)} images/s on ${summary.device}, batch ${summary.batch}`,
   ];
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');

@@ -83,11 +83,13 @@ export class Engine {
     const available = new Set(loaded.info.signatures.filter((s) => s.available).map((s) => s.id));
     const files = new Map([...loaded.pack.signatureFiles].filter(([id]) => available.has(id) && (!ids || ids(id))));
     const force = loaded.pack.manifest.signatures.filter((s) => s.transfer && files.has(s.id)).map((s) => s.id);
-    return this.factory(loaded.pack.modelPath, files, this.classifierOptions(force));
+    return this.factory(loaded.pack.modelPath, files, this.classifierOptions(loaded.pack, force));
   }
 
-  private classifierOptions(force: string[]) {
-    return { device: this._requestedDevice, force, ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}) };
+  /** Options of a model of `pack`: the device, and the files held to the bytes checked at the pack's load. */
+  private classifierOptions(pack: LoadedPack['pack'], force: string[]) {
+    const signatures = Object.fromEntries(pack.manifest.signatures.map((s) => [s.id, s.sha256]));
+    return { device: this._requestedDevice, force, expect: { model: pack.modelSha256, signatures }, ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}) };
   }
 
   /** Run model work one call at a time, so a mix change and a frame never interleave. */
@@ -151,7 +153,7 @@ export class Engine {
     if (loaded.clean) return loaded.clean;
     // Concurrent first frames share one creation.
     loaded.cleanPending ??= (async () => {
-      const c = await this.factory(loaded.pack.modelPath, new Map(), this.classifierOptions([]));
+      const c = await this.factory(loaded.pack.modelPath, new Map(), this.classifierOptions(loaded.pack, []));
       if (this._loaded !== loaded) {
         await c.dispose();
         throw new RwsError('engine-changed', 'the pack or device changed while the clean model was being made; try again');

@@ -22,6 +22,8 @@ export interface ClassifierOptions {
   force: string[];
   /** The compiled inference worker, where it is not beside the patcher's code (a bundled app). */
   workerUrl?: URL | string;
+  /** SHA-256s of the model and signatures (by id) as checked at the pack's load; other bytes are refused. */
+  expect?: { model?: string; signatures?: Record<string, string> };
 }
 
 /** Makes a Classifier for a model file and its signature files (by id). */
@@ -39,4 +41,4 @@ export interface LoadedPack {
 
 /** The engine's RemotePatcher (onnxruntime in a worker thread, so a run never blocks the service). */
 export const remoteClassifier: ClassifierFactory = (modelPath, signatureFiles, opts) =>
-  RemotePatcher.create(modelPath, signatureFiles, { device: opts.device, force: opts.force, ...(opts.workerUrl ? { workerUrl: opts.workerUrl } : {}) });
+  RemotePatcher.create(modelPath, signatureFiles, { device: opts.device, force: opts.force, ...(opts.workerUrl ? { workerUrl: opts.workerUrl } : {}), ...(opts.expect ? { expect: opts.expect } : {}) });

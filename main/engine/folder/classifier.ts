@@ -1,4 +1,5 @@
 import { RwsError } from '../../core/errors.js';
+import { MAX_INPUT_SIDE } from '../../core/limits.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { InputSpec } from '../packs/pack.js';
 
@@ -40,10 +41,10 @@ export function inputSpecFromShape(input: ModelInputShape, where: string): Input
   if (s.length === 4 && (num(s[1]) === 1 || num(s[1]) === 3)) [layout, c, h, w] = ['NCHW', num(s[1]), num(s[2]), num(s[3])];
   else if (s.length === 4 && (num(s[3]) === 1 || num(s[3]) === 3)) [layout, c, h, w] = ['NHWC', num(s[3]), num(s[1]), num(s[2])];
   else layout = undefined as unknown as InputSpec['layout'];
-  if (!layout || !c || !h || !w) {
+  if (!layout || !c || !h || !w || h > MAX_INPUT_SIDE || w > MAX_INPUT_SIDE) {
     throw new RwsError(
       'model-input',
-      `${where}: input "${input.name}" has shape [${s.join(', ')}]; without a pack the model needs a fixed [N, 1|3, H, W] or [N, H, W, 1|3] image input (use --pack to describe it)`,
+      `${where}: input "${input.name}" has shape [${s.join(', ')}]; without a pack the model needs a fixed [N, 1|3, H, W] or [N, H, W, 1|3] image input (use --pack to describe it), at most ${MAX_INPUT_SIDE}×${MAX_INPUT_SIDE} pixels`,
       { file: where, field: input.name },
     );
   }

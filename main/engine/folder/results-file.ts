@@ -89,12 +89,15 @@ async function writeJson(w: ChunkWriter, c: ResultsFileContent): Promise<void> {
 }
 
 function csvField(v: string | number): string {
-  const s = String(v);
+  // A text cell starting like a formula (a file named `=HYPERLINK(...).png`, a label `@cmd`) is
+  // run by spreadsheets that open the CSV: prefixed with ' it stays text, as OWASP advises.
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 /**
- * CSV (RFC 4180), results and failures merged in file order: one row per file, `status` ok or
+ * CSV (RFC 4180; text cells that would start a spreadsheet formula get a leading '), results and
+ * failures merged in file order: one row per file, `status` ok or
  * failed, then index, label and score of each of the k best classes, for an auto run the mix
  * chosen (`id=α;id=α`, empty for the clean model), then the failure's code and message.
  */
