@@ -5,7 +5,7 @@ import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { RwsError } from '../../core/errors.js';
 import { MAX_MODEL_BYTES } from '../../core/limits.js';
-import { readRegularFile, readRegularText, sha256Hex } from '../io/regular-file.js';
+import { readRegularFile, readRegularText, sha256Hex, type FileError } from '../io/regular-file.js';
 
 export { sha256Hex };
 
@@ -194,8 +194,8 @@ export async function verifyBytes(file: string, bytes: Uint8Array, keys: Trusted
   try {
     text = await readRegularText(sigFile, { what: 'a signature file', code: 'trust-read', maxBytes: MAX_KEY_BYTES });
   } catch (e) {
-    const err = e as RwsError;
-    const why = err.message.endsWith('(ENOENT)') ? `it is not signed (no ${path.basename(sigFile)} next to it)` : err.message;
+    const err = e as FileError;
+    const why = err.errno === 'ENOENT' ? `it is not signed (no ${path.basename(sigFile)} next to it)` : err.message;
     throw new RwsError('trust-unsigned', `${file}: refused: ${why}, and only files signed by ${origin} are accepted`, { file });
   }
   const sig = parseDetachedSignature(text, sigFile);
