@@ -171,7 +171,11 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
   if (policy && manifest.modelSha256 === undefined) {
     throw new RwsError('trust-pack-model', `${file}: refused: the pack is signed but lists no "modelSha256", so its model cannot be checked`, { file, field: 'modelSha256' });
   }
-  const modelBytes = await own(modelPath, { what: 'the model', code: 'pack-model', maxBytes: MAX_MODEL_BYTES, field: 'model' });
+  const modelBytes = await own(modelPath, { what: 'the model', code: 'pack-model', maxBytes: MAX_MODEL_BYTES, field: 'model' }).catch((e: unknown) => {
+    // Named from pack.json too: its "model" field is what chose this file.
+    if (e instanceof RwsError) throw new RwsError(e.code, `${file}: field "model": ${e.message}`, { file, field: 'model' });
+    throw e;
+  });
   const modelSha256 = sha256Hex(modelBytes);
   if (manifest.modelSha256 !== undefined) {
     if (modelSha256 !== manifest.modelSha256) {
