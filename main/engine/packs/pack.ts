@@ -25,8 +25,8 @@ export const InputSpecSchema = z.object({
   /** Name of the model's input tensor. */
   name: z.string().min(1),
   layout: z.enum(['NCHW', 'NHWC']),
-  width: z.number().int().positive().max(MAX_INPUT_SIDE),
-  height: z.number().int().positive().max(MAX_INPUT_SIDE),
+  width: z.number().int().positive().max(MAX_INPUT_SIDE, `at most ${MAX_INPUT_SIDE} pixels (the limit on a model's input)`),
+  height: z.number().int().positive().max(MAX_INPUT_SIDE, `at most ${MAX_INPUT_SIDE} pixels (the limit on a model's input)`),
   channels: z.union([z.literal(1), z.literal(3)]),
   colorSpace: z.enum(['grey', 'rgb', 'bgr']),
   /** Pixel values are scaled to this range before mean/std: [0, 1] or [0, 255]. */
@@ -49,7 +49,7 @@ export const PackSchema = z.object({
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   input: InputSpecSchema,
   output: z.object({ name: z.string().min(1), kind: z.enum(['logits', 'probabilities']) }),
-  labels: z.array(z.string().min(1)).min(1).max(MAX_LABELS),
+  labels: z.array(z.string().min(1)).min(1).max(MAX_LABELS, `at most ${MAX_LABELS} labels`),
   signatures: z
     .array(
       z.object({
