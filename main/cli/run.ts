@@ -11,13 +11,16 @@ import { parseDevice, type Device } from '../engine/runtime/devices.js';
 import { inputSpecFromShape, type Classifier } from '../engine/folder/classifier.js';
 import { runFolder, type FolderProgress } from '../engine/folder/run.js';
 import { DEFAULT_MAX_PIXELS } from '../engine/io/image-decode.js';
-import { loadOnnx } from '../engine/onnx/model.js';
+import { parseOnnx } from '../engine/onnx/model.js';
+import { readRegularFile, sha256Hex } from '../engine/io/regular-file.js';
+import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { defaultPackDir, loadPack, type InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
 import type { PatchStrategy } from '../engine/runtime/patcher.js';
-import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
+import { assertTrustedBytes } from '../engine/packs/trust.js';
 import { resultsContent, writeResults } from '../engine/folder/results-file.js';
-import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
+import { removeStaleTemps } from '../engine/io/atomic-file.js';
+import { assertOutsideInputs, batchLimit, checkBatch, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
 import { parseShard, shardText } from '../engine/folder/shard.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
@@ -83,6 +86,8 @@ interface Plan {
   labels: string[];
   outputKind: 'logits' | 'probabilities';
   signatureFiles: Map<string, string>;
+  /** SHA-256s of the model and signatures (by id) as checked here: the worker refuses other bytes. */
+  expect: { model: string; signatures: Record<string, string> };
   /** Signature ids the pack declares as made on another base model. */
   transfers: string[];
   mix: ConditionMix;
@@ -111,11 +116,12 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     pack: m.id,
     model: pack.modelPath,
     modelPath: pack.modelPath,
-    identity: await packRunIdentity(pack, (id) => used.has(id)),
+    identity: packRunIdentity(pack, (id) => used.has(id)),
     inputSpec: m.input,
     labels: m.labels,
     outputKind: m.output.kind,
     signatureFiles: used,
+    expect: { model: pack.modelSha256, signatures: Object.fromEntries(m.signatures.map((x) => [x.id, x.sha256])) },
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     auto,
@@ -126,8 +132,10 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
 
 async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   if (o.mix && o.mix !== 'off') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α]', { field: '--mix' });
-  await assertTrustedFile(file);
-  const model = await loadOnnx(file);
+  // Each file is read once here, checked, and hashed: the worker is held to these bytes.
+  const modelBytes = await readRegularFile(file, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
+  await assertTrustedBytes(file, modelBytes);
+  const model = parseOnnx(modelBytes, { file });
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
   const inputSpec = modelInputSpec(inputSpecFromShape({ name: input.name, shape: input.dims }, file), o, file);
@@ -135,26 +143,30 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   const classes = out?.dims[out.dims.length - 1];
   if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
   const signatureFiles = new Map<string, string>();
+  const signatures: Record<string, string> = {};
   const mix: ConditionMix = {};
   for (const arg of o.signature) {
     const { file: sig, alpha } = parseSignatureArg(arg);
-    await assertTrustedFile(sig);
+    const bytes = await readRegularFile(sig, { what: 'the signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES });
+    await assertTrustedBytes(sig, bytes);
     let id = path.basename(sig).replace(/\.rws\.safetensors$|\.safetensors$/, '');
     for (let n = 2; signatureFiles.has(id); n++) id = `${id}-${n}`;
     signatureFiles.set(id, sig);
+    signatures[id] = sha256Hex(bytes);
     mix[id] = alpha;
   }
-  const hashes = [await sha256File(file), ...(await Promise.all([...signatureFiles.values()].map(sha256File)))];
+  const expect = { model: sha256Hex(modelBytes), signatures };
   return {
     pack: path.basename(file),
     model: file,
     modelPath: file,
     // Input flags change every score: a journal made with others is not resumed.
-    identity: [...hashes, ...(INPUT_FLAGS.some((k) => o[k] !== undefined) ? [JSON.stringify(inputSpec)] : [])].join('+'),
+    identity: [expect.model, ...Object.values(signatures), ...(INPUT_FLAGS.some((k) => o[k] !== undefined) ? [JSON.stringify(inputSpec)] : [])].join('+'),
     inputSpec,
     labels: Array.from({ length: classes }, (_, i) => String(i)),
     outputKind: 'logits',
     signatureFiles,
+    expect,
     transfers: [],
     mix,
     maxBatch: batchLimit(model),
@@ -172,6 +184,7 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     force: o.force ? true : plan.transfers,
     threads: o.threads,
     ...plan.packOptions,
+    expect: plan.expect,
     ...(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {}),
   });
   try {
@@ -274,8 +287,11 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     if (dir && !existsSync(dir)) throw new RwsError('usage-output', `${flag} ${file}: the folder ${path.dirname(file)} does not exist`, { file, field: flag });
   }
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  // Temp files that a kill during an earlier run's final write left beside the outputs.
+  for (const f of [o.json, o.csv]) if (f) await removeStaleTemps(f);
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
+  if (o.batch !== undefined) checkBatch(o.batch, plan.inputSpec, '--batch', 'usage-batch');
   const classifier = await makeClassifier(plan, o, device);
   const mixText = plan.auto ? `auto (per ${plan.auto.scope})` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';
@@ -343,6 +359,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   }
 
   const n = summary.results.length;
+  for (const x of summary.special) console.error(`rws: skipped ${x.file}: ${x.reason}`);
   if (summary.stopped) {
     console.error(`rws run: stopped with ${n} of ${n + summary.failed.length} files done${journalFile ? `; results so far are in ${journalFile}: run the same command with --resume to continue` : ''}`);
     return EXIT.fatal;
@@ -360,6 +377,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     `${n} image${n === 1 ? '' : 's'} classified${summary.resumed ? ` (${summary.resumed} from the journal)` : ''}`,
     `${summary.failed.length} failed`,
     ...(summary.skipped.length ? [`${summary.skipped.length} skipped (not images)`] : []),
+    ...(summary.special.length ? [`${summary.special.length} skipped (not regular files)`] : []),
     `${rate.toFixed(0)} images/s on ${summary.device}, batch ${summary.batch}`,
   ];
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');

@@ -3,19 +3,26 @@
 // and `rws run --model`; docs/pack-json.md describes each field.
 import { z } from 'zod';
 import { RwsError } from '../../core/errors.js';
+import { MAX_INPUT_MAGNITUDE, MAX_INPUT_SIDE } from '../../core/limits.js';
+
+/** A normalisation number whose float32 inputs stay finite (README: Limits). */
+const bounded = z.number().min(-MAX_INPUT_MAGNITUDE).max(MAX_INPUT_MAGNITUDE);
+/** A side in pixels, within what one decoded image may take (README: Limits). */
+const side = z.number().int().positive().max(MAX_INPUT_SIDE, `at most ${MAX_INPUT_SIDE} pixels (the limit on a model's input)`);
 
 export const InputSpecSchema = z.object({
   /** Name of the model's input tensor. */
   name: z.string().min(1),
   layout: z.enum(['NCHW', 'NHWC']),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
+  width: side,
+  height: side,
   channels: z.union([z.literal(1), z.literal(3)]),
   colorSpace: z.enum(['grey', 'rgb', 'bgr']),
   /** Pixel values are scaled to this range before mean/std: [0, 1] or [0, 255]. */
-  range: z.tuple([z.number(), z.number()]),
-  mean: z.array(z.number()).min(1),
-  std: z.array(z.number().positive()).min(1),
+  range: z.tuple([bounded, bounded]),
+  /** One value for every channel, or one per channel (std likewise). */
+  mean: z.array(bounded).min(1).max(3),
+  std: z.array(z.number().min(1 / MAX_INPUT_MAGNITUDE).max(MAX_INPUT_MAGNITUDE)).min(1).max(3),
   /** `fill` stretches, `contain` letterboxes, `cover` crops the centre. */
   resize: z.enum(['fill', 'contain', 'cover']),
   /** With `cover`: scale the shorter side to this many pixels first, then cut out the centre (torchvision's Resize(256) + CenterCrop(224)). */

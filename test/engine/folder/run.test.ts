@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { appendFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -205,6 +206,39 @@ describe('runFolder', () => {
     expect(after).toBe(copies);
   });
 
+  it.skipIf(process.platform === 'win32')('lists FIFOs and links to /dev/zero as skipped with the reason, and is never held up by them', async () => {
+    const dir = path.join(tmp, 'with-special');
+    await mkdir(dir, { recursive: true });
+    for (const f of folder.good.slice(0, 3)) await copyFile(path.join(folder.dir, f), path.join(dir, path.basename(f)));
+    execFileSync('mkfifo', [path.join(dir, 'camera.png'), path.join(dir, 'stream')]);
+    await symlink('/dev/zero', path.join(dir, 'zero.jpg'));
+    const started = Date.now();
+    const s = await runFolder(base({ inputs: [dir, path.join(dir, 'camera.png')] }));
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(s.results).toHaveLength(3);
+    expect(s.failed).toEqual([]);
+    expect(s.special.map((x) => x.file)).toEqual(['camera.png', 'with-special/camera.png', 'with-special/stream', 'with-special/zero.jpg']);
+    expect(s.special.find((x) => x.file.endsWith('zero.jpg'))!.reason).toBe('not read: it is a link to a character device, not a regular file');
+  });
+
+  it('fails a file whose scores are not finite, with the cause, and never gives NaN as a result', async () => {
+    // The first batch's scores are all NaN; the rest are the model's.
+    let calls = 0;
+    const nan: Classifier = {
+      ...classifier,
+      run: async (input, dims) => {
+        const out = await classifier.run(input, dims);
+        return calls++ === 0 ? out.fill(NaN) : out;
+      },
+    };
+    const s = await runFolder(base({ classifier: nan, batch: 4 }));
+    const bad = s.failed.filter((f) => f.code === 'non-finite-score');
+    expect(bad).toHaveLength(4);
+    for (const f of bad) expect(f.message.startsWith(`${f.file}: the model gave NaN as the score of class 0`)).toBe(true);
+    expect(s.results).toHaveLength(folder.good.length + (asRoot ? 1 : 0) - 4);
+    for (const r of s.results) for (const t of r.top) expect(Number.isFinite(t.score)).toBe(true);
+  });
+
   it('keeps the batch within what the device and memory allow', () => {
     const spec = classifier.inputSpec;
     expect(chooseBatch('cpu', spec)).toBe(32);
@@ -311,6 +345,26 @@ describe('results export', () => {
       'c.jpg,failed,,,,empty,c.jpg: file is empty (0 bytes)',
       '',
     ]);
+  });
+});
+
+describe('results export to spreadsheets', () => {
+  it('escapes text cells that a spreadsheet would run as a formula', async () => {
+    const r = await exported(
+      'p',
+      {},
+      'cpu',
+      [{ file: '=HYPERLINK("http://x")&A1.jpg', top: [{ index: 0, label: '@SUM(1)', score: 0.5 }, { index: 1, label: '-2+3', score: 0.25 }], mix: {}, device: 'cpu' }],
+      [{ file: '+cmd.png', code: 'empty', message: '+cmd.png: file is empty (0 bytes)' }],
+    );
+    expect(r.csv.split('\r\n')).toEqual([
+      'file,status,top1_index,top1_label,top1_score,top2_index,top2_label,top2_score,error_code,error_message',
+      "'+cmd.png,failed,,,,,,,empty,'+cmd.png: file is empty (0 bytes)",
+      '"\'=HYPERLINK(""http://x"")&A1.jpg",ok,0,\'@SUM(1),0.5,1,\'-2+3,0.25,,',
+      '',
+    ]);
+    // The JSON keeps every name as it is.
+    expect(JSON.parse(r.json).results[0].file).toBe('=HYPERLINK("http://x")&A1.jpg');
   });
 });
 
