@@ -193,7 +193,14 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const listing = listingOf([...whole.files.map((f) => f.rel), ...whole.problems.map((p) => p.rel)]);
   const shard = opts.shard;
   const walk: WalkResult =
-    shard && shard.count > 1 ? { ...whole, files: whole.files.filter((f) => inShard(f.key, shard)), problems: whole.problems.filter((p) => inShard(p.key, shard)) } : whole;
+    shard && shard.count > 1
+      ? {
+          ...whole,
+          files: whole.files.filter((f) => inShard(f.key, shard)),
+          problems: whole.problems.filter((p) => inShard(p.key, shard)),
+          special: whole.special.filter((x) => inShard(x.key, shard)),
+        }
+      : whole;
 
   const keep = opts.keepResults ?? true;
   const results = new Map<string, FileResult>();

@@ -12,7 +12,7 @@ import { chooseBatch, runFolder, type FolderProgress, type FolderRunOptions } fr
 import { walkInputs } from '../../../main/engine/folder/walk.js';
 import { decodeImage } from '../../../main/engine/io/image-decode.js';
 import { parseJournal } from '../../../main/engine/folder/journal.js';
-import { listingOf } from '../../../main/engine/folder/shard.js';
+import { inShard, listingOf, shardKey } from '../../../main/engine/folder/shard.js';
 import { resultsContent, writeResults } from '../../../main/engine/folder/results-file.js';
 import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from './fixtures.js';
 
@@ -270,6 +270,25 @@ describe('runFolder with a shard', () => {
       for (const r of results) expect(r.top).toEqual(byFile.get(r.file)!.top);
       if (n > 1) for (const p of parts) expect(p.results.length).toBeLessThan(full.results.length);
     }
+  });
+
+  it.skipIf(process.platform === 'win32')('skips special files in every shard, each listed by the one shard its name falls in', async () => {
+    const dir = path.join(tmp, 'shard-special');
+    await mkdir(dir, { recursive: true });
+    for (const f of folder.good.slice(0, 4)) await copyFile(path.join(folder.dir, f), path.join(dir, path.basename(f)));
+    execFileSync('mkfifo', Array.from({ length: 8 }, (_, i) => path.join(dir, `pipe-${i}.png`)));
+    await symlink('/dev/zero', path.join(dir, 'zero.jpg'));
+    const whole = await runFolder(base({ inputs: [dir] }));
+    expect(whole.special).toHaveLength(9);
+    const parts = [];
+    for (let index = 1; index <= 3; index++) parts.push(await runFolder(base({ inputs: [dir], shard: { index, count: 3 } })));
+    const listed = parts.flatMap((p) => p.special.map((x) => x.file));
+    expect(listed.sort()).toEqual(whole.special.map((x) => x.file));
+    parts.forEach((p, i) => {
+      for (const x of p.special) expect(inShard(shardKey(x.file), { index: i + 1, count: 3 })).toBe(true);
+    });
+    // Nothing was read of them: each shard classified only its share of the four images.
+    expect(parts.reduce((n, p) => n + p.results.length, 0)).toBe(4);
   });
 
   it('records its shard in the journal, marks the journal complete only at the end, and resumes no journal of another shard or N', async () => {
