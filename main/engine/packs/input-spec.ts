@@ -26,7 +26,7 @@ export const InputSpecSchema = z.object({
   /** `fill` stretches, `contain` letterboxes, `cover` crops the centre. */
   resize: z.enum(['fill', 'contain', 'cover']),
   /** With `cover`: scale the shorter side to this many pixels first, then cut out the centre (torchvision's Resize(256) + CenterCrop(224)). */
-  shorterSide: z.number().int().positive().optional(),
+  shorterSide: side.optional(),
 });
 
 export type InputSpec = z.infer<typeof InputSpecSchema>;
@@ -41,12 +41,19 @@ function list(values: readonly number[]): string {
 }
 
 /**
- * The input spec's own consistency: colour space against channels, one mean and std (or one per
- * channel), a range that goes up, a mean and std in the range's units, and a crop that fits.
+ * The input spec's own consistency: the schema's limits, colour space against channels, one mean
+ * and std (or one per channel), a range that goes up, a mean and std in the range's units, and a
+ * crop that fits.
  * `where` names the file (or command) and `f` names a field there (`input.mean` in pack.json,
  * `--mean` on a command line).
  */
 export function checkInputSpec(spec: InputSpec, where: string, f: (field: string) => string = (name) => `input.${name}`): void {
+  // A spec made from flags (pack init, run --model) is held to the schema's limits like pack.json.
+  const parsed = InputSpecSchema.safeParse(spec);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    fail(where, f(String(issue.path[0] ?? '')), issue.message);
+  }
   if (spec.channels === 3 && spec.colorSpace === 'grey') fail(where, f('colorSpace'), '"grey" with 3 channels: a grey image fills one channel; use "rgb" (or "bgr"), or channels 1');
   if (spec.channels === 1 && spec.colorSpace !== 'grey') fail(where, f('colorSpace'), `"${spec.colorSpace}" with 1 channel: use "grey", or channels 3`);
   for (const key of ['mean', 'std'] as const) {
