@@ -15,7 +15,7 @@ export async function getFolderResults(engine: Engine, args: CommandArgs<'getFol
     count: job.results.count,
     failed: job.sortedFailures(),
     skipped: job.skipped,
-    mixKey: mixKey(job.spec.mix),
+    mixKey: job.spec.auto ? 'auto' : mixKey(job.spec.mix),
     device: job.device,
   };
 }
