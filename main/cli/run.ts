@@ -174,8 +174,8 @@ function autoRunner(plan: Plan, p: RemotePatcher): NonNullable<Classifier['runWi
   const auto = plan.auto!;
   const runner = { setMix: (m: ConditionMix) => p.setMix(m), run: (a: Float32Array, b: number[]) => p.run(a, b) };
   const chooser: AutoChooser = createChooser(auto.scope, runner, auto.candidates, { classes: plan.labels.length, kind: plan.outputKind, recogniser: auto.recogniser });
-  return async (x, d) => {
-    const r = await chooser.run(x, d, () => imagesFromInput(x, d, plan.inputSpec));
+  return async (x, d, files) => {
+    const r = await chooser.run(x, d, () => imagesFromInput(x, d, plan.inputSpec), files);
     return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
   };
 }
@@ -217,7 +217,7 @@ export function register(program: Command): void {
     .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
     .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
     .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
-    .option('--auto-by <scope>', 'with --mix auto: folder (sample the first images of every 2,048 and commit), batch, or file (every mix on every image)', parseAutoScope, 'folder' as AutoScope)
+    .option('--auto-by <scope>', 'with --mix auto: folder (each folder samples its first images under every mix and commits to the best), batch, or file (every mix on every image)', parseAutoScope, 'folder' as AutoScope)
     .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
     .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
     .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)

@@ -199,8 +199,8 @@ export class FolderJob {
         run: (input, dims) => c.run(input, dims),
         ...(chooser
           ? {
-              runWithMixes: async (input: Float32Array, dims: number[]) => {
-                const r = await chooser.run(input, dims);
+              runWithMixes: async (input: Float32Array, dims: number[], files?: readonly string[]) => {
+                const r = await chooser.run(input, dims, undefined, files);
                 return { scores: r.scores, mixes: r.choices.map((x) => x.mix) };
               },
             }

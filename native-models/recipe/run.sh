@@ -191,7 +191,10 @@ PY
 DP=$WORK/digits-pack
 mkdir -p "$DP/signatures" "$WORK/digits-robust"
 cp "$WORK/onnx/digits-shared-clean.onnx" "$DP/model.onnx"
-for c in "${SINGLE[@]}"; do cp "$SIGS/$c.rws.safetensors" "$DP/signatures/"; cp "$WORK/onnx/digits-shared-robust-$c.onnx" "$WORK/digits-robust/$c.onnx"; done
+for c in "${SINGLE[@]}"; do
+  [[ -f "$SIGS/$c.rws.safetensors" ]] || continue
+  cp "$SIGS/$c.rws.safetensors" "$DP/signatures/"; cp "$WORK/onnx/digits-shared-robust-$c.onnx" "$WORK/digits-robust/$c.onnx"
+done
 node dist/native-models/recipe/write-pack.js --transfer --pack "$DP" --signatures "$DP/signatures" --figures "$WORK/figures.json"
 log "rws eval (transfer)"
 $RWS eval --pack "$DP" --data "$WORK/digits-idx" --robust "$WORK/digits-robust" --limit 1000 \

@@ -18,7 +18,8 @@ export type AutoScope = 'folder' | 'batch' | 'file' | 'stream';
 /** What runs batches with `--mix auto`, keeping what it learnt between them. */
 export interface AutoChooser {
   readonly candidates: readonly AutoCandidate[];
-  run(input: Float32Array, dims: number[], images?: () => Image[]): Promise<AutoRun>;
+  /** One batch; `images` gives the frame as 0..1 images (streams' classifier), `files` each image's path (folders). */
+  run(input: Float32Array, dims: number[], images?: () => Image[], files?: readonly string[]): Promise<AutoRun>;
 }
 
 /** What a chooser needs besides the runner and the candidates. */
@@ -39,7 +40,7 @@ export function createChooser(scope: AutoScope, runner: MixRunner, candidates: r
   }
   if (scope === 'file') return new PerImageChooser(runner, candidates, opts.classes, opts.kind, opts.sample?.margin);
   const sc = new SampleCommit(runner, candidates, opts.classes, opts.kind, scope === 'batch' ? { ...opts.sample, sample: 1, chunk: 1 } : opts.sample);
-  return { candidates: sc.candidates, run: (input, dims) => sc.run(input, dims) };
+  return { candidates: sc.candidates, run: (input, dims, _images, files) => sc.run(input, dims, scope === 'folder' ? files : undefined) };
 }
 
 /**

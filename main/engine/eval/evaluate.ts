@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { familiesOf, findFamily, type Severity } from '../../core/corruptions/index.js';
+import { CONDITIONS, familiesOf, findFamily, type Severity } from '../../core/corruptions/index.js';
 import { RwsError } from '../../core/errors.js';
 import { parseMix } from '../../core/mix.js';
 import type { ConditionMix, Signature } from '../../core/signature.js';
@@ -388,27 +388,31 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         say(`mix ${id}: skipped, a signature is missing`);
         continue;
       }
-      const corruptions = corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
+      let corruptions = corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
       if (corruptions.length < 1) continue;
+      // Parts of a pair condition (fog + low light = foggy night): that pair's own images and robust model.
+      const pairCondition = CONDITIONS.find((c) => c.parts && c.parts.length === new Set(corruptions).size && c.parts.every((x) => corruptions.includes(x)));
+      const pairRobust = pairCondition ? `${pairCondition.id}@${familiesOf(pairCondition.id)[0]!.id}` : undefined;
+      if (pairCondition) corruptions = [pairCondition.id];
       const d = dataFor(corruptions, sweep);
       await patcher.setMix({});
       const row: CompositionRow = { id, name, mix, corruptions, severity: sweep, clean: await acc(patcher, d), mixed: 0, singles: {}, dedicated: {} };
       await patcher.setMix(mix);
       row.mixed = await acc(patcher, d);
       // Each single-condition signature of the mix alone, and any signature made for this very combination.
-      const parts = new Set(corruptions);
+      const parts = new Set(pairCondition ? pairCondition.parts : corruptions);
       for (const [sid, sig] of signatures) {
         const cs = corruptionsOf(sig.meta.condition);
         if (cs.length === 1 && parts.has(cs[0]!)) {
           await patcher.setMix({ [sid]: 1 });
           row.singles[sid] = await acc(patcher, d);
-        } else if (cs.length > 1 && cs.length === parts.size && cs.every((c) => parts.has(c))) {
+        } else if (sig.meta.condition === pairCondition?.id || (cs.length > 1 && cs.length === parts.size && cs.every((c) => parts.has(c)))) {
           await patcher.setMix({ [sid]: 1 });
           row.dedicated[sid] = await acc(patcher, d);
         }
       }
       await patcher.setMix({});
-      const pair = await robustFor(corruptions.join('+'));
+      const pair = (pairRobust ? await robustFor(pairRobust) : undefined) ?? (await robustFor(corruptions.join('+')));
       if (pair) {
         row.pairModel = await acc(pair, d);
         if (row.pairModel !== row.clean) row.shareOfPair = (row.mixed - row.clean) / (row.pairModel - row.clean);

@@ -112,6 +112,25 @@ describe('sample-then-commit (folder)', () => {
     expect(ids.slice(64).every((id) => id === 'clean')).toBe(true);
   });
 
+  it('decides each folder on its own when it knows the files: a clean folder and a foggy one in one batch', async () => {
+    const model = fakeModel();
+    const sc = new SampleCommit(model, CANDIDATES, K, 'logits', { sample: 32 });
+    const fog = items(40, 1, 3);
+    const clean = items(40, 0, 4);
+    // Interleaved, as decoding finishes out of order.
+    const mixed = fog.flatMap((f, i) => [f, clean[i]!]);
+    const files = mixed.map((_, i) => (i % 2 === 0 ? `day/fog/${i}.png` : `day/clear/${i}.png`));
+    const { input, dims } = batch(mixed);
+    const r = await sc.run(input, dims, files);
+    r.choices.forEach((c, i) => expect(c.id, files[i]).toBe(i % 2 === 0 ? 'fog' : 'clean'));
+    // Each image's scores are right under its own folder's choice.
+    for (let i = 0; i < mixed.length; i++) {
+      const row = Array.from(r.scores.subarray(i * K, (i + 1) * K));
+      expect(row.indexOf(Math.max(...row))).toBe(mixed[i]![0]);
+    }
+    expect(sc.reports.map((x) => [x.folder, x.chosen]).sort()).toEqual([['day/clear', 'clean'], ['day/fog', 'fog']]);
+  });
+
   it('per batch decides each batch alone; per file each image alone', async () => {
     const model = fakeModel();
     const perBatch = createChooser('batch', model, CANDIDATES, opts);
