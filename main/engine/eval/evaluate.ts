@@ -393,6 +393,8 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
       // Parts of a pair condition (fog + low light = foggy night): that pair's own images and robust model.
       const pairCondition = CONDITIONS.find((c) => c.parts && c.parts.length === new Set(corruptions).size && c.parts.every((x) => corruptions.includes(x)));
       const pairRobust = pairCondition ? `${pairCondition.id}@${familiesOf(pairCondition.id)[0]!.id}` : undefined;
+      // A robust model for the parts in order (`low-light+fog.onnx`) stands in for the pair's own.
+      const partsRobust = corruptions.join('+');
       if (pairCondition) corruptions = [pairCondition.id];
       const d = dataFor(corruptions, sweep);
       await patcher.setMix({});
@@ -412,7 +414,7 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         }
       }
       await patcher.setMix({});
-      const pair = (pairRobust ? await robustFor(pairRobust) : undefined) ?? (await robustFor(corruptions.join('+')));
+      const pair = (pairRobust ? await robustFor(pairRobust) : undefined) ?? (await robustFor(partsRobust));
       if (pair) {
         row.pairModel = await acc(pair, d);
         if (row.pairModel !== row.clean) row.shareOfPair = (row.mixed - row.clean) / (row.pairModel - row.clean);
