@@ -203,12 +203,14 @@ export function rainPhysical(img: Image, strength: number, rng: Random): Image {
 }
 
 /** Snow parameters at a strength: visibility 2 km (light) to 100 m (heavy), flakes in proportion. */
-export function snowPhysicalParams(strength: number): { visibilityM: number; veil: number; flakesPer100px: number; radius: [number, number]; opacity: [number, number] } {
+export function snowPhysicalParams(strength: number): { visibilityM: number; distanceM: [number, number]; veil: number; flakesPer100px: number; radius: [number, number]; opacity: [number, number] } {
   const visibilityM = geometric(2000, 100, strength);
   return {
     visibilityM,
-    // Koschmieder: t = exp(−3.912·d / V) for the scene at d = 40 m: 0.92 at 2 km, 0.21 at 100 m.
-    veil: Math.exp((-3.912 * 40) / visibilityM),
+    // The scene's distance, drawn log-uniformly per image: a close object to the far side of a street.
+    distanceM: [8, 60],
+    // Koschmieder: t = exp(−3.912·d / V), here at d = 25 m: 0.95 at 2 km, 0.38 at 100 m (0.1 to 0.98 over the distances).
+    veil: Math.exp((-3.912 * 25) / visibilityM),
     flakesPer100px: linear(0.8, 6, strength),
     radius: [0.3, linear(0.8, 1.6, strength)],
     opacity: [0.5, 1],
@@ -216,13 +218,15 @@ export function snowPhysicalParams(strength: number): { visibilityM: number; vei
 }
 
 /**
- * Snowfall: the scene behind a veil of falling snow (Koschmieder's transmission for the
- * visibility) under a bright airlight, then flakes of varied size and opacity, each a soft disc
+ * Snowfall: the scene, at a distance drawn per image, behind a veil of falling snow (Koschmieder's
+ * transmission for the visibility and that distance) under a bright airlight, then flakes of varied size and opacity, each a soft disc
  * smeared a little along the fall direction. In linear light.
  */
 export function snowPhysical(img: Image, strength: number, rng: Random): Image {
   const p = snowPhysicalParams(strength);
   const { width: w, height: h, channels: c } = img;
+  const distance = Math.exp(rng.uniform(Math.log(p.distanceM[0]), Math.log(p.distanceM[1])));
+  const veil = Math.exp((-3.912 * distance) / p.visibilityM);
   const scale = Math.max(1, h / 32);
   const flakes = new Float32Array(w * h);
   const fall = (rng.uniform(-25, 25) * Math.PI) / 180;
@@ -253,7 +257,7 @@ export function snowPhysical(img: Image, strength: number, rng: Random): Image {
   for (let i = 0; i < w * h; i++) {
     const o = flakes[i]!;
     for (let k = 0; k < c; k++) {
-      const behind = toLinear(img.data[i * c + k]!) * p.veil + airlight * (1 - p.veil);
+      const behind = toLinear(img.data[i * c + k]!) * veil + airlight * (1 - veil);
       data[i * c + k] = toDisplay(behind * (1 - o) + flakeLight * o);
     }
   }

@@ -63,10 +63,10 @@ export function snowWith(img: Image, [loc, scale, zoom, threshold, radius, sigma
 
 /**
  * Flake-layer parameters at a strength: flakes per pixel .005 → .03 (nearest layer), flake radius,
- * fall smear 5% → 20% of the height, and the scene lifted towards white by 0.05 → 0.35.
+ * fall smear 5% → 20% of the height, and the scene lifted towards white by 0.05 → 0.5.
  */
 export function flakeLayerParams(strength: number): { density: number; radius: [number, number]; smearShare: number; whiten: number; angle: number } {
-  return { density: linear(0.005, 0.03, strength), radius: [linear(0.5, 0.8, strength), linear(1, 1.8, strength)], smearShare: linear(0.05, 0.2, strength), whiten: linear(0.05, 0.35, strength), angle: 30 };
+  return { density: linear(0.005, 0.03, strength), radius: [linear(0.5, 0.8, strength), linear(1, 1.8, strength)], smearShare: linear(0.05, 0.2, strength), whiten: linear(0.05, 0.5, strength), angle: 30 };
 }
 
 /**
