@@ -179,6 +179,8 @@ export interface FolderResultRow {
   /** Absolute path, for thumbnails. */
   path: string;
   top: TopK;
+  /** In an Auto run: the mix the file ran under, as mix text (`fog=1`, `off`). */
+  mix?: string;
 }
 
 export interface FolderFailure {

@@ -66,6 +66,8 @@ export const schemas = {
       output: pathText,
       /** Default: the current mix. */
       mix: MixSchema.optional(),
+      /** Let Auto choose each file's mix by the model's own outputs (sample, then commit); `mix` is then ignored. */
+      auto: z.boolean().optional(),
       top: z.number().int().min(1).max(100).optional(),
       copyToClassFolders: z.boolean().optional(),
       batch: z.number().int().min(1).max(1024).optional(),

@@ -73,7 +73,8 @@ export function familiesText(): string {
     familiesOf(c.id).forEach((f, i) => {
       lines.push(`  ${f.id}${i === 0 ? ' (default)' : ''}: ${f.about}`);
       for (const s of [1, 3, 5]) lines.push(`    strength ${s}: ${Object.entries(f.params(s)).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
-      lines.push(`    source: ${SOURCES[f.source]}`);
+      if (f.steps) lines.push(`    applies: ${f.steps.map((x) => `${x.condition}/${x.family}`).join(' → ')}, each at 1 + 0.75·(strength − 1)`);
+      for (const src of f.sources) lines.push(`    source: ${SOURCES[src]}`);
     });
   }
   return lines.join('\n');

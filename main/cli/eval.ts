@@ -31,7 +31,11 @@ export function register(program: Command): void {
     .option('--severities <range>', 'severities, e.g. 1-5 or 3', parseSeverityRange, [1, 5] as [number, number])
     .option('--families <ids>', 'also measure each condition on these generator families (comma-separated, or all; see rws corrupt --families)', list)
     .option('--mix <mix>', 'a mix to measure on data with all its conditions: a named mix or ID=α,ID=α (repeatable; default: the pack\'s mixes); auto: measure the automatic choice instead', collect)
+    .option('--as-is', 'with --mix auto: measure on --data as it is (images already in the weather), simulating nothing')
+    .option('--auto-by <scope>', 'with --mix auto: folder (default), batch or file', 'folder')
     .option('--robust <dir>', 'folder of models fine-tuned on each condition: <condition>.onnx, <a>+<b>.onnx for a mix')
+    .option('--lofo <dir>', 'with --families: leave-one-family-out signatures, <condition>@<lineage>.rws.safetensors, measured on the families left out')
+    .option('--peers <file>', "with --families: the recipe's figures.json, whose BatchNorm-adaptation and TENT figures join the family tables")
     .option('--quant-variants <dir>', 'folder with <id>-f32 / <id>-int4 .rws.safetensors copies of the pack\'s signatures to compare')
     .option('--limit <n>', 'images to use', wholeNumber, 2000)
     .option('--seed <n>', 'corruption seed', (v: string) => Number(v), 0)
@@ -42,12 +46,17 @@ export function register(program: Command): void {
       const [lo, hi] = o.severities as [number, number];
       const severities = Array.from({ length: hi - lo + 1 }, (_, i) => (lo + i) as Severity);
       if ((o.mix as string[] | undefined)?.includes('auto')) {
-        // Auto vs oracle vs clean per condition, clean-pick rate, a changing stream (main/engine/auto/eval.ts).
+        // Auto vs the best mix with hindsight vs clean per condition, family and strength, and a changing stream (main/engine/auto/eval.ts).
         const auto = await evaluateAutoOnPack(o.pack ?? defaultPackDir(), {
-          fashionDir: o.data,
+          data: o.data,
           images: o.limit,
-          severity: (severities.includes(3) ? 3 : severities[0]) as Severity,
+          conditions: o.conditions,
+          families: o.families,
+          strengths: severities,
+          asIs: o.asIs,
+          scope: o.autoBy,
           threads: o.threads,
+          seed: o.seed,
         });
         console.log(autoReportMarkdown(auto));
         if (o.json) await writeFileAtomic(o.json, `${JSON.stringify(auto, null, 1)}\n`);
@@ -61,6 +70,8 @@ export function register(program: Command): void {
         severities,
         mixes: o.mix,
         robust: o.robust,
+        lofo: o.lofo,
+        peers: o.peers,
         quantVariants: o.quantVariants,
         limit: o.limit,
         seed: o.seed,

@@ -6,7 +6,9 @@ import cliProgress from 'cli-progress';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
 import { mixKey, parseMix } from '../core/mix.js';
-import { AutoMix, runAuto, type AutoScope } from '../engine/auto/mix.js';
+import { AutoMix, imagesFromInput } from '../engine/auto/mix.js';
+import { packCandidates, type AutoCandidate } from '../engine/auto/choice.js';
+import { createChooser, type AutoChooser, type AutoScope } from '../engine/auto/chooser.js';
 import { parseDevice, type Device } from '../engine/runtime/devices.js';
 import { inputSpecFromShape, type Classifier } from '../engine/folder/classifier.js';
 import { runFolder, type FolderProgress } from '../engine/folder/run.js';
@@ -91,8 +93,8 @@ interface Plan {
   /** Signature ids the pack declares as made on another base model. */
   transfers: string[];
   mix: ConditionMix;
-  /** With `--mix auto`: what chooses the mix, per file or per batch. */
-  auto?: { mix: AutoMix; scope: AutoScope };
+  /** With `--mix auto`: the mixes it chooses among, how, and the pack's condition classifier if it has one. */
+  auto?: { candidates: AutoCandidate[]; scope: AutoScope; recogniser?: AutoMix };
   maxBatch: number;
   /** What a pack says of its model: the tensors it names and how to patch (a bare model: its first input and output, auto). */
   packOptions?: { inputName: string; outputName: string; strategy: PatchStrategy | 'auto' };
@@ -104,8 +106,11 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
   const given = INPUT_FLAGS.find((k) => o[k] !== undefined);
   if (given) throw new RwsError('usage-input', `--${flagName(given)}: a pack describes its own input in pack.json; the input flags are for --model`, { field: `--${flagName(given)}` });
-  // auto loads every signature that is present and lets the pack's classifier choose among them.
-  const auto = o.mix === 'auto' ? { mix: AutoMix.fromPack(m, { available: [...pack.signatureFiles.keys()] }, path.join(dir, 'pack.json')), scope: o.autoBy } : undefined;
+  // auto loads every signature that is present and lets the model's own outputs choose among the pack's mixes.
+  const available = [...pack.signatureFiles.keys()];
+  const auto = o.mix === 'auto'
+    ? { candidates: packCandidates(m, available), scope: o.autoBy, ...(m.autoMix?.classifier ? { recogniser: AutoMix.fromPack(m, { available }, path.join(dir, 'pack.json')) } : {}) }
+    : undefined;
   const mix = auto ? {} : parseMix(o.mix ?? 'off', m);
   for (const id of Object.keys(mix)) {
     const gone = pack.missing.find((x) => x.id === id);
@@ -131,7 +136,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
 }
 
 async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
-  if (o.mix && o.mix !== 'off') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α]', { field: '--mix' });
+  if (o.mix && o.mix !== 'off' && o.mix !== 'auto') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α] (and --mix auto to let the model choose among them)', { field: '--mix' });
   // Each file is read once here, checked, and hashed: the worker is held to these bytes.
   const modelBytes = await readRegularFile(file, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
   await assertTrustedBytes(file, modelBytes);
@@ -168,7 +173,9 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     signatureFiles,
     expect,
     transfers: [],
-    mix,
+    // auto: each signature at its strength is a candidate, next to the clean model.
+    mix: o.mix === 'auto' ? {} : mix,
+    ...(o.mix === 'auto' ? { auto: { candidates: Object.entries(mix).map(([id, a]) => ({ id, mix: { [id]: a } })), scope: o.autoBy } } : {}),
     maxBatch: batchLimit(model),
   };
 }
@@ -204,15 +211,19 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     fallback: p.fallback,
     // Each batch is a fresh array: hand its buffer over rather than copy it.
     run,
-    ...(plan.auto
-      ? {
-          runWithMixes: async (x: Float32Array, d: number[]) => {
-            const r = await runAuto({ setMix: (m) => p.setMix(m), run: (a, b) => p.run(a, b, { transfer: true }) }, plan.auto!.mix, x, d, plan.inputSpec, plan.auto!.scope);
-            return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
-          },
-        }
-      : {}),
+    ...(plan.auto ? { runWithMixes: autoRunner(plan, p) } : {}),
     dispose: () => p.dispose(),
+  };
+}
+
+/** `--mix auto`'s batch runner: one chooser for the whole run, so what it learns carries over. */
+function autoRunner(plan: Plan, p: RemotePatcher): NonNullable<Classifier['runWithMixes']> {
+  const auto = plan.auto!;
+  const runner = { setMix: (m: ConditionMix) => p.setMix(m), run: (a: Float32Array, b: number[]) => p.run(a, b) };
+  const chooser: AutoChooser = createChooser(auto.scope, runner, auto.candidates, { classes: plan.labels.length, kind: plan.outputKind, recogniser: auto.recogniser });
+  return async (x, d, files) => {
+    const r = await chooser.run(x, d, () => imagesFromInput(x, d, plan.inputSpec), files);
+    return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
   };
 }
 
@@ -231,7 +242,7 @@ function holdAfter(n: number, run: (x: Float32Array, d: number[]) => Promise<Flo
 }
 
 function parseAutoScope(v: string): AutoScope {
-  if (v !== 'file' && v !== 'batch') throw new InvalidArgumentError('expected file or batch');
+  if (v !== 'folder' && v !== 'file' && v !== 'batch') throw new InvalidArgumentError('expected folder, batch or file');
   return v;
 }
 
@@ -254,7 +265,7 @@ export function register(program: Command): void {
       .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
       .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
       .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
-      .option('--auto-by <scope>', 'with --mix auto: choose per file or per batch', parseAutoScope, 'file' as AutoScope)
+      .option('--auto-by <scope>', 'with --mix auto: folder (each folder samples its first images under every mix and commits to the best), batch, or file (every mix on every image)', parseAutoScope, 'folder' as AutoScope)
       .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
       .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
       .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
@@ -293,7 +304,8 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
   if (o.batch !== undefined) checkBatch(o.batch, plan.inputSpec, '--batch', 'usage-batch');
   const classifier = await makeClassifier(plan, o, device);
-  const mixText = plan.auto ? `auto (per ${plan.auto.scope})` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
+  const scopeText = { folder: 'sample, then commit', batch: 'per batch', file: 'per file', stream: 'stream' } as const;
+  const mixText = plan.auto ? `auto (${scopeText[plan.auto.scope]}; ${plan.auto.candidates.length} mixes and the clean model)` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';
   console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}${shardNote}`);
   if (classifier.fallback) console.error(`warning: ${classifier.fallback}`);
@@ -380,6 +392,11 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     ...(summary.special.length ? [`${summary.special.length} skipped (not regular files)`] : []),
     `${rate.toFixed(0)} images/s on ${summary.device}, batch ${summary.batch}`,
   ];
+  if (plan.auto && n) {
+    const used = new Map<string, number>();
+    for (const r of summary.results) used.set(mixKey(r.mix), (used.get(mixKey(r.mix)) ?? 0) + 1);
+    console.error(`rws run: auto ran ${[...used].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${c} under ${k}`).join(', ')}`);
+  }
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');
   console.error(`rws run: ${shard ? `shard ${shardText(shard)}: ` : ''}${parts.join(', ')}${outs ? `; results in ${outs}` : ''}`);
   if (n === 0 && summary.failed.length === 0) console.error(`rws run: no images found in ${inputs.join(', ')}`);

@@ -15,12 +15,16 @@ import type { RootGuard } from './root-guard.js';
 import { writeResultsFile } from '../engine/folder/results-file.js';
 import { readRegularText, type FileError } from '../engine/io/regular-file.js';
 import { removeStaleTemps } from '../engine/io/atomic-file.js';
+import { packCandidates } from '../engine/auto/choice.js';
+import { createChooser } from '../engine/auto/chooser.js';
 
 /** What a folder run was asked to do; kept so it can be resumed. */
 export interface FolderJobSpec {
   inputs: string[];
   output: string;
   mix: ConditionMix;
+  /** Auto chooses each file's mix (sample, then commit; `mix` is then unused) and the results say which. */
+  auto?: boolean;
   top: number;
   copyToClassFolders: boolean;
   batch?: number;
@@ -183,11 +187,14 @@ export class FolderJob {
       await mkdir(spec.output, { recursive: true });
       // A kill during an earlier run's final write left its temp files: they go before this run writes.
       for (const f of [OUTPUT_FILES.json, OUTPUT_FILES.csv]) await removeStaleTemps(path.join(spec.output, f));
-      classifier = await engine.makePatched(loaded, (id) => spec.mix[id] !== undefined);
-      await classifier.setMix(spec.mix);
+      const uses = (id: string) => spec.auto === true || spec.mix[id] !== undefined;
+      classifier = await engine.makePatched(loaded, uses);
+      await classifier.setMix(spec.auto ? {} : spec.mix);
       const c = classifier;
       this.device = c.device ?? 'cpu';
       const m = loaded.pack.manifest;
+      const available = loaded.info.signatures.filter((x) => x.available).map((x) => x.id);
+      const chooser = spec.auto ? createChooser('folder', c, packCandidates(m, available), { classes: m.labels.length, kind: m.output.kind }) : undefined;
       const folderClassifier: FolderClassifier = {
         inputSpec: m.input,
         labels: m.labels,
@@ -196,6 +203,14 @@ export class FolderJob {
         fallback: c.fallback,
         maxBatch: await modelBatchLimit(loaded.pack.modelPath),
         run: (input, dims) => c.run(input, dims),
+        ...(chooser
+          ? {
+              runWithMixes: async (input: Float32Array, dims: number[], files?: readonly string[]) => {
+                const r = await chooser.run(input, dims, undefined, files);
+                return { scores: r.scores, mixes: r.choices.map((x) => x.mix) };
+              },
+            }
+          : {}),
         dispose: async () => {},
       };
       this.phase = 'running';
@@ -205,8 +220,8 @@ export class FolderJob {
         walk,
         classifier: folderClassifier,
         pack: m.id,
-        model: await packRunIdentity(loaded.pack, (id) => spec.mix[id] !== undefined),
-        mix: spec.mix,
+        model: await packRunIdentity(loaded.pack, uses),
+        mix: spec.auto ? 'auto' : spec.mix,
         top: spec.top,
         batch: spec.batch,
         journal: path.join(spec.output, OUTPUT_FILES.journal),
@@ -225,11 +240,11 @@ export class FolderJob {
         },
         onResumed: (r) => {
           // Earlier results are not sent as events (they all come before the new ones).
-          this.results.add(r.file, r.top);
+          this.results.add(r.file, r.top, undefined, spec.auto ? r.mix : undefined);
           this.flushedUpTo = this.results.count;
         },
         onResult: (r, file) => {
-          this.results.add(r.file, r.top, file.path);
+          this.results.add(r.file, r.top, file.path, spec.auto ? r.mix : undefined);
           this.flushTimer ??= setTimeout(() => this.flushResults(), RESULT_FLUSH_MS);
         },
         onFailure: (f) => {
@@ -273,7 +288,7 @@ export class FolderJob {
   async writeOutputs(file: string, format: 'json' | 'csv'): Promise<{ results: number; failed: number }> {
     const { count, rows } = this.results.sorted();
     const failed = this.sortedFailures();
-    await writeResultsFile(file, format, { pack: this.loaded.pack.manifest.id, mix: this.spec.mix, device: this.device, rows, topWidth: this.results.topWidth, failed });
+    await writeResultsFile(file, format, { pack: this.loaded.pack.manifest.id, mix: this.spec.auto ? 'auto' : this.spec.mix, device: this.device, rows, topWidth: this.results.topWidth, failed });
     return { results: count, failed: failed.length };
   }
 
@@ -326,7 +341,8 @@ export async function specFromJournal(output: string): Promise<Omit<FolderJobSpe
     throw new RwsError('no-journal', `${file}: no journal of an earlier run in this folder`, { file, field: 'output' });
   }
   const header = parseJournal(text).header;
-  if (!header || header.mix === 'auto') throw new RwsError('no-journal', `${file}: the journal has no usable header`, { file, field: 'output' });
-  return { inputs: header.inputs, output, mix: header.mix, top: header.top, header };
+  if (!header) throw new RwsError('no-journal', `${file}: the journal has no usable header`, { file, field: 'output' });
+  const auto = header.mix === 'auto';
+  return { inputs: header.inputs, output, mix: auto ? {} : (header.mix as ConditionMix), ...(auto ? { auto } : {}), top: header.top, header };
 }
 

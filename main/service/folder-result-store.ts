@@ -1,6 +1,9 @@
-import type { FolderResultRow, Prediction } from '../api/contract.js';
+import type { ConditionMix, FolderResultRow, Prediction } from '../api/contract.js';
+import { mixKey } from '../core/mix.js';
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** A slot with no mix recorded (a run with a fixed mix). */
+const NO_MIX = 0xffff;
 
 /**
  * A folder run's results, compact: per image its name and the top-k class indices and scores in
@@ -19,6 +22,9 @@ export class FolderResultStore {
   private order = new Uint32Array(0);
   private orderedUpTo = 0;
   private widest = 0;
+  /** In an Auto run: each distinct mix once, and per slot its index (NO_MIX when the run has none). */
+  private readonly mixes: { key: string; mix: ConditionMix }[] = [];
+  private mixOf = new Uint16Array(0);
 
   constructor(
     /** Most classes kept per image. */
@@ -36,10 +42,18 @@ export class FolderResultStore {
     return this.widest;
   }
 
-  /** Add one result; `path` is kept only when it differs from the one rebuilt from the file. */
-  add(file: string, top: readonly Prediction[], path?: string): void {
+  /** Add one result; `path` is kept only when it differs from the one rebuilt from the file; `mix`, in an Auto run, the file's mix. */
+  add(file: string, top: readonly Prediction[], path?: string, mix?: ConditionMix): void {
     const slot = this.files.length;
     if (slot === this.counts.length) this.grow(Math.max(1024, slot * 2));
+    if (mix) {
+      const key = mixKey(mix);
+      let m = this.mixes.findIndex((x) => x.key === key);
+      if (m < 0) m = this.mixes.push({ key, mix: { ...mix } }) - 1;
+      this.mixOf[slot] = m;
+    } else {
+      this.mixOf[slot] = NO_MIX;
+    }
     const n = Math.min(top.length, this.k);
     for (let i = 0; i < n; i++) {
       this.indices[slot * this.k + i] = top[i]!.index;
@@ -58,6 +72,9 @@ export class FolderResultStore {
     indices.set(this.indices);
     const scores = new Float64Array(capacity * this.k);
     scores.set(this.scores);
+    const mixOf = new Uint16Array(capacity);
+    mixOf.set(this.mixOf);
+    this.mixOf = mixOf;
     this.counts = counts;
     this.indices = indices;
     this.scores = scores;
@@ -93,7 +110,8 @@ export class FolderResultStore {
 
   private row(slot: number): FolderResultRow {
     const file = this.files[slot]!;
-    return { file, path: this.oddPaths.get(slot) ?? this.pathOf(file), top: this.top(slot) };
+    const m = this.mixOf[slot]!;
+    return { file, path: this.oddPaths.get(slot) ?? this.pathOf(file), top: this.top(slot), ...(m !== NO_MIX ? { mix: this.mixes[m]!.key } : {}) };
   }
 
   /** The rows added from slot `from` on, in the order they were added. */
@@ -112,10 +130,14 @@ export class FolderResultStore {
   }
 
   /** The rows there are now, in file order, each built as it is read (for streamed exports); later adds are not in it. */
-  sorted(): { count: number; rows: Iterable<{ file: string; top: Prediction[] }> } {
+  sorted(): { count: number; rows: Iterable<{ file: string; top: Prediction[]; mix?: ConditionMix }> } {
     const order = this.sortedSlots();
     const rows = function* (this: FolderResultStore) {
-      for (let i = 0; i < order.length; i++) yield { file: this.files[order[i]!]!, top: this.top(order[i]!) };
+      for (let i = 0; i < order.length; i++) {
+        const slot = order[i]!;
+        const m = this.mixOf[slot]!;
+        yield { file: this.files[slot]!, top: this.top(slot), ...(m !== NO_MIX ? { mix: this.mixes[m]!.mix } : {}) };
+      }
     }.call(this);
     return { count: order.length, rows };
   }

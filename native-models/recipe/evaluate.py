@@ -1,24 +1,36 @@
 """Figures of the recipe, in folded weight space (the space of the ONNX model and its signatures).
 
-`train.py evaluate --config calibrate|all --ckpt WORKDIR --out figures.json [--samples N]`
+`train.py evaluate --ckpt WORKDIR --out figures.json [--samples N]`
 
-Checkpoints expected in WORKDIR (run.sh makes them): pre.pt, clean.pt, robust-<c>.pt (all layers
-fine-tuned from θ_clean on <c>), shallow-<c>.pt (stem + stage 1 fine-tuned from θ_clean on <c>),
-pair.pt / pair-shallow.pt (low light then fog), digits[-shared]-clean.pt and
-digits[-shared]-robust-<c>.pt (transfer).
+Reads from WORKDIR (run.sh makes them): families.json (gen-data.ts: every condition's families and
+lineages), test-<c>@<f>-s<k>.u8 and test-clean.u8; pre.pt, clean.pt; robust-<c>@<f>.pt (all layers
+fine-tuned from θ_clean on that family alone: the best a user could have with one model per family);
+sig-<c>.pt (stem + stage 1 fine-tuned from θ_clean on every family of <c> with clean images mixed in:
+what ships); lofo-<c>@<l>.pt (the same with lineage <l> left out: the honest generalisation figure);
+digits[-shared]-clean.pt and digits[-shared]-robust-<c>.pt (transfer).
+
+Per condition, family and strength: the clean model, the family's robust model, the shipped signature
+(in family), the leave-one-family-out signature (and its α sweep), and the test-time peers on the same
+images: BatchNorm statistics adaptation (prediction-time BN on each test batch) and TENT (entropy
+minimisation of the BN affine parameters, online, one Adam step per batch), each with the clean
+accuracy it leaves behind, and the shipped signature plus BN adaptation. Also every shipped signature
+on every set with the label-free scores Auto can see (mean entropy, mean confidence, entropy of the
+mean prediction), composition, quantisation, and transfer.
 """
+import copy
 import json
 import os
 import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from train import Folded, accuracy, delta, load_model, load_set, projected, fold, subset
+from train import Folded, accuracy, delta, load_model, load_set, projected, fold, subset, to_input
 
-CONDITIONS = ['rain', 'fog', 'low-light', 'snow', 'noise', 'motion-blur']
-PAIR = 'low-light+fog'
 SHALLOW = 5  # stem + the 4 convs of stage 1
+PEER_BATCH = 200
+ALPHAS = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 class Ctx:
@@ -26,11 +38,11 @@ class Ctx:
         self.args = args
         self.dir = args.ckpt
         self.cache = {}
-        # 2000 images per set: the full 5000 take ~40 min of evaluation on a busy 2-core machine.
         self.n = args.samples or 2000
+        self.families = json.load(open(os.path.join(self.dir, 'families.json')))
 
     def data(self, name):
-        """Test set by file stem, e.g. `test-fog-s3` or `test-clean`."""
+        """Test set by file stem, e.g. `test-fog@physical-s3` or `test-clean`."""
         if name not in self.cache:
             x, y = load_set(os.path.join(self.dir, name + '.u8'), self.args)
             self.cache[name] = subset(x, y, self.n, 7)
@@ -47,23 +59,87 @@ def acc(model, ctx, name):
     return round(accuracy(model, *ctx.data(name)), 4)
 
 
-def calibrate(ctx, model_file='clean.pt'):
-    m = ctx.model(model_file)
-    out = {'clean': acc(m, ctx, 'test-clean')}
-    for c in CONDITIONS + [PAIR]:
-        out[c] = [acc(m, ctx, f'test-{c}-s{s}') for s in range(1, 6)]
-        print(f'  {model_file} {c}: {out[c]}', flush=True)
-    return out
+@torch.no_grad()
+def scores(model, ctx, name, batch=1000):
+    """Accuracy and the label-free scores of a model on a set: mean entropy, mean confidence, entropy of the mean prediction."""
+    model.eval()
+    x, y = ctx.data(name)
+    probs = torch.cat([F.softmax(model(to_input(x[i:i + batch])), 1) for i in range(0, len(x), batch)])
+    ent = -(probs * probs.clamp_min(1e-12).log()).sum(1)
+    mean = probs.mean(0)
+    return {
+        'acc': round((probs.argmax(1).numpy() == y).mean().item(), 4),
+        'entropy': round(ent.mean().item(), 4),
+        'confidence': round(probs.max(1).values.mean().item(), 4),
+        'marginal': round(-(mean * mean.clamp_min(1e-12).log()).sum().item(), 4),
+    }
+
+
+def bn_layers(model):
+    return [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+@torch.no_grad()
+def bn_adapt(model, ctx, name, clean_name='test-clean'):
+    """Prediction-time BatchNorm: each test batch normalised by its own statistics (Schneider et al. 2020, Nado et al. 2020)."""
+    m = copy.deepcopy(model).eval()
+    for bn in bn_layers(m):
+        bn.train()
+        bn.track_running_stats = False
+        bn.running_mean = None
+        bn.running_var = None
+
+    def run(set_name):
+        x, y = ctx.data(set_name)
+        right = 0
+        for i in range(0, len(x), PEER_BATCH):
+            right += (m(to_input(x[i:i + PEER_BATCH])).argmax(1).numpy() == y[i:i + PEER_BATCH]).sum()
+        return round(right / len(x), 4)
+
+    return run(name), run(clean_name)
+
+
+def tent(model, ctx, name, clean_name='test-clean', lr=1e-3):
+    """TENT (Wang et al., ICLR 2021): batch statistics, and one Adam step per test batch on the BN affine
+    parameters minimising the prediction entropy; online predictions; then the clean set through the adapted model."""
+    m = copy.deepcopy(model)
+    m.eval()
+    params = []
+    for p in m.parameters():
+        p.requires_grad_(False)
+    for bn in bn_layers(m):
+        bn.train()
+        bn.track_running_stats = False
+        bn.running_mean = None
+        bn.running_var = None
+        bn.weight.requires_grad_(True)
+        bn.bias.requires_grad_(True)
+        params += [bn.weight, bn.bias]
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    x, y = ctx.data(name)
+    right = 0
+    for i in range(0, len(x), PEER_BATCH):
+        out = m(to_input(x[i:i + PEER_BATCH]))
+        right += (out.argmax(1).numpy() == y[i:i + PEER_BATCH]).sum()
+        p = F.softmax(out, 1)
+        loss = -(p * F.log_softmax(out, 1)).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    cx, cy = ctx.data(clean_name)
+    with torch.no_grad():
+        cright = sum((m(to_input(cx[i:i + PEER_BATCH])).argmax(1).numpy() == cy[i:i + PEER_BATCH]).sum() for i in range(0, len(cx), PEER_BATCH))
+    return round(right / len(x), 4), round(cright / len(cx), 4)
+
+
+def gap(patched, clean, robust):
+    return None if robust is None or abs(robust - clean) < 1e-9 else round((patched - clean) / (robust - clean), 4)
 
 
 def run(args):
     ctx = Ctx(args)
     t0 = time.time()
-    fig = {'samples': ctx.n or 'all'}
-    if args.config == 'calibrate':
-        fig['calibrate'] = calibrate(ctx, os.path.basename(args.init or 'clean.pt'))
-        write(args, fig)
-        return
+    fig = {'samples': ctx.n, 'peer_batch': PEER_BATCH}
     clean = ctx.model('clean.pt')
     pre = ctx.model('pre.pt')
     fc, fp = fold(clean), fold(pre)
@@ -71,86 +147,139 @@ def run(args):
     shallow_names = names[:SHALLOW]
     patched = Folded(clean)
     fig['clean_acc'] = acc(clean, ctx, 'test-clean')
-    # Bit-exactness of unpatching is checked in the ONNX/TS path (rws eval); here: clean ≡ folded clean.
     fig['folded_clean_acc'] = acc(patched, ctx, 'test-clean')
+    conds = list(ctx.families.keys())
+    sig = {}
+    for c in conds:
+        if ctx.has(f'sig-{c}.pt'):
+            sig[c] = {'model': ctx.model(f'sig-{c}.pt')}
+            sig[c]['delta'] = delta(fold(sig[c]['model']), fc, shallow_names)
     fig['conditions'] = {}
-    deltas = {}
-    for c in CONDITIONS:
-        if not ctx.has(f'shallow-{c}.pt'):
+    for c in conds:
+        if c not in sig:
             continue
-        sh = ctx.model(f'shallow-{c}.pt')
-        rob = ctx.model(f'robust-{c}.pt') if ctx.has(f'robust-{c}.pt') else None
-        fs = fold(sh)
-        d = {b: delta(fs, fc, shallow_names, b) for b in (32, 8, 4)}
-        deltas[c] = d[32]
-        row = {'severity': {}}
-        for s in (3,) if args.config == 'quick' else range(1, 6):
-            name = f'test-{c}-s{s}'
-            r = {'clean': acc(clean, ctx, name)}
-            if rob is not None:
-                r['robust'] = acc(rob, ctx, name)
-            for b, key in ((32, 'patched_f32'), (8, 'patched_int8'), (4, 'patched_int4')):
-                if b != 32 and s != 3:
-                    continue
-                patched.set([(1.0, d[b])])
-                r[key] = acc(patched, ctx, name)
-            if 'robust' in r and r['robust'] != r['clean']:
-                r['gap_recovered'] = round((r['patched_f32'] - r['clean']) / (r['robust'] - r['clean']), 4)
-            row['severity'][s] = r
-        patched.set([(1.0, d[32])])
+        d = sig[c]['delta']
+        row = {'families': {}}
+        patched.set([(1.0, d)])
         row['clean_acc_patched'] = acc(patched, ctx, 'test-clean')
         patched.set([])
         row['clean_acc_unpatched'] = acc(patched, ctx, 'test-clean')
-        # α sweep at severity 3, and what the patch costs on clean images.
-        row['alpha'] = {}
-        for a in (0, 0.5, 1.0, 1.5):
-            patched.set([(a, d[32])])
-            row['alpha'][a] = {'s3': acc(patched, ctx, f'test-{c}-s3'), 'clean': acc(patched, ctx, 'test-clean')}
-        # The paper's extraction from the full fine-tune: projected (with θ_pre) and plain, k sweep.
-        if rob is not None:
-            fr = fold(rob)
-            row['k_sweep'] = {}
-            for k in (5, len(names)):
-                ks = names[:k]
-                res = {}
-                for meth, dd in (('projected', projected(fr, fc, fp, ks)), ('plain', delta(fr, fc, ks))):
-                    patched.set([(1.0, dd)])
-                    res[meth] = acc(patched, ctx, f'test-{c}-s3')
-                row['k_sweep'][k] = res
-            # k sweep of the shipped (shallow fine-tune) signature itself.
-            for k in (1, 3):
-                patched.set([(1.0, {n: deltas[c][n] for n in shallow_names[:k]})])
-                row['k_sweep'].setdefault(k, {})['finetune'] = acc(patched, ctx, f'test-{c}-s3')
-        patched.set([])
+        lofo = {}
+        for fam in ctx.families[c]:
+            f, lin = fam['id'], fam['lineage']
+            if lin not in lofo and ctx.has(f'lofo-{c}@{lin}.pt'):
+                lofo[lin] = delta(fold(ctx.model(f'lofo-{c}@{lin}.pt')), fc, shallow_names)
+                patched.set([(1.0, lofo[lin])])
+                lofo_clean = acc(patched, ctx, 'test-clean')
+            rob = ctx.model(f'robust-{c}@{f}.pt') if ctx.has(f'robust-{c}@{f}.pt') else None
+            frow = {'lineage': lin, 'strengths': {}}
+            if lin in lofo:
+                frow['lofo_clean_acc_patched'] = lofo_clean
+            for s in range(1, 6):
+                name = f'test-{c}@{f}-s{s}'
+                r = {'clean': acc(clean, ctx, name)}
+                if rob is not None:
+                    r['robust'] = acc(rob, ctx, name)
+                patched.set([(1.0, d)])
+                r['patched'] = acc(patched, ctx, name)
+                if lin in lofo:
+                    r['lofo_alpha'] = {}
+                    for a in ALPHAS:
+                        patched.set([(a, lofo[lin])])
+                        r['lofo_alpha'][str(a)] = acc(patched, ctx, name)
+                    r['lofo'] = r['lofo_alpha']['1.0']
+                patched.set([])
+                r['bn'], r['bn_clean'] = bn_adapt(clean, ctx, name)
+                r['tent'], r['tent_clean'] = tent(clean, ctx, name)
+                r['rws_bn'], r['rws_bn_clean'] = bn_adapt(sig[c]['model'], ctx, name)
+                r['gap_in_family'] = gap(r['patched'], r['clean'], r.get('robust'))
+                if 'lofo' in r:
+                    r['gap_lofo'] = gap(r['lofo'], r['clean'], r.get('robust'))
+                frow['strengths'][s] = r
+            row['families'][f] = frow
+            s3 = frow['strengths'][3]
+            print(f'  {c}@{f} s3: clean {s3["clean"]:.3f} robust {s3.get("robust", float("nan")):.3f} patched {s3["patched"]:.3f} '
+                  f'lofo {s3.get("lofo", float("nan")):.3f} bn {s3["bn"]:.3f} tent {s3["tent"]:.3f} rws+bn {s3["rws_bn"]:.3f} ({time.time() - t0:.0f}s)', flush=True)
         fig['conditions'][c] = row
-        print(f'  {c}: {json.dumps(row["severity"][3])} ({time.time() - t0:.0f}s)', flush=True)
-    # Composition on doubly corrupted data.
-    if 'fog' in deltas and 'low-light' in deltas:
+    # Every shipped signature on every set, with what Auto can see without labels.
+    fig['candidates'] = {}
+    for c in conds:
+        for fam in ctx.families[c]:
+            for s in range(1, 6):
+                name = f'test-{c}@{fam["id"]}-s{s}'
+                cand = {'clean': scores(clean, ctx, name)}
+                for k, v in sig.items():
+                    patched.set([(1.0, v['delta'])])
+                    cand[k] = scores(patched, ctx, name)
+                patched.set([])
+                fig['candidates'][name] = cand
+    cand = {'clean': scores(clean, ctx, 'test-clean')}
+    for k, v in sig.items():
+        patched.set([(1.0, v['delta'])])
+        cand[k] = scores(patched, ctx, 'test-clean')
+    patched.set([])
+    fig['candidates']['test-clean'] = cand
+    print(f'  candidates ({time.time() - t0:.0f}s)', flush=True)
+    # Quantisation of the shipped signatures (folded, per output channel), strength 3, every family.
+    fig['quant'] = {}
+    for c, v in sig.items():
+        fs = fold(v['model'])
+        q = {}
+        for b in (32, 8, 4):
+            patched.set([(1.0, delta(fs, fc, shallow_names, b))])
+            q[b] = round(float(np.mean([acc(patched, ctx, f'test-{c}@{fam["id"]}-s3') for fam in ctx.families[c]])), 4)
+        patched.set([])
+        fig['quant'][c] = q
+    # The paper's extraction from an all-layer fine-tune (projected with θ_pre, and plain), against the
+    # shallow fine-tune's delta, on each condition's default family at strength 3.
+    fig['extraction'] = {}
+    for c in conds:
+        f0 = ctx.families[c][0]['id']
+        if c not in sig or not ctx.has(f'robust-{c}@{f0}.pt'):
+            continue
+        fr = fold(ctx.model(f'robust-{c}@{f0}.pt'))
+        name = f'test-{c}@{f0}-s3'
+        res = {'family': f0}
+        for k in (SHALLOW, len(names)):
+            ks = names[:k]
+            for meth, dd in (('projected', projected(fr, fc, fp, ks)), ('plain', delta(fr, fc, ks))):
+                patched.set([(1.0, dd)])
+                res[f'{meth}_k{k}'] = acc(patched, ctx, name)
+        for k in (1, 3, SHALLOW):
+            patched.set([(1.0, {n: sig[c]['delta'][n] for n in shallow_names[:k]})])
+            res[f'finetune_k{k}'] = acc(patched, ctx, name)
+        patched.set([])
+        fig['extraction'][c] = res
+    # Composition: each pair's two single signatures summed, on that pair's images, against the pair's
+    # robust model of each family (all layers fine-tuned on it) and the pair's own signature.
+    fig['composition'] = {}
+    for pair, (p1, p2) in (('foggy-night', ('fog', 'low-light')), ('night-rain', ('rain', 'low-light'))):
+        if not {p1, p2} <= sig.keys() or pair not in ctx.families:
+            continue
         comp = {}
-        for s in (3,):
-            name = f'test-{PAIR}-s{s}'
+        for fam in ctx.families[pair]:
+            f = fam['id']
+            name = f'test-{pair}@{f}-s3'
             r = {'clean': acc(clean, ctx, name)}
-            if ctx.has('pair.pt'):
-                r['pair_model'] = acc(ctx.model('pair.pt'), ctx, name)
-            if ctx.has('pair-shallow.pt'):
-                dp = delta(fold(ctx.model('pair-shallow.pt')), fc, shallow_names)
-                patched.set([(1.0, dp)])
+            if ctx.has(f'robust-{pair}@{f}.pt'):
+                r['pair_model'] = acc(ctx.model(f'robust-{pair}@{f}.pt'), ctx, name)
+            if pair in sig:
+                patched.set([(1.0, sig[pair]['delta'])])
                 r['pair_signature'] = acc(patched, ctx, name)
-            for key, mix in (('fog', [(1.0, deltas['fog'])]), ('low_light', [(1.0, deltas['low-light'])]),
-                             ('sum', [(1.0, deltas['fog']), (1.0, deltas['low-light'])])):
-                patched.set(mix)
+            grid = {}
+            for a1 in (0.5, 0.75, 1.0):
+                for a2 in (0.5, 0.75, 1.0):
+                    patched.set([(a1, sig[p1]['delta']), (a2, sig[p2]['delta'])])
+                    grid[f'{a1},{a2}'] = acc(patched, ctx, name)
+            r['grid'] = grid
+            for key, d in ((p1, sig[p1]['delta']), (p2, sig[p2]['delta'])):
+                patched.set([(1.0, d)])
                 r[key] = acc(patched, ctx, name)
-            if s == 3:
-                grid = {}
-                for af in (0.5, 0.75, 1.0):
-                    for al in (0.5, 0.75, 1.0):
-                        patched.set([(af, deltas['fog']), (al, deltas['low-light'])])
-                        grid[f'{af},{al}'] = acc(patched, ctx, name)
-                r['grid'] = grid
+            r['sum'] = grid['1.0,1.0']
             patched.set([])
-            comp[s] = r
-            print(f'  composition s{s}: {json.dumps(r)}', flush=True)
-        fig['composition'] = comp
+            comp[f] = r
+            print(f'  composition {pair}@{f}: {json.dumps(r)}', flush=True)
+        fig['composition'][pair] = {'parts': [p1, p2], 'families': comp}
     # Transfer: digits models patched with the Fashion-MNIST signatures. `digits` is fine-tuned from the
     # same θ_pre (all layers); `digits-shared` from θ_clean with the stem and stage 1 kept (shared stem).
     for prefix, key in (('digits', 'transfer'), ('digits-shared', 'transfer_shared')):
@@ -159,15 +288,14 @@ def run(args):
         dm = ctx.model(f'{prefix}-clean.pt')
         dpatched = Folded(dm)
         tr = {'clean_acc': acc(dm, ctx, 'digitstest-clean')}
-        for c in CONDITIONS:
-            if c not in deltas or not ctx.has(f'{prefix}-robust-{c}.pt'):
+        for c, v in sig.items():
+            if not ctx.has(f'{prefix}-robust-{c}.pt'):
                 continue
             name = f'digitstest-{c}-s3'
             r = {'clean': acc(dm, ctx, name), 'robust': acc(ctx.model(f'{prefix}-robust-{c}.pt'), ctx, name)}
-            dpatched.set([(1.0, deltas[c])])
+            dpatched.set([(1.0, v['delta'])])
             r['patched'] = acc(dpatched, ctx, name)
-            if r['robust'] != r['clean']:
-                r['gap_recovered'] = round((r['patched'] - r['clean']) / (r['robust'] - r['clean']), 4)
+            r['gap_recovered'] = gap(r['patched'], r['clean'], r['robust'])
             dpatched.set([])
             tr[c] = r
             print(f'  {key} {c}: {json.dumps(r)}', flush=True)

@@ -4,11 +4,18 @@
 #             to shake out the plumbing; writes nothing into the repository.
 # Environment: RWS_PYTHON (default /usr/bin/python3, Debian's torch), RWS_FASHION_MNIST (default
 # /usr/share/datasets/fashion-mnist), RWS_RECIPE_WORK (default $TMPDIR/rws-recipe; a stage whose
-# output exists there is skipped, so an interrupted run resumes), RWS_FT_SAMPLES (images per
-# fine-tune, default 30000), RWS_TEST_SAMPLES (test images per corrupted set, default 5000).
-# Writes native-models/fashion-mnist/{model.onnx,labels.txt,pack.json},
+# output exists there is skipped, so an interrupted run resumes), RWS_FT_SAMPLES (corrupted images per
+# signature fine-tune, default 40000), RWS_FAMILY_SAMPLES (training images per generator family,
+# default 20000), RWS_TEST_SAMPLES (test images per family and strength, default 2000).
+# Writes native-models/fashion-mnist/{model.onnx,labels.txt,pack.json,samples/},
 # signatures/fashion-mnist/*.rws.safetensors (int8; <id>-int4 copies where int4 holds) and
 # native-models/recipe/LOG.md.
+#
+# What it trains (issue 11): every condition has several generator families (main/core/corruptions);
+# each signature is a shallow fine-tune (stem + stage 1) on a randomised mixture of all its
+# condition's families and strengths 1–5 with clean images mixed in; for the honest figure, the same
+# fine-tune with one family lineage left out (lofo-*), tested on that family; and for each family the
+# "robust model" the gap is measured against: all layers fine-tuned on that family alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -17,18 +24,17 @@ SMOKE=0
 PY=${RWS_PYTHON:-/usr/bin/python3}
 FASHION=${RWS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 WORK=${RWS_RECIPE_WORK:-${TMPDIR:-/tmp}/rws-recipe}
-FT=${RWS_FT_SAMPLES:-30000}
-TEST=${RWS_TEST_SAMPLES:-5000}
-PRE_EPOCHS=5; CLEAN_SAMPLES=20000; FT_EPOCHS=1; SHALLOW_EPOCHS=2; DIGIT_EPOCHS=6; TRAIN_GEN=$FT
+FT=${RWS_FT_SAMPLES:-40000}
+FAM=${RWS_FAMILY_SAMPLES:-20000}
+TEST=${RWS_TEST_SAMPLES:-2000}
+PRE_EPOCHS=5; CLEAN_SAMPLES=20000; SHALLOW_EPOCHS=2; DIGIT_EPOCHS=6; CLEAN_SHARE=0.3
 if (( SMOKE )); then
-  WORK=${WORK}-smoke; FT=600; TEST=300; PRE_EPOCHS=1; CLEAN_SAMPLES=600; SHALLOW_EPOCHS=1; DIGIT_EPOCHS=1; TRAIN_GEN=600
+  WORK=${WORK}-smoke; FT=600; FAM=300; TEST=200; PRE_EPOCHS=1; CLEAN_SAMPLES=600; SHALLOW_EPOCHS=1; DIGIT_EPOCHS=1
 fi
 PACK=$ROOT/native-models/fashion-mnist
 SIGS=$ROOT/signatures/fashion-mnist
 if (( SMOKE )); then PACK=$WORK/out/fashion-mnist; SIGS=$PACK/signatures; fi
-CONDITIONS=(rain fog low-light snow noise motion-blur)
-PAIR=low-light+fog
-mkdir -p "$WORK" "$PACK" "$SIGS" "$WORK/onnx"
+mkdir -p "$WORK" "$PACK" "$SIGS" "$WORK/onnx" "$WORK/robust" "$WORK/lofo"
 START=$(date +%s)
 log() { echo "[$(( $(date +%s) - START ))s] $*" | tee -a "$WORK/recipe.log"; }
 
@@ -55,89 +61,116 @@ log "build"
 npx tsc -p tsconfig.json >/dev/null || true
 [[ -f dist/native-models/recipe/gen-data.js ]] || { echo "build failed: no dist/native-models/recipe/gen-data.js" >&2; exit 1; }
 
-# 2. Data: the transfer set, then every corrupted set, with the app's own corruptions.
+# 2. Data: the transfer set, then every family of every condition, with the app's own generators.
 [[ -f "$WORK/digits-idx/t10k-labels-idx1-ubyte" ]] || { log "digits"; $T digits --out "$WORK"; }
 if [[ ! -f "$WORK/done-data" ]]; then
-  log "corrupted data: $TRAIN_GEN train, $TEST test images per set"
-  node dist/native-models/recipe/gen-data.js --out "$WORK" --fashion "$FASHION" --train "$TRAIN_GEN" --test "$TEST" | tee -a "$WORK/recipe.log"
+  log "corrupted data: $FAM train images per family, $TEST test images per family and strength"
+  node dist/native-models/recipe/gen-data.js --out "$WORK" --fashion "$FASHION" --train "$FAM" --test "$TEST" | tee -a "$WORK/recipe.log"
   touch "$WORK/done-data"
 fi
+# Conditions, and each one's families with their lineages (families.json, written by gen-data).
+CONDITIONS=($("$PY" -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))))' "$WORK/families.json"))
+families() { "$PY" -c 'import json,sys; print(" ".join(f["id"] for f in json.load(open(sys.argv[1]))[sys.argv[2]]))' "$WORK/families.json" "$1"; }
+lineages() { "$PY" -c 'import json,sys; print(" ".join(dict.fromkeys(f["lineage"] for f in json.load(open(sys.argv[1]))[sys.argv[2]])))' "$WORK/families.json" "$1"; }
+# The training files of a condition's families, leaving out lineage $2 (none when empty).
+train_files() { "$PY" -c 'import json,sys; print(" ".join("--data " + sys.argv[3] + "/train-" + sys.argv[2] + "@" + f["id"] + ".u8" for f in json.load(open(sys.argv[1]))[sys.argv[2]] if f["lineage"] != sys.argv[4]))' "$WORK/families.json" "$1" "$WORK" "${2:-}"; }
 
 # 3. θ_pre (clean, from scratch) and θ_clean (θ_pre + a short clean fine-tune).
 [[ -f "$WORK/pre.pt" ]] || { log "θ_pre"; $T pre --samples $(( SMOKE ? 600 : 0 )) --epochs $PRE_EPOCHS --lr 0.1 --out "$WORK/pre.pt" $REC; }
 [[ -f "$WORK/clean.pt" ]] || { log "θ_clean"; $T finetune --init "$WORK/pre.pt" --data fashion:train --test fashion:test --augment --samples $CLEAN_SAMPLES --epochs 1 --lr 0.02 --out "$WORK/clean.pt" $REC; }
 
-# 4. Per condition: the robust reference (all layers, 1 epoch, lr 0.05) and the signature's fine-tune
-#    (stem + stage 1 only, 2 epochs, lr 0.1: 9.4k parameters need the longer schedule, and cost less
-#    per step; low light 8 epochs: at 2 its signature recovered 85% of the gap, at 4 91%, at 8 99%),
-#    both from θ_clean, on mixed severities 1–5.
-ft() { # out init part data test [extra]
-  [[ -f "$WORK/$1" ]] && return 0
-  log "$1"
-  $T finetune --init "$WORK/$2" --part "$3" --data "$WORK/$4.u8" --test "$WORK/$5.u8" --samples "$FT" --epochs $FT_EPOCHS --lr 0.05 --out "$WORK/$1" $REC "${@:6}"
-}
+# 4. Per condition: for each family, the robust reference (all layers, 1 epoch, lr 0.05, that family
+#    alone); the shipped signature's fine-tune (stem + stage 1, every family, clean images mixed in);
+#    and per lineage the same fine-tune with that lineage left out.
 for c in "${CONDITIONS[@]}"; do
-  e=$SHALLOW_EPOCHS; [[ $c == low-light ]] && (( ! SMOKE )) && e=$(( 4 * SHALLOW_EPOCHS ))
-  ft "shallow-$c.pt" clean.pt shallow "train-$c" "test-$c-s3" --epochs $e --lr 0.1
-  ft "robust-$c.pt" clean.pt all "train-$c" "test-$c-s3"
+  for f in $(families "$c"); do
+    out="robust-$c@$f.pt"
+    [[ -f "$WORK/$out" ]] && continue
+    log "$out"
+    $T finetune --init "$WORK/clean.pt" --part all --data "$WORK/train-$c@$f.u8" --test "$WORK/test-$c@$f-s3.u8" --epochs 1 --lr 0.05 --out "$WORK/$out" $REC
+  done
+  # Low light (alone or in a pair) needs the longer schedule: its signature moves the stem the most.
+  epochs=$SHALLOW_EPOCHS; [[ $c == *night* || $c == low-light ]] && (( ! SMOKE )) && epochs=3
+  shallow() { # out test-family [left-out lineage]
+    [[ -f "$WORK/$1" ]] && return 0
+    log "$1"
+    # shellcheck disable=SC2046
+    $T finetune --init "$WORK/clean.pt" --part shallow $(train_files "$c" "${3:-}") --samples "$FT" --clean-share $CLEAN_SHARE \
+      --test "$WORK/test-$c@$2-s3.u8" --epochs $epochs --lr 0.1 --out "$WORK/$1" $REC
+  }
+  first=$(families "$c" | cut -d' ' -f1)
+  shallow "sig-$c.pt" "$first"
+  for l in $(lineages "$c"); do
+    f=$("$PY" -c 'import json,sys; print(next(f["id"] for f in json.load(open(sys.argv[1]))[sys.argv[2]] if f["lineage"] == sys.argv[3]))' "$WORK/families.json" "$c" "$l")
+    shallow "lofo-$c@$l.pt" "$f" "$l"
+  done
 done
-ft pair.pt clean.pt all "train-$PAIR" "test-$PAIR-s3"
-ft pair-shallow.pt clean.pt shallow "train-$PAIR" "test-$PAIR-s3" --epochs $SHALLOW_EPOCHS --lr 0.1
 
 # 5. Transfer: a digits model fine-tuned from the same θ_pre (all layers), one fine-tuned from θ_clean
-#    with the stem and stage 1 kept (a shared stem), and each one's robust references (all layers).
+#    with the stem and stage 1 kept (a shared stem), and each one's robust references (all layers), on
+#    each single condition's default family.
 dft() { # out init part data test
   [[ -f "$WORK/$1" ]] && return 0
   log "$1"
   $T finetune --init "$WORK/$2" --part "$3" --data "$WORK/$4.u8" --test "$WORK/$5.u8" --epochs $DIGIT_EPOCHS --lr 0.03 --out "$WORK/$1" $REC
 }
+SINGLE=(rain fog low-light snow noise motion-blur)
 dft digits-clean.pt pre.pt all digitstrain-clean digitstest-clean
 dft digits-shared-clean.pt clean.pt deep digitstrain-clean digitstest-clean
-for c in "${CONDITIONS[@]}"; do
+for c in "${SINGLE[@]}"; do
   dft "digits-robust-$c.pt" digits-clean.pt all "digitstrain-$c" "digitstest-$c-s3"
   dft "digits-shared-robust-$c.pt" digits-shared-clean.pt all "digitstrain-$c" "digitstest-$c-s3"
 done
 
-# 6. Figures in folded weight space (torch), before anything is quantized or shipped.
-[[ -f "$WORK/figures.json" ]] || { log "evaluate"; $T evaluate --config all --ckpt "$WORK" --out "$WORK/figures.json"; }
+# 6. Figures in folded weight space (torch), before anything is quantized or shipped: per family and
+#    strength, in family and left out, the robust models, BN adaptation and TENT on the same images.
+[[ -f "$WORK/figures.json" ]] || { log "evaluate"; $T evaluate --ckpt "$WORK" --out "$WORK/figures.json"; }
 
 # 7. ONNX (BatchNorm folded by torch's exporter) and signatures with rws extract.
-for f in pre clean pair pair-shallow digits-clean digits-shared-clean $(for c in "${CONDITIONS[@]}"; do echo "shallow-$c robust-$c digits-robust-$c digits-shared-robust-$c"; done); do
-  [[ -f "$WORK/onnx/$f.onnx" ]] || $T export --ckpt "$WORK/$f.pt" --out "$WORK/onnx/$f.onnx" >/dev/null
+for p in "$WORK"/*.pt; do
+  f=$(basename "$p" .pt)
+  [[ -f "$WORK/onnx/$f.onnx" ]] || $T export --ckpt "$p" --out "$WORK/onnx/$f.onnx" >/dev/null
 done
 cp "$WORK/onnx/clean.onnx" "$PACK/model.onnx"
 RWS="node bin/rws.js"
 for c in "${CONDITIONS[@]}"; do
   log "signature $c"
-  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/shallow-$c.onnx" --condition "$c" --id "$c" --layers 5 \
-    --quant int8 --method finetune --severity 1-5 --out "$SIGS/$c.rws.safetensors" \
-    --description "stem + stage 1 fine-tuned on $c, severities 1-5 (native-models/recipe)" | tee -a "$WORK/recipe.log"
-  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/shallow-$c.onnx" --condition "$c" --id "$c-int4" --layers 5 \
-    --quant int4 --method finetune --severity 1-5 --out "$WORK/onnx/$c-int4.rws.safetensors" >/dev/null
-  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/shallow-$c.onnx" --condition "$c" --id "$c" --layers 5 \
+  desc="stem + stage 1 fine-tuned on every generator family of $c (strengths 1-5) with 30% clean images (native-models/recipe)"
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/sig-$c.onnx" --condition "$c" --id "$c" --layers 5 \
+    --quant int8 --method finetune --severity 1-5 --out "$SIGS/$c.rws.safetensors" --description "$desc" | tee -a "$WORK/recipe.log"
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/sig-$c.onnx" --condition "$c" --id "$c-int4" --layers 5 \
+    --quant int4 --method finetune --severity 1-5 --out "$WORK/onnx/$c-int4.rws.safetensors" --description "$desc" >/dev/null
+  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/sig-$c.onnx" --condition "$c" --id "$c" --layers 5 \
     --quant f32 --method finetune --severity 1-5 --out "$WORK/onnx/$c-f32.rws.safetensors" >/dev/null
-  $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/robust-$c.onnx" --pre "$WORK/onnx/pre.onnx" --condition "$c" \
-    --id "$c-projected" --layers auto --quant int8 --severity 1-5 --out "$WORK/onnx/$c-projected.rws.safetensors" >/dev/null
+  for f in $(families "$c"); do cp "$WORK/onnx/robust-$c@$f.onnx" "$WORK/robust/$c@$f.onnx"; done
+  for l in $(lineages "$c"); do
+    $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/lofo-$c@$l.onnx" --condition "$c" --id "$c" --layers 5 \
+      --quant int8 --method finetune --severity 1-5 --out "$WORK/lofo/$c@$l.rws.safetensors" \
+      --description "as $c, with the $l lineage left out of training" >/dev/null
+  done
 done
-$RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/pair-shallow.onnx" --condition "$PAIR" --id foggy-night --layers 5 \
-  --quant int8 --method finetune --severity 1-5 --out "$SIGS/foggy-night.rws.safetensors" \
-  --description "stem + stage 1 fine-tuned on low light then fog, severities 1-5 (native-models/recipe)" | tee -a "$WORK/recipe.log"
+# The old pair layout of rws eval's composition table: a robust model per pair.
+cp "$WORK/onnx/robust-foggy-night@physical.onnx" "$WORK/robust/low-light+fog.onnx"
 
-# 8. The pack (hashes of the signatures, named conditions and mixes) and the log.
-log "pack and log"
+# 8. The pack (hashes of the signatures, named conditions and mixes), its Auto classifier (trained on
+#    every family), and the sample images the README's first command classifies.
+log "pack"
 node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
-#    The auto-mix condition classifier (issue 6: image statistics → condition and severity), stored in
-#    pack.json, and the sample images the README's first command classifies.
 log "auto-mix classifier"
 node dist/main/engine/auto/train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"
 node dist/native-models/recipe/make-samples.js "$FASHION" | tee -a "$WORK/recipe.log"
-# 9. rws eval on the shipped pack: ONNX, the int8 files, onnxruntime; --robust takes <condition>.onnx.
-mkdir -p "$WORK/robust"
-for c in "${CONDITIONS[@]}"; do cp "$WORK/onnx/robust-$c.onnx" "$WORK/robust/$c.onnx"; done
-cp "$WORK/onnx/pair.onnx" "$WORK/robust/$PAIR.onnx"
+
+# 9. rws eval on the shipped pack: ONNX, the int8 files, onnxruntime; every family and strength, the
+#    robust model of each family, the left-out signatures, Auto, and the peers from step 6.
 log "rws eval"
-$RWS eval --pack "$PACK" --data "$FASHION" --robust "$WORK/robust" --quant-variants "$WORK/onnx" --limit $(( SMOKE ? 200 : 5000 )) \
+$RWS eval --pack "$PACK" --data "$FASHION" --robust "$WORK/robust" --quant-variants "$WORK/onnx" --limit $(( SMOKE ? 200 : TEST )) \
+  --families all --lofo "$WORK/lofo" --peers "$WORK/figures.json" \
   --json "$WORK/rws-eval.json" --report "$WORK/report" | tee -a "$WORK/recipe.log"
+# Auto on its own: every family at strengths 1-5 and the clean images, against the best mix chosen with
+# hindsight, and a stream whose weather changes (it was trained on nothing, so every family is unseen).
+log "rws eval --mix auto"
+$RWS eval --pack "$PACK" --data "$FASHION" --mix auto --families all --severities 1-5 --limit $(( SMOKE ? 200 : 1000 )) \
+  --json "$WORK/auto-eval.json" | tee -a "$WORK/recipe.log"
 # int4 copies ship beside the int8 ones where they hold (≤ 0.5 pp below f32 at severity 3 in rws eval).
 "$PY" - "$WORK/rws-eval.json" "$WORK/onnx" "$SIGS" <<'PY'
 import json, os, shutil, sys
@@ -158,8 +191,10 @@ PY
 DP=$WORK/digits-pack
 mkdir -p "$DP/signatures" "$WORK/digits-robust"
 cp "$WORK/onnx/digits-shared-clean.onnx" "$DP/model.onnx"
-for f in "$SIGS/"*.rws.safetensors; do [[ $f == *-int4.rws.safetensors ]] || cp "$f" "$DP/signatures/"; done
-for c in "${CONDITIONS[@]}"; do cp "$WORK/onnx/digits-shared-robust-$c.onnx" "$WORK/digits-robust/$c.onnx"; done
+for c in "${SINGLE[@]}"; do
+  [[ -f "$SIGS/$c.rws.safetensors" ]] || continue
+  cp "$SIGS/$c.rws.safetensors" "$DP/signatures/"; cp "$WORK/onnx/digits-shared-robust-$c.onnx" "$WORK/digits-robust/$c.onnx"
+done
 node dist/native-models/recipe/write-pack.js --transfer --pack "$DP" --signatures "$DP/signatures" --figures "$WORK/figures.json"
 log "rws eval (transfer)"
 $RWS eval --pack "$DP" --data "$WORK/digits-idx" --robust "$WORK/digits-robust" --limit 1000 \

@@ -119,7 +119,7 @@ def to_input(xb):
 
 # ---------------------------------------------------------------- training
 
-def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0, wd=5e-4, log=None):
+def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0, wd=5e-4, log=None, bn_stats='train'):
     g = torch.Generator().manual_seed(seed)
     if part in ('shallow', 'deep'):
         shallow = set(id(p) for m in model.shallow_modules() for p in m.parameters())
@@ -140,6 +140,12 @@ def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0,
             # Deeper layers stay exactly as they were: their BN statistics are not in the signature.
             for m in [model.layer2, model.layer3, model.fc]:
                 m.eval()
+            if bn_stats == 'frozen':
+                # The shallow layers' BN statistics stay θ_clean's too (clean images are normalised as before).
+                for m in model.shallow_modules():
+                    for b in m.modules():
+                        if isinstance(b, nn.BatchNorm2d):
+                            b.eval()
         elif part == 'deep':
             # A shared stem: the shallow layers, BN statistics included, stay θ_clean's.
             for m in model.shallow_modules():
@@ -181,12 +187,14 @@ def accuracy(model, x, y, batch=1000):
 
 
 def load_set(spec, args):
-    """`fashion:train`, `fashion:test`, or a u8 file (labels from --labels-of, default by prefix)."""
+    """`fashion:train`, `fashion:test`, or a u8 file (labels in `<file stem>.labels` beside it, else by prefix)."""
     if spec.startswith('fashion:'):
         return fashion(spec.split(':')[1], args.fashion)
     base = os.path.basename(spec)
     x = read_u8(spec, None)
-    lab = os.path.join(os.path.dirname(spec), base.split('-')[0] + '.labels')
+    lab = spec[:-3] + '.labels' if spec.endswith('.u8') else ''
+    if not os.path.exists(lab):
+        lab = os.path.join(os.path.dirname(spec), base.split('-')[0] + '.labels')
     y = np.fromfile(lab, dtype=np.uint8).astype(np.int64)
     assert len(y) == len(x), f'{spec}: {len(x)} images but {len(y)} labels in {lab}'
     return x, y
@@ -299,13 +307,20 @@ def stage_finetune(args):
         xs.append(x); ys.append(y)
     x, y = np.concatenate(xs), np.concatenate(ys)
     x, y = subset(x, y, args.samples, args.seed)
+    if args.clean_share > 0:
+        # Clean images in the mix keep the patched model right where nothing is wrong.
+        cx, cy = load_set(args.clean, args)
+        n_clean = int(round(len(x) * args.clean_share / (1 - args.clean_share)))
+        cx, cy = subset(cx, cy, n_clean, args.seed + 1)
+        x, y = np.concatenate([x, cx]), np.concatenate([y, cy])
     m = load_model(args.init)
     if args.new_head:
         m.fc = nn.Linear(64, args.new_head)
-    print(f'{os.path.basename(args.out)}: fine-tune ({args.part}) from {os.path.basename(args.init)} on {",".join(os.path.basename(d) for d in args.data)}: {len(x)} images, {args.epochs} epochs, lr {args.lr}', flush=True)
-    secs = train(m, x, y, args.epochs, args.lr, part=args.part, augment=args.augment, seed=args.seed)
+    print(f'{os.path.basename(args.out)}: fine-tune ({args.part}) from {os.path.basename(args.init)} on {",".join(os.path.basename(d) for d in args.data)}'
+          f'{f" + {args.clean_share:.0%} clean" if args.clean_share else ""}: {len(x)} images, {args.epochs} epochs, lr {args.lr}', flush=True)
+    secs = train(m, x, y, args.epochs, args.lr, part=args.part, augment=args.augment, seed=args.seed, bn_stats=args.bn_stats)
     torch.save(m.state_dict(), args.out)
-    res = {'stage': 'finetune', 'out': os.path.basename(args.out), 'part': args.part, 'seconds': secs, 'images': len(x), 'epochs': args.epochs}
+    res = {'stage': 'finetune', 'out': os.path.basename(args.out), 'part': args.part, 'seconds': secs, 'images': len(x), 'epochs': args.epochs, 'clean_share': args.clean_share}
     if args.test:
         xt, yt = load_set(args.test, args)
         res['acc'] = accuracy(m, xt, yt)
@@ -367,6 +382,9 @@ def main():
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--lr', type=float, default=0.05)
     ap.add_argument('--samples', type=int, default=0)
+    ap.add_argument('--clean', default='fashion:train', help='clean images for --clean-share')
+    ap.add_argument('--clean-share', type=float, default=0.0, help='share of clean images in the fine-tune')
+    ap.add_argument('--bn-stats', default='train', choices=['train', 'frozen'], help='shallow fine-tunes: let the trained layers\' BatchNorm statistics follow the data, or keep θ_clean\'s')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--augment', action='store_true')
     ap.add_argument('--new-head', type=int, default=0)

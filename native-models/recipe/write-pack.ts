@@ -6,9 +6,10 @@
  * `--transfer` writes the UCI digits pack instead: the digits model (fine-tuned from the same θ_pre)
  * with the Fashion-MNIST signatures declared as transfer signatures, for `rws eval`'s transfer figure.
  *
- * Signatures are listed by id and SHA-256; the "Foggy night" mix is the composed pair
- * (fog + low light at the α the recipe measured best) when that reaches 90% of the pair model's
- * gain, else the dedicated pair signature. Validated against the pack schema before writing.
+ * One named condition per signature (the pairs, foggy night and night rain, have their own); named
+ * mixes compose single signatures: each pair's two parts at the α the recipe measured best on that
+ * pair's images (mean over its generator families), and a snowstorm. Signatures are listed by id
+ * and SHA-256. Validated against the pack schema before writing.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -19,12 +20,14 @@ import { parsePackManifest } from '../../main/engine/packs/pack.js';
 export const LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 const CONDITIONS: [string, string, string][] = [
-  ['rain', 'Rain', 'Slanted rain streaks with dimming'],
-  ['fog', 'Fog', 'Fog and haze: low contrast, a bright veil'],
-  ['low-light', 'Low light', 'Dusk or night: dark, grainy frames'],
-  ['snow', 'Snow', 'Falling snow flakes over a whitened scene'],
-  ['noise', 'Sensor noise', 'Grainy sensor noise'],
-  ['motion-blur', 'Motion blur', 'Camera or subject motion'],
+  ['rain', 'Rain', 'Rain streaks and the veil of heavy rain, light to heavy'],
+  ['fog', 'Fog', 'Haze to dense fog: a bright veil that thickens with distance'],
+  ['low-light', 'Low light', 'Dusk or night: dark, grainy frames from a real sensor'],
+  ['snow', 'Snow', 'Falling snow over a whitened scene'],
+  ['noise', 'Sensor noise', 'Grainy sensor noise (high gain, small sensor)'],
+  ['motion-blur', 'Motion blur', 'Camera shake or subject motion'],
+  ['foggy-night', 'Foggy night', 'Fog seen at night: a dim veil over a dark, noisy frame'],
+  ['night-rain', 'Night rain', 'Rain seen at night'],
 ];
 
 const TRANSFER = process.argv.includes('--transfer');
@@ -37,53 +40,48 @@ function arg(name: string): string {
 
 const sha256 = async (f: string): Promise<string> => createHash('sha256').update(await readFile(f)).digest('hex');
 
-interface Composition {
-  clean: number;
-  pair_model?: number;
-  pair_signature?: number;
-  fog: number;
-  low_light: number;
-  sum: number;
-  grid?: Record<string, number>;
+/** The recipe's composition figures of one pair (evaluate.py): per family, the α grid of its two parts. */
+interface PairFigures {
+  parts: [string, string];
+  families: Record<string, { clean: number; pair_model?: number; grid: Record<string, number> }>;
 }
 
-/** The Foggy night mix: the best measured α pair if it holds 90% of the pair model's gain, else the pair signature. */
-export function foggyNightMix(comp: Composition | undefined): { mix: Record<string, number>; why: string } {
-  if (!comp) return { mix: { fog: 1, 'low-light': 1 }, why: 'composed (not measured)' };
-  let best = { key: '1,1', acc: comp.sum };
-  for (const [key, acc] of Object.entries(comp.grid ?? {})) if (acc > best.acc) best = { key, acc };
-  const [af, al] = best.key.split(',').map(Number) as [number, number];
-  const pairGain = (comp.pair_model ?? 1) - comp.clean;
-  const share = (best.acc - comp.clean) / pairGain;
-  if (share >= 0.9 || comp.pair_signature === undefined || comp.pair_signature <= best.acc) {
-    return { mix: { fog: af, 'low-light': al }, why: `composed fog ${af} + low light ${al}: ${(share * 100).toFixed(0)}% of the pair model's gain` };
-  }
-  return { mix: { 'foggy-night': 1 }, why: `dedicated pair signature (composed best ${(share * 100).toFixed(0)}% of the pair model's gain)` };
+/** A pair's parts at the α pair with the best mean accuracy over the pair's families, and the share of the pair models' gain it holds. */
+export function composedMix(fig: PairFigures | undefined, fallback: [string, string]): { mix: Record<string, number>; why: string } {
+  if (!fig) return { mix: { [fallback[0]]: 1, [fallback[1]]: 0.5 }, why: 'composed (not measured)' };
+  const fams = Object.values(fig.families);
+  const keys = Object.keys(fams[0]?.grid ?? {});
+  const mean = (k: string) => fams.reduce((s, f) => s + f.grid[k]!, 0) / fams.length;
+  const best = keys.reduce((a, b) => (mean(b) > mean(a) ? b : a), keys[0] ?? '1,1');
+  const [a1, a2] = best.split(',').map(Number) as [number, number];
+  const shares = fams.filter((f) => f.pair_model !== undefined && f.pair_model !== f.clean).map((f) => (f.grid[best]! - f.clean) / (f.pair_model! - f.clean));
+  const share = shares.length ? shares.reduce((s, x) => s + x, 0) / shares.length : NaN;
+  return { mix: { [fig.parts[0]]: a1, [fig.parts[1]]: a2 }, why: `${fig.parts[0]} ${a1} + ${fig.parts[1]} ${a2}, the best measured pair: ${(share * 100).toFixed(0)}% of the pair models' gain on average` };
 }
 
 async function main(): Promise<void> {
   const pack = arg('pack');
   const sigDir = arg('signatures');
-  const figures = JSON.parse(await readFile(arg('figures'), 'utf8')) as { composition?: Record<string, Composition>; conditions?: Record<string, unknown> };
+  const figures = JSON.parse(await readFile(arg('figures'), 'utf8')) as { composition?: Record<string, PairFigures> };
   const signatures = [];
-  for (const id of [...CONDITIONS.map((c) => c[0]), 'foggy-night']) {
+  for (const [id] of CONDITIONS) {
     const f = path.join(sigDir, `${id}.rws.safetensors`);
     if (!existsSync(f)) continue;
-    signatures.push({ id, condition: id === 'foggy-night' ? 'low-light+fog' : id, sha256: await sha256(f), ...(TRANSFER ? { transfer: true } : {}) });
+    signatures.push({ id, condition: id, sha256: await sha256(f), ...(TRANSFER ? { transfer: true } : {}) });
   }
   const have = new Set(signatures.map((s) => s.id));
-  const foggy = foggyNightMix(figures.composition?.['3']);
+  const fogNight = composedMix(figures.composition?.['foggy-night'], ['fog', 'low-light']);
+  const rainNight = composedMix(figures.composition?.['night-rain'], ['rain', 'low-light']);
   const mixes = [
-    { id: 'foggy-night', name: 'Foggy night', mix: foggy.mix, description: `Low light and fog together: ${foggy.why}` },
-    // α chosen with `rws eval --seed 1` (not the seed the log reports): at (1, 1) night rain fell below rain alone.
-    { id: 'night-rain', name: 'Night rain', mix: { rain: 1, 'low-light': 0.5 }, description: 'Rain at night: rain, and low light at half strength' },
+    { id: 'fog-and-night', name: 'Fog + low light', mix: fogNight.mix, description: `The fog and low-light signatures together: ${fogNight.why}` },
+    { id: 'rain-and-night', name: 'Rain + low light', mix: rainNight.mix, description: `The rain and low-light signatures together: ${rainNight.why}` },
     { id: 'snowstorm', name: 'Snowstorm', mix: { snow: 1, 'low-light': 0.5 }, description: 'Snow under a dark sky: snow, and low light at half strength' },
   ].filter((m) => Object.keys(m.mix).every((k) => have.has(k)));
   const manifest = {
     format: 'rws-pack/1',
     id: TRANSFER ? 'uci-digits' : 'fashion-mnist',
     name: TRANSFER ? 'UCI digits ResNet (Fashion-MNIST signatures, transfer)' : 'Fashion-MNIST ResNet',
-    version: '1.0.0',
+    version: '2.0.0',
     task: 'classification',
     model: 'model.onnx',
     modelSha256: await sha256(path.join(pack, 'model.onnx')),
@@ -112,7 +110,7 @@ async function main(): Promise<void> {
   parsePackManifest(text, path.join(pack, 'pack.json'));
   await writeFile(path.join(pack, 'pack.json'), text);
   await writeFile(path.join(pack, 'labels.txt'), `${manifest.labels.join('\n')}\n`);
-  console.log(`wrote ${path.join(pack, 'pack.json')}: ${signatures.length} signatures, foggy night = ${JSON.stringify(foggy.mix)}`);
+  console.log(`wrote ${path.join(pack, 'pack.json')}: ${signatures.length} signatures; ${mixes.map((m) => `${m.id} = ${JSON.stringify(m.mix)}`).join(', ')}`);
 }
 
 await main();

@@ -1,4 +1,5 @@
-// `rws run --mix auto`: the pack's condition classifier picks each file's mix, and the results say which.
+// `rws run --mix auto`: the model's own outputs choose the mix (sample, then commit), the results say which per
+// file, and each file's scores are exactly those of its mix run on its own.
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,27 +54,37 @@ afterAll(async () => {
 });
 
 describe('rws run --mix auto', () => {
-  it('chooses each file mix with the pack classifier and records it per file', async () => {
+  it('records the mix of each file, whose scores are those of that mix run as a fixed mix', async () => {
     const json = path.join(tmp, 'auto.json');
     const r = await rws('run', '--pack', pack, '--mix', 'auto', '--json', json, '--quiet', photos);
     expect(r.code).toBe(0);
-    expect(r.err).toContain('mix auto (per file)');
+    expect(r.err).toContain('mix auto (sample, then commit;');
     const report = JSON.parse(await readFile(json, 'utf8'));
     expect(report.mix).toBe('auto');
     expect(report.results).toHaveLength(12);
-    let right = 0;
+    const candidates = [{}, { fog: 1 }, { 'low-light': 1 }, { fog: 0.75, 'low-light': 0.5 }].map((m) => JSON.stringify(m));
+    const byMix = new Map<string, { file: string; top: { index: number; score: number }[] }[]>();
     for (const res of report.results) {
-      const kind = path.basename(res.file).replace(/-\d+\.png$/, '');
-      if (JSON.stringify(res.mix) === JSON.stringify(kind === 'clean' ? {} : { [kind]: 1 })) right++;
+      expect(candidates).toContain(JSON.stringify(res.mix));
+      const key = Object.entries(res.mix as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(',') || 'off';
+      byMix.set(key, [...(byMix.get(key) ?? []), res]);
     }
-    expect(right).toBeGreaterThanOrEqual(11);
+    for (const [mix, rows] of byMix) {
+      const fixed = path.join(tmp, `fixed-${mix}.json`);
+      expect((await rws('run', '--pack', pack, '--mix', mix, '--json', fixed, '--quiet', photos)).code).toBe(0);
+      const again = new Map<string, { index: number; score: number }[]>(JSON.parse(await readFile(fixed, 'utf8')).results.map((x: { file: string; top: unknown }) => [x.file, x.top]));
+      for (const row of rows) {
+        const top = again.get(row.file)!;
+        expect(top.map((t) => t.index)).toEqual(row.top.map((t) => t.index));
+        top.forEach((t, i) => expect(Math.abs(t.score - row.top[i]!.score)).toBeLessThan(1e-6));
+      }
+    }
   });
 
-  it('refuses --mix auto on a pack without a classifier, naming the field', async () => {
+  it('needs no condition classifier: a pack without one chooses by its outputs too', async () => {
     const bare = writeFixturePack(path.join(tmp, 'bare'));
-    const r = await rws('run', '--pack', bare, '--mix', 'auto', '--quiet', photos);
-    expect(r.code).not.toBe(0);
-    expect(r.err).toContain('autoMix.classifier');
+    const r = await rws('run', '--pack', bare, '--mix', 'auto', '--auto-by', 'file', '--quiet', photos);
+    expect(r.code).toBe(0);
   });
 
   it('rejects an unknown --auto-by', async () => {

@@ -144,7 +144,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     expect(frame).toMatchObject({ width: 28, height: 28, channels: 1, compare: true, top: 5, data: 'Uint8Array(784)' });
     // Auto: the engine picks the condition per frame; the panel shows the pick and follows its mix.
     await page.getByTestId('mix-auto').click();
-    await expect.poll(async () => (await page.getByTestId('auto-pick').textContent())!.replace(/\s+/g, ' ').trim()).toMatch(/^Recognised (Fog|Low light) · severity 3 · 87% sure$/);
+    await expect.poll(async () => (await page.getByTestId('auto-pick').textContent())!.replace(/\s+/g, ' ').trim()).toMatch(/^Using (Fog|Low light) · severity 3 · 87% sure$/);
     const frames = (await calls()).filter((c) => c.name === 'classifyFrame');
     expect((frames.at(-1)!.args as { auto?: boolean }).auto).toBe(true);
     await expect.poll(() => page.getByTestId('active-mix').textContent()).toMatch(/^(Fog|Low light) 80%$/);

@@ -9,6 +9,9 @@ import type { FolderProgress, FolderResultRow } from '../../main/api/contract.js
 import { RwsError } from '../../main/core/errors.js';
 import { resultsContent, writeResults } from '../../main/engine/folder/results-file.js';
 import { parseJournal } from '../../main/engine/folder/journal.js';
+import { mixKey as mixKeyOf } from '../../main/core/mix.js';
+import { packCandidates } from '../../main/engine/auto/choice.js';
+import { parsePackManifest } from '../../main/engine/packs/pack.js';
 import { fakeFactory } from './fake-classifier.js';
 import { writeFixturePack } from './fixture-pack.js';
 
@@ -218,5 +221,41 @@ describe('folder runs through the service', () => {
     expect((e2 as RwsError).code).toBe('outside-roots');
     const e3 = await service.call('startFolderRun', { inputs: [images], output: path.join(tmp, 'o3') }).catch((x: RwsError) => x);
     expect([(e3 as RwsError).code, (e3 as RwsError).field]).toEqual(['outside-roots', 'output']);
+  });
+
+  it('with Auto, runs each file under the mix the outputs choose, records it per file in the journal and the results, and resumes as Auto', async () => {
+    const out = path.join(root, 'auto');
+    const done = waitFor(service, ['done', 'failed']);
+    await service.call('startFolderRun', { inputs: [images], output: out, auto: true, top: 3 });
+    expect((await done).phase).toBe('done');
+    const page = await service.call('getFolderResults', { limit: 1000 });
+    expect(page.mixKey).toBe('auto');
+    const manifest = parsePackManifest(readFileSync(path.join(tmp, 'pack', 'pack.json'), 'utf8'), 'pack.json');
+    const keys = new Set(['off', ...packCandidates(manifest).map((c) => mixKeyOf(c.mix))]);
+    expect(page.results).toHaveLength(N);
+    for (const r of page.results) expect(keys.has(r.mix!), `${r.file}: ${r.mix}`).toBe(true);
+    // The journal records each file's mix, and results.json says auto with a mix per row.
+    const journal = parseJournal(readFileSync(path.join(out, 'journal.jsonl'), 'utf8'));
+    expect(journal.header!.mix).toBe('auto');
+    const byFile = new Map(page.results.map((r) => [r.file, r.mix]));
+    expect(journal.results.size).toBe(N);
+    for (const r of journal.results.values()) expect(mixKeyOf(r.mix)).toBe(byFile.get(r.file));
+    const json = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(json.mix).toBe('auto');
+    for (const r of json.results) expect(mixKeyOf(r.mix)).toBe(byFile.get(r.file));
+    // Each file's top class is what the model gives under that file's mix (the fake model's rule).
+    for (const r of page.results) {
+      const again = await service.call('startFolderRun', { inputs: [r.path], output: path.join(root, 'auto-one'), mix: r.mix!, top: 3 }).then(() => waitFor(service, ['done', 'failed']));
+      expect(again.phase).toBe('done');
+      const one = await service.call('getFolderResults', { limit: 1 });
+      expect(one.results[0]!.top.map((t) => t.index)).toEqual(r.top.map((t) => t.index));
+      rmSync(path.join(root, 'auto-one'), { recursive: true, force: true });
+      break;
+    }
+    // Resuming that run's folder keeps it an Auto run.
+    const resumed = waitFor(service, ['done', 'failed']);
+    await service.call('resumeFolderRun', { output: out });
+    expect((await resumed).phase).toBe('done');
+    expect((await service.call('getFolderResults', { limit: 1 })).mixKey).toBe('auto');
   });
 });

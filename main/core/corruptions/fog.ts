@@ -1,5 +1,6 @@
 import type { Random } from '../random.js';
 import { clamp01, type Image, type Severity } from './image.js';
+import { geometric } from './scale.js';
 
 /**
  * Fog: CIFAR-10-C `fog`, x += a·plasma_fractal(wibbledecay=d); x = clip(x·max/(max+a)), with
@@ -84,6 +85,42 @@ export function fogWith(img: Image, [a, decay]: readonly number[], rng: Random):
       for (let k = 0; k < c; k++) {
         const i = (y * img.width + x) * c + k;
         data[i] = ((img.data[i]! + f) * max) / (max + a);
+      }
+    }
+  }
+  return { ...img, data: clamp01(data) };
+}
+
+/** Display-space haze at a strength: mean transmission 0.8 (light haze) to 0.12 (dense fog). */
+export function hazeDisplayParams(strength: number): { transmission: number; airlight: [number, number]; uniformShare: number; depth: [number, number] } {
+  return { transmission: geometric(0.8, 0.12, strength), airlight: [0.7, 1], uniformShare: 0.4, depth: [0.5, 1.5] };
+}
+
+/**
+ * Haze as dehazing data sets synthesise it (RESIDE): the scattering model I = J·t + A·(1−t) applied
+ * to display values, not linear light, with t = exp(−β·d): a homogeneous veil (d = 1) for part of
+ * the images, otherwise depth growing linearly across the frame in a random direction over
+ * `depth`; β set so the mean transmission is the strength's; a bright airlight, slightly tinted in
+ * colour images.
+ */
+export function hazeDisplay(img: Image, strength: number, rng: Random): Image {
+  const p = hazeDisplayParams(strength);
+  const { width: w, height: h, channels: c } = img;
+  const beta = -Math.log(p.transmission);
+  const uniform = rng.next() < p.uniformShare;
+  const angle = rng.uniform(0, 2 * Math.PI);
+  const [d0, d1] = p.depth;
+  const a = rng.uniform(...p.airlight);
+  const tint = Array.from({ length: c }, () => Math.min(1, a + (c === 3 ? rng.uniform(-0.04, 0.04) : 0)));
+  const data = new Float32Array(img.data.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      // Projection on the gradient's direction, 0..1 over the frame.
+      const u = 0.5 + (((x + 0.5) / w - 0.5) * Math.cos(angle) + ((y + 0.5) / h - 0.5) * Math.sin(angle)) / Math.SQRT2;
+      const t = Math.exp(-beta * (uniform ? 1 : d0 + (d1 - d0) * u));
+      for (let k = 0; k < c; k++) {
+        const i = (y * w + x) * c + k;
+        data[i] = img.data[i]! * t + tint[k]! * (1 - t);
       }
     }
   }

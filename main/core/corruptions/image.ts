@@ -117,6 +117,32 @@ export function boxBlurPlane(plane: Float32Array, w: number, h: number, k: numbe
   return out;
 }
 
+/** Separable Gaussian blur of one plane (σ in pixels; taps to 3σ), edges repeated. */
+export function gaussianBlurPlane(plane: Float32Array, w: number, h: number, sigma: number): Float32Array {
+  if (!(sigma > 0.05)) return Float32Array.from(plane);
+  const r = Math.ceil(3 * sigma);
+  const k = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)));
+  const sum = k.reduce((a, b) => a + b, 0);
+  const taps = k.map((v) => v / sum);
+  const tmp = new Float32Array(w * h);
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s = 0;
+      for (let d = -r; d <= r; d++) s += taps[d + r]! * plane[y * w + Math.min(Math.max(x + d, 0), w - 1)]!;
+      tmp[y * w + x] = s;
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s = 0;
+      for (let d = -r; d <= r; d++) s += taps[d + r]! * tmp[Math.min(Math.max(y + d, 0), h - 1) * w + x]!;
+      out[y * w + x] = s;
+    }
+  }
+  return out;
+}
+
 /** Split an HWC image into one plane per channel. */
 export function planes(img: Image): Float32Array[] {
   const n = img.width * img.height;

@@ -15,14 +15,23 @@ export { SOURCES } from './sources.js';
 
 type Corruption = (img: Image, severity: Severity, rng: ReturnType<typeof createRandom>) => Image;
 
+/** A condition the app can simulate; a compound one (foggy night) is its parts, formed in order. */
+export interface ConditionInfo {
+  id: string;
+  name: string;
+  parts?: readonly string[];
+}
+
 /** The conditions the app can simulate, by id, in the order the UI lists them. */
-export const CONDITIONS: { id: string; name: string }[] = [
+export const CONDITIONS: ConditionInfo[] = [
   { id: 'rain', name: 'Rain' },
   { id: 'fog', name: 'Fog' },
   { id: 'low-light', name: 'Low light' },
   { id: 'snow', name: 'Snow' },
   { id: 'noise', name: 'Sensor noise' },
   { id: 'motion-blur', name: 'Motion blur' },
+  { id: 'foggy-night', name: 'Foggy night', parts: ['fog', 'low-light'] },
+  { id: 'night-rain', name: 'Night rain', parts: ['rain', 'low-light'] },
 ];
 
 const BY_ID: Record<string, Corruption> = {
@@ -37,7 +46,7 @@ const BY_ID: Record<string, Corruption> = {
 /** A condition and, after a `/`, one of its families: `fog`, `fog/physical`. */
 export function parseCorruption(key: string): { condition: string; family: Family } {
   const [condition = '', familyId] = key.split('/');
-  if (!BY_ID[condition]) {
+  if (!CONDITIONS.some((c) => c.id === condition)) {
     throw new RwsError('usage-condition', `unknown condition "${condition}" (one of ${CONDITIONS.map((c) => c.id).join(', ')})`, { field: 'condition' });
   }
   const families = familiesOf(condition);

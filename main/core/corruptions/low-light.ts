@@ -1,5 +1,6 @@
 import type { Random } from '../random.js';
 import { clamp01, type Image, type Severity } from './image.js';
+import { linear } from './scale.js';
 
 /**
  * Low light: 3D Common Corruptions `low_light`: darken with imadjust(x, min, max → 0, c, γ=2),
@@ -34,4 +35,25 @@ export function lowLightWith(img: Image, [level, photons, sd]: readonly number[]
     data[k] = shot + rng.normal(0, sd);
   }
   return { ...img, data: clamp01(data) };
+}
+
+/** Gamma-darkening parameters at a strength: γ 2 (light) to 5 (heavy), Gaussian noise up to σ .01 → .05. */
+export function gammaDarkParams(strength: number): { gamma: number; scale: [number, number]; sigma: [number, number] } {
+  return { gamma: linear(2, 5, strength), scale: [0.6, 1], sigma: [0.002, linear(0.01, 0.05, strength)] };
+}
+
+/**
+ * Low light as image-enhancement data sets synthesise it from daylight photos (LLNet): display
+ * values darkened by a gamma curve and a random scale, then additive Gaussian noise, 8 bits.
+ */
+export function gammaDark(img: Image, strength: number, rng: Random): Image {
+  const p = gammaDarkParams(strength);
+  const scale = rng.uniform(...p.scale);
+  const sd = rng.uniform(...p.sigma);
+  const data = new Float32Array(img.data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = scale * img.data[i]! ** p.gamma + rng.normal(0, sd);
+    data[i] = Math.round(Math.min(1, Math.max(0, v)) * 255) / 255;
+  }
+  return { ...img, data };
 }

@@ -1,5 +1,6 @@
 import type { Random } from '../random.js';
-import { clamp01, fromPlanes, motionBlurPlane, planes, type Image, type Severity } from './image.js';
+import { clamp01, fromPlanes, motionBlurPlane, planes, sampleBilinear, type Image, type Severity } from './image.js';
+import { linear } from './scale.js';
 
 /**
  * Motion blur: CIFAR-10-C `motion_blur`, ImageMagick motion blur with (radius, σ) = (10,1) (10,1.5)
@@ -23,6 +24,39 @@ export function motionBlurWith(img: Image, [radius, sigma]: readonly number[], r
   const scale = Math.max(1, Math.min(img.width, img.height) / 32);
   const angle = rng.uniform(-45, 45);
   const out = planes(img).map((p) => motionBlurPlane(p, img.width, img.height, radius * scale, sigma * scale, angle));
+  const res = fromPlanes(img, out);
+  clamp01(res.data);
+  return res;
+}
+
+/** Line-blur parameters at a strength: a straight kernel 8% (light) to 40% (heavy) of the smaller side. */
+export function lineBlurParams(strength: number): { lengthShare: number } {
+  return { lengthShare: linear(0.08, 0.4, strength) };
+}
+
+/**
+ * Motion blur as augmentation libraries make it (albumentations `MotionBlur`): a straight line
+ * kernel through the centre at a random angle, the image averaged along it in display values.
+ */
+export function lineBlur(img: Image, strength: number, rng: Random): Image {
+  const { width: w, height: h } = img;
+  const len = Math.max(2, lineBlurParams(strength).lengthShare * Math.min(w, h) * rng.uniform(0.75, 1));
+  const angle = rng.uniform(0, Math.PI);
+  const taps = Math.max(2, Math.round(len));
+  const offsets = Array.from({ length: taps }, (_, k) => (k / (taps - 1) - 0.5) * len);
+  const dx = Math.cos(angle);
+  const dy = Math.sin(angle);
+  const out = planes(img).map((p) => {
+    const q = new Float32Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let s = 0;
+        for (const o of offsets) s += sampleBilinear(p, w, h, x + o * dx, y + o * dy);
+        q[y * w + x] = s / taps;
+      }
+    }
+    return q;
+  });
   const res = fromPlanes(img, out);
   clamp01(res.data);
   return res;

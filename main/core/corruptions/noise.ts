@@ -18,3 +18,13 @@ export function gaussianNoise(img: Image, sd: number, rng: Random): Image {
   for (let i = 0; i < data.length; i++) data[i] = img.data[i]! + rng.normal(0, sd);
   return { ...img, data: clamp01(data) };
 }
+
+/** CIFAR-10-C `shot_noise`: photons at full scale per severity. */
+export const SHOT_PHOTONS = [500, 250, 100, 75, 50] as const;
+
+/** Poisson(x·c)/c on display values, clipped (ImageNet-C's shot noise). */
+export function shotNoise(img: Image, photons: number, rng: Random): Image {
+  const data = new Float32Array(img.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = rng.poisson(img.data[i]! * photons) / photons;
+  return { ...img, data: clamp01(data) };
+}

@@ -6,21 +6,13 @@
  */
 import type { Random } from '../random.js';
 import { plasmaFractal } from './fog.js';
-import { clamp01, type Image } from './image.js';
+import { clamp01, gaussianBlurPlane, planes, type Image } from './image.js';
+import { geometric, linear } from './scale.js';
 
 const GAMMA = 2.2;
-const toLinear = (v: number) => (v <= 0 ? 0 : v ** GAMMA);
-const toDisplay = (v: number) => (v <= 0 ? 0 : v >= 1 ? 1 : v ** (1 / GAMMA));
-
-/** Geometric interpolation from `a` (strength 1) to `b` (strength 5). */
-export function geometric(a: number, b: number, strength: number): number {
-  return a * (b / a) ** ((strength - 1) / 4);
-}
-
-/** Linear interpolation from `a` (strength 1) to `b` (strength 5). */
-export function linear(a: number, b: number, strength: number): number {
-  return a + ((b - a) * (strength - 1)) / 4;
-}
+/** Display value (gamma 2.2) to linear light, and back. */
+export const toLinear = (v: number): number => (v <= 0 ? 0 : v ** GAMMA);
+export const toDisplay = (v: number): number => (v <= 0 ? 0 : v >= 1 ? 1 : v ** (1 / GAMMA));
 
 /** A smooth random field in 0..1 over the image (ImageNet-C's plasma fractal, cropped). */
 function smoothField(w: number, h: number, decay: number, rng: Random): Float32Array {
@@ -51,9 +43,9 @@ function sceneDepth(w: number, h: number, rng: Random, near: number): Float32Arr
   return d;
 }
 
-/** Fog parameters at a strength: transmission at the far end, 0.7 (light) to 0.1 (heavy). */
+/** Fog parameters at a strength: transmission at the far end, 0.9 (light haze) to 0.1 (dense fog). */
 export function fogPhysicalParams(strength: number): { farTransmission: number; airlight: [number, number]; near: [number, number] } {
-  return { farTransmission: geometric(0.7, 0.1, strength), airlight: [0.75, 0.95], near: [0.35, 0.75] };
+  return { farTransmission: geometric(0.9, 0.1, strength), airlight: [0.7, 0.95], near: [0.35, 0.75] };
 }
 
 /**
@@ -75,26 +67,31 @@ export function fogPhysical(img: Image, strength: number, rng: Random): Image {
   return { ...img, data: clamp01(data) };
 }
 
-/** Low-light parameters at a strength: exposure cut by 2 (light) to 6 (heavy) stops. */
-export function lowLightPhysicalParams(strength: number): { stops: number; fullWell: number; readNoise: [number, number]; gainShare: [number, number] } {
-  return { stops: linear(2, 6, strength), fullWell: 5000, readNoise: [2, 6], gainShare: [0, 0.5] };
+/**
+ * Low-light parameters at a strength: exposure cut by 2 (light) to 6 (heavy) stops; a sensor of
+ * 2,000–8,000 e⁻ full well (a phone to a small industrial camera); the camera's gain makes up none
+ * to three quarters of the lost stops (auto-ISO at night), amplifying the noise with the signal.
+ */
+export function lowLightPhysicalParams(strength: number): { stops: number; fullWell: [number, number]; readNoise: [number, number]; gainShare: [number, number] } {
+  return { stops: linear(2, 6, strength), fullWell: [2000, 8000], readNoise: [2, 6], gainShare: [0, 0.75] };
 }
 
 /**
  * Low light by noise formation: linear light; the exposure cut by `stops`; photo-electrons with
- * Poisson shot noise (`fullWell` e⁻ at white before the cut); Gaussian read noise (e⁻); the camera's
- * gain making up a random share of the lost stops (noise amplified with the signal); clipped;
- * display gamma; 8-bit quantisation.
+ * Poisson shot noise (a full well drawn log-uniformly in `fullWell`, e⁻ at white before the cut);
+ * Gaussian read noise (e⁻); the camera's gain making up a random share of the lost stops (noise
+ * amplified with the signal); clipped; display gamma; 8-bit quantisation.
  */
 export function lowLightPhysical(img: Image, strength: number, rng: Random): Image {
   const p = lowLightPhysicalParams(strength);
   const exposure = 2 ** -p.stops;
   const gain = 2 ** (p.stops * rng.uniform(...p.gainShare));
   const read = rng.uniform(...p.readNoise);
+  const fullWell = Math.exp(rng.uniform(Math.log(p.fullWell[0]), Math.log(p.fullWell[1])));
   const data = new Float32Array(img.data.length);
   for (let i = 0; i < data.length; i++) {
-    const electrons = rng.poisson(toLinear(img.data[i]!) * exposure * p.fullWell) + rng.normal(0, read);
-    data[i] = Math.round(toDisplay((gain * electrons) / p.fullWell) * 255) / 255;
+    const electrons = rng.poisson(toLinear(img.data[i]!) * exposure * fullWell) + rng.normal(0, read);
+    data[i] = Math.round(toDisplay((gain * electrons) / fullWell) * 255) / 255;
   }
   return { ...img, data: clamp01(data) };
 }
@@ -138,14 +135,18 @@ function splatMax(plane: Float32Array, w: number, h: number, x: number, y: numbe
 }
 
 /** Rain parameters at a strength: rain rate 1 (light) to 100 mm/h (heavy), and what follows from it. */
-export function rainPhysicalParams(strength: number): { rate: number; streaksPer100px: number; veil: number; length: [number, number]; brightness: [number, number]; wind: number; dimming: [number, number] } {
+export function rainPhysicalParams(strength: number): { rate: number; streaksPer100px: number; veil: number; scatterBlur: number; length: [number, number]; brightness: [number, number]; wind: number; dimming: [number, number] } {
   const rate = geometric(1, 100, strength);
+  const veil = Math.exp(-0.03 * rate ** 0.67);
   return {
     rate,
     // Drops in view grow with the rain rate (Marshall–Palmer: number density ∝ R^0.21, fall volume ∝ R); streaks seen ∝ √R here.
     streaksPer100px: 0.3 + 0.35 * Math.sqrt(rate),
     // Transmission of the accumulated rain in front of the scene: exp(−0.03·R^0.67): 0.97 at 1 mm/h, 0.52 at 100.
-    veil: Math.exp(-0.03 * rate ** 0.67),
+    veil,
+    // Forward scattering by the drops blurs the scene behind them in proportion to the light scattered
+    // (σ in pixels of a 32-pixel frame): 0.06 at 1 mm/h, about 1 at 100.
+    scatterBlur: 2 * (1 - veil),
     length: [0.1, linear(0.2, 0.45, strength)],
     brightness: [0.25, 0.7],
     wind: 30,
@@ -154,7 +155,8 @@ export function rainPhysicalParams(strength: number): { rate: number; streaksPer
 }
 
 /**
- * Rain as Li et al.'s heavy-rain model: I = T·(J + ΣS) + (1−T)·A. J is dimmed by an overcast sky;
+ * Rain as Li et al.'s heavy-rain model: I = T·(J + ΣS) + (1−T)·A. J is dimmed by an overcast sky and
+ * blurred by the light the drops scatter forward;
  * streaks S in two depth layers (near: longer, brighter, wider) at the frame's wind angle (±`wind`°)
  * with a few degrees of spread, lengths shares of the frame height; T the veil of accumulated rain;
  * A a grey airlight. In linear light.
@@ -187,11 +189,13 @@ export function rainPhysical(img: Image, strength: number, rng: Random): Image {
   const veil = p.veil;
   const airlight = toLinear(rng.uniform(0.7, 0.9));
   const dim = rng.uniform(...p.dimming);
+  const sigma = p.scatterBlur * Math.max(1, Math.min(w, h) / 32);
+  const scene = planes(img).map((pl) => gaussianBlurPlane(Float32Array.from(pl, toLinear), w, h, sigma));
   const data = new Float32Array(img.data.length);
   for (let i = 0; i < w * h; i++) {
     const s = streaks[i]!;
     for (let k = 0; k < c; k++) {
-      const j = toLinear(img.data[i * c + k]!) * dim;
+      const j = scene[k]![i]! * dim;
       data[i * c + k] = toDisplay(veil * Math.min(1, j + s) + (1 - veil) * airlight);
     }
   }
@@ -199,12 +203,14 @@ export function rainPhysical(img: Image, strength: number, rng: Random): Image {
 }
 
 /** Snow parameters at a strength: visibility 2 km (light) to 100 m (heavy), flakes in proportion. */
-export function snowPhysicalParams(strength: number): { visibilityM: number; veil: number; flakesPer100px: number; radius: [number, number]; opacity: [number, number] } {
+export function snowPhysicalParams(strength: number): { visibilityM: number; distanceM: [number, number]; veil: number; flakesPer100px: number; radius: [number, number]; opacity: [number, number] } {
   const visibilityM = geometric(2000, 100, strength);
   return {
     visibilityM,
-    // Koschmieder: t = exp(−3.912·d / V) for the scene at d = 40 m: 0.92 at 2 km, 0.21 at 100 m.
-    veil: Math.exp((-3.912 * 40) / visibilityM),
+    // The scene's distance, drawn log-uniformly per image: a close object to the far side of a street.
+    distanceM: [8, 60],
+    // Koschmieder: t = exp(−3.912·d / V), here at d = 25 m: 0.95 at 2 km, 0.38 at 100 m (0.1 to 0.98 over the distances).
+    veil: Math.exp((-3.912 * 25) / visibilityM),
     flakesPer100px: linear(0.8, 6, strength),
     radius: [0.3, linear(0.8, 1.6, strength)],
     opacity: [0.5, 1],
@@ -212,13 +218,15 @@ export function snowPhysicalParams(strength: number): { visibilityM: number; vei
 }
 
 /**
- * Snowfall: the scene behind a veil of falling snow (Koschmieder's transmission for the
- * visibility) under a bright airlight, then flakes of varied size and opacity, each a soft disc
+ * Snowfall: the scene, at a distance drawn per image, behind a veil of falling snow (Koschmieder's
+ * transmission for the visibility and that distance) under a bright airlight, then flakes of varied size and opacity, each a soft disc
  * smeared a little along the fall direction. In linear light.
  */
 export function snowPhysical(img: Image, strength: number, rng: Random): Image {
   const p = snowPhysicalParams(strength);
   const { width: w, height: h, channels: c } = img;
+  const distance = Math.exp(rng.uniform(Math.log(p.distanceM[0]), Math.log(p.distanceM[1])));
+  const veil = Math.exp((-3.912 * distance) / p.visibilityM);
   const scale = Math.max(1, h / 32);
   const flakes = new Float32Array(w * h);
   const fall = (rng.uniform(-25, 25) * Math.PI) / 180;
@@ -249,7 +257,7 @@ export function snowPhysical(img: Image, strength: number, rng: Random): Image {
   for (let i = 0; i < w * h; i++) {
     const o = flakes[i]!;
     for (let k = 0; k < c; k++) {
-      const behind = toLinear(img.data[i * c + k]!) * p.veil + airlight * (1 - p.veil);
+      const behind = toLinear(img.data[i * c + k]!) * veil + airlight * (1 - veil);
       data[i * c + k] = toDisplay(behind * (1 - o) + flakeLight * o);
     }
   }

@@ -1,5 +1,6 @@
 import type { Random } from '../random.js';
-import { boxBlurPlane, clamp01, fromPlanes, planes, type Image, type Severity } from './image.js';
+import { boxBlurPlane, clamp01, fromPlanes, planes, sampleBilinear, type Image, type Severity } from './image.js';
+import { linear } from './scale.js';
 
 /**
  * Rain: albumentations `RandomRain`: slanted streaks of drop colour (200,200,200) drawn from
@@ -57,4 +58,59 @@ export function rainWith(img: Image, [density, lengthShare, blurShare, brightnes
   const res = fromPlanes(img, out);
   clamp01(res.data);
   return res;
+}
+
+/**
+ * Rain-layer parameters at a strength: streak seeds per pixel .004 → .03, streak length 15–30% →
+ * 30–60% of the height, and the transmission of the accumulated rain 0.95 → 0.6.
+ */
+export function rainLayerParams(strength: number): { seedShare: number; length: [number, number]; angle: number; brightness: [number, number]; dimming: [number, number]; veil: number; airlight: [number, number] } {
+  return {
+    seedShare: linear(0.004, 0.03, strength),
+    length: [linear(0.15, 0.3, strength), linear(0.3, 0.6, strength)],
+    angle: 25,
+    brightness: [0.35, 0.9],
+    dimming: [0.7, 1],
+    veil: linear(0.95, 0.6, strength),
+    airlight: [0.6, 0.95],
+  };
+}
+
+/**
+ * Rain as de-raining data sets synthesise it (Yang et al.'s rain model, O = α·(B + S) + (1 − α)·A,
+ * as Rain100L/H make it): sparse random seeds smeared into streaks along one direction for the frame
+ * (a line integral over the streak length), laid over the dimmed scene with a screen blend, then
+ * the veil of accumulated rain, all in display values.
+ */
+export function rainLayer(img: Image, strength: number, rng: Random): Image {
+  const p = rainLayerParams(strength);
+  const { width: w, height: h, channels: c } = img;
+  const seeds = new Float32Array(w * h);
+  for (let i = 0; i < seeds.length; i++) if (rng.next() < p.seedShare) seeds[i] = rng.uniform(...p.brightness);
+  const angle = (rng.uniform(-p.angle, p.angle) * Math.PI) / 180;
+  const len = Math.max(2, rng.uniform(...p.length) * h);
+  const dx = Math.sin(angle);
+  const dy = Math.cos(angle);
+  const steps = Math.ceil(len);
+  const streaks = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s = 0;
+      for (let k = 0; k < steps; k++) {
+        const sx = x - k * dx;
+        const sy = y - k * dy;
+        if (sx < 0 || sy < 0 || sx > w - 1 || sy > h - 1) break;
+        s += sampleBilinear(seeds, w, h, sx, sy);
+      }
+      streaks[y * w + x] = Math.min(1, s);
+    }
+  }
+  const dim = rng.uniform(...p.dimming);
+  const a = rng.uniform(...p.airlight);
+  const data = new Float32Array(img.data.length);
+  for (let i = 0; i < w * h; i++) {
+    const r = streaks[i]!;
+    for (let k = 0; k < c; k++) data[i * c + k] = p.veil * (1 - (1 - dim * img.data[i * c + k]!) * (1 - r)) + (1 - p.veil) * a;
+  }
+  return { ...img, data: clamp01(data) };
 }

@@ -1,5 +1,6 @@
 import type { Random } from '../random.js';
 import { clamp01, clippedZoom, luma, motionBlurPlane, type Image, type Severity } from './image.js';
+import { linear } from './scale.js';
 
 /**
  * Snow: CIFAR-10-C `snow`, tuples (loc, scale, zoom, threshold, blur radius, blur σ, blend): a
@@ -58,4 +59,49 @@ export function snowWith(img: Image, [loc, scale, zoom, threshold, radius, sigma
     }
   }
   return { ...img, data: clamp01(data) };
+}
+
+/**
+ * Flake-layer parameters at a strength: flakes per pixel .005 → .03 (nearest layer), flake radius,
+ * fall smear 5% → 20% of the height, and the scene lifted towards white by 0.05 → 0.5.
+ */
+export function flakeLayerParams(strength: number): { density: number; radius: [number, number]; smearShare: number; whiten: number; angle: number } {
+  return { density: linear(0.005, 0.03, strength), radius: [linear(0.5, 0.8, strength), linear(1, 1.8, strength)], smearShare: linear(0.05, 0.2, strength), whiten: linear(0.05, 0.5, strength), angle: 30 };
+}
+
+/**
+ * Snow as augmentation libraries make it (imgaug's Snowflakes): three layers of soft flakes, far to
+ * near (fewer, larger and more opaque as they come closer), each smeared along the fall direction and
+ * alpha-blended in white over a scene lifted towards white, in display values.
+ */
+export function flakeLayer(img: Image, strength: number, rng: Random): Image {
+  const p = flakeLayerParams(strength);
+  const { width: w, height: h, channels: c } = img;
+  const scale = Math.max(1, Math.min(w, h) / 32);
+  const fall = rng.uniform(-p.angle, p.angle);
+  const out = Float32Array.from(img.data, (v) => v + p.whiten * (1 - v));
+  for (const [share, size, opacity] of [[1, 0.6, 0.5], [0.6, 1, 0.75], [0.3, 1.6, 1]] as const) {
+    const layer = new Float32Array(w * h);
+    const count = Math.round(p.density * share * w * h);
+    for (let f = 0; f < count; f++) {
+      const r = rng.uniform(...p.radius) * size * scale;
+      const cx = rng.uniform(0, w);
+      const cy = rng.uniform(0, h);
+      const reach = Math.ceil(2 * r);
+      for (let y = Math.max(0, Math.floor(cy - reach)); y < Math.min(h, cy + reach); y++) {
+        for (let x = Math.max(0, Math.floor(cx - reach)); x < Math.min(w, cx + reach); x++) {
+          const d2 = (x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2;
+          layer[y * w + x] = Math.max(layer[y * w + x]!, Math.exp(-d2 / (2 * r * r)));
+        }
+      }
+    }
+    const smear = p.smearShare * h * size;
+    // ImageMagick's kernel points along its angle; 90° is straight down.
+    const blurred = smear >= 1 ? motionBlurPlane(layer, w, h, smear, smear / 2, 90 + fall) : layer;
+    for (let i = 0; i < w * h; i++) {
+      const a = Math.min(1, opacity * blurred[i]! * (smear >= 1 ? 2 : 1));
+      for (let k = 0; k < c; k++) out[i * c + k] = out[i * c + k]! * (1 - a) + a;
+    }
+  }
+  return { ...img, data: clamp01(out) };
 }

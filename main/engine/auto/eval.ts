@@ -1,281 +1,307 @@
-// Measuring `--mix auto` the way issue 6 asks: on labelled images with each condition applied,
-// accuracy of auto against the oracle (the condition's own mix, chosen by hand) and the clean model;
-// how often auto picks the right condition (and the clean model on clean images); on a shuffled
-// stream whose condition changes every few hundred frames, accuracy and frames until auto settles;
-// and auto's own cost per frame. `rws eval --mix auto` prints this report.
-//
-//   node dist/main/engine/auto/eval.js [--pack DIR] [--images N] [--severity 3] [--segment 200] [--json FILE]
+// Measuring `--mix auto` (issue 11): on labelled images with each condition made by each of its
+// generator families at each strength, Auto's accuracy against the clean model and against the best
+// of the pack's mixes chosen with hindsight (the best a user could do by picking the mix by hand,
+// knowing the labels); how often it picks each mix and abstains; on a stream whose weather changes
+// every few hundred frames, accuracy, frames until it settles, switches (flicker), and what it costs
+// per frame. Auto over a folder chooses by the model's own outputs and was trained on nothing, so
+// every family is one it never saw. `rws eval --mix auto` prints this report.
 import { argmaxRow, batchDims, unitToBytes } from '../../core/tensors.js';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { mixKey } from '../../core/mix.js';
-import { CONDITIONS, corrupt, type Image, type Severity } from '../../core/corruptions/index.js';
+import { CONDITIONS, corrupt, familiesOf, type Image } from '../../core/corruptions/index.js';
 import { createRandom, mixSeed } from '../../core/random.js';
+import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
-import { AutoMix, meanEntropy, type AutoChoice, type MixRunner } from './mix.js';
-import { readFashionImages } from './train.js';
+import path from 'node:path';
+import { packCandidates, type AutoCandidate, type MixRunner } from './choice.js';
+import { createChooser, type AutoScope } from './chooser.js';
+import { AutoMix } from './mix.js';
 import { fashionMnistDir } from '../io/idx.js';
 import { toTensor } from '../io/image-decode.js';
-import { defaultPackDir, loadPack, type PackManifest } from '../packs/pack.js';
-import { loadSignatures, Patcher } from '../runtime/patcher.js';
+import { loadLabelledData } from '../io/labelled-data.js';
 import { loadOnnx } from '../onnx/model.js';
+import { loadPack, type InputSpec } from '../packs/pack.js';
+import { loadSignatures, Patcher } from '../runtime/patcher.js';
 
-/** One condition at one severity: accuracies of the three ways to choose the mix. */
-export interface AutoConditionRow {
+/** One labelled set (a condition by one family at one strength, or the clean images): every way to choose the mix. */
+export interface AutoSetRow {
   condition: string;
-  severity: number;
+  family: string;
+  strength: number;
   images: number;
+  /** The clean model. */
   clean: number;
-  oracle: number;
-  /** Auto choosing per image on its own. */
-  autoFile: number;
-  /** Auto as a stream over these images in order, from a fresh start on the clean model. */
-  autoStream: number;
-  /** Lowest mean prediction entropy over the candidates, chosen per batch of `batch` images. */
-  entropyBatch: number;
-  /** The classifier's two most likely conditions for the batch (and clean), entropy deciding. */
-  bothBatch: number;
-  /** Share of images whose own choice was the right condition (`clean` on clean images). */
-  picked: number;
-  /** Share of stream frames on the right condition. */
-  streamPicked: number;
+  /** Each candidate mix, by id. */
+  candidates: Record<string, number>;
+  /** The best candidate chosen with hindsight (the clean model excluded). */
+  best: { id: string; accuracy: number };
+  auto: number;
+  /** Share of images Auto ran under each candidate (`clean` included). */
+  picks: Record<string, number>;
+  /** Share of images where Auto kept the clean model because no mix won by its margin. */
+  abstained: number;
 }
 
-/** The shuffled-stream experiment. */
+/** The changing stream. */
 export interface AutoStreamReport {
   frames: number;
   segment: number;
   changes: number;
   clean: number;
-  oracle: number;
+  /** Each segment under the candidate best for it, chosen with hindsight. */
+  best: number;
   auto: number;
-  /** Frames from each change until auto is on the new condition (a change it never reached counts the whole segment). */
-  settleFrames: number[];
+  /** Switches Auto made, and those beyond one per segment (flicker on a steady scene). */
+  switches: number;
+  extraSwitches: number;
+  /** Frames from each change until Auto settled on the mix it kept for that segment. */
   settleMedian: number;
   settleMax: number;
-  /** Switches auto made, against the changes there were. */
-  switches: number;
+  /** Inferences per frame (1 without Auto): the exploration's cost. */
+  inferencesPerFrame: number;
 }
 
 export interface AutoEvalReport {
   pack: string;
-  severity: number;
-  rows: AutoConditionRow[];
-  stream: AutoStreamReport;
-  /** Auto's own work per frame (image features, classifier, tracker), median microseconds. */
-  costMicros: number;
+  scope: AutoScope;
+  candidates: string[];
+  rows: AutoSetRow[];
+  stream?: AutoStreamReport;
   seconds: number;
 }
 
-/** Labelled images, plus the runner and the pack's auto, to evaluate on. */
+/** What `evaluateAuto` runs on. */
 export interface AutoEvalInput {
+  pack: string;
   runner: MixRunner;
-  manifest: PackManifest;
-  auto: AutoMix;
+  spec: InputSpec;
+  classes: number;
+  kind: 'logits' | 'probabilities';
+  candidates: AutoCandidate[];
+  recogniser?: AutoMix;
   images: Image[];
   labels: ArrayLike<number>;
-  severity?: Severity;
-  /** Frames per condition in the stream (default 200). */
+  /** Conditions (default every simulated condition a candidate is named for) and families (default all). */
+  conditions?: string[];
+  families?: string[];
+  strengths?: number[];
+  scope?: AutoScope;
+  /** Frames per stream segment (0: no stream). */
   segment?: number;
-  /** Number of conditions the stream passes through (default 12). */
   segments?: number;
   seed?: number;
   batch?: number;
 }
 
-/** Logits of images under mixes, each (image set, mix) run once. */
-class LogitCache {
-  private readonly cache = new Map<string, Float32Array>();
-  constructor(
-    private readonly runner: MixRunner,
-    private readonly manifest: PackManifest,
-    private readonly batch: number,
-  ) {}
-
-  async get(setKey: string, images: Image[], mix: ConditionMix): Promise<Float32Array> {
-    const key = `${setKey}|${mixKey(mix)}`;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    const spec = this.manifest.input;
-    const per = spec.width * spec.height * spec.channels;
-    const classes = this.manifest.labels.length;
-    const out = new Float32Array(images.length * classes);
-    await this.runner.setMix(mix);
-    for (let start = 0; start < images.length; start += this.batch) {
-      const part = images.slice(start, start + this.batch);
-      const input = new Float32Array(part.length * per);
-      part.forEach((im, i) => input.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per));
-      const dims = batchDims(spec, part.length);
-      out.set(await this.runner.run(input, dims), start * classes);
-    }
-    this.cache.set(key, out);
-    return out;
-  }
+/** A runner that counts inferences. */
+function counting(runner: MixRunner): MixRunner & { images: number } {
+  const r = {
+    images: 0,
+    setMix: (m: ConditionMix) => runner.setMix(m),
+    run: async (x: Float32Array, d: number[]) => {
+      r.images += d[0]!;
+      return runner.run(x, d);
+    },
+  };
+  return r;
 }
 
-/** Corruptions the pack can be tested on: its candidates whose id is one of the core's conditions. */
-function testable(auto: AutoMix): string[] {
-  const known = new Set(CONDITIONS.map((c) => c.id));
-  return auto.candidates.map((c) => c.id).filter((id) => known.has(id));
+function tensorOf(images: readonly Image[], spec: InputSpec): Float32Array {
+  const per = spec.width * spec.height * spec.channels;
+  const out = new Float32Array(images.length * per);
+  images.forEach((im, i) => out.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per));
+  return out;
+}
+
+/** Logits of a set under a mix, batch by batch. */
+async function logitsOf(runner: MixRunner, set: readonly Image[], mix: ConditionMix, spec: InputSpec, classes: number, batch: number): Promise<Float32Array> {
+  const out = new Float32Array(set.length * classes);
+  await runner.setMix(mix);
+  for (let start = 0; start < set.length; start += batch) {
+    const part = set.slice(start, start + batch);
+    out.set(await runner.run(tensorOf(part, spec), batchDims(spec, part.length)), start * classes);
+  }
+  return out;
+}
+
+function accuracyOf(logits: Float32Array, labels: ArrayLike<number>, classes: number, rows: number[]): number {
+  let right = 0;
+  for (const i of rows) if (argmaxRow(logits, i, classes) === labels[i]) right++;
+  return rows.length ? right / rows.length : 0;
+}
+
+/** The sets to measure: the clean images, then each condition × family × strength. */
+function setsOf(input: AutoEvalInput): { condition: string; family: string; strength: number }[] {
+  const ids = new Set(input.candidates.map((c) => c.id));
+  const conditions = input.conditions ?? CONDITIONS.map((c) => c.id).filter((c) => ids.has(c));
+  const out = [{ condition: 'clean', family: '', strength: 0 }];
+  for (const c of conditions) {
+    for (const f of familiesOf(c)) {
+      if (input.families && !input.families.includes('all') && !input.families.includes(f.id)) continue;
+      for (const s of input.strengths ?? [1, 3, 5]) out.push({ condition: c, family: f.id, strength: s });
+    }
+  }
+  return out;
 }
 
 /** Runs the whole evaluation; see the top of this file. */
 export async function evaluateAuto(input: AutoEvalInput): Promise<AutoEvalReport> {
   const t0 = performance.now();
-  const { runner, manifest, auto, images, labels } = input;
-  const severity = input.severity ?? 3;
-  const classes = manifest.labels.length;
-  const cache = new LogitCache(runner, manifest, input.batch ?? 64);
-  const ids = testable(auto);
-  const oracleMix = (id: string): ConditionMix => auto.mixFor(id, severity);
-
-  // Accuracy of a list of per-image mixes over a set, each mix's logits computed once.
-  const accuracyOf = async (setKey: string, set: Image[], mixes: ConditionMix[]): Promise<number> => {
+  const { spec, classes, labels, images } = input;
+  const batch = input.batch ?? 32;
+  const scope = input.scope ?? 'folder';
+  const all: AutoCandidate[] = [{ id: 'clean', mix: {} }, ...input.candidates.filter((c) => mixKey(c.mix) !== 'off')];
+  const rows: AutoSetRow[] = [];
+  const idx = Array.from({ length: images.length }, (_, i) => i);
+  for (const [k, set] of setsOf(input).entries()) {
+    const data = set.condition === 'clean' ? images : images.map((im, i) => corrupt(im, `${set.condition}/${set.family}`, set.strength, mixSeed(input.seed ?? 101, k, i)));
+    const candidates: Record<string, number> = {};
+    for (const c of all) candidates[c.id] = accuracyOf(await logitsOf(input.runner, data, c.mix, spec, classes, batch), labels, classes, idx);
+    const best = Object.entries(candidates).filter(([id]) => id !== 'clean').reduce((a, b) => (b[1] > a[1] ? b : a), ['clean', -1] as [string, number]);
+    const chooser = createChooser(scope, input.runner, input.candidates, { classes, kind: input.kind });
     let right = 0;
-    for (let i = 0; i < set.length; i++) {
-      const logits = await cache.get(setKey, set, mixes[i]!);
-      if (argmaxRow(logits, i, classes) === labels[i]) right++;
+    let abstained = 0;
+    const picks: Record<string, number> = {};
+    for (let start = 0; start < data.length; start += batch) {
+      const part = data.slice(start, start + batch);
+      const r = await chooser.run(tensorOf(part, spec), batchDims(spec, part.length));
+      r.choices.forEach((c, j) => {
+        if (argmaxRow(r.scores, j, classes) === labels[start + j]) right++;
+        picks[c.id] = (picks[c.id] ?? 0) + 1 / data.length;
+        if (c.evidence?.abstained) abstained++;
+      });
     }
-    return right / set.length;
-  };
-
-  const rows: AutoConditionRow[] = [];
-  const costs: number[] = [];
-  for (const id of ['clean', ...ids]) {
-    const set = id === 'clean' ? images : images.map((im, i) => corrupt(im, id, severity, mixSeed(101, i)));
-    const files: AutoChoice[] = set.map((im) => auto.classify(im));
-    auto.reset();
-    const stream: AutoChoice[] = set.map((im) => {
-      const c0 = performance.now();
-      const c = auto.observe(im);
-      costs.push(performance.now() - c0);
-      return c;
-    });
-    const clean = await accuracyOf(id, set, set.map(() => ({})));
-    // Entropy routes, per batch: every candidate's logits for the set, then a choice per batch.
-    const batch = input.batch ?? 64;
-    const byEntropy: ConditionMix[] = [];
-    const byBoth: ConditionMix[] = [];
-    for (let start = 0; start < set.length; start += batch) {
-      const end = Math.min(set.length, start + batch);
-      const ent = async (mix: ConditionMix) => meanEntropy((await cache.get(id, set, mix)).subarray(start * classes, end * classes), end - start);
-      let best: [number, ConditionMix] = [await ent({}), {}];
-      const scores = new Map<string, number>([['clean', best[0]]]);
-      for (const cid of ids) {
-        const h = await ent(oracleMix(cid));
-        scores.set(cid, h);
-        if (h < best[0]) best = [h, oracleMix(cid)];
-      }
-      const est = auto.estimate(set.slice(start, end));
-      const top2 = [...est.conditions].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => k);
-      let both: [number, string] = [scores.get('clean')!, 'clean'];
-      for (const cid of top2) if (scores.has(cid) && scores.get(cid)! < both[0]) both = [scores.get(cid)!, cid];
-      for (let i = start; i < end; i++) {
-        byEntropy.push(best[1]);
-        byBoth.push(both[1] === 'clean' ? {} : oracleMix(both[1]));
-      }
-    }
-    rows.push({
-      condition: id,
-      severity: id === 'clean' ? 0 : severity,
-      images: set.length,
-      clean,
-      oracle: id === 'clean' ? clean : await accuracyOf(id, set, set.map(() => oracleMix(id))),
-      autoFile: await accuracyOf(id, set, files.map((c) => c.mix)),
-      autoStream: await accuracyOf(id, set, stream.map((c) => c.mix)),
-      entropyBatch: await accuracyOf(id, set, byEntropy),
-      bothBatch: await accuracyOf(id, set, byBoth),
-      picked: files.filter((c) => c.id === id).length / set.length,
-      streamPicked: stream.filter((c) => c.id === id).length / set.length,
-    });
+    rows.push({ ...set, images: data.length, clean: candidates.clean!, candidates, best: { id: best[0], accuracy: best[1] }, auto: right / data.length, picks, abstained: abstained / data.length });
   }
+  const stream = (input.segment ?? 0) > 0 ? await streamExperiment(input, all) : undefined;
+  return { pack: input.pack, scope, candidates: all.map((c) => c.id), rows, ...(stream ? { stream } : {}), seconds: (performance.now() - t0) / 1000 };
+}
 
-  // The stream: segments of one condition each (clean among them), images shuffled, never the same condition twice in a row.
-  const segment = input.segment ?? 200;
+/** A stream of segments, each one condition by one family at strength 3 (clean among them), images shuffled. */
+async function streamExperiment(input: AutoEvalInput, all: AutoCandidate[]): Promise<AutoStreamReport> {
+  const { spec, classes, images, labels } = input;
+  const segment = input.segment!;
   const segments = input.segments ?? 12;
   const rng = createRandom(input.seed ?? 5);
-  const plan: string[] = [];
+  const choices = [{ condition: 'clean', family: '' }, ...setsOf({ ...input, strengths: [3] }).filter((s) => s.condition !== 'clean')];
+  const plan: { condition: string; family: string }[] = [];
   for (let s = 0; s < segments; s++) {
-    let next: string;
-    do next = ['clean', ...ids][rng.int(ids.length + 1)]!;
-    while (next === plan[plan.length - 1]);
+    let next;
+    do next = choices[rng.int(choices.length)]!;
+    while (plan.length && next.condition === plan[plan.length - 1]!.condition);
     plan.push(next);
   }
   const frames: Image[] = [];
   const frameLabels: number[] = [];
-  const truth: string[] = [];
-  for (let s = 0; s < segments; s++) {
+  for (const [s, seg] of plan.entries()) {
     for (let f = 0; f < segment; f++) {
       const k = rng.int(images.length);
-      const id = plan[s]!;
-      frames.push(id === 'clean' ? images[k]! : corrupt(images[k]!, id, severity, mixSeed(202, s, f)));
+      frames.push(seg.condition === 'clean' ? images[k]! : corrupt(images[k]!, `${seg.condition}/${seg.family}`, 3, mixSeed(202, s, f)));
       frameLabels.push(labels[k]!);
-      truth.push(id);
     }
   }
-  auto.reset();
-  const choices = frames.map((im) => auto.observe(im));
-  const streamAcc = async (mixes: ConditionMix[]): Promise<number> => {
-    let right = 0;
-    for (let i = 0; i < frames.length; i++) {
-      const logits = await cache.get('stream', frames, mixes[i]!);
-      if (argmaxRow(logits, i, classes) === frameLabels[i]) right++;
-    }
-    return right / frames.length;
-  };
+  const counted = counting(input.runner);
+  const chooser = createChooser('stream', counted, input.candidates, { classes, kind: input.kind, recogniser: input.recogniser });
+  input.recogniser?.reset();
+  let right = 0;
+  let switches = 0;
+  const ids: string[] = [];
+  for (const [i, im] of frames.entries()) {
+    const r = await chooser.run(tensorOf([im], spec), batchDims(spec, 1), () => [im]);
+    const c = r.choices[0]!;
+    if (argmaxRow(r.scores, 0, classes) === frameLabels[i]) right++;
+    if (c.switched) switches++;
+    ids.push(c.id);
+  }
+  const inferencesPerFrame = counted.images / frames.length;
+  // Hindsight: per segment, the candidate with the best accuracy on its frames.
+  let bestRight = 0;
+  let cleanRight = 0;
+  const logits = new Map<string, Float32Array>();
+  for (const c of all) logits.set(c.id, await logitsOf(input.runner, frames, c.mix, spec, classes, input.batch ?? 32));
   const settle: number[] = [];
-  for (let s = 1; s < segments; s++) {
-    const start = s * segment;
+  let extra = 0;
+  for (let s = 0; s < segments; s++) {
+    const rows = Array.from({ length: segment }, (_, f) => s * segment + f);
+    cleanRight += accuracyOf(logits.get('clean')!, frameLabels, classes, rows) * segment;
+    bestRight += Math.max(...all.map((c) => accuracyOf(logits.get(c.id)!, frameLabels, classes, rows))) * segment;
+    const segIds = rows.map((i) => ids[i]!);
+    const final = segIds[segIds.length - 1]!;
     let at = segment;
-    for (let f = 0; f < segment; f++) {
-      if (choices[start + f]!.id === plan[s]) {
-        at = f + 1;
-        break;
-      }
-    }
-    settle.push(at);
+    for (let f = segment - 1; f >= 0 && segIds[f] === final; f--) at = f;
+    if (s > 0) settle.push(at);
+    let changes = 0;
+    for (let f = 1; f < segment; f++) if (segIds[f] !== segIds[f - 1]) changes++;
+    extra += Math.max(0, changes - 1);
   }
   const sorted = [...settle].sort((a, b) => a - b);
-  const stream: AutoStreamReport = {
+  return {
     frames: frames.length,
     segment,
     changes: segments - 1,
-    clean: await streamAcc(frames.map(() => ({}))),
-    oracle: await streamAcc(truth.map((id) => (id === 'clean' ? {} : oracleMix(id)))),
-    auto: await streamAcc(choices.map((c) => c.mix)),
-    settleFrames: settle,
+    clean: cleanRight / frames.length,
+    best: bestRight / frames.length,
+    auto: right / frames.length,
+    switches,
+    extraSwitches: extra,
     settleMedian: sorted[sorted.length >> 1] ?? 0,
     settleMax: sorted[sorted.length - 1] ?? 0,
-    switches: choices.filter((c) => c.switched).length,
+    inferencesPerFrame,
   };
-  costs.sort((a, b) => a - b);
-  return { pack: manifest.id, severity, rows, stream, costMicros: (costs[costs.length >> 1] ?? 0) * 1000, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** The report as a Markdown table, as `rws eval --mix auto` prints it. */
+/** The report as Markdown tables, as `rws eval --mix auto` prints it. */
 export function autoReportMarkdown(r: AutoEvalReport): string {
-  const pc = (v: number) => `${(100 * v).toFixed(1)}`;
+  const pc = (v: number) => (100 * v).toFixed(1);
+  const top = (p: Record<string, number>) =>
+    Object.entries(p)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 2)
+      .map(([id, v]) => `${id} ${pc(v)}%`)
+      .join(', ');
   const lines = [
-    `## Auto condition: pack ${r.pack}, severity ${r.severity}`,
+    `## Auto (${r.scope}): pack ${r.pack}; candidates ${r.candidates.join(', ')}`,
     '',
-    '| condition | clean model | oracle | auto per image | auto stream | entropy per batch | classifier top-2 + entropy | picked right (image / stream) |',
-    '|---|---|---|---|---|---|---|---|',
-    ...r.rows.map((x) => `| ${x.condition} | ${pc(x.clean)} | ${pc(x.oracle)} | ${pc(x.autoFile)} | ${pc(x.autoStream)} | ${pc(x.entropyBatch)} | ${pc(x.bothBatch)} | ${pc(x.picked)} / ${pc(x.streamPicked)} |`),
-    '',
-    `Stream of ${r.stream.frames} frames, condition changing every ${r.stream.segment} (${r.stream.changes} changes, ${r.stream.switches} switches): ` +
-      `clean ${pc(r.stream.clean)}%, oracle ${pc(r.stream.oracle)}%, auto ${pc(r.stream.auto)}%; frames to settle after a change: median ${r.stream.settleMedian}, max ${r.stream.settleMax}.`,
-    `Auto costs ${r.costMicros.toFixed(0)} µs per frame (features, classifier, tracker). ${r.seconds.toFixed(0)} s in all.`,
+    '| condition | family | strength | clean model | best mix (hindsight) | auto | auto − best | auto − clean | auto ran |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...r.rows.map((x) => `| ${x.condition} | ${x.family || '–'} | ${x.strength || '–'} | ${pc(x.clean)} | ${x.best.id} ${pc(x.best.accuracy)} | ${pc(x.auto)} | ${((x.auto - x.best.accuracy) * 100).toFixed(1)} | ${((x.auto - x.clean) * 100).toFixed(1)} | ${top(x.picks)} |`),
     '',
   ];
+  const worstBest = Math.min(...r.rows.filter((x) => x.condition !== 'clean').map((x) => x.auto - x.best.accuracy));
+  const worstClean = Math.min(...r.rows.map((x) => x.auto - x.clean));
+  lines.push(`Worst row: ${(worstBest * 100).toFixed(1)} pp against the best mix with hindsight, ${(worstClean * 100).toFixed(1)} pp against the clean model.`);
+  if (r.stream) {
+    const s = r.stream;
+    lines.push(
+      '',
+      `Stream of ${s.frames} frames, weather changing every ${s.segment} (${s.changes} changes): clean ${pc(s.clean)}%, best mix per segment (hindsight) ${pc(s.best)}%, auto ${pc(s.auto)}%; ` +
+        `${s.switches} switches (${s.extraSwitches} beyond one per segment); frames to settle after a change: median ${s.settleMedian}, max ${s.settleMax}; ` +
+        `${s.inferencesPerFrame.toFixed(3)} inferences per frame.`,
+    );
+  }
+  lines.push(`${r.seconds.toFixed(0)} s in all.`, '');
   return lines.join('\n');
 }
 
-/** Loads a pack (with every signature) and evaluates auto on Fashion-MNIST's test images. */
-export async function evaluateAutoOnPack(packDir: string, opts: { fashionDir?: string; images?: number; severity?: Severity; segment?: number; threads?: number } = {}): Promise<AutoEvalReport> {
+/** Options of `evaluateAutoOnPack`. */
+export interface AutoPackEvalOptions {
+  /** Labelled data (IDX or class folders; default Fashion-MNIST's test set). */
+  data?: string;
+  images?: number;
+  conditions?: string[];
+  families?: string[];
+  strengths?: number[];
+  /** Measure on the data as it is (already corrupted images), simulating nothing. */
+  asIs?: boolean;
+  scope?: AutoScope;
+  segment?: number;
+  threads?: number;
+  seed?: number;
+}
+
+/** Loads a pack (with every signature present) and evaluates Auto on labelled images. */
+export async function evaluateAutoOnPack(packDir: string, opts: AutoPackEvalOptions = {}): Promise<AutoEvalReport> {
   const pack = await loadPack(packDir);
   const m = pack.manifest;
-  const auto = AutoMix.fromPack(m, { available: [...pack.signatureFiles.keys()] }, path.join(packDir, 'pack.json'));
+  const available = [...pack.signatureFiles.keys()];
   const patcher = await Patcher.create(await loadOnnx(pack.modelPath), await loadSignatures(pack.signatureFiles), {
     force: m.signatures.filter((s) => s.transfer).map((s) => s.id),
     threads: opts.threads,
@@ -283,34 +309,27 @@ export async function evaluateAutoOnPack(packDir: string, opts: { fashionDir?: s
     outputName: m.output.name,
   });
   try {
-    const { images, labels } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 't10k', opts.images ?? 1000);
-    return await evaluateAuto({ runner: patcher, manifest: m, auto, images, labels, severity: opts.severity, segment: opts.segment });
+    const data = await loadLabelledData(opts.data ?? fashionMnistDir(), m.input, m.labels, opts.images ?? 1000);
+    const report = await evaluateAuto({
+      pack: m.id,
+      runner: patcher,
+      spec: m.input,
+      classes: m.labels.length,
+      kind: m.output.kind,
+      candidates: packCandidates(m, available),
+      ...(m.autoMix?.classifier ? { recogniser: AutoMix.fromPack(m, { available }, path.join(packDir, 'pack.json')) } : {}),
+      images: data.images,
+      labels: data.labels,
+      conditions: opts.asIs ? [] : opts.conditions,
+      families: opts.families,
+      strengths: opts.strengths,
+      scope: opts.scope,
+      segment: opts.asIs ? 0 : (opts.segment ?? 200),
+      seed: opts.seed,
+    });
+    if (opts.asIs) report.rows[0]!.condition = 'as given';
+    return report;
   } finally {
     await patcher.dispose();
   }
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  evaluateAutoOnPack(arg('pack') ?? defaultPackDir(), {
-    fashionDir: arg('fashion'),
-    images: num(arg('images')),
-    severity: num(arg('severity')) as Severity | undefined,
-    segment: num(arg('segment')),
-    threads: num(arg('threads')),
-  })
-    .then(async (r) => {
-      process.stdout.write(autoReportMarkdown(r));
-      const json = arg('json');
-      if (json) await writeFile(json, JSON.stringify(r, null, 2) + '\n');
-    })
-    .catch((e: unknown) => {
-      console.error((e as Error).message);
-      process.exit(1);
-    });
 }

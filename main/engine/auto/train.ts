@@ -13,10 +13,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trainClassifier, estimate, type ConditionClass, type ConditionClassifier, type TrainOptions } from '../../core/auto-classifier.js';
 import { conditionFeatures, FEATURES_VERSION } from '../../core/condition-features.js';
-import { CONDITIONS, corrupt, type Image, type Severity } from '../../core/corruptions/index.js';
-import { mixSeed } from '../../core/random.js';
+import { CONDITIONS, type Image } from '../../core/corruptions/index.js';
+import { applyDraw, drawCondition } from '../../core/corruptions/mixture.js';
+import { createRandom, mixSeed } from '../../core/random.js';
 import { RwsError } from '../../core/errors.js';
-import { AutoMix, type MixRunner } from './mix.js';
+import { AutoMix } from './mix.js';
+import type { MixRunner } from './choice.js';
 import { fashionMnistDir, readIdx } from '../io/idx.js';
 import { toTensor } from '../io/image-decode.js';
 import { loadOnnx } from '../onnx/model.js';
@@ -46,22 +48,28 @@ export function defaultClasses(conditions: readonly string[] = CONDITIONS.map((c
   return out;
 }
 
-/** Corrupted feature vectors: each class applied to images drawn in turn from `images`. */
+/**
+ * Corrupted feature vectors: each class applied to images drawn in turn from `images`, each image
+ * by a family drawn from the condition's mixture (`exclude` leaves lineages out) at a strength
+ * within half a step of the class's severity.
+ */
 export function conditionSet(
   images: readonly Image[],
   classes: readonly ConditionClass[],
   perClass: number,
   stream: number,
   cleanShare = 1,
+  exclude: readonly string[] = [],
 ): { xs: Float32Array[]; ys: number[] } {
   const xs: Float32Array[] = [];
   const ys: number[] = [];
   let next = 0;
   classes.forEach((cl, k) => {
     const count = cl.condition === 'clean' ? Math.round(perClass * cleanShare) : perClass;
+    const strength = [Math.max(1, cl.severity - 0.5), Math.min(5, cl.severity + 0.5)] as const;
     for (let i = 0; i < count; i++) {
       const img = images[next++ % images.length]!;
-      const seen = cl.condition === 'clean' ? img : corrupt(img, cl.condition, cl.severity as Severity, mixSeed(stream, k, i));
+      const seen = cl.condition === 'clean' ? img : applyDraw(img, drawCondition(cl.condition, createRandom(mixSeed(stream, k, i)), { exclude, strength }));
       xs.push(conditionFeatures(seen));
       ys.push(k);
     }
@@ -77,14 +85,16 @@ export interface AutoTrainOptions extends TrainOptions {
   /** The clean class gets this many times `perClass` (it is the default, so it is seen more). */
   cleanShare?: number;
   conditions?: readonly string[];
+  /** Family lineages left out of training (leave-one-family-out). */
+  exclude?: readonly string[];
 }
 
-/** Trains the classifier on corrupted Fashion-MNIST training images (seeds of stream 11). */
+/** Trains the classifier on Fashion-MNIST training images corrupted by every family of every condition (seeds of stream 11). */
 export async function trainAutoClassifier(opts: AutoTrainOptions = {}): Promise<ConditionClassifier> {
   const perClass = opts.perClass ?? 500;
   const classes = defaultClasses(opts.conditions);
   const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 'train', Math.max(2000, perClass * 4));
-  const { xs, ys } = conditionSet(images, classes, perClass, 11, opts.cleanShare ?? 5);
+  const { xs, ys } = conditionSet(images, classes, perClass, 11, opts.cleanShare ?? 5, opts.exclude);
   return trainClassifier(xs, ys, classes, FEATURES_VERSION, opts);
 }
 
@@ -141,12 +151,13 @@ export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: 
   const classes = manifest.labels.length;
   const known = new Set(CONDITIONS.map((c) => c.id));
   const out: Record<string, number[]> = {};
-  for (const cand of auto.candidates.filter((c) => known.has(c.id))) {
+  for (const cand of auto.candidates.filter((c) => c.condition !== undefined && known.has(c.condition))) {
+    const condition = cand.condition!;
     const row: number[] = [];
     for (let sev = 1; sev <= 5; sev++) {
       const input = new Float32Array(n * per);
       for (let i = 0; i < n; i++) {
-        const im = corrupt(images[i]!, cand.id, sev as Severity, mixSeed(13, sev, i));
+        const im = applyDraw(images[i]!, drawCondition(condition, createRandom(mixSeed(13, sev, i)), { strength: [Math.max(1, sev - 0.5), Math.min(5, sev + 0.5)] }));
         input.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per);
       }
       let best = 1;
@@ -164,7 +175,7 @@ export async function fitAlpha(runner: MixRunner, manifest: PackManifest, auto: 
       }
       row.push(best);
     }
-    out[cand.id] = row;
+    out[condition] = row;
   }
   await runner.setMix({});
   return out;

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { familiesOf, findFamily, type Severity } from '../../core/corruptions/index.js';
+import { CONDITIONS, familiesOf, findFamily, type Severity } from '../../core/corruptions/index.js';
+import { RwsError } from '../../core/errors.js';
 import { parseMix } from '../../core/mix.js';
 import type { ConditionMix, Signature } from '../../core/signature.js';
 import { loadLabelledData } from '../io/labelled-data.js';
@@ -9,7 +10,9 @@ import { readSignature } from '../signatures/fit.js';
 import { accuracy, accuracyOf, corruptedSet, corruptionOrder, corruptionsOf, EVAL_BATCH, evalTarget, scoresOf, type CorruptedSet } from './corrupted-set.js';
 import { loadOnnx, type Layer, type OnnxModel } from '../onnx/model.js';
 import { loadPack, type ModelPack } from '../packs/pack.js';
-import { Patcher } from '../runtime/patcher.js';
+import { loadSignatures, Patcher } from '../runtime/patcher.js';
+import { packCandidates } from '../auto/choice.js';
+import { createChooser } from '../auto/chooser.js';
 
 export { corruptionOrder };
 
@@ -38,6 +41,13 @@ export interface EvalOptions {
    * `<condition>@<family>.onnx` in `robust`.
    */
   families?: string[];
+  /**
+   * Folder of leave-one-family-out signatures, `<condition>@<lineage>.rws.safetensors`: the
+   * condition's signature trained with that family lineage left out, measured on its families.
+   */
+  lofo?: string;
+  /** The recipe's figures (figures.json): BatchNorm adaptation and TENT on the unfolded model, carried into the family rows. */
+  peers?: string;
   /** Severity of the α, k, quantization and composition tables (default 3). */
   sweepSeverity?: Severity;
   threads?: number;
@@ -51,6 +61,30 @@ export interface SeverityRow {
   robust?: number;
   /** (patched − clean) / (robust − clean). */
   gapRecovered?: number;
+  /** Family rows: the signature trained with this family's lineage left out, and its gap recovered. */
+  lofo?: number;
+  gapLofo?: number;
+  /** Family rows: `--mix auto` over these images (sample, then commit), and the best of the pack's mixes chosen with hindsight. */
+  auto?: number;
+  autoPick?: string;
+  best?: { id: string; accuracy: number };
+  /** Family rows: the test-time peers from the recipe (torch, unfolded model, its own test images of this family and strength). */
+  peers?: PeerFigures;
+}
+
+/** BatchNorm adaptation, TENT, and the signature with BatchNorm adaptation, each with the clean accuracy it leaves behind. */
+export interface PeerFigures {
+  bn: number;
+  bnClean: number;
+  tent: number;
+  tentClean: number;
+  rwsBn: number;
+  rwsBnClean: number;
+  /** The recipe's own clean model, robust model, in-family and left-out signature on those images. */
+  clean: number;
+  robust?: number;
+  patched: number;
+  lofo?: number;
 }
 
 export interface ConditionTable {
@@ -62,7 +96,7 @@ export interface ConditionTable {
   /** Accuracy on clean images with this condition's patch on. */
   cleanWhilePatched: number;
   /** Per generator family (with `families`): the same rows on that family's images. */
-  families?: { family: string; corruptions: string[]; severities: SeverityRow[] }[];
+  families?: { family: string; lineage: string; corruptions: string[]; severities: SeverityRow[] }[];
   alpha: { alpha: number; corrupted: number; clean: number }[];
   layers: { layers: number; values: number; corrupted: number }[];
   quant: { quant: string; bytes: number; corrupted: number; smallerThanModel: number }[];
@@ -185,6 +219,39 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
     return p;
   };
 
+  // Leave-one-family-out signatures, one Patcher holding them all (keyed `<condition>@<lineage>`).
+  const lofoFiles = new Map<string, string>();
+  if (opts.lofo) {
+    for (const f of await readdir(opts.lofo).catch(() => [] as string[])) {
+      const m = /^(.+@.+)\.rws\.safetensors$/.exec(f);
+      if (m) lofoFiles.set(m[1]!, path.join(opts.lofo, f));
+    }
+  }
+  const lofoPatcher = lofoFiles.size ? await Patcher.create(model, await loadSignatures(lofoFiles), { threads }) : undefined;
+  const lofoFor = (key: string): string | undefined => (lofoFiles.has(key) ? key : undefined);
+  const peerFigures = opts.peers ? await readPeers(opts.peers) : undefined;
+  // Auto as `rws run --mix auto` runs a folder, and every candidate mix on the same images.
+  const candidates = packCandidates(m, [...signatures.keys()]);
+  const autoAndBest = async (d: CorruptedSet): Promise<Pick<SeverityRow, 'auto' | 'autoPick' | 'best'>> => {
+    const chooser = createChooser('folder', patcher, candidates, { classes, kind: m.output.kind });
+    const scores: Float32Array[] = [];
+    const picks = new Map<string, number>();
+    for (const b of d.batches) {
+      const r = await chooser.run(b.input, b.dims);
+      scores.push(r.scores);
+      for (const c of r.choices) picks.set(c.id, (picks.get(c.id) ?? 0) + 1);
+    }
+    let best = { id: 'clean', accuracy: -1 };
+    for (const c of candidates) {
+      await patcher.setMix(c.mix);
+      const a = await acc(patcher, d);
+      if (a > best.accuracy) best = { id: c.id, accuracy: a };
+    }
+    await patcher.setMix({});
+    const autoPick = [...picks].sort((a, b) => b[1] - a[1])[0]?.[0];
+    return { auto: accuracyOf(scores, d.labels, classes), ...(autoPick ? { autoPick } : {}), best };
+  };
+
   try {
     const clean = dataFor([], 1);
     await patcher.setMix({});
@@ -211,9 +278,13 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         rows.push(row);
       }
       const familyRows: NonNullable<ConditionTable['families']> = [];
+      const single = Object.keys(mix).length === 1 ? Object.keys(mix)[0]! : undefined;
       for (const family of familiesFor(corruptions, opts.families)) {
         const keyed = corruptions.map((c) => (findFamily(c, family) ? `${c}/${family}` : c));
+        const lineage = corruptions.length === 1 ? (findFamily(corruptions[0]!, family)?.lineage ?? family) : family;
         const frobust = await robustFor(`${corruptions.join('+')}@${family}`);
+        // The signature trained without this family's lineage, where the condition is one signature.
+        const lofoId = single && opts.lofo ? lofoFor(`${corruptions.join('+')}@${lineage}`) : undefined;
         const frows: SeverityRow[] = [];
         for (const s of severities) {
           const d = dataFor(keyed, s);
@@ -225,11 +296,19 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
             row.robust = await acc(frobust, d);
             if (row.robust !== row.clean) row.gapRecovered = (row.patched - row.clean) / (row.robust - row.clean);
           }
+          if (lofoId && lofoPatcher) {
+            await lofoPatcher.setMix({ [lofoId]: mix[single!]! });
+            row.lofo = await acc(lofoPatcher, d);
+            if (row.robust !== undefined && row.robust !== row.clean) row.gapLofo = (row.lofo - row.clean) / (row.robust - row.clean);
+          }
+          Object.assign(row, await autoAndBest(d));
+          const peer = peersOf(peerFigures, corruptions.join('+'), family, s);
+          if (peer) row.peers = peer;
           frows.push(row);
         }
-        familyRows.push({ family, corruptions: keyed, severities: frows });
+        familyRows.push({ family, lineage, corruptions: keyed, severities: frows });
         const mid = frows.find((r) => r.severity === sweep) ?? frows[0];
-        say(`${id} / ${family}: severity ${mid?.severity} clean ${pct(mid?.clean)} patched ${pct(mid?.patched)}${mid?.robust !== undefined ? ` robust ${pct(mid.robust)} gap recovered ${pct(mid.gapRecovered)}` : ''}`);
+        say(`${id} / ${family}: severity ${mid?.severity} clean ${pct(mid?.clean)} patched ${pct(mid?.patched)}${mid?.lofo !== undefined ? ` left out ${pct(mid.lofo)}` : ''}${mid?.robust !== undefined ? ` robust ${pct(mid.robust)} gap recovered ${pct(mid.gapRecovered)}${mid.gapLofo !== undefined ? ` (left out ${pct(mid.gapLofo)})` : ''}` : ''} auto ${pct(mid?.auto)} best ${mid?.best?.id} ${pct(mid?.best?.accuracy)}`);
       }
       await patcher.setMix(mix);
       const cleanWhilePatched = await acc(patcher, clean);
@@ -244,7 +323,6 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
       // Layer sweep and quantization: only for a condition made of one signature.
       const layers: ConditionTable['layers'] = [];
       const quant: ConditionTable['quant'] = [];
-      const single = Object.keys(mix).length === 1 ? Object.keys(mix)[0]! : undefined;
       const modelBytes = (await stat(pack.modelPath)).size;
       if (single) {
         const sig = signatures.get(single)!;
@@ -312,27 +390,33 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
         say(`mix ${id}: skipped, a signature is missing`);
         continue;
       }
-      const corruptions = corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
+      let corruptions = corruptionOrder(Object.keys(mix).flatMap((s) => corruptionsOf(signatures.get(s)!.meta.condition)));
       if (corruptions.length < 1) continue;
+      // Parts of a pair condition (fog + low light = foggy night): that pair's own images and robust model.
+      const pairCondition = CONDITIONS.find((c) => c.parts && c.parts.length === new Set(corruptions).size && c.parts.every((x) => corruptions.includes(x)));
+      const pairRobust = pairCondition ? `${pairCondition.id}@${familiesOf(pairCondition.id)[0]!.id}` : undefined;
+      // A robust model for the parts in order (`low-light+fog.onnx`) stands in for the pair's own.
+      const partsRobust = corruptions.join('+');
+      if (pairCondition) corruptions = [pairCondition.id];
       const d = dataFor(corruptions, sweep);
       await patcher.setMix({});
       const row: CompositionRow = { id, name, mix, corruptions, severity: sweep, clean: await acc(patcher, d), mixed: 0, singles: {}, dedicated: {} };
       await patcher.setMix(mix);
       row.mixed = await acc(patcher, d);
       // Each single-condition signature of the mix alone, and any signature made for this very combination.
-      const parts = new Set(corruptions);
+      const parts = new Set(pairCondition ? pairCondition.parts : corruptions);
       for (const [sid, sig] of signatures) {
         const cs = corruptionsOf(sig.meta.condition);
         if (cs.length === 1 && parts.has(cs[0]!)) {
           await patcher.setMix({ [sid]: 1 });
           row.singles[sid] = await acc(patcher, d);
-        } else if (cs.length > 1 && cs.length === parts.size && cs.every((c) => parts.has(c))) {
+        } else if (sig.meta.condition === pairCondition?.id || (cs.length > 1 && cs.length === parts.size && cs.every((c) => parts.has(c)))) {
           await patcher.setMix({ [sid]: 1 });
           row.dedicated[sid] = await acc(patcher, d);
         }
       }
       await patcher.setMix({});
-      const pair = await robustFor(corruptions.join('+'));
+      const pair = (pairRobust ? await robustFor(pairRobust) : undefined) ?? (await robustFor(partsRobust));
       if (pair) {
         row.pairModel = await acc(pair, d);
         if (row.pairModel !== row.clean) row.shareOfPair = (row.mixed - row.clean) / (row.pairModel - row.clean);
@@ -356,8 +440,40 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
   } finally {
     await patcher.dispose();
     await plain.dispose();
+    await lofoPatcher?.dispose();
     for (const p of robustModels.values()) await p.dispose();
   }
+}
+
+/** The recipe's figures.json, as far as the peers go (native-models/recipe/evaluate.py writes it). */
+interface RecipeFigures {
+  conditions?: Record<string, { families?: Record<string, { strengths?: Record<string, Record<string, number>> }> }>;
+}
+
+async function readPeers(file: string): Promise<RecipeFigures> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as RecipeFigures;
+  } catch (e) {
+    throw new RwsError('eval-peers', `${file}: cannot read the recipe's figures (${(e as Error).message})`, { file, field: 'peers' });
+  }
+}
+
+/** The peers' figures of one condition, family and strength, when the recipe measured them. */
+function peersOf(fig: RecipeFigures | undefined, condition: string, family: string, strength: number): PeerFigures | undefined {
+  const r = fig?.conditions?.[condition]?.families?.[family]?.strengths?.[String(strength)];
+  if (!r || r.bn === undefined || r.tent === undefined) return undefined;
+  return {
+    bn: r.bn,
+    bnClean: r.bn_clean!,
+    tent: r.tent,
+    tentClean: r.tent_clean!,
+    rwsBn: r.rws_bn!,
+    rwsBnClean: r.rws_bn_clean!,
+    clean: r.clean!,
+    patched: r.patched!,
+    ...(r.robust !== undefined ? { robust: r.robust } : {}),
+    ...(r.lofo !== undefined ? { lofo: r.lofo } : {}),
+  };
 }
 
 /** The families to measure a condition's corruptions on: every family one of them has (`all`), or the listed ones they have. */

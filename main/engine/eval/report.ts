@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { EvalReport } from './evaluate.js';
+import type { EvalReport, SeverityRow } from './evaluate.js';
 
 const pct = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '–' : `${(v * 100).toFixed(1)}`);
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -21,12 +21,29 @@ export function reportText(r: EvalReport): string {
   }
   if (r.conditions.some((c) => c.families?.length)) {
     lines.push('');
-    lines.push('per generator family');
-    lines.push('condition / family          sev  clean  patched  robust  gap recovered');
+    lines.push('per generator family: in family (the signature trained on every family) and left out (trained without this family\'s lineage)');
+    lines.push('the robust model is all layers fine-tuned on this family; gap recovered = (patched − clean) / (robust − clean)');
+    lines.push('condition / family          sev  clean  robust  patched  gap   left out  gap   auto  best mix (hindsight)');
     for (const c of r.conditions) {
       for (const f of c.families ?? []) {
         for (const s of f.severities) {
-          lines.push(`${`${c.id} / ${f.family}`.padEnd(26)} ${String(s.severity).padStart(3)}  ${pct(s.clean).padStart(5)}  ${pct(s.patched).padStart(7)}  ${pct(s.robust).padStart(6)}  ${pct(s.gapRecovered).padStart(13)}`);
+          lines.push(
+            `${`${c.id} / ${f.family}`.padEnd(26)} ${String(s.severity).padStart(3)}  ${pct(s.clean).padStart(5)}  ${pct(s.robust).padStart(6)}  ${pct(s.patched).padStart(7)}  ${pct(s.gapRecovered).padStart(5)}  ${pct(s.lofo).padStart(8)}  ${pct(s.gapLofo).padStart(5)}  ${pct(s.auto).padStart(5)}  ${s.best ? `${s.best.id} ${pct(s.best.accuracy)}` : '–'}`,
+          );
+        }
+      }
+    }
+    if (r.conditions.some((c) => c.families?.some((f) => f.severities.some((s) => s.peers)))) {
+      lines.push('');
+      lines.push('test-time peers (the recipe, torch, unfolded model, its own test images; batches of 200): accuracy / clean accuracy left behind');
+      lines.push('condition / family          sev  clean  patched  BN adaptation  TENT         RWS + BN');
+      for (const c of r.conditions) {
+        for (const f of c.families ?? []) {
+          for (const s of f.severities) {
+            const p = s.peers;
+            if (!p) continue;
+            lines.push(`${`${c.id} / ${f.family}`.padEnd(26)} ${String(s.severity).padStart(3)}  ${pct(p.clean).padStart(5)}  ${pct(p.patched).padStart(7)}  ${`${pct(p.bn)} / ${pct(p.bnClean)}`.padEnd(13)}  ${`${pct(p.tent)} / ${pct(p.tentClean)}`.padEnd(11)}  ${pct(p.rwsBn)} / ${pct(p.rwsBnClean)}`);
+          }
         }
       }
     }
@@ -90,6 +107,42 @@ export async function reportHtml(r: EvalReport): Promise<string> {
         `<td>${Object.entries(m.dedicated).map(([k, v]) => `${esc(k)} ${pct(v)}`).join('<br>') || '–'}</td><td>${pct(m.pairModel)}</td><td>${pct(m.shareOfPair)}</td></tr>`,
     )
     .join('\n');
+  const famCharts = r.conditions.flatMap((c) => (c.families ?? []).map((f) => ({ c, f })));
+  const famData = JSON.stringify(
+    famCharts.map(({ c, f }) => {
+      const line = (get: (s: SeverityRow) => number | undefined) => (f.severities.some((s) => get(s) !== undefined) ? f.severities.map((s) => (get(s) ?? NaN) * 100) : null);
+      return {
+        title: `${c.name} / ${f.family}`,
+        labels: f.severities.map((s) => `${s.severity}`),
+        lines: {
+          'clean model': line((s) => s.clean),
+          'patched (in family)': line((s) => s.patched),
+          'patched (family left out)': line((s) => s.lofo),
+          Auto: line((s) => s.auto),
+          'BN adaptation (recipe)': line((s) => s.peers?.bn),
+          'TENT (recipe)': line((s) => s.peers?.tent),
+          'fine-tuned model': line((s) => s.robust),
+        },
+      };
+    }),
+  ).replace(/</g, '\\u003c');
+  const famRows = famCharts
+    .flatMap(({ c, f }) =>
+      f.severities.map(
+        (s) =>
+          `<tr><td>${esc(c.name)}</td><td>${esc(f.family)}</td><td>${s.severity}</td><td>${pct(s.clean)}</td><td>${pct(s.robust)}</td><td>${pct(s.patched)}</td><td>${pct(s.gapRecovered)}</td>` +
+          `<td>${pct(s.lofo)}</td><td>${pct(s.gapLofo)}</td><td>${pct(s.auto)}</td><td>${s.best ? `${esc(s.best.id)} ${pct(s.best.accuracy)}` : '–'}</td>` +
+          `<td>${s.peers ? `${pct(s.peers.bn)} / ${pct(s.peers.bnClean)}` : '–'}</td><td>${s.peers ? `${pct(s.peers.tent)} / ${pct(s.peers.tentClean)}` : '–'}</td><td>${s.peers ? `${pct(s.peers.rwsBn)} / ${pct(s.peers.rwsBnClean)}` : '–'}</td></tr>`,
+      ),
+    )
+    .join('\n');
+  const familySection = famCharts.length
+    ? `<h2>Generator families: accuracy vs strength</h2>
+<p>Each condition made by each of its generator families. <i>In family</i>: the shipped signature (trained on every family). <i>Family left out</i>: the same recipe with this family's lineage left out of training (the honest figure for weather made some other way). Fine-tuned model: all layers fine-tuned on this family. Auto: <code>--mix auto</code> over the images (sample, then commit). BN adaptation and TENT come from the recipe (torch, the unfolded model, its own test images, batches of 200), with the clean accuracy each leaves behind.</p>
+<div class="grid">${famCharts.map((_, i) => `<div class="card"><canvas id="fam${i}" height="230"></canvas></div>`).join('')}</div>
+<table><tr><th>condition</th><th>family</th><th>strength</th><th>clean %</th><th>fine-tuned %</th><th>in family %</th><th>gap %</th><th>left out %</th><th>gap %</th><th>Auto %</th><th>best mix (hindsight) %</th><th>BN adapt. / clean %</th><th>TENT / clean %</th><th>RWS+BN / clean %</th></tr>
+${famRows}</table>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.packName)}: robustness report</title>
 <style>
@@ -106,6 +159,7 @@ Model ${esc(r.model.file)}, ${r.model.bytes} bytes.</p>
 <div class="grid">${charts.map((c) => `<div class="card"><canvas id="${c.id}" height="220"></canvas></div>`).join('')}</div>
 <table><tr><th>condition</th><th>severity</th><th>clean %</th><th>patched %</th><th>robust %</th><th>gap recovered %</th></tr>
 ${rows}</table>
+${familySection}
 <h2>α sweep (severity ${r.sweepSeverity})</h2>
 <div class="card"><canvas id="alpha" height="120"></canvas></div>
 <h2>Layers kept (severity ${r.sweepSeverity})</h2><table>${layers}</table>
@@ -124,6 +178,13 @@ D.severity.forEach((s, i) => {
     options: {animation: false, plugins: {title: {display: true, text: titles[i]}}, scales: {y: {min: 0, max: 100, title: {display: true, text: 'accuracy %'}}, x: {title: {display: true, text: 'severity'}}}}});
 });
 const palette = ['#1a73e8', '#e8710a', '#188038', '#d93025', '#9334e6', '#12b5cb', '#f9ab00'];
+const FAM = ${famData};
+const famStyle = {'clean model': ['#888', []], 'patched (in family)': ['#1a73e8', []], 'patched (family left out)': ['#1a73e8', [5, 4]], Auto: ['#188038', []], 'BN adaptation (recipe)': ['#9334e6', [2, 3]], 'TENT (recipe)': ['#d93025', [2, 3]], 'fine-tuned model': ['#e8710a', [8, 4]]};
+FAM.forEach((f, i) => {
+  const sets = Object.entries(f.lines).filter(([, v]) => v).map(([k, v]) => ({label: k, data: v, borderColor: famStyle[k][0], borderDash: famStyle[k][1]}));
+  new Chart(document.getElementById('fam' + i), {type: 'line', data: {labels: f.labels, datasets: sets},
+    options: {animation: false, plugins: {title: {display: true, text: f.title}, legend: {labels: {boxWidth: 12, font: {size: 10}}}}, scales: {y: {min: 0, max: 100, title: {display: true, text: 'accuracy %'}}, x: {title: {display: true, text: 'strength'}}}}});
+});
 new Chart(document.getElementById('alpha'), {type: 'line', data: {datasets: D.alpha.flatMap((a, i) => [
   {label: a.id + ' (corrupted)', data: a.points, borderColor: palette[i % 7]},
   {label: a.id + ' (clean)', data: a.clean, borderColor: palette[i % 7], borderDash: [4, 4]}])},

@@ -17,8 +17,8 @@ export interface Classifier {
   readonly maxBatch: number;
   /** Scores for `dims[0]` images, `classes` values each, image after image. */
   run(input: Float32Array, dims: number[]): Promise<Float32Array>;
-  /** With `--mix auto`: like `run`, and the mix each image was run with (chosen per image or batch). */
-  runWithMixes?(input: Float32Array, dims: number[]): Promise<{ scores: Float32Array; mixes: ConditionMix[] }>;
+  /** With `--mix auto`: like `run`, and the mix each image was run with; `files` are the images' paths inside their input (Auto decides per folder). */
+  runWithMixes?(input: Float32Array, dims: number[], files?: readonly string[]): Promise<{ scores: Float32Array; mixes: ConditionMix[] }>;
   dispose(): Promise<void>;
 }
 

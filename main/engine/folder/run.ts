@@ -338,7 +338,9 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
         pump();
         const input = new Float32Array(items.length * perImage);
         items.forEach((d, i) => input.set(d.tensor, i * perImage));
-        const ran = classifier.runWithMixes ? await classifier.runWithMixes(input, dimsOf(items.length)) : { scores: await classifier.run(input, dimsOf(items.length)) };
+        const ran = classifier.runWithMixes
+          ? await classifier.runWithMixes(input, dimsOf(items.length), items.map((d) => d.file.rel))
+          : { scores: await classifier.run(input, dimsOf(items.length)) };
         const scores = ran.scores;
         const cols = scores.length / items.length;
         if (cols !== classes) throw new RwsError('model-output', `the model gave ${cols} scores per image, but the labels name ${classes} classes`, { field: 'labels' });

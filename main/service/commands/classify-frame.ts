@@ -1,14 +1,28 @@
 import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, FrameResult } from '../../api/contract.js';
+import { packCandidates } from '../../engine/auto/choice.js';
+import { createChooser, type AutoChooser } from '../../engine/auto/chooser.js';
 import { AutoMix, imagesFromInput } from '../../engine/auto/mix.js';
 import { toTensor } from '../../engine/io/image-decode.js';
 import { mixKey } from '../../core/mix.js';
 import type { Engine } from '../engine.js';
 import type { LoadedPack } from '../models.js';
+import type { AutoChoice } from '../../engine/auto/choice.js';
+import type { ConditionMix } from '../../core/signature.js';
 import { batchDims, topClasses as topK, unitToBytes } from '../../core/tensors.js';
 
 /** Auto's state per loaded pack: a new pack starts again from the clean model. */
-const autos = new WeakMap<LoadedPack, AutoMix>();
+const autos = new WeakMap<LoadedPack, AutoChooser>();
+
+/** The stream chooser for a pack: its mixes, judged by the model's outputs; its classifier (if any) proposes. */
+function streamChooser(loaded: LoadedPack): AutoChooser {
+  const m = loaded.pack.manifest;
+  const available = loaded.info.signatures.filter((s) => s.available).map((s) => s.id);
+  const recogniser = m.autoMix?.classifier ? AutoMix.fromPack(m, { available }, `${loaded.pack.dir}/pack.json`) : undefined;
+  // Exploring runs patch the model directly: only the mix in force is published to the UI.
+  const runner = { setMix: (mix: ConditionMix) => loaded.patched.setMix(mix), run: (x: Float32Array, d: number[]) => loaded.patched.run(x, d) };
+  return createChooser('stream', runner, packCandidates(m, available), { classes: m.labels.length, kind: m.output.kind, recogniser });
+}
 
 /** Command `classifyFrame`: one camera frame (already at the model's size, HWC bytes or 0..1) through the patched model, and the clean one when comparing. */
 export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyFrame'>): Promise<FrameResult> {
@@ -26,20 +40,22 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
   const kind = loaded.pack.manifest.output.kind;
   const clean = args.compare ? await engine.cleanClassifier() : undefined;
   let auto = args.auto ? autos.get(loaded) : undefined;
-  if (args.auto && !auto) {
-    const available = loaded.info.signatures.filter((s) => s.available).map((s) => s.id);
-    auto = AutoMix.fromPack(loaded.pack.manifest, { available }, `${loaded.pack.dir}/pack.json`);
-    autos.set(loaded, auto);
-  }
+  if (args.auto && !auto) autos.set(loaded, (auto = streamChooser(loaded)));
   return engine.exclusive(() => engine.survive(loaded, async () => {
     const t0 = performance.now();
-    // Auto follows the frames: a new choice patches the model before this frame runs.
-    const choice = auto?.observe(imagesFromInput(input, dims, spec));
-    if (choice && mixKey(choice.mix) !== mixKey(engine.mix)) {
-      await engine.useMix(loaded, choice.mix);
+    let p: Float32Array;
+    let choice: AutoChoice | undefined;
+    let key = mixKey(engine.mix);
+    if (auto) {
+      // Auto follows the frames; the engine's mix (what the UI shows) follows Auto.
+      const r = await auto.run(input, dims, () => imagesFromInput(input, dims, spec));
+      [p, choice] = [r.scores, r.choices[0]!];
+      key = mixKey(choice.mix);
+      if (key !== mixKey(engine.mix)) await engine.useMix(loaded, choice.mix);
+    } else {
+      p = await loaded.patched.run(input, dims);
     }
-    const key = mixKey(engine.mix);
-    const [p, c] = await Promise.all([loaded.patched.run(input, dims), clean?.run(input.slice(), dims)]);
+    const c = clean ? await clean.run(input.slice(), dims) : undefined;
     const out: FrameResult = { patched: topK(p, labels, k, kind), ms: performance.now() - t0, mixKey: key };
     if (c) out.clean = topK(c, labels, k, kind);
     if (choice) out.auto = { id: choice.id, severity: choice.severity, confidence: choice.confidence, switched: choice.switched };

@@ -16,7 +16,7 @@ export async function getFolderResults(engine: Engine, args: CommandArgs<'getFol
     failed: job.sortedFailures(),
     skipped: job.skipped,
     special: job.special,
-    mixKey: mixKey(job.spec.mix),
+    mixKey: job.spec.auto ? 'auto' : mixKey(job.spec.mix),
     device: job.device,
   };
 }

@@ -19,7 +19,7 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
   if (job && job.spec.output === output) return engine.startFolderJob(job.spec, true);
   const { header, ...spec } = await specFromJournal(output);
   const m = loaded.pack.manifest;
-  if (header.model !== (await packRunIdentity(loaded.pack, (id) => spec.mix[id] !== undefined))) {
+  if (header.model !== (await packRunIdentity(loaded.pack, (id) => spec.auto === true || spec.mix[id] !== undefined))) {
     const theirs = identityPack(header.model);
     const changed = theirs === `${m.id}@${m.version}` ? ' (its model or signatures have changed since)' : '';
     throw new RwsError('run-other-pack', `${output}: that run used ${theirs}; load that pack to resume it (loaded: ${m.id}@${m.version}${changed})`, { field: 'output' });

@@ -4,7 +4,7 @@ import type { Engine } from '../engine.js';
 import { assertWalkInsideRoots } from '../folder-job.js';
 import { mixFromArgument } from './set-mix.js';
 
-/** Command `startFolderRun`: classify every image under the inputs into the output folder (journal, results.json, results.csv). */
+/** Command `startFolderRun`: classify every image under the inputs into the output folder (journal, results.json, results.csv); with `auto`, each file under the mix Auto chooses. */
 export async function startFolderRun(engine: Engine, args: CommandArgs<'startFolderRun'>): Promise<FolderProgress> {
   const loaded = await engine.requirePack();
   engine.assertNoRun();
@@ -14,6 +14,7 @@ export async function startFolderRun(engine: Engine, args: CommandArgs<'startFol
   const output = await engine.writable(args.output, 'output');
   if (args.copyToClassFolders) assertOutsideInputs(inputs, output, 'output');
   const walk = await assertWalkInsideRoots(engine, inputs);
-  const mix = args.mix === undefined ? { ...engine.mix } : mixFromArgument(engine, args.mix, 'mix');
-  return engine.startFolderJob({ inputs, output, mix, top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false, walk);
+  const auto = args.auto === true;
+  const mix = auto ? {} : args.mix === undefined ? { ...engine.mix } : mixFromArgument(engine, args.mix, 'mix');
+  return engine.startFolderJob({ inputs, output, mix, ...(auto ? { auto } : {}), top: args.top ?? 5, copyToClassFolders: args.copyToClassFolders ?? false, batch: args.batch }, false, walk);
 }

@@ -23,11 +23,13 @@ function meanAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 const ids = CONDITIONS.map((c) => c.id);
+const singles = CONDITIONS.filter((c) => !c.parts).map((c) => c.id);
 
 describe('corrupt', () => {
-  it('lists the six conditions with user-facing names', () => {
-    expect(ids).toEqual(['rain', 'fog', 'low-light', 'snow', 'noise', 'motion-blur']);
+  it('lists the conditions with user-facing names, the pairs last with their parts', () => {
+    expect(ids).toEqual(['rain', 'fog', 'low-light', 'snow', 'noise', 'motion-blur', 'foggy-night', 'night-rain']);
     expect(CONDITIONS.find((c) => c.id === 'noise')!.name).toBe('Sensor noise');
+    expect(CONDITIONS.find((c) => c.id === 'foggy-night')!.parts).toEqual(['fog', 'low-light']);
   });
 
   it.each(ids)('%s is deterministic for a seed and differs across seeds', (id) => {
@@ -59,7 +61,8 @@ describe('corrupt', () => {
     }
   });
 
-  it.each(ids)('%s changes the image more at each higher severity (mean over seeds)', (id) => {
+  // A pair's parts pull apart (rain brightens, night darkens): the pairs are checked by contrast in families.test.ts.
+  it.each(singles)('%s changes the image more at each higher severity (mean over seeds)', (id) => {
     const img = card(28, 28, 1);
     const effect = ([1, 2, 3, 4, 5] as Severity[]).map((s) => {
       let sum = 0;

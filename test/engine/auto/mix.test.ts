@@ -3,7 +3,8 @@ import { conditionFeatures } from '../../../main/core/condition-features.js';
 import { corrupt, type Image } from '../../../main/core/corruptions/index.js';
 import { isRwsError } from '../../../main/core/errors.js';
 import { mixSeed } from '../../../main/core/random.js';
-import { AutoMix, chooseByEntropy, imagesFromInput, meanEntropy, packCandidates, runAuto, type MixRunner } from '../../../main/engine/auto/mix.js';
+import { packCandidates } from '../../../main/engine/auto/choice.js';
+import { AutoMix, imagesFromInput } from '../../../main/engine/auto/mix.js';
 import { toTensor } from '../../../main/engine/io/image-decode.js';
 import { parsePackManifest, type InputSpec, type PackManifest } from '../../../main/engine/packs/pack.js';
 import { smallClassifier, syntheticItems, TEST_CONDITIONS } from './fixtures.js';
@@ -36,11 +37,15 @@ const fresh = syntheticItems(400, 99);
 const item = (i: number): Image => fresh[i % fresh.length]!;
 
 describe('AutoMix', () => {
-  it('lists the pack conditions and the signatures no condition covers as candidates', () => {
+  it('lists the pack conditions, its named mixes and each signature alone as candidates, each mix once', () => {
     const c = packCandidates(manifest(false));
-    expect(c.find((x) => x.id === 'fog')!.mix).toEqual({ 'fog-sig': 0.8 });
-    expect(c.find((x) => x.id === 'rain')!.mix).toEqual({ 'rain-sig': 1 });
-    expect(c).toHaveLength(TEST_CONDITIONS.length);
+    expect(c[0]).toEqual({ id: 'fog', mix: { 'fog-sig': 0.8 }, condition: 'fog' });
+    // A signature no named condition covers stands for its condition (what the classifier names).
+    expect(c.find((x) => x.id === 'rain-sig')).toEqual({ id: 'rain-sig', mix: { 'rain-sig': 1 }, condition: 'rain' });
+    // fog-sig at 1 differs from the condition's 0.8: both are candidates, the condition's one stands for fog.
+    expect(c.find((x) => x.id === 'fog-sig')).toEqual({ id: 'fog-sig', mix: { 'fog-sig': 1 } });
+    expect(c).toHaveLength(1 + TEST_CONDITIONS.length);
+    expect(packCandidates(manifest(false), ['rain-sig']).map((x) => x.id)).toEqual(['rain-sig']);
   });
 
   it('refuses a pack without a classifier, naming the field', () => {
@@ -147,80 +152,3 @@ describe('imagesFromInput', () => {
   });
 });
 
-describe('chooseByEntropy', () => {
-  it('picks the mix whose predictions are the most confident and leaves it applied', async () => {
-    const applied: string[] = [];
-    let mix: Record<string, number> = {};
-    const runner: MixRunner = {
-      setMix: async (m) => {
-        mix = m;
-        applied.push(Object.keys(m).join(',') || 'clean');
-      },
-      // Two images, two classes: confident only with rain-sig.
-      run: async () => (mix['rain-sig'] ? Float32Array.from([5, 0, 0, 5]) : Float32Array.from([0.1, 0, 0, 0.2])),
-    };
-    const r = await chooseByEntropy(runner, new Float32Array(4), [2, 2], [
-      { id: 'fog', mix: { 'fog-sig': 1 } },
-      { id: 'rain', mix: { 'rain-sig': 1 } },
-    ]);
-    expect(r.id).toBe('rain');
-    expect(applied).toEqual(['clean', 'fog-sig', 'rain-sig', 'rain-sig']);
-    expect(r.entropy.rain).toBeLessThan(r.entropy.clean!);
-    expect(Array.from(r.logits)).toEqual([5, 0, 0, 5]);
-  });
-
-  it('computes the mean entropy of softmax rows', () => {
-    expect(meanEntropy(Float32Array.from([0, 0, 0, 0]), 2)).toBeCloseTo(Math.log(2), 6);
-    expect(meanEntropy(Float32Array.from([100, 0]), 1)).toBeCloseTo(0, 6);
-  });
-});
-
-describe('runAuto', () => {
-  const spec = manifest(false).input;
-  /** A fake model whose one output per image is the image's first value plus 100 × its mix's strength sum. */
-  function fakeRunner(): MixRunner & { mixes: string[] } {
-    let mix: Record<string, number> = {};
-    const mixes: string[] = [];
-    return {
-      mixes,
-      setMix: async (m) => {
-        mix = m;
-        mixes.push(Object.keys(m).join(',') || 'clean');
-      },
-      run: async (x, d) => {
-        const per = x.length / d[0]!;
-        const bump = 100 * Object.values(mix).reduce((a, b) => a + b, 0);
-        return Float32Array.from({ length: d[0]! }, (_, i) => x[i * per]! + bump);
-      },
-    };
-  }
-  function batchOf(images: Image[]): Float32Array {
-    const per = 28 * 28;
-    const out = new Float32Array(images.length * per);
-    images.forEach((img, i) => out.set(toTensor(Uint8Array.from(img.data, (v) => Math.round(v * 255)), 1, spec), i * per));
-    return out;
-  }
-
-  it('per file: each image runs with its own choice, results back in input order', async () => {
-    const auto = AutoMix.fromPack(manifest());
-    const imgs = [item(1), corrupt(item(2), 'noise', 4, 1), item(3), corrupt(item(4), 'rain', 4, 2), corrupt(item(5), 'noise', 4, 3)];
-    const input = batchOf(imgs);
-    const r = fakeRunner();
-    const out = await runAuto(r, auto, input, [5, 1, 28, 28], spec, 'file');
-    expect(out.choices.map((c) => c.id)).toEqual(['clean', 'noise', 'clean', 'rain', 'noise']);
-    expect(r.mixes).toHaveLength(3);
-    const first = (i: number) => input[i * 28 * 28]!;
-    expect(Array.from(out.scores).map((v, i) => Math.round(v - first(i)))).toEqual([0, 100, 0, 100, 100]);
-  });
-
-  it('per batch and per stream: one choice for the whole batch', async () => {
-    const auto = AutoMix.fromPack(manifest());
-    const imgs = Array.from({ length: 8 }, (_, i) => corrupt(item(i), 'fog', 3, i));
-    for (const scope of ['batch', 'stream'] as const) {
-      const r = fakeRunner();
-      const out = await runAuto(r, auto, batchOf(imgs), [8, 1, 28, 28], spec, scope);
-      expect(new Set(out.choices.map((c) => c.id))).toEqual(new Set(['fog']));
-      expect(r.mixes).toEqual(['fog-sig']);
-    }
-  });
-});

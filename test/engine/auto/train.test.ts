@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AutoMix, type MixRunner } from '../../../main/engine/auto/mix.js';
+import type { MixRunner } from '../../../main/engine/auto/choice.js';
+import { AutoMix } from '../../../main/engine/auto/mix.js';
 import { conditionSet, defaultClasses, fitAlpha, readFashionImages } from '../../../main/engine/auto/train.js';
 import { fashionMnistDir } from '../../../main/engine/io/idx.js';
 import { parsePackManifest } from '../../../main/engine/packs/pack.js';
@@ -49,7 +50,7 @@ describe('fitAlpha', () => {
       setMix: async (m) => {
         if (Object.keys(m).length === 0) return;
         const [cand, sev, a] = [Math.floor(calls / 25), Math.floor(calls / 5) % 5 + 1, alphas[calls % 5]!];
-        const c = auto.candidates[cand]!;
+        const c = auto.candidates.filter((x) => x.condition)[cand]!;
         expect(m).toEqual(Object.fromEntries(Object.entries(c.mix).map(([k, v]) => [k, v * a])));
         right = a === (sev >= 3 ? 1.25 : 0.75);
         calls++;

@@ -13,6 +13,10 @@ import { reportHtml, reportText } from '../../../main/engine/eval/report.js';
 import { parseOnnx } from '../../../main/engine/onnx/model.js';
 import { hashTensor } from '../../../main/engine/signatures/tensor-hash.js';
 import { RemotePatcher } from '../../../main/engine/runtime/remote-patcher.js';
+import { Patcher } from '../../../main/engine/runtime/patcher.js';
+import { accuracy, corruptedSet } from '../../../main/engine/eval/corrupted-set.js';
+import { loadLabelledData } from '../../../main/engine/io/labelled-data.js';
+import type { InputSpec } from '../../../main/engine/packs/pack.js';
 import { createService } from '../../../main/service/index.js';
 import { folderTestModel } from '../folder/fixtures.js';
 import { compiledWorkerUrl } from '../runtime/compiled-worker.js';
@@ -138,7 +142,8 @@ describe('evaluatePack', () => {
     // Low light has no robust model: no gap figure.
     expect(r.conditions.find((c) => c.id === 'low-light')!.severities[0]!.robust).toBeUndefined();
     const mix = r.composition.find((m) => m.id === 'foggy-night')!;
-    expect(mix.corruptions).toEqual(['low-light', 'fog']);
+    // Fog and low light together are the foggy-night condition: its own images (its default family).
+    expect(mix.corruptions).toEqual(['foggy-night']);
     expect(Object.keys(mix.singles).sort()).toEqual(['fog', 'low-light']);
     expect(mix.pairModel).toBe(mix.mixed);
     const text = reportText(r);
@@ -161,7 +166,21 @@ describe('evaluatePack', () => {
     await writeFile(path.join(dir, 'robust', 'fog@physical.onnx'), patchedModel(folderTestModel({ channels: 1, size: 28, classes: 10 }), [[sigs.fog, 1]]));
     const r = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), robust: path.join(dir, 'robust'), conditions: ['fog', 'low-light'], families: ['all'], severities: [2, 4.5 as never], mixes: [], limit: N, threads: 1 });
     const fog = r.conditions.find((c) => c.id === 'fog')!;
-    expect(fog.families!.map((f) => [f.family, f.corruptions])).toEqual([['rws-v1', ['fog/rws-v1']], ['physical', ['fog/physical']], ['imagenet-c', ['fog/imagenet-c']]]);
+    expect(fog.families!.map((f) => [f.family, f.lineage, f.corruptions])).toEqual([
+      ['rws-v1', 'imagenet-c', ['fog/rws-v1']],
+      ['physical', 'physical', ['fog/physical']],
+      ['imagenet-c', 'imagenet-c', ['fog/imagenet-c']],
+      ['display-haze', 'display-haze', ['fog/display-haze']],
+    ]);
+    // Every family row also carries Auto and the best of the pack's mixes chosen with hindsight.
+    const ids = ['clean', 'fog', 'low-light', 'foggy-night'];
+    for (const f of fog.families!) {
+      for (const s of f.severities) {
+        expect(Number.isFinite(s.auto)).toBe(true);
+        expect(ids).toContain(s.autoPick);
+        expect(ids).toContain(s.best!.id);
+      }
+    }
     expect(fog.families![1]!.severities.map((s) => s.severity)).toEqual([2, 4.5]);
     // θ + Δ_fog is the physical family's robust model: the patched model equals it exactly.
     for (const s of fog.families![1]!.severities) expect(s.robust).toBe(s.patched);
@@ -169,6 +188,43 @@ describe('evaluatePack', () => {
     const only = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), conditions: ['low-light'], families: ['physical'], severities: [3], mixes: [], limit: 8, threads: 1 });
     expect(only.conditions[0]!.families!.map((f) => f.family)).toEqual(['physical']);
     expect(reportText(only)).toMatch(/low-light \/ physical/);
+  });
+
+  const r2spec = (): InputSpec => ({ name: 'input', layout: 'NCHW', width: 28, height: 28, channels: 1, colorSpace: 'grey', range: [0, 1], mean: [0.3], std: [0.3], resize: 'fill' });
+  it('adds the left-out signature and the recipe peers to the family rows', async () => {
+    // A "left-out" fog signature at half the strength, for the physical lineage only.
+    const lofo = path.join(dir, 'lofo');
+    await mkdir(lofo, { recursive: true });
+    const half: Signature = { ...sigs.fog, tensors: sigs.fog.tensors.map((t) => ({ ...t, values: Float32Array.from(t.values, (v) => v / 2) })) };
+    await writeFile(path.join(lofo, 'fog@physical.rws.safetensors'), encodeSignature(half, 'f32'));
+    await writeFile(path.join(dir, 'robust', 'fog@physical.onnx'), patchedModel(folderTestModel({ channels: 1, size: 28, classes: 10 }), [[sigs.fog, 1]]));
+    const peers = path.join(dir, 'figures.json');
+    const peer = { clean: 0.1, robust: 0.9, patched: 0.8, lofo: 0.7, bn: 0.3, bn_clean: 0.85, tent: 0.35, tent_clean: 0.8, rws_bn: 0.82, rws_bn_clean: 0.88 };
+    await writeFile(peers, JSON.stringify({ conditions: { fog: { families: { physical: { strengths: { '2': peer } } } } } }));
+    const r = await evaluatePack({ pack: path.join(dir, 'pack'), data: path.join(dir, 'idx'), robust: path.join(dir, 'robust'), lofo, peers, conditions: ['fog'], families: ['physical', 'imagenet-c'], severities: [2], mixes: [], limit: N, threads: 1 });
+    const [physical, imagenetC] = r.conditions[0]!.families!;
+    const row = physical!.severities[0]!;
+    // The left-out figure is θ + ½Δ_fog on the same images: the pack's fog signature at α = ½, computed here.
+    const model = parseOnnx(await readFile(path.join(dir, 'pack', 'model.onnx')), { file: 'model.onnx' });
+    const patcher = await Patcher.create(model, new Map([['fog', sigs.fog]]), { threads: 1 });
+    try {
+      const data = await loadLabelledData(path.join(dir, 'idx'), r2spec(), Array.from({ length: 10 }, (_, i) => `class ${i}`), N);
+      await patcher.setMix({ fog: 0.5 });
+      expect(row.lofo).toBe(await accuracy(patcher, corruptedSet(data.images, data.labels, r2spec(), ['fog/physical'], 2, 0), 10));
+    } finally {
+      await patcher.dispose();
+    }
+    expect(row.robust).toBeDefined();
+    if (row.robust !== row.clean) expect(row.gapLofo).toBeCloseTo((row.lofo! - row.clean) / (row.robust! - row.clean), 12);
+    else expect(row.gapLofo).toBeUndefined();
+    expect(row.peers).toEqual({ clean: 0.1, robust: 0.9, patched: 0.8, lofo: 0.7, bn: 0.3, bnClean: 0.85, tent: 0.35, tentClean: 0.8, rwsBn: 0.82, rwsBnClean: 0.88 });
+    // No left-out signature and no recipe figures for ImageNet-C fog: those columns stay empty.
+    expect(imagenetC!.severities[0]!.lofo).toBeUndefined();
+    expect(imagenetC!.severities[0]!.peers).toBeUndefined();
+    const text = reportText(r);
+    expect(text).toMatch(/left out/);
+    expect(text).toMatch(/test-time peers/);
+    expect(await reportHtml(r)).toMatch(/patched \(family left out\)/);
   });
 
   it('refuses an unknown condition and data that is neither IDX nor class folders, naming them', async () => {

@@ -13,17 +13,21 @@ const libraries = [path.join(root, 'signatures', 'fashion-mnist')];
 const have = existsSync(path.join(data, 't10k-images-idx3-ubyte.gz')) && existsSync(path.join(pack, 'pack.json'));
 
 describe.skipIf(!have)('the shipped Fashion-MNIST pack', () => {
-  it('fog and low-light signatures lift accuracy on corrupted test images, the mix lifts foggy nights, and unpatching is exact', async () => {
-    const r = await evaluatePack({ pack, libraries, data, conditions: ['fog', 'low-light'], severities: [3], mixes: ['foggy-night'], limit: 400, threads: 2 });
+  it('its signatures lift accuracy on weather made by every generator family, composing fog and low light lifts foggy nights, and unpatching is exact', async () => {
+    const r = await evaluatePack({ pack, libraries, data, conditions: ['fog', 'low-light'], severities: [3], families: ['physical', 'imagenet-c', 'gamma-dark'], mixes: ['fog-and-night'], limit: 300, threads: 2 });
     expect(r.clean).toBeGreaterThan(0.88);
     expect(r.unpatch.bitIdentical).toBe(true);
-    const fog = r.conditions.find((c) => c.id === 'fog')!.severities[0]!;
-    expect(fog.patched - fog.clean).toBeGreaterThan(0.3);
-    const dark = r.conditions.find((c) => c.id === 'low-light')!.severities[0]!;
-    expect(dark.patched).toBeGreaterThan(dark.clean);
+    for (const c of r.conditions) {
+      for (const f of c.families ?? []) {
+        const row = f.severities[0]!;
+        // Each family of the condition, physical fog included, gains clearly (the clean model is at 10–80% there).
+        expect(row.patched - row.clean, `${c.id} / ${f.family}`).toBeGreaterThan(c.id === 'fog' ? 0.3 : 0.05);
+      }
+      // Trained with clean images in the mix: a patch costs little on clean images.
+      expect(c.cleanWhilePatched, c.id).toBeGreaterThan(r.clean - 0.02);
+    }
     const mix = r.composition[0]!;
+    expect(mix.corruptions).toEqual(['foggy-night']);
     for (const single of Object.values(mix.singles)) expect(mix.mixed).toBeGreaterThan(single);
-    // A patch may cost a little on clean images, never much.
-    for (const c of r.conditions) expect(c.cleanWhilePatched).toBeGreaterThan(r.clean - 0.05);
-  });
+  }, 300_000);
 });

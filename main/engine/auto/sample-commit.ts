@@ -1,0 +1,174 @@
+// `--mix auto` over a folder: sample, then commit. The first images of each folder (and of every
+// chunk of a long one) are classified under every candidate mix (the clean model included); the
+// model's own outputs score each candidate without labels (main/core/auto-check.ts), and once the
+// sample is large enough the best one, if it beats the clean model by a margin, is used for the rest
+// of the chunk. Images in the sample get the choice the sample so far supports, from outputs already
+// computed, so the sample costs only the other candidates' runs. No classifier is needed, so the
+// choice holds on weather made by any implementation; each folder and each new chunk samples again,
+// following a tree whose conditions change from folder to folder or along a long folder's paths.
+import { choose, OutputTally, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
+import { mixKey } from '../../core/mix.js';
+import type { ConditionMix } from '../../core/signature.js';
+import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
+
+/** Tuning of `SampleCommit`. */
+export interface SampleCommitOptions {
+  /** Images scored under every candidate before the choice is committed. */
+  sample?: number;
+  /** Images per chunk: each chunk samples anew. */
+  chunk?: number;
+  /** Score a candidate must gain over the clean model (nats) to be chosen. */
+  margin?: number;
+}
+
+export const SAMPLE_COMMIT_DEFAULTS: Required<SampleCommitOptions> = { sample: 48, chunk: 2048, margin: 0.05 };
+
+/** A candidate with its outputs' check on the sample, as `rws run --mix auto` reports it. */
+export interface SampleReport {
+  /** The folder (path inside the input, `''` for the top or a run without paths). */
+  folder: string;
+  chunk: number;
+  images: number;
+  chosen: string;
+  abstained: boolean;
+  checks: { id: string; check: OutputCheck }[];
+}
+
+/** What one folder (or the whole run) has learnt: its current chunk's sample and choice. */
+interface Stream {
+  seen: number;
+  chunkStart: number;
+  tallies: Map<string, OutputTally>;
+  committed: AutoChoice | undefined;
+  lastId: string;
+}
+
+/** Folders whose state is kept at once (a run goes through its folders in path order). */
+const KEPT_FOLDERS = 64;
+
+/**
+ * Sample-then-commit over a run's images in the order they come, each folder on its own when the
+ * images' paths are given (a folder usually holds one place and time: one weather).
+ */
+export class SampleCommit {
+  private readonly opts: Required<SampleCommitOptions>;
+  private readonly all: AutoCandidate[];
+  private readonly streams = new Map<string, Stream>();
+  /** One entry per chunk decided so far. */
+  readonly reports: SampleReport[] = [];
+
+  constructor(
+    private readonly runner: MixRunner,
+    candidates: readonly AutoCandidate[],
+    private readonly classes: number,
+    private readonly kind: 'logits' | 'probabilities',
+    opts: SampleCommitOptions = {},
+  ) {
+    this.opts = { ...SAMPLE_COMMIT_DEFAULTS, ...opts };
+    const seen = new Set<string>(['off']);
+    this.all = [{ id: 'clean', mix: {} }];
+    for (const c of candidates) {
+      const key = mixKey(c.mix);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.all.push(c);
+    }
+  }
+
+  /** The candidates it chooses among, the clean model first. */
+  get candidates(): readonly AutoCandidate[] {
+    return this.all;
+  }
+
+  /**
+   * Runs one batch (batch-first `dims`) with the mix each image's folder supports so far; `files`
+   * (each image's path, `/`-separated) splits the batch by folder, without it the run is one folder.
+   */
+  async run(input: Float32Array, dims: number[], files?: readonly string[]): Promise<AutoRun> {
+    const n = dims[0]!;
+    const groups = new Map<string, number[]>();
+    for (let i = 0; i < n; i++) {
+      const f = files?.[i];
+      const key = f === undefined ? '' : f.slice(0, Math.max(0, f.lastIndexOf('/')));
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = []));
+      g.push(i);
+    }
+    if (groups.size === 1) return this.runGroup([...groups.keys()][0]!, input, dims);
+    const per = input.length / n;
+    const scores = new Float32Array(n * this.classes);
+    const choices: AutoChoice[] = new Array(n);
+    for (const [key, idx] of groups) {
+      const sub = new Float32Array(idx.length * per);
+      idx.forEach((src, j) => sub.set(input.subarray(src * per, (src + 1) * per), j * per));
+      const r = await this.runGroup(key, sub, [idx.length, ...dims.slice(1)]);
+      idx.forEach((dst, j) => {
+        scores.set(r.scores.subarray(j * this.classes, (j + 1) * this.classes), dst * this.classes);
+        choices[dst] = r.choices[j]!;
+      });
+    }
+    return { scores, choices };
+  }
+
+  private stream(key: string): Stream {
+    let st = this.streams.get(key);
+    if (!st) {
+      st = { seen: 0, chunkStart: 0, tallies: new Map(), committed: undefined, lastId: 'clean' };
+      this.streams.set(key, st);
+      if (this.streams.size > KEPT_FOLDERS) this.streams.delete(this.streams.keys().next().value!);
+    }
+    return st;
+  }
+
+  private async runGroup(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {
+    const st = this.stream(key);
+    const n = dims[0]!;
+    if (st.seen - st.chunkStart >= this.opts.chunk) {
+      st.chunkStart = st.seen;
+      st.tallies = new Map();
+      st.committed = undefined;
+    }
+    st.seen += n;
+    if (st.committed) {
+      await this.runner.setMix(st.committed.mix);
+      const scores = await this.runner.run(input, dims);
+      return { scores, choices: Array.from({ length: n }, () => ({ ...st.committed!, switched: false })) };
+    }
+    const outs = new Map<string, Float32Array>();
+    for (const c of this.all) {
+      await this.runner.setMix(c.mix);
+      const out = await this.runner.run(input, dims);
+      outs.set(c.id, out);
+      let t = st.tallies.get(c.id);
+      if (!t) st.tallies.set(c.id, (t = new OutputTally(this.classes)));
+      t.add(out, this.kind);
+    }
+    const checks: CandidateCheck<ConditionMix>[] = this.all.map((c) => ({ id: c.id, value: c.mix, check: st.tallies.get(c.id)!.check() }));
+    const pick = choose(checks, 'clean', this.opts.margin);
+    const images = st.tallies.get('clean')!.images;
+    const choice: AutoChoice = {
+      mix: { ...pick.value },
+      id: pick.id,
+      severity: 0,
+      confidence: certainty(pick.lead, images),
+      switched: pick.id !== st.lastId,
+      evidence: { gain: pick.gain, images, abstained: pick.abstained },
+    };
+    st.lastId = pick.id;
+    if (images >= this.opts.sample) {
+      st.committed = choice;
+      this.reports.push({ folder: key, chunk: this.reports.filter((r) => r.folder === key).length, images, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
+    }
+    return { scores: outs.get(pick.id)!, choices: Array.from({ length: n }, (_, i) => ({ ...choice, switched: i === 0 && choice.switched })) };
+  }
+}
+
+/**
+ * How sure a check-based choice is, 0..1, for the UI: its lead over the next candidate (nats per
+ * image) over the images it rests on, as a logistic in lead·√n (0.5: a coin toss; abstaining, below).
+ */
+export function certainty(lead: number, images: number): number {
+  if (images <= 0) return 0;
+  if (lead === Infinity) return 1;
+  return 1 / (1 + Math.exp(-4 * lead * Math.sqrt(images)));
+}

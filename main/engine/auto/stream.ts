@@ -1,0 +1,167 @@
+// `--mix auto` on a stream (a camera): a bandit over the candidate mixes that changes the mix only on
+// evidence. Every frame runs under the current mix (that is what the user sees). Now and then
+// (every `explorePeriod` frames) one other candidate also runs on the same frame, and the pair of
+// outputs is kept; when the pack's condition classifier (if it has one) recognises a new condition,
+// or an explored candidate does better on its first frame, that candidate is paired on every frame
+// until it has been judged. A challenger takes over only
+// when, on at least `pairs` paired frames, the model's own outputs (main/core/auto-check.ts) score it
+// above the current mix by `margin`: a steady scene never flickers, a harmful patch is never taken,
+// and the clean model is a candidate like any other (Auto abstains by going back to it).
+import { OutputTally } from '../../core/auto-check.js';
+import type { Image } from '../../core/corruptions/image.js';
+import { mixKey } from '../../core/mix.js';
+import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
+import type { AutoMix } from './mix.js';
+import { certainty } from './sample-commit.js';
+
+/** Tuning of `StreamAuto`. */
+export interface StreamOptions {
+  /** One exploring run every this many frames: the exploration cost is 1/explorePeriod of an inference per frame. */
+  explorePeriod: number;
+  /** Paired frames a challenger needs before it can take over. */
+  pairs: number;
+  /** Score (nats) a challenger must gain over the current mix on its paired frames. */
+  margin: number;
+  /** Paired frames kept per challenger (the most recent). */
+  window: number;
+  /** Frames after which a pair is forgotten (the scene may have changed). */
+  maxAge: number;
+  /** Frames a classifier proposal that failed its check is not proposed again. */
+  cooldown: number;
+}
+
+export const STREAM_DEFAULTS: StreamOptions = { explorePeriod: 25, pairs: 4, margin: 0.1, window: 8, maxAge: 300, cooldown: 150 };
+
+interface Pair {
+  frame: number;
+  current: Float32Array;
+  challenger: Float32Array;
+}
+
+/** The bandit over a stream's frames. */
+export class StreamAuto {
+  private readonly opts: StreamOptions;
+  private readonly all: AutoCandidate[];
+  private current: AutoCandidate;
+  private frameNo = 0;
+  private explored = 0;
+  private pairs = new Map<string, Pair[]>();
+  private urgent: string | undefined;
+  private readonly cooling = new Map<string, number>();
+  private lastLead = 0;
+  private lastImages = 0;
+
+  constructor(
+    private readonly runner: MixRunner,
+    candidates: readonly AutoCandidate[],
+    private readonly classes: number,
+    private readonly kind: 'logits' | 'probabilities',
+    private readonly recogniser?: AutoMix,
+    opts: Partial<StreamOptions> = {},
+  ) {
+    this.opts = { ...STREAM_DEFAULTS, ...opts };
+    const keys = new Set<string>(['off']);
+    this.all = [{ id: 'clean', mix: {} }];
+    for (const c of candidates) {
+      const k = mixKey(c.mix);
+      if (!keys.has(k)) (keys.add(k), this.all.push(c));
+    }
+    this.current = this.all[0]!;
+  }
+
+  /** The candidates, the clean model first. */
+  get candidates(): readonly AutoCandidate[] {
+    return this.all;
+  }
+
+  /** Back to the clean model with no evidence. */
+  reset(): void {
+    this.current = this.all[0]!;
+    this.pairs.clear();
+    this.urgent = undefined;
+    this.cooling.clear();
+    this.frameNo = 0;
+    this.recogniser?.reset();
+  }
+
+  /**
+   * One frame (a batch of one, batch-first `dims`; `images` are the frame as 0..1 images for the
+   * classifier, when there is one): its scores under the mix in force, and that mix (a switch acts on the frame that decided it).
+   */
+  async frame(input: Float32Array, dims: number[], images?: readonly Image[]): Promise<AutoRun> {
+    const f = this.frameNo++;
+    let severity = 0;
+    if (this.recogniser && images?.length) {
+      const t = this.recogniser.observe(images);
+      severity = t.severity;
+      const cand = this.all.find((c) => (c.condition ?? c.id) === t.id);
+      if (cand && cand !== this.current && !this.urgent && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
+    }
+    await this.runner.setMix(this.current.mix);
+    const scores = await this.runner.run(input, dims);
+    const challenger = this.urgent ?? (f % this.opts.explorePeriod === this.opts.explorePeriod - 1 ? this.nextToExplore() : undefined);
+    let switched = false;
+    let shown = scores;
+    if (challenger) {
+      const cand = this.all.find((c) => c.id === challenger)!;
+      await this.runner.setMix(cand.mix);
+      const other = await this.runner.run(input, dims);
+      await this.runner.setMix(this.current.mix);
+      const list = (this.pairs.get(cand.id) ?? []).filter((p) => f - p.frame <= this.opts.maxAge);
+      list.push({ frame: f, current: scores.slice(), challenger: other });
+      this.pairs.set(cand.id, list.slice(-this.opts.window));
+      // A switch acts on this very frame: its outputs under the new mix are at hand.
+      if ((switched = this.judge(cand, f))) shown = other;
+      // A challenger that looks better on its first pair is paired on every frame until judged.
+      else if (!this.urgent && this.pairGain(scores, other) >= this.opts.margin && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
+    }
+    const choice: AutoChoice = {
+      mix: { ...this.current.mix },
+      id: this.current.id,
+      severity: this.current.id === 'clean' ? 0 : Math.round(severity * 10) / 10,
+      confidence: this.current.id === 'clean' && this.lastImages === 0 ? 1 : certainty(this.lastLead, this.lastImages),
+      switched,
+      evidence: { gain: this.lastLead, images: this.lastImages, abstained: false },
+    };
+    return { scores: shown, choices: [choice] };
+  }
+
+  /** Takes `cand` over when its paired frames say so; ends an urgent check that has had its frames. */
+  private judge(cand: AutoCandidate, f: number): boolean {
+    const list = this.pairs.get(cand.id)!;
+    if (list.length < this.opts.pairs) return false;
+    const cur = new OutputTally(this.classes);
+    const ch = new OutputTally(this.classes);
+    for (const p of list) {
+      cur.add(p.current, this.kind);
+      ch.add(p.challenger, this.kind);
+    }
+    const gain = ch.check().score - cur.check().score;
+    if (this.urgent === cand.id) {
+      this.urgent = undefined;
+      if (gain < this.opts.margin) this.cooling.set(cand.id, f + this.opts.cooldown);
+    }
+    if (gain < this.opts.margin) return false;
+    this.current = cand;
+    this.pairs.clear();
+    this.lastLead = gain;
+    this.lastImages = list.length;
+    return true;
+  }
+
+  /** One frame's score gain of the challenger over the current mix. */
+  private pairGain(current: Float32Array, challenger: Float32Array): number {
+    const a = new OutputTally(this.classes);
+    const b = new OutputTally(this.classes);
+    a.add(current, this.kind);
+    b.add(challenger, this.kind);
+    return b.check().score - a.check().score;
+  }
+
+  /** The next candidate to pair with the current mix, in turn (the classifier's proposals jump the queue as urgent). */
+  private nextToExplore(): string | undefined {
+    const others = this.all.filter((c) => c !== this.current);
+    if (!others.length) return undefined;
+    return others[this.explored++ % others.length]!.id;
+  }
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { familiesOf, type Image } from '../../../main/core/corruptions/index.js';
+import { applyDraw, drawCondition, mixtureFamilies } from '../../../main/core/corruptions/mixture.js';
+import { isRwsError } from '../../../main/core/errors.js';
+import { createRandom } from '../../../main/core/random.js';
+
+const img: Image = { width: 16, height: 16, channels: 1, data: Float32Array.from({ length: 256 }, (_, i) => (i % 16 > 4 && i % 16 < 12 ? 0.8 : 0.05)) };
+
+describe('condition mixtures', () => {
+  it('draws every family of a condition and strengths over the whole range', () => {
+    const rng = createRandom(3);
+    const seen = new Map<string, number>();
+    let lo = 5;
+    let hi = 1;
+    for (let i = 0; i < 2000; i++) {
+      const d = drawCondition('fog', rng);
+      seen.set(d.family, (seen.get(d.family) ?? 0) + 1);
+      lo = Math.min(lo, d.strength);
+      hi = Math.max(hi, d.strength);
+    }
+    expect([...seen.keys()].sort()).toEqual(familiesOf('fog').map((f) => f.id).sort());
+    for (const n of seen.values()) expect(n).toBeGreaterThan(2000 / familiesOf('fog').length / 2);
+    expect(lo).toBeLessThan(1.05);
+    expect(hi).toBeGreaterThan(4.95);
+  });
+
+  it('leaves a whole lineage out: the thin first fog goes with ImageNet-C fog', () => {
+    const ids = mixtureFamilies('fog', { exclude: ['imagenet-c'] }).map((f) => f.id);
+    expect(ids).not.toContain('imagenet-c');
+    expect(ids).not.toContain('rws-v1');
+    expect(ids).toContain('physical');
+    const rng = createRandom(4);
+    for (let i = 0; i < 200; i++) expect(['rws-v1', 'imagenet-c']).not.toContain(drawCondition('fog', rng, { exclude: ['imagenet-c'] }).family);
+    expect(mixtureFamilies('fog', { only: ['physical'] }).map((f) => f.id)).toEqual(['physical']);
+  });
+
+  it('keeps strengths inside a given range, and a draw applied twice gives the same image', () => {
+    const rng = createRandom(5);
+    for (let i = 0; i < 100; i++) {
+      const d = drawCondition('night-rain', rng, { strength: [2, 3] });
+      expect(d.strength).toBeGreaterThanOrEqual(2);
+      expect(d.strength).toBeLessThanOrEqual(3);
+      expect(Array.from(applyDraw(img, d).data)).toEqual(Array.from(applyDraw(img, d).data));
+    }
+  });
+
+  it('refuses a mixture with no family left, naming the condition', () => {
+    try {
+      mixtureFamilies('rain', { exclude: familiesOf('rain').map((f) => f.lineage) });
+      expect.unreachable();
+    } catch (e) {
+      expect(isRwsError(e)).toBe(true);
+      expect((e as Error).message).toMatch(/condition "rain": no generator family left/);
+    }
+  });
+});
