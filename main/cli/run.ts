@@ -211,19 +211,22 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     fallback: p.fallback,
     // Each batch is a fresh array: hand its buffer over rather than copy it.
     run,
-    ...(plan.auto ? { runWithMixes: autoRunner(plan, p) } : {}),
+    ...(plan.auto ? autoRunner(plan, p) : {}),
     dispose: () => p.dispose(),
   };
 }
 
 /** `--mix auto`'s batch runner: one chooser for the whole run, so what it learns carries over. */
-function autoRunner(plan: Plan, p: RemotePatcher): NonNullable<Classifier['runWithMixes']> {
+function autoRunner(plan: Plan, p: RemotePatcher): Pick<Classifier, 'runWithMixes' | 'planAuto'> {
   const auto = plan.auto!;
   const runner = { setMix: (m: ConditionMix) => p.setMix(m), run: (a: Float32Array, b: number[]) => p.run(a, b) };
   const chooser: AutoChooser = createChooser(auto.scope, runner, auto.candidates, { classes: plan.labels.length, kind: plan.outputKind, recogniser: auto.recogniser });
-  return async (x, d, files) => {
-    const r = await chooser.run(x, d, () => imagesFromInput(x, d, plan.inputSpec), files);
-    return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
+  return {
+    runWithMixes: async (x, d, files) => {
+      const r = await chooser.run(x, d, () => imagesFromInput(x, d, plan.inputSpec), files);
+      return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
+    },
+    ...(chooser.plan ? { planAuto: (files, decode, batch) => chooser.plan!({ files, decode, batch }) } : {}),
   };
 }
 

@@ -209,6 +209,7 @@ export class FolderJob {
                 const r = await chooser.run(input, dims, undefined, files);
                 return { scores: r.scores, mixes: r.choices.map((x) => x.mix) };
               },
+              ...(chooser.plan ? { planAuto: (files, decode, batch) => chooser.plan!({ files, decode, batch }) } : {}),
             }
           : {}),
         dispose: async () => {},

@@ -93,19 +93,20 @@ describe('rws run --shard and rws merge', () => {
     expect(csv.stderr).toMatch(/shard-1\.csv: a CSV names no pack, mix or shard/);
   });
 
-  it('--mix auto: each file keeps the mix chosen for it, and the merge equals the single run', async () => {
+  it('--mix auto: each folder is decided on the same images in every shard, and the merge equals the single run', async () => {
     const pack = writeFixturePack(path.join(tmp, 'pack'));
     const manifest = JSON.parse(await readFile(path.join(pack, 'pack.json'), 'utf8'));
     manifest.autoMix = { classifier: smallClassifier() };
     await writeFile(path.join(pack, 'pack.json'), JSON.stringify(manifest));
     const photos = path.join(tmp, 'auto photos');
-    await mkdir(path.join(photos, 'nested'), { recursive: true });
-    const items = syntheticItems(12, 77);
+    const items = syntheticItems(24, 77);
+    // A folder per weather, as a field unit's folders usually are.
     for (let i = 0; i < items.length; i++) {
       const kind = (['clean', 'fog', 'low-light'] as const)[i % 3]!;
       const img = kind === 'clean' ? items[i]! : corrupt(items[i]!, kind, 4, i);
       const px = Buffer.from(Uint8Array.from(img.data, (v) => Math.round(v * 255)));
-      await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(photos, i % 2 ? 'nested' : '', `${kind}-${i}.png`));
+      await mkdir(path.join(photos, kind), { recursive: true });
+      await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(photos, kind, `${kind}-${i}.png`));
     }
     const dir = path.join(tmp, 'auto');
     await mkdir(dir);
@@ -115,8 +116,15 @@ describe('rws run --shard and rws merge', () => {
     expect((await rws('merge', path.join(dir, 'merged'), ...shards)).code).toBe(0);
     const merged = await readFile(path.join(dir, 'merged', 'results.json'), 'utf8');
     expect(merged).toBe(await readFile(path.join(dir, 'single.json'), 'utf8'));
-    const mixes = JSON.parse(merged).results.map((r: { mix: Record<string, number> }) => JSON.stringify(r.mix));
-    expect(new Set(mixes).size).toBeGreaterThan(1);
+    const results: { file: string; mix: Record<string, number> }[] = JSON.parse(merged).results;
+    const perFolder = new Map<string, Set<string>>();
+    for (const r of results) {
+      const folder = path.dirname(r.file);
+      perFolder.set(folder, (perFolder.get(folder) ?? new Set()).add(JSON.stringify(r.mix)));
+    }
+    expect(perFolder.size).toBe(3);
+    for (const mixes of perFolder.values()) expect(mixes.size).toBe(1);
+    expect(new Set(results.map((r) => JSON.stringify(r.mix))).size).toBeGreaterThan(1);
   });
 
   it('a shard killed mid-run is refused by the merge until it is resumed, and then gives the same merge', async () => {

@@ -1,5 +1,5 @@
-// Camera frames with `auto`: the pack's classifier follows the frames, patches the model when the
-// weather changes, and says what it picked and how sure it is.
+// Camera frames with `auto`: the model's outputs (and the pack's classifier, where it has one)
+// follow the frames, patch the model when the weather changes, and say what was picked and how sure.
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,8 +59,10 @@ describe('classifyFrame with auto', () => {
     expect(r.mixKey).toBe('fog=1');
   });
 
-  it('refuses auto on a pack without a classifier, naming the field', async () => {
+  it('a pack without a classifier still gets auto: the model\'s own outputs choose, starting clean', async () => {
     await service.call('loadPack', { dir: bare });
-    await expect(service.call('classifyFrame', frame(items[0]!))).rejects.toThrow(/autoMix\.classifier/);
+    const r = await service.call('classifyFrame', frame(items[0]!));
+    expect(r.auto?.id).toBe('clean');
+    expect(r.mixKey).toBe('off');
   });
 });

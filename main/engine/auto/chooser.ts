@@ -4,7 +4,7 @@ import type { Image } from '../../core/corruptions/image.js';
 import { mixKey } from '../../core/mix.js';
 import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
 import type { AutoMix } from './mix.js';
-import { certainty, SampleCommit, SAMPLE_COMMIT_DEFAULTS, type SampleCommitOptions } from './sample-commit.js';
+import { certainty, SampleCommit, SAMPLE_COMMIT_DEFAULTS, type SampleCommitOptions, type SampleListing } from './sample-commit.js';
 import { StreamAuto, type StreamOptions } from './stream.js';
 
 /**
@@ -20,6 +20,8 @@ export interface AutoChooser {
   readonly candidates: readonly AutoCandidate[];
   /** One batch; `images` gives the frame as 0..1 images (streams' classifier), `files` each image's path (folders). */
   run(input: Float32Array, dims: number[], images?: () => Image[], files?: readonly string[]): Promise<AutoRun>;
+  /** `folder`: decide each folder chunk on its first images of the whole listing (see `SampleCommit.plan`). */
+  plan?<F extends { rel: string }>(listing: SampleListing<F>): void;
 }
 
 /** What a chooser needs besides the runner and the candidates. */
@@ -40,7 +42,11 @@ export function createChooser(scope: AutoScope, runner: MixRunner, candidates: r
   }
   if (scope === 'file') return new PerImageChooser(runner, candidates, opts.classes, opts.kind, opts.sample?.margin);
   const sc = new SampleCommit(runner, candidates, opts.classes, opts.kind, scope === 'batch' ? { ...opts.sample, sample: 1, chunk: 1 } : opts.sample);
-  return { candidates: sc.candidates, run: (input, dims, _images, files) => sc.run(input, dims, scope === 'folder' ? files : undefined) };
+  return {
+    candidates: sc.candidates,
+    run: (input, dims, _images, files) => sc.run(input, dims, scope === 'folder' ? files : undefined),
+    ...(scope === 'folder' ? { plan: (listing) => sc.plan(listing) } : {}),
+  };
 }
 
 /**

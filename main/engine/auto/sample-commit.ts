@@ -47,6 +47,23 @@ interface Stream {
 const KEPT_FOLDERS = 64;
 
 /**
+ * A run's whole listing, to decide each folder's chunks on fixed images: the chunk's first `sample`
+ * files in listing order, whichever shard, batch or resumed run meets the chunk first. `decode` gives
+ * an image's input tensor (undefined for one that fails: it is left out of the sample).
+ */
+export interface SampleListing<F extends { rel: string }> {
+  files: readonly F[];
+  decode: (file: F) => Promise<Float32Array | undefined>;
+  /** Images per inference. */
+  batch: number;
+}
+
+/** The folder key of a path inside the input (`''` for the top). */
+function folderOf(file: string): string {
+  return file.slice(0, Math.max(0, file.lastIndexOf('/')));
+}
+
+/**
  * Sample-then-commit over a run's images in the order they come, each folder on its own when the
  * images' paths are given (a folder usually holds one place and time: one weather).
  */
@@ -75,6 +92,37 @@ export class SampleCommit {
     }
   }
 
+  /** With a listing: each file's chunk and each chunk's sample (planned by `plan`). */
+  private planned?: { chunkOf: Map<string, string>; samples: Map<string, () => Promise<Float32Array[]>>; batch: number };
+  /** Choices committed per chunk of a planned run (kept for the folders in flight; a chunk evicted decides again, the same). */
+  private readonly decided = new Map<string, AutoChoice>();
+
+  /**
+   * Decides each folder chunk on the chunk's first images of the whole listing (all shards), so a
+   * chunk's choice is the same in a single run, in every shard, after a resume and at any batch size.
+   * The sample images are decoded again and run under every candidate when their chunk first comes.
+   */
+  plan<F extends { rel: string }>(listing: SampleListing<F>): void {
+    const chunkOf = new Map<string, string>();
+    const members = new Map<string, F[]>();
+    const count = new Map<string, number>();
+    for (const f of listing.files) {
+      const folder = folderOf(f.rel);
+      const i = count.get(folder) ?? 0;
+      count.set(folder, i + 1);
+      const key = `${folder}#${Math.floor(i / this.opts.chunk)}`;
+      chunkOf.set(f.rel, key);
+      let m = members.get(key);
+      if (!m) members.set(key, (m = []));
+      if (m.length < this.opts.sample) m.push(f);
+    }
+    const samples = new Map<string, () => Promise<Float32Array[]>>();
+    for (const [key, files] of members) {
+      samples.set(key, async () => (await Promise.all(files.map((f) => listing.decode(f)))).filter((t): t is Float32Array => t !== undefined));
+    }
+    this.planned = { chunkOf, samples, batch: Math.max(1, listing.batch) };
+  }
+
   /** The candidates it chooses among, the clean model first. */
   get candidates(): readonly AutoCandidate[] {
     return this.all;
@@ -87,21 +135,23 @@ export class SampleCommit {
   async run(input: Float32Array, dims: number[], files?: readonly string[]): Promise<AutoRun> {
     const n = dims[0]!;
     const groups = new Map<string, number[]>();
+    const planned = this.planned;
     for (let i = 0; i < n; i++) {
       const f = files?.[i];
-      const key = f === undefined ? '' : f.slice(0, Math.max(0, f.lastIndexOf('/')));
+      const key = f === undefined ? '' : planned ? (planned.chunkOf.get(f) ?? `${folderOf(f)}#?`) : folderOf(f);
       let g = groups.get(key);
       if (!g) groups.set(key, (g = []));
       g.push(i);
     }
-    if (groups.size === 1) return this.runGroup([...groups.keys()][0]!, input, dims);
+    const group = (key: string, x: Float32Array, d: number[]) => (planned ? this.runChunk(key, x, d) : this.runGroup(key, x, d));
+    if (groups.size === 1) return group([...groups.keys()][0]!, input, dims);
     const per = input.length / n;
     const scores = new Float32Array(n * this.classes);
     const choices: AutoChoice[] = new Array(n);
     for (const [key, idx] of groups) {
       const sub = new Float32Array(idx.length * per);
       idx.forEach((src, j) => sub.set(input.subarray(src * per, (src + 1) * per), j * per));
-      const r = await this.runGroup(key, sub, [idx.length, ...dims.slice(1)]);
+      const r = await group(key, sub, [idx.length, ...dims.slice(1)]);
       idx.forEach((dst, j) => {
         scores.set(r.scores.subarray(j * this.classes, (j + 1) * this.classes), dst * this.classes);
         choices[dst] = r.choices[j]!;
@@ -118,6 +168,44 @@ export class SampleCommit {
       if (this.streams.size > KEPT_FOLDERS) this.streams.delete(this.streams.keys().next().value!);
     }
     return st;
+  }
+
+  /** A planned chunk: decided once on its sample, then every image of it runs under the choice. */
+  private async runChunk(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {
+    const n = dims[0]!;
+    let choice = this.decided.get(key);
+    if (!choice) {
+      const sample = (await this.planned!.samples.get(key)?.()) ?? [];
+      // A file outside the listing (it appeared after the walk) decides on itself.
+      const images = sample.length ? sample : Array.from({ length: n }, (_, i) => input.subarray((i * input.length) / n, ((i + 1) * input.length) / n));
+      choice = await this.decide(key, images, dims.slice(1));
+      this.decided.set(key, choice);
+      if (this.decided.size > KEPT_FOLDERS) this.decided.delete(this.decided.keys().next().value!);
+    }
+    await this.runner.setMix(choice.mix);
+    const scores = await this.runner.run(input, dims);
+    return { scores, choices: Array.from({ length: n }, () => ({ ...choice, switched: false })) };
+  }
+
+  /** Runs the sample under every candidate, in batches of the run's size, and chooses. */
+  private async decide(key: string, images: readonly Float32Array[], shape: number[]): Promise<AutoChoice> {
+    const batch = this.planned!.batch;
+    const tallies = this.all.map(() => new OutputTally(this.classes));
+    for (const [j, c] of this.all.entries()) {
+      await this.runner.setMix(c.mix);
+      for (let i = 0; i < images.length; i += batch) {
+        const part = images.slice(i, i + batch);
+        const x = new Float32Array(part.reduce((a, t) => a + t.length, 0));
+        let at = 0;
+        for (const t of part) (x.set(t, at), (at += t.length));
+        tallies[j]!.add(await this.runner.run(x, [part.length, ...shape]), this.kind);
+      }
+    }
+    const checks: CandidateCheck<ConditionMix>[] = this.all.map((c, j) => ({ id: c.id, value: c.mix, check: tallies[j]!.check() }));
+    const pick = choose(checks, 'clean', this.opts.margin);
+    const [folder = '', chunk = '0'] = key.split(/#(?=[^#]*$)/);
+    this.reports.push({ folder, chunk: Number(chunk) || 0, images: images.length, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
+    return { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images.length), switched: false, evidence: { gain: pick.gain, images: images.length, abstained: pick.abstained } };
   }
 
   private async runGroup(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {

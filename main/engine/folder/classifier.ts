@@ -3,6 +3,7 @@ import { MAX_INPUT_SIDE } from '../../core/limits.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { InputSpec } from '../packs/pack.js';
 import { imageLayout, preset } from '../packs/presets.js';
+import type { WalkFile } from './walk.js';
 
 /** What a folder run needs of a model: its input, its classes, and a batched `run` giving one row of scores per image. */
 export interface Classifier {
@@ -19,6 +20,12 @@ export interface Classifier {
   run(input: Float32Array, dims: number[]): Promise<Float32Array>;
   /** With `--mix auto`: like `run`, and the mix each image was run with; `files` are the images' paths inside their input (Auto decides per folder). */
   runWithMixes?(input: Float32Array, dims: number[], files?: readonly string[]): Promise<{ scores: Float32Array; mixes: ConditionMix[] }>;
+  /**
+   * With `--mix auto` by folder: the whole listing (every shard's files, done ones included) before
+   * the first batch, so each folder is decided on the same images in a single run, a shard or a
+   * resumed run; `decode` gives a file's input (undefined where it fails).
+   */
+  planAuto?(files: readonly WalkFile[], decode: (file: WalkFile) => Promise<Float32Array | undefined>, batch: number): void;
   dispose(): Promise<void>;
 }
 

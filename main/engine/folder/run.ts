@@ -238,6 +238,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const batch = Math.max(1, Math.min(opts.batch ?? chooseBatch(classifier.device, spec, classifier.maxBatch), classifier.maxBatch));
   const decoders = Math.max(1, opts.decoders ?? defaultDecoders(batch, spec));
   const queueLimit = 2 * batch;
+  classifier.planAuto?.(whole.files, (f) => decodeImage(f.path, spec, { maxPixels: opts.maxPixels, name: f.rel }).catch(() => undefined), batch);
 
   let pendingFailures: FileFailure[] = [];
   const fail = (f: FileFailure) => {
