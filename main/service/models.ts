@@ -25,7 +25,7 @@ export interface ClassifierOptions {
   /** The model's input and output the pack names, and its patching strategy. */
   inputName?: string;
   outputName?: string;
-  strategy?: 'auto' | 'head' | 'session' | 'inputs';
+  strategy?: 'auto' | 'inplace' | 'head' | 'session' | 'inputs';
 }
 
 /** Makes a Classifier for a model file and its signature files (by id). */

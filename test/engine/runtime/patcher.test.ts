@@ -11,7 +11,7 @@ import { sessionOptions } from '../../../main/engine/runtime/session.js';
 import { seededRandom, smallResNet, tinyConvNet } from '../../fixtures/models.js';
 
 const THREADS = 2;
-const STRATEGIES: PatchStrategy[] = ['head', 'session', 'inputs'];
+const STRATEGIES: PatchStrategy[] = ['inplace', 'head', 'session', 'inputs'];
 
 /** SHA-256 of the little-endian f32 bytes, computed here rather than by the engine. */
 function sha256(values: Float32Array): string {
@@ -90,6 +90,8 @@ interface Case {
   dims: number[];
   /** Tensors each of the two signatures patches. */
   specs(model: OnnxModel): [Spec[], Spec[]];
+  /** False where onnxruntime folds a patched BatchNorm into a conv: in-place patching refuses the model. */
+  inPlace: boolean;
 }
 
 const torchBytes = new Uint8Array(readFileSync(fileURLToPath(new URL('../../fixtures/torch-small.onnx', import.meta.url))));
@@ -103,6 +105,7 @@ const conv = (model: OnnxModel, i: number): Spec[] => {
 const CASES: Case[] = [
   {
     label: 'tinyConvNet (unfolded BatchNorm, log-variance patch)',
+    inPlace: false,
     bytes: tiny.bytes,
     inputName: tiny.input.name,
     outputName: tiny.output,
@@ -117,6 +120,7 @@ const CASES: Case[] = [
   },
   {
     label: 'smallResNet (BatchNorm folded)',
+    inPlace: true,
     bytes: small.bytes,
     inputName: small.input.name,
     outputName: small.output,
@@ -125,6 +129,7 @@ const CASES: Case[] = [
   },
   {
     label: 'smallResNet, first two convs (the cut crosses the residual: two tensors)',
+    inPlace: true,
     bytes: small.bytes,
     inputName: small.input.name,
     outputName: small.output,
@@ -133,6 +138,7 @@ const CASES: Case[] = [
   },
   {
     label: 'tinyConvNet, last layer (the head is the whole model)',
+    inPlace: false,
     bytes: tiny.bytes,
     inputName: tiny.input.name,
     outputName: tiny.output,
@@ -144,6 +150,7 @@ const CASES: Case[] = [
   },
   {
     label: 'torch-small.onnx (PyTorch export, onnx::Conv_N names, out-of-order initializers)',
+    inPlace: true,
     bytes: torchBytes,
     inputName: 'input',
     outputName: '',
@@ -178,6 +185,13 @@ describe.each(CASES)('Patcher on $label', (c) => {
   });
 
   it.each(STRATEGIES)('strategy %s: each mix equals θ_clean + Σ αΔ, and {} equals the plain model exactly', async (strategy) => {
+    if (strategy === 'inplace' && !c.inPlace) {
+      await expect(Patcher.create(model, signatures, { strategy, threads: THREADS, device: 'cpu' })).rejects.toMatchObject({
+        code: 'inplace-unsupported',
+        message: expect.stringMatching(/holds values computed from patched tensors, not the tensors themselves \(a folded BatchNorm/),
+      });
+      return;
+    }
     const patcher = await Patcher.create(model, signatures, { strategy, threads: THREADS, device: 'cpu' });
     try {
       expect(patcher.strategy).toBe(strategy);
@@ -286,20 +300,41 @@ describe('Patcher checks and bookkeeping', () => {
       { id: 'cpu' as const, name: 'CPU', available: true },
       { id: 'cuda' as const, name: 'CUDA', available: false, reason: 'the CUDA build of onnxruntime is not installed' },
     ];
-    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS, device: 'cuda', devices, strategy: 'head' });
-    expect(p.device).toBe('cpu');
-    expect(p.fallback).toBe('device "cuda" could not be used (the CUDA build of onnxruntime is not installed); running on the CPU instead');
-    expect(p.warnings).toEqual([]);
-    await p.setMix({ fog: 1 });
-    expect(await p.run(input, dims)).toHaveLength(10);
+    for (const strategy of ['head', 'auto'] as const) {
+      const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS, device: 'cuda', devices, strategy });
+      expect(p.device).toBe('cpu');
+      expect(p.strategy).toBe(strategy === 'auto' ? 'inplace' : 'head');
+      expect(p.fallback).toBe('device "cuda" could not be used (the CUDA build of onnxruntime is not installed); running on the CPU instead');
+      expect(p.warnings).toEqual([]);
+      await p.setMix({ fog: 1 });
+      expect(await p.run(input, dims)).toHaveLength(10);
+      await p.dispose();
+    }
+  });
+
+  it('auto patches in place on the CPU; without it, a small model re-creates its whole session', async () => {
+    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS });
+    expect(p.strategy).toBe('inplace');
+    expect(p.strategyReason).toMatch(/^in place: 2 optimised weights written in place \(1 small Conv biases widened\)$/);
+    expect(chooseStrategy(model, [first.weight])).toBe('session');
     await p.dispose();
   });
 
-  it('auto re-creates the whole session for a small model', async () => {
-    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS });
+  it('auto falls back from in place when onnxruntime folds a patched BatchNorm, and says why', async () => {
+    const m = parseOnnx(tiny.bytes, { file: 'tiny.onnx' });
+    const p = await Patcher.create(m, new Map([['fog', makeSignature('fog', m, conv(m, 0), 1)]]), { threads: THREADS });
     expect(p.strategy).toBe('session');
-    expect(chooseStrategy(model, [first.weight])).toBe('session');
+    expect(p.strategyReason).toMatch(/^in-place patching was not used: tiny\.onnx: in-place patching does not fit this model: the optimised initializer ".*" holds values computed from patched tensors/);
     await p.dispose();
+  });
+
+  it('the inplace strategy on a device other than the CPU is refused', async () => {
+    const devices = [
+      { id: 'cpu' as const, name: 'CPU', available: true },
+      { id: 'cuda' as const, name: 'CUDA', available: true },
+    ];
+    const sig = new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]);
+    await expect(Patcher.create(model, sig, { threads: THREADS, device: 'cuda', devices, strategy: 'inplace' })).rejects.toThrow(/small\.onnx: the inplace strategy runs on the CPU only \(device "cuda"\)/);
   });
 });
 
