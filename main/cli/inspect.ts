@@ -7,6 +7,7 @@ import { exportProblems } from '../engine/onnx/export-check.js';
 import { loadPack } from '../engine/packs/pack.js';
 import { checkFit, readSignature } from '../engine/signatures/fit.js';
 import { formatBytes } from './options.js';
+import { described } from './commands.js';
 
 type Kind = 'pack' | 'model' | 'signature';
 
@@ -58,7 +59,7 @@ function describeModel(m: OnnxModel, file: string, size: number) {
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('describe a model (.onnx), a signature (.rws.safetensors) or a pack (folder), and whether signatures fit')
+    .description(described('inspect'))
     .argument('<file>', 'model, signature or pack folder')
     .option('--model <file>', 'with a signature: check it against this model')
     .option('--json', 'print JSON to stdout')

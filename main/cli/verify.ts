@@ -6,6 +6,7 @@ import { loadPack } from '../engine/packs/pack.js';
 import { readTrustedKeys, setTrustPolicy, trustPolicy, verifyFile, type TrustPolicy } from '../engine/packs/trust.js';
 import { EXIT } from './exit.js';
 import { collect } from './options.js';
+import { described } from './commands.js';
 
 async function isDir(p: string): Promise<boolean> {
   try {
@@ -22,7 +23,7 @@ async function isDir(p: string): Promise<boolean> {
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('check that files or pack folders were signed by a trusted key (exit 3 when any is refused)')
+    .description(described('verify'))
     // Repeatable, not variadic: a variadic option would swallow the FILE arguments after it.
     .option('--trusted <pem>', 'a trusted public key (PEM file) or a folder of them; repeatable (default: --trusted-keys or $RWS_TRUSTED_KEYS)', collect, [] as string[])
     .argument('<files...>', 'signed files or pack folders')
