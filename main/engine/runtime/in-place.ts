@@ -29,6 +29,7 @@ import { parseOnnx, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
 import type { DeviceInfo } from './devices.js';
 import { createSession } from './session.js';
+import { batchNormFolds, foldBatchNorm, foldInputs, type BatchNormFold } from './batchnorm-fold.js';
 import { liveOrtBytes, ORT_ALIAS_MIN_BYTES, readOrtGraph, type OrtGraph, type OrtInitializer } from '../onnx/ort-format.js';
 
 /** Every integer up to 2^24 is exact in f32: the probe numbers at most that many patched values. */
@@ -68,7 +69,10 @@ export interface Target {
 
 /** What the probe found: for each optimised initializer holding patched values, where they go. */
 export interface InPlaceLayout {
+  /** Sources name patched tensors, or a fold's folded weight or bias. */
   targets: Target[];
+  /** The BatchNorms onnxruntime folds into a patched Conv, with the clean values of their tensors. */
+  folds: { fold: BatchNormFold; clean: Map<string, Float32Array> }[];
   /** The optimised model's graph (as saved by onnxruntime on this machine). */
   graph: OrtGraph;
   /** Whether pre-packing must be off (a patched weight feeds a kernel that would re-pack it). */
@@ -122,16 +126,9 @@ export async function probeLayout(
   sessions: InPlaceSessions,
   plainBytes: Uint8Array,
 ): Promise<{ plain: ort.InferenceSession; ortBytes: Uint8Array; layout: InPlaceLayout }> {
-  const clean = new Map<string, Float32Array>();
-  let codes = 0;
   for (const name of patched) {
     if (model.tensor(name).data_type !== DataType.FLOAT) throw new InPlaceUnsupported(model.file, `"${name}" is not a float32 tensor`);
-    const values = model.floats(name);
-    clean.set(name, values);
-    codes += values.length;
   }
-  if (codes >= MAX_CODES) throw new InPlaceUnsupported(model.file, `${codes} patched values are more than the probe can number (${MAX_CODES - 1})`);
-
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rws-ort-'));
   let plain: ort.InferenceSession | undefined;
   try {
@@ -139,21 +136,37 @@ export async function probeLayout(
     plain = await sessions.saveOrt(plainBytes, realFile);
     const ortBytes = await takeFile(realFile);
 
+    // What the probe numbers: each patched tensor, except that a Conv + BatchNorm pair onnxruntime
+    // folds is numbered as its folded weight and bias (the BatchNorm made the identity: γ = 1,
+    // β = 0, μ = 0, σ² = 1, ε = 0, so the fold leaves the numbers as they are).
+    const folds = batchNormFolds(model, new Set(patched), readOrtGraph(ortBytes, `${model.file} (optimised)`));
     const probe = parseOnnx(plainBytes, { file: model.file });
+    const coded: { name: string; into: string; clean: Float32Array }[] = [];
+    const inFolds = new Set(folds.flatMap(foldInputs));
+    for (const name of patched) if (!inFolds.has(name)) coded.push({ name, into: name, clean: model.floats(name) });
+    for (const f of folds) {
+      const clean = foldBatchNorm(f, (name) => model.floats(name));
+      coded.push({ name: f.foldedWeight, into: f.weight, clean: clean.weight }, { name: f.foldedBias, into: f.bias ?? f.shift, clean: clean.bias });
+      const channels = clean.bias.length;
+      for (const [name, v] of [[f.scale, 1], [f.mean, 0], [f.variance, 1], [f.shift, 0]] as const) probe.setFloats(name, new Float32Array(channels).fill(v));
+      const node = probe.nodes().find((n) => n.op_type === 'BatchNormalization' && n.input[1] === f.scale)!;
+      node.attribute = [...node.attribute.filter((a) => a.name !== 'epsilon'), { name: 'epsilon', type: 1, f: 0 } as (typeof node.attribute)[number]];
+    }
+    const codes = coded.reduce((n, c) => n + c.clean.length, 0);
+    if (codes >= MAX_CODES) throw new InPlaceUnsupported(model.file, `${codes} patched values are more than the probe can number (${MAX_CODES - 1})`);
     const starts = new Map<string, number>();
     let next = 1;
-    for (const name of patched) {
-      const n = clean.get(name)!.length;
-      starts.set(name, next);
-      probe.setFloats(name, Float32Array.from({ length: n }, (_, i) => next + i));
-      next += n;
+    for (const c of coded) {
+      starts.set(c.name, next);
+      probe.setFloats(c.into, Float32Array.from({ length: c.clean.length }, (_, i) => next + i));
+      next += c.clean.length;
     }
     const probeFile = path.join(dir, 'probe.ort');
     const probeSession = await sessions.saveOrt(probe.encode(), probeFile);
     await probeSession.release();
     const probeBytes = await takeFile(probeFile);
-    const layout = matchLayout(model.file, ortBytes, probeBytes, patched, clean, starts);
-    return { plain, ortBytes, layout };
+    const layout = matchLayout(model.file, ortBytes, probeBytes, new Map(coded.map((c) => [c.name, c.clean])), starts);
+    return { plain, ortBytes, layout: { ...layout, folds: folds.map((f) => ({ fold: f, clean: new Map(foldInputs(f).map((n) => [n, model.floats(n)])) })) } };
   } catch (e) {
     await plain?.release();
     throw e;
@@ -168,14 +181,7 @@ export async function probeLayout(
  * hold exactly the clean value there. Anything else (a weight scaled by a folded BatchNorm, say)
  * is refused, naming the initializer.
  */
-export function matchLayout(
-  file: string,
-  real: Uint8Array,
-  probe: Uint8Array,
-  patched: string[],
-  clean: Map<string, Float32Array>,
-  starts: Map<string, number>,
-): InPlaceLayout {
+export function matchLayout(file: string, real: Uint8Array, probe: Uint8Array, clean: Map<string, Float32Array>, starts: Map<string, number>): Omit<InPlaceLayout, 'folds'> {
   const graph = readOrtGraph(real, `${file} (optimised)`);
   const twin = readOrtGraph(probe, `${file} (probe)`);
   // The same nodes, wired the same way (onnxruntime may list them in another order).
@@ -197,7 +203,7 @@ export function matchLayout(
     });
   }
 
-  const covered = new Map(patched.map((n) => [n, new Uint8Array(clean.get(n)!.length)]));
+  const covered = new Map([...clean].map(([n, v]) => [n, new Uint8Array(v.length)]));
   const targets: Target[] = [];
   let prepack = true;
   for (const t of graph.initializers) {
@@ -280,6 +286,9 @@ export class InPlaceRunner {
     private readonly targets: Target[],
     offsets: Map<string, number>,
     private readonly remake: () => Promise<ort.InferenceSession>,
+    private readonly folds: InPlaceLayout['folds'],
+    /** False when kernels were told not to keep re-packed weights (a patched weight feeds a MatMul or Gemm). */
+    readonly prepack: boolean,
     /** How long creating the live session took at load, the fastest of three when switches re-create it. */
     readonly createMs: number,
   ) {
@@ -313,7 +322,7 @@ export class InPlaceRunner {
         session = again;
       }
     }
-    const runner = new InPlaceRunner(live.bytes, session, layout.targets, offsets, remake, createMs);
+    const runner = new InPlaceRunner(live.bytes, session, layout.targets, offsets, remake, layout.folds, layout.prepack, createMs);
     if (check) {
       try {
         await runner.checkWrites(file, sessions, check, layout.prepack);
@@ -332,7 +341,8 @@ export class InPlaceRunner {
   }
 
   /** Writes the patched values (by original tensor name); tensors not given are left as they are. */
-  async apply(values: Map<string, Float32Array>): Promise<void> {
+  async apply(given: Map<string, Float32Array>): Promise<void> {
+    const values = this.withFolds(given);
     let remake = false;
     // One synchronous pass: no run can start between the first write and the last.
     this.targets.forEach((t, k) => {
@@ -351,6 +361,19 @@ export class InPlaceRunner {
       }
     });
     if (remake) await this.recreate();
+  }
+
+  /** `values` and, for each BatchNorm fold any of whose tensors is given, its folded weight and bias. */
+  private withFolds(values: Map<string, Float32Array>): Map<string, Float32Array> {
+    if (!this.folds.length) return values;
+    const all = new Map(values);
+    for (const { fold, clean } of this.folds) {
+      if (!foldInputs(fold).some((n) => values.has(n))) continue;
+      const folded = foldBatchNorm(fold, (n) => values.get(n) ?? clean.get(n)!);
+      all.set(fold.foldedWeight, folded.weight);
+      all.set(fold.foldedBias, folded.bias);
+    }
+    return all;
   }
 
   /** Copies back every target's bytes as loaded: the clean model, bit for bit. */

@@ -67,6 +67,13 @@ export const SESSION_STRATEGY_MAX_BYTES = 4 * 1024 * 1024;
 export const INPLACE_RECREATE_MAX_MS = 8;
 
 /**
+ * With pre-packing off (a patched weight feeds a MatMul or Gemm, whose kernels would otherwise
+ * keep their own copy), the live session may run slower than the plain one; `auto` keeps in-place
+ * patching only while it runs within this factor of the plain session at load.
+ */
+export const INPLACE_UNPACKED_MAX = 1.02;
+
+/**
  * The strategy `auto` stands for on this model when in-place patching is out (a device other than
  * the CPU, or a model it does not fit): `session` for small models, `head` otherwise.
  */
@@ -235,9 +242,20 @@ export class Patcher {
     const sessions = cpuSessions(o.threads, o.devices);
     const { plain, ortBytes, layout } = await probeLayout(model, patched, sessions, bytes);
     let runner: InPlaceRunner;
+    let unpacked = '';
     try {
       const clean = new Map(patched.map((name) => [name, model.floats(name)]));
-      runner = await InPlaceRunner.create(model.file, ortBytes, layout, sessions, writeCheck(model, o.inputName, o.outputName, clean));
+      const check = writeCheck(model, o.inputName, o.outputName, clean);
+      runner = await InPlaceRunner.create(model.file, ortBytes, layout, sessions, check);
+      if (!runner.prepack && check) {
+        const slower = await slowdown(plain, runner, check.feeds, o.outputName);
+        unpacked = `; pre-packing off, ${slower.ratio.toFixed(3)}× the plain session at load`;
+        // A difference of a few hundredths of a millisecond is noise, whatever its ratio.
+        if (o.auto && slower.ratio > INPLACE_UNPACKED_MAX && slower.ms > 0.05) {
+          await runner.dispose();
+          throw new InPlaceUnsupported(model.file, `with pre-packing off (a patched weight feeds a MatMul or Gemm) it ran ${slower.ratio.toFixed(3)}× the plain session at load (over ${INPLACE_UNPACKED_MAX}×)`);
+        }
+      }
     } catch (e) {
       await plain.release();
       throw e;
@@ -245,7 +263,7 @@ export class Patcher {
     await plain.release();
     const counts = { alias: 0, widened: 0, copied: 0 };
     for (const t of runner.describe()) counts[t.kind]++;
-    let reason = `in place: ${counts.alias + counts.widened} optimised weights written in place${counts.widened ? ` (${counts.widened} small Conv biases widened)` : ''}`;
+    let reason = `in place: ${counts.alias + counts.widened} optimised weights written in place${counts.widened ? ` (${counts.widened} small Conv biases widened)` : ''}${unpacked}`;
     if (counts.copied) {
       reason += `, ${counts.copied} small tensors applied by re-creating the session (${runner.createMs.toFixed(1)} ms at load)`;
       if (o.auto && runner.createMs > INPLACE_RECREATE_MAX_MS) {
@@ -347,6 +365,39 @@ function writeCheck(model: OnnxModel, inputName: string, outputName: string, cle
   const random = createRandom(17);
   const data = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => random.next());
   return { feeds: { [inputName]: new ort.Tensor('float32', data, dims) }, output: outputName, clean };
+}
+
+/**
+ * How much slower the live session runs than the plain one on `feeds`: the medians of seven
+ * back-to-back pairs (the order alternating) of their ratio and their difference in ms.
+ */
+async function slowdown(plain: ort.InferenceSession, live: InPlaceRunner, feeds: Record<string, ort.Tensor>, output: string): Promise<{ ratio: number; ms: number }> {
+  const timed = async (run: () => Promise<unknown>) => {
+    const t = performance.now();
+    await run();
+    return performance.now() - t;
+  };
+  const runPlain = () => timed(() => plain.run(feeds, [output]));
+  const runLive = () => timed(() => live.run(feeds, output));
+  await runPlain();
+  await runLive();
+  const ratios: number[] = [];
+  const diffs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    let a: number;
+    let b: number;
+    if (i % 2) {
+      a = await runPlain();
+      b = await runLive();
+    } else {
+      b = await runLive();
+      a = await runPlain();
+    }
+    ratios.push(b / a);
+    diffs.push(b - a);
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!;
+  return { ratio: median(ratios), ms: median(diffs) };
 }
 
 type SessionMaker = (bytes: Uint8Array) => Promise<ort.InferenceSession>;

@@ -8,7 +8,7 @@ import type { ConditionMix, PatchMode, Signature } from '../../../main/core/sign
 import { parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { chooseStrategy, Patcher, type PatchStrategy } from '../../../main/engine/runtime/patcher.js';
 import { sessionOptions } from '../../../main/engine/runtime/session.js';
-import { seededRandom, smallResNet, tinyConvNet } from '../../fixtures/models.js';
+import { encodeModel, GraphBuilder, seededRandom, smallResNet, tinyConvNet } from '../../fixtures/models.js';
 
 const THREADS = 2;
 const STRATEGIES: PatchStrategy[] = ['inplace', 'head', 'session', 'inputs'];
@@ -90,8 +90,6 @@ interface Case {
   dims: number[];
   /** Tensors each of the two signatures patches. */
   specs(model: OnnxModel): [Spec[], Spec[]];
-  /** False where onnxruntime folds a patched BatchNorm into a conv: in-place patching refuses the model. */
-  inPlace: boolean;
 }
 
 const torchBytes = new Uint8Array(readFileSync(fileURLToPath(new URL('../../fixtures/torch-small.onnx', import.meta.url))));
@@ -102,10 +100,17 @@ const conv = (model: OnnxModel, i: number): Spec[] => {
   return [{ name: l.weight, mode: 'add' }, ...(l.bias ? [{ name: l.bias, mode: 'add' as const }] : [])];
 };
 
+/** conv → Mul by a per-channel constant: onnxruntime folds the constant into the conv's weight. */
+function convTimesConstant(): OnnxModel {
+  const g = new GraphBuilder(13);
+  const y = g.conv('input', 3, 16, 3, { name: '/conv' });
+  g.node('Mul', [y, g.weight('gain', [16, 1, 1], Float32Array.from(g.uniform(16, 0.5), (v) => 1 + v))], {}, '/Mul');
+  return parseOnnx(encodeModel(g.model({ name: 'input', shape: ['batch', 3, 8, 8] }, { name: 'out', shape: ['batch', 16, 8, 8] })), { file: 'scaled.onnx' });
+}
+
 const CASES: Case[] = [
   {
     label: 'tinyConvNet (unfolded BatchNorm, log-variance patch)',
-    inPlace: false,
     bytes: tiny.bytes,
     inputName: tiny.input.name,
     outputName: tiny.output,
@@ -120,7 +125,6 @@ const CASES: Case[] = [
   },
   {
     label: 'smallResNet (BatchNorm folded)',
-    inPlace: true,
     bytes: small.bytes,
     inputName: small.input.name,
     outputName: small.output,
@@ -129,7 +133,6 @@ const CASES: Case[] = [
   },
   {
     label: 'smallResNet, first two convs (the cut crosses the residual: two tensors)',
-    inPlace: true,
     bytes: small.bytes,
     inputName: small.input.name,
     outputName: small.output,
@@ -138,7 +141,6 @@ const CASES: Case[] = [
   },
   {
     label: 'tinyConvNet, last layer (the head is the whole model)',
-    inPlace: false,
     bytes: tiny.bytes,
     inputName: tiny.input.name,
     outputName: tiny.output,
@@ -150,7 +152,6 @@ const CASES: Case[] = [
   },
   {
     label: 'torch-small.onnx (PyTorch export, onnx::Conv_N names, out-of-order initializers)',
-    inPlace: true,
     bytes: torchBytes,
     inputName: 'input',
     outputName: '',
@@ -185,13 +186,6 @@ describe.each(CASES)('Patcher on $label', (c) => {
   });
 
   it.each(STRATEGIES)('strategy %s: each mix equals θ_clean + Σ αΔ, and {} equals the plain model exactly', async (strategy) => {
-    if (strategy === 'inplace' && !c.inPlace) {
-      await expect(Patcher.create(model, signatures, { strategy, threads: THREADS, device: 'cpu' })).rejects.toMatchObject({
-        code: 'inplace-unsupported',
-        message: expect.stringMatching(/holds values computed from patched tensors, not the tensors themselves \(a folded BatchNorm/),
-      });
-      return;
-    }
     const patcher = await Patcher.create(model, signatures, { strategy, threads: THREADS, device: 'cpu' });
     try {
       expect(patcher.strategy).toBe(strategy);
@@ -320,11 +314,20 @@ describe('Patcher checks and bookkeeping', () => {
     await p.dispose();
   });
 
-  it('auto falls back from in place when onnxruntime folds a patched BatchNorm, and says why', async () => {
-    const m = parseOnnx(tiny.bytes, { file: 'tiny.onnx' });
-    const p = await Patcher.create(m, new Map([['fog', makeSignature('fog', m, conv(m, 0), 1)]]), { threads: THREADS });
+  it('auto falls back from in place when the weights onnxruntime runs are computed from a patched tensor, and says why', async () => {
+    const m = convTimesConstant();
+    const sig = makeSignature('fog', m, [{ name: '/conv.weight', mode: 'add' }], 3);
+    await expect(Patcher.create(m, new Map([['fog', sig]]), { strategy: 'inplace', threads: THREADS })).rejects.toMatchObject({
+      code: 'inplace-unsupported',
+      message: expect.stringMatching(/^scaled\.onnx: in-place patching does not fit this model: the optimised initializer ".*" holds values computed from patched tensors/),
+    });
+    const p = await Patcher.create(m, new Map([['fog', sig]]), { threads: THREADS });
     expect(p.strategy).toBe('session');
-    expect(p.strategyReason).toMatch(/^in-place patching was not used: tiny\.onnx: in-place patching does not fit this model: the optimised initializer ".*" holds values computed from patched tensors/);
+    expect(p.strategyReason).toMatch(/^in-place patching was not used: scaled\.onnx: in-place patching does not fit this model: the optimised initializer ".*" holds values computed from patched tensors/);
+    await p.setMix({ fog: 1 });
+    const dims2 = [2, 3, 8, 8];
+    const x = randomInput(dims2, 4);
+    expect(maxDiff(await p.run(x, dims2), await runPlain(patchedModelBytes(m.encode(), new Map([['fog', sig]]), { fog: 1 }), 'input', 'out', x, dims2))).toBeLessThanOrEqual(1e-5);
     await p.dispose();
   });
 
