@@ -92,13 +92,16 @@ class Reader {
 
   string(table: number, index: number): string {
     const at = this.ref(table, index);
-    if (at < 0) return '';
+    return at < 0 ? '' : this.stringAt(at);
+  }
+
+  private stringAt(at: number): string {
     const len = this.u32(at);
     this.check(at + 4, len);
     return this.decoder.decode(this.bytes.subarray(at + 4, at + 4 + len));
   }
 
-  /** Positions of the tables in a vector-of-tables field. */
+  /** Positions of the tables (or strings) in a vector-of-references field. */
   tables(table: number, index: number): number[] {
     const at = this.ref(table, index);
     if (at < 0) return [];
@@ -112,18 +115,7 @@ class Reader {
   }
 
   strings(table: number, index: number): string[] {
-    const at = this.ref(table, index);
-    if (at < 0) return [];
-    const n = this.u32(at);
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const el = at + 4 + 4 * i;
-      const s = el + this.u32(el);
-      const len = this.u32(s);
-      this.check(s + 4, len);
-      out.push(this.decoder.decode(this.bytes.subarray(s + 4, s + 4 + len)));
-    }
-    return out;
+    return this.tables(table, index).map((at) => this.stringAt(at));
   }
 
   int64s(table: number, index: number): number[] {
