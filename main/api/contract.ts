@@ -197,6 +197,8 @@ export interface FolderResults {
   failed: FolderFailure[];
   /** Files in the input folders that are not images, left out (known once the run has ended). */
   skipped?: string[];
+  /** Special files (FIFOs, devices, links to them) left out without being read, each with the reason (known once the run has ended). */
+  special?: FolderFailure[];
   mixKey: string;
   device: string;
 }

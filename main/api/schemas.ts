@@ -4,10 +4,12 @@
  */
 import { z } from 'zod';
 import { RwsError } from '../core/errors.js';
+import { MAX_INPUT_SIDE } from '../core/limits.js';
+import { MAX_STRENGTH } from '../core/mix.js';
 import { DEVICE_IDS, type CommandName } from './names.js';
 
 const idText = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
-const mixRecord = z.record(idText, z.number().finite().min(-4).max(4));
+const mixRecord = z.record(idText, z.number().finite().min(-MAX_STRENGTH).max(MAX_STRENGTH));
 /** A mix as a record, or as text: `off`, a named condition or mix id, or `ID=α,ID=α`. */
 export const MixSchema = z.union([mixRecord, z.string().max(1000)]);
 
@@ -38,8 +40,8 @@ export const schemas = {
   setMix: z.object({ mix: MixSchema }).strict(),
   classifyFrame: z
     .object({
-      width: z.number().int().positive().max(4096),
-      height: z.number().int().positive().max(4096),
+      width: z.number().int().positive().max(MAX_INPUT_SIDE),
+      height: z.number().int().positive().max(MAX_INPUT_SIDE),
       channels: z.union([z.literal(1), z.literal(3)]),
       /**
        * Already at the model's input size, HWC, grey or RGB: 8-bit values as bytes (what a camera

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import { loadOnnx, type OnnxModel } from '../engine/onnx/model.js';
 import { exportProblems } from '../engine/onnx/export-check.js';
+import { openRegular, readRange } from '../engine/io/regular-file.js';
 import { loadPack } from '../engine/packs/pack.js';
 import { checkFit, readSignature } from '../engine/signatures/fit.js';
 import { formatBytes } from './options.js';
@@ -22,7 +23,8 @@ async function kindOf(file: string): Promise<Kind> {
   if (file.endsWith('.safetensors')) return 'signature';
   if (file.endsWith('.onnx')) return 'model';
   // Decide by content: safetensors starts with a small little-endian header length then '{'.
-  const head = (await readFile(file)).subarray(0, 9);
+  const { fh, size } = await openRegular(file, { what: 'a model or signature', code: 'inspect-missing' });
+  const head = await readRange(fh, 0, Math.min(9, size)).finally(() => fh.close());
   if (head.length === 9 && head[8] === 0x7b) return 'signature';
   return 'model';
 }

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { checkStrength } from '../core/mix.js';
 import { PRESETS } from '../engine/packs/presets.js';
 
 /** Commander parser for a severity range: `3` or `1-5`. */
@@ -55,10 +56,13 @@ export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
-/** Split `FILE[=α]` (α defaults to 1); a file name that itself contains `=` still works when no number follows. */
+/**
+ * Split `FILE[=α]` (α defaults to 1, and is held to the range of every mix); a file name that
+ * itself contains `=` still works when no number follows.
+ */
 export function parseSignatureArg(v: string): { file: string; alpha: number } {
   const m = /^(.*)=(-?[0-9]*\.?[0-9]+(?:e-?[0-9]+)?)$/i.exec(v);
-  if (m && m[1]) return { file: m[1], alpha: Number(m[2]) };
+  if (m && m[1]) return { file: m[1], alpha: checkStrength(m[1], Number(m[2]), '--signature') };
   return { file: v, alpha: 1 };
 }
 

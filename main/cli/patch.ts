@@ -5,7 +5,9 @@ import { WeightPatch } from '../core/weight-patch.js';
 import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { checkSignatures, readSignature } from '../engine/signatures/fit.js';
-import { assertTrustedFile } from '../engine/packs/trust.js';
+import { assertTrustedBytes } from '../engine/packs/trust.js';
+import { readRegularFile, sha256Hex } from '../engine/io/regular-file.js';
+import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { collect, parseSignatureArg } from './options.js';
 import { described } from './commands.js';
 
@@ -19,8 +21,10 @@ export function register(program: Command): void {
     .option('--force', 'apply signatures made for another base model (transfer), with a warning')
     .requiredOption('--out <file>', 'the patched model (.onnx)')
     .action(async (o) => {
-      await assertTrustedFile(o.model);
-      const model = await loadOnnx(o.model);
+      // The model read once to check it, then held to those bytes.
+      const bytes = await readRegularFile(o.model, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
+      await assertTrustedBytes(o.model, bytes);
+      const model = await loadOnnx(o.model, { sha256: sha256Hex(bytes) });
       const sigs = new Map<string, Signature>();
       const mix: Record<string, number> = {};
       const args = (o.signature as string[]).map(parseSignatureArg);

@@ -13,6 +13,7 @@ import { parseDevice, type Device } from '../engine/runtime/devices.js';
 import type { Classifier } from '../engine/folder/classifier.js';
 import type { FolderProgress } from '../engine/folder/run.js';
 import { DEFAULT_MAX_PIXELS } from '../engine/io/image-limits.js';
+import { MAX_MODEL_BYTES } from '../core/limits.js';
 import type { InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
 import type { PatchStrategy } from '../engine/runtime/patcher.js';
@@ -82,6 +83,8 @@ interface Plan {
   labels: string[];
   outputKind: 'logits' | 'probabilities';
   signatureFiles: Map<string, string>;
+  /** SHA-256s of the model and signatures (by id) as checked here: the worker refuses other bytes. */
+  expect: { model: string; signatures: Record<string, string> };
   /** Signature ids the pack declares as made on another base model. */
   transfers: string[];
   mix: ConditionMix;
@@ -113,11 +116,12 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     pack: m.id,
     model: pack.modelPath,
     modelPath: pack.modelPath,
-    identity: await packRunIdentity(pack, (id) => used.has(id)),
+    identity: packRunIdentity(pack, (id) => used.has(id)),
     inputSpec: m.input,
     labels: m.labels,
     outputKind: m.output.kind,
     signatureFiles: used,
+    expect: { model: pack.modelSha256, signatures: Object.fromEntries(m.signatures.map((x) => [x.id, x.sha256])) },
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     auto,
@@ -128,14 +132,17 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
 
 async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   if (o.mix && o.mix !== 'off') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α]', { field: '--mix' });
-  const [{ assertTrustedFile, sha256File }, { loadOnnx }, { inputSpecFromShape }, { batchLimit }] = await Promise.all([
+  const [{ assertTrustedBytes }, { parseOnnx }, { inputSpecFromShape }, { batchLimit }, { readRegularFile, sha256Hex }] = await Promise.all([
     import('../engine/packs/trust.js'),
     import('../engine/onnx/model.js'),
     import('../engine/folder/classifier.js'),
     import('../engine/folder/plan.js'),
+    import('../engine/io/regular-file.js'),
   ]);
-  await assertTrustedFile(file);
-  const model = await loadOnnx(file);
+  // Each file is read once here, checked, and hashed: the worker is held to these bytes.
+  const modelBytes = await readRegularFile(file, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
+  await assertTrustedBytes(file, modelBytes);
+  const model = parseOnnx(modelBytes, { file });
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
   const inputSpec = await modelInputSpec(inputSpecFromShape({ name: input.name, shape: input.dims }, file), o, file);
@@ -143,26 +150,30 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   const classes = out?.dims[out.dims.length - 1];
   if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
   const signatureFiles = new Map<string, string>();
+  const signatures: Record<string, string> = {};
   const mix: ConditionMix = {};
   for (const arg of o.signature) {
     const { file: sig, alpha } = parseSignatureArg(arg);
-    await assertTrustedFile(sig);
+    const bytes = await readRegularFile(sig, { what: 'the signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES });
+    await assertTrustedBytes(sig, bytes);
     let id = path.basename(sig).replace(/\.rws\.safetensors$|\.safetensors$/, '');
     for (let n = 2; signatureFiles.has(id); n++) id = `${id}-${n}`;
     signatureFiles.set(id, sig);
+    signatures[id] = sha256Hex(bytes);
     mix[id] = alpha;
   }
-  const hashes = [await sha256File(file), ...(await Promise.all([...signatureFiles.values()].map(sha256File)))];
+  const expect = { model: sha256Hex(modelBytes), signatures };
   return {
     pack: path.basename(file),
     model: file,
     modelPath: file,
     // Input flags change every score: a journal made with others is not resumed.
-    identity: [...hashes, ...(INPUT_FLAGS.some((k) => o[k] !== undefined) ? [JSON.stringify(inputSpec)] : [])].join('+'),
+    identity: [expect.model, ...Object.values(signatures), ...(INPUT_FLAGS.some((k) => o[k] !== undefined) ? [JSON.stringify(inputSpec)] : [])].join('+'),
     inputSpec,
     labels: Array.from({ length: classes }, (_, i) => String(i)),
     outputKind: 'logits',
     signatureFiles,
+    expect,
     transfers: [],
     mix,
     maxBatch: batchLimit(model),
@@ -184,7 +195,7 @@ function startWorker(): RemotePatcher {
  */
 async function makeClassifier(p: RemotePatcher, plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
   try {
-    await p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions });
+    await p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect });
     await p.setMix(plan.mix);
   } catch (e) {
     await p.dispose();
@@ -285,11 +296,14 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     if (dir && !existsSync(dir)) throw new RwsError('usage-output', `${flag} ${file}: the folder ${path.dirname(file)} does not exist`, { file, field: flag });
   }
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  // Temp files that a kill during an earlier run's final write left beside the outputs.
+  for (const f of [o.json, o.csv]) if (f) await (await import('../engine/io/atomic-file.js')).removeStaleTemps(f);
 
   const worker = startWorker();
   let plan: Plan;
   try {
     plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? (await import('../engine/packs/pack.js')).defaultPackDir(), o);
+    if (o.batch !== undefined) (await import('../engine/folder/plan.js')).checkBatch(o.batch, plan.inputSpec, '--batch', 'usage-batch');
   } catch (e) {
     await worker.dispose();
     throw e;
@@ -364,6 +378,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   }
 
   const n = summary.results.length;
+  for (const x of summary.special) console.error(`rws: skipped ${x.file}: ${x.reason}`);
   if (summary.stopped) {
     console.error(`rws run: stopped with ${n} of ${n + summary.failed.length} files done${journalFile ? `; results so far are in ${journalFile}: run the same command with --resume to continue` : ''}`);
     return EXIT.fatal;
@@ -381,6 +396,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     `${n} image${n === 1 ? '' : 's'} classified${summary.resumed ? ` (${summary.resumed} from the journal)` : ''}`,
     `${summary.failed.length} failed`,
     ...(summary.skipped.length ? [`${summary.skipped.length} skipped (not images)`] : []),
+    ...(summary.special.length ? [`${summary.special.length} skipped (not regular files)`] : []),
     `${rate.toFixed(0)} images/s on ${summary.device}, batch ${summary.batch}`,
   ];
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');

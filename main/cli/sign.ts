@@ -1,8 +1,10 @@
-import { readFile, readdir, stat, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { RwsError } from '../core/errors.js';
 import { writeFileAtomic } from '../engine/io/atomic-file.js';
+import { readRegularFile } from '../engine/io/regular-file.js';
+import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { parsePackManifest } from '../engine/packs/pack.js';
 import { generateSigningKeys, readPrivateKey, sha256Hex, sigPath, signBytes } from '../engine/packs/trust.js';
 import { described } from './commands.js';
@@ -15,12 +17,8 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-async function readBytes(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    throw new RwsError('sign-read', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
+function readBytes(file: string): Promise<Buffer> {
+  return readRegularFile(file, { what: 'the file to sign', code: 'sign-read', maxBytes: MAX_MODEL_BYTES });
 }
 
 /**

@@ -13,6 +13,11 @@ export class RwsError extends Error {
   }
 }
 
+/** Why JSON.parse refused a text, without the start of the text V8 quotes: a message never repeats what a file or a request held. */
+export function jsonProblem(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/, ".*$/s, '');
+}
+
 /** True when `e` is one of our named errors (and not a crash). */
 export function isRwsError(e: unknown): e is RwsError {
   return e instanceof RwsError;

@@ -1,4 +1,5 @@
 import { RwsError } from './errors.js';
+import { MAX_DELTA } from './limits.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 import { dequantize, packInt4, quantizeInt4, quantizeInt8, unpackInt4 } from './quantize.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsTensor } from './safetensors.js';
@@ -229,6 +230,9 @@ export function decodeSignature(bytes: Uint8Array, file: string): Signature {
     }
     const i = values.findIndex((x) => !Number.isFinite(x));
     if (i >= 0) fail(name, `tensor "${name}": value ${values[i]} at index ${i} is not finite`);
+    // Finite but huge (a scale of float32's largest): a patch at full strength would overflow.
+    const j = values.findIndex((x) => Math.abs(x) > MAX_DELTA);
+    if (j >= 0) fail(name, `tensor "${name}": value ${values[j]} at index ${j} is beyond ±${MAX_DELTA}, the most a delta may hold (a patch at full strength would overflow float32)`);
     out.push({ name, shape: [...shape], values, channelAxis: axis as number, mode: e.mode as PatchMode });
   }
   for (const name of tensors.keys()) {

@@ -1,3 +1,5 @@
+import { RwsError } from './errors.js';
+
 /**
  * Small pure helpers on model inputs and outputs, shared by every caller: the batch shape of an
  * input, 0..1 → byte rounding, argmax and top-1 accuracy, and the k best classes of a row.
@@ -33,11 +35,23 @@ export function unitToBytes(data: ArrayLike<number>): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** Index of the highest score in row `row` of a `classes`-wide score matrix (the first on ties). */
+/** Index of the highest score in row `row` of a `classes`-wide score matrix (the first on ties); a non-finite score is refused as in `topClasses`. */
 export function argmaxRow(scores: ArrayLike<number>, row: number, classes: number): number {
   let best = 0;
-  for (let k = 1; k < classes; k++) if (scores[row * classes + k]! > scores[row * classes + best]!) best = k;
+  for (let k = 0; k < classes; k++) {
+    const v = scores[row * classes + k]!;
+    if (!Number.isFinite(v)) throw nonFinite(v, k, undefined);
+    if (v > scores[row * classes + best]!) best = k;
+  }
   return best;
+}
+
+function nonFinite(v: number, index: number, labels: string[] | undefined): RwsError {
+  return new RwsError(
+    'non-finite-score',
+    `the model gave ${v} as the score of class ${index}${labels?.[index] !== undefined ? ` ("${labels[index]}")` : ''}: its weights or its input are out of range (a signature too strong for this model, or the pack's mean/std)`,
+    { field: 'scores' },
+  );
 }
 
 /** How many rows of `scores` put their top score on the label; row i is compared with `labels[offset + i]`. */
@@ -55,8 +69,13 @@ export interface TopClass {
   score: number;
 }
 
-/** The `k` best classes of one row of scores, as softmax probabilities when the row holds logits. */
+/**
+ * The `k` best classes of one row of scores, as softmax probabilities when the row holds logits.
+ * A score that is not finite is never a result: it is refused (RwsError `non-finite-score`), naming the class.
+ */
 export function topClasses(row: Float32Array, labels: string[], k: number, kind: 'logits' | 'probabilities'): TopClass[] {
+  const bad = row.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw nonFinite(row[bad]!, bad, labels);
   let probs: Float64Array;
   if (kind === 'logits') {
     let max = -Infinity;

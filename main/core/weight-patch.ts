@@ -110,6 +110,13 @@ export class WeightPatch {
       if (options.reuse) out = entry.out ??= new Float32Array(entry.clean.length);
       else out = new Float32Array(entry.clean.length);
       this.combine(entry.clean, entry.mode, terms, out);
+      // A huge signature value at a high strength overflows float32: refused here, by name, rather
+      // than run into scores of NaN.
+      const bad = out.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        const ids = entry.terms.filter((t) => active[t.id] !== undefined).map((t) => `"${t.id}" at ${active[t.id]}`).join(', ');
+        throw new RwsError('patch-overflow', `mix: patching tensor "${name}" with signature ${ids} gives ${out[bad]} at index ${bad}: the signature's values are too large for this strength`, { field: name });
+      }
       result.set(name, out);
     }
     return result;

@@ -15,6 +15,7 @@ import { MessageRate, type MessageRateOptions } from './message-rate.js';
 import { COMMANDS, HTTP, type CommandName, type EventName } from '../api/contract.js';
 import { toApiError } from '../api/errors.js';
 import { decodeWire, encodeWire } from '../api/wire.js';
+import { jsonProblem } from '../core/errors.js';
 import { installRoot } from '../engine/io/install-root.js';
 import { createService, type Service } from '../service/index.js';
 import type { ClassifierFactory } from '../service/models.js';
@@ -33,6 +34,8 @@ export interface ServeOptions {
   token?: string;
   /** Largest request body (bytes). */
   maxBodyBytes?: number;
+  /** Most bytes of request bodies held at once, all requests together (default 4 × maxBodyBytes); more gets 503. */
+  maxBodyBytesInFlight?: number;
   /** Extra Host names to accept (e.g. a DNS name the server is reached by on a LAN). */
   allowHosts?: string[];
   /** Bound on WebSocket messages per connection (default 200/s, burst 200, closed after 400 refusals in a row). */
@@ -136,7 +139,16 @@ function cookies(req: IncomingMessage): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), decodeURIComponent(part.slice(i + 1).trim()));
+    if (i <= 0) continue;
+    const value = part.slice(i + 1).trim();
+    // Another site's cookie on this host may hold anything (`x=%zz`): take it as it is, never fail the request on it.
+    let decoded = value;
+    try {
+      decoded = decodeURIComponent(value);
+    } catch {
+      decoded = value;
+    }
+    out.set(part.slice(0, i).trim(), decoded);
   }
   return out;
 }
@@ -148,17 +160,54 @@ function sameToken(a: string | undefined, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** A request whose client went away mid-body: nothing to answer and nothing to log. */
+class ClientGone extends Error {}
+
+/**
+ * Bytes of request bodies held at once, over all requests: many large bodies at the same time
+ * are refused (503, try again) instead of all being held in memory together.
+ */
+class BodyBudget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+  /** Take `n` bytes of the budget, or false when they would go over it. */
+  take(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used -= n;
+  }
+}
+
+async function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) throw new HttpError(413, 'too-large', `request body over ${limit} bytes`);
+  const busy = () => new HttpError(503, 'busy', `the server is reading ${budget.limit} bytes of other requests' bodies: try again`);
+  // A declared length is reserved before reading; a chunked body reserves as it comes.
+  let held = Number.isSafeInteger(declared) && declared > 0 ? declared : 0;
+  if (!budget.take(held)) throw busy();
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'too-large', `request body over ${limit} bytes`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new HttpError(413, 'too-large', `request body over ${limit} bytes`);
+      if (size > held) {
+        if (!budget.take(size - held)) throw busy();
+        held = size;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    // The stream broke: the client closed the connection before sending its whole body.
+    throw new ClientGone('the client went away mid-body');
+  } finally {
+    budget.give(held);
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Start `rws serve`; resolves once it listens. */
@@ -167,6 +216,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const loopback = isLoopback(host);
   const token = opts.token ?? (loopback ? undefined : randomBytes(24).toString('base64url'));
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const budget = new BodyBudget(opts.maxBodyBytesInFlight ?? 4 * maxBody);
   const rendererDir = opts.rendererDir ?? defaultRendererDir();
   const service =
     opts.service ??
@@ -217,12 +267,12 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     // A JSON content type keeps plain HTML forms of other sites out, whatever their Origin.
     if (type !== 'application/json') throw new HttpError(415, 'content-type', 'commands take application/json');
     if (!(COMMANDS as readonly string[]).includes(command)) throw new HttpError(404, 'unknown-command', `unknown command "${command}"`);
-    const text = await readBody(req, maxBody);
+    const text = await readBody(req, maxBody, budget);
     let args: unknown;
     try {
       args = text.trim() === '' ? undefined : decodeWire(text);
     } catch (e) {
-      throw new HttpError(400, 'bad-json', `${command}: the body is not valid JSON (${(e as Error).message})`);
+      throw new HttpError(400, 'bad-json', `${command}: the body is not valid JSON (${jsonProblem(e)})`);
     }
     try {
       const result = await service.call(command as CommandName, args);
@@ -284,12 +334,13 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
         if (url.pathname.startsWith('/api/')) await handleApi(req, res, url.pathname.slice(5));
         else await handleStatic(req, res, url, fromQuery);
       } catch (e) {
-        if (res.headersSent) {
+        if (res.headersSent || e instanceof ClientGone || req.socket.destroyed) {
           res.destroy();
           return;
         }
         if (e instanceof HttpError) {
-          if (e.status === 413) res.setHeader('connection', 'close');
+          if (e.status === 413 || e.status === 503) res.setHeader('connection', 'close');
+          if (e.status === 503) res.setHeader('retry-after', '1');
           sendError(res, e.status, e.code, e.message);
         } else {
           console.error(e);
@@ -339,20 +390,20 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
           ws.close(1008, 'too many messages');
           return;
         }
-        if (verdict === 'refuse') {
-          // Answer so a client's call fails rather than hangs; read the id only from small messages.
-          const text = isBinary ? '' : data.toString();
-          const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(text.length <= 4096 ? text : '');
-          const error = { code: 'rate-limited', message: `over ${rate.perSecond} messages/s on this socket: slow down` };
-          deliver(ws, encodeWire(m ? { id: Number(m[1]), error } : { error }));
-          return;
-        }
+        const raw = data as Buffer;
+        // Answer with an error so a client's call fails rather than hangs (the id read from the text).
+        const refuse = (code: string, message: string) => {
+          const text = isBinary ? '' : raw.toString('utf8', 0, Math.min(raw.length, 4096));
+          const m = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*[,}]/.exec(text);
+          deliver(ws, encodeWire(m ? { id: Number(m[1]), error: { code, message } } : { error: { code, message } }));
+        };
+        if (verdict === 'refuse') return refuse('rate-limited', `over ${rate.perSecond} messages/s on this socket: slow down`);
         if (isBinary) return;
         let msg: { id?: unknown; command?: unknown; args?: unknown };
         try {
-          msg = decodeWire(data.toString()) as typeof msg;
-        } catch {
-          return;
+          msg = decodeWire(raw.toString()) as typeof msg;
+        } catch (e) {
+          return refuse('bad-json', `the message is not valid wire JSON (${jsonProblem(e)})`);
         }
         if (!msg || typeof msg.id !== 'number' || typeof msg.command !== 'string') return;
         const id = msg.id;
@@ -361,14 +412,22 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
           reply({ error: { code: 'unknown-command', message: `unknown command "${msg.command}"` } });
           return;
         }
-        service.call(msg.command as CommandName, msg.args).then(
-          (result) => reply({ result: result ?? null }),
-          (e) => {
-            const err = toApiError(e);
-            if (err.code === 'internal') console.error(e);
-            reply({ error: err });
-          },
-        );
+        // A message's bytes count against the same budget as HTTP bodies while its command runs.
+        if (!budget.take(raw.length)) {
+          reply({ error: { code: 'busy', message: `the server is holding ${budget.limit} bytes of other requests: try again` } });
+          return;
+        }
+        service
+          .call(msg.command as CommandName, msg.args)
+          .then(
+            (result) => reply({ result: result ?? null }),
+            (e) => {
+              const err = toApiError(e);
+              if (err.code === 'internal') console.error(e);
+              reply({ error: err });
+            },
+          )
+          .finally(() => budget.give(raw.length));
       });
       ws.send(encodeWire({ event: 'engineState', payload: service.engine.state() }));
     });

@@ -86,9 +86,19 @@ export class Engine {
     return this.factory(loaded.pack.modelPath, files, this.classifierOptions(loaded.pack, force));
   }
 
+  /** Options of a model of `pack`: the device, its input, output and strategy, and the files held to the bytes checked at the pack's load. */
   private classifierOptions(pack: ModelPack, force: string[]) {
     const m = pack.manifest;
-    return { device: this._requestedDevice, force, inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy, ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}) };
+    const signatures = Object.fromEntries(m.signatures.map((s) => [s.id, s.sha256]));
+    return {
+      device: this._requestedDevice,
+      force,
+      inputName: m.input.name,
+      outputName: m.output.name,
+      strategy: m.patching.strategy,
+      expect: { model: pack.modelSha256, signatures },
+      ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}),
+    };
   }
 
   /** Run model work one call at a time, so a mix change and a frame never interleave. */

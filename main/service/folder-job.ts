@@ -1,4 +1,4 @@
-import { mkdir, readFile, realpath } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix, FolderFailure, FolderProgress, RunPhase } from '../api/contract.js';
@@ -13,6 +13,8 @@ import type { Classifier, LoadedPack } from './models.js';
 import { FolderResultStore } from './folder-result-store.js';
 import type { RootGuard } from './root-guard.js';
 import { writeResultsFile } from '../engine/folder/results-file.js';
+import { readRegularText, type FileError } from '../engine/io/regular-file.js';
+import { removeStaleTemps } from '../engine/io/atomic-file.js';
 
 /** What a folder run was asked to do; kept so it can be resumed. */
 export interface FolderJobSpec {
@@ -54,6 +56,8 @@ export class FolderJob {
   private message?: string;
   private resumed = 0;
   skipped: string[] = [];
+  /** Special files left out unread (FIFOs, devices, links to them), as rows with the reason. */
+  special: FolderFailure[] = [];
   /** Results so far, in file order on reading. */
   results: FolderResultStore;
   readonly failures = new Map<string, FolderFailure>();
@@ -177,6 +181,8 @@ export class FolderJob {
     let crash: RwsError | undefined;
     try {
       await mkdir(spec.output, { recursive: true });
+      // A kill during an earlier run's final write left its temp files: they go before this run writes.
+      for (const f of [OUTPUT_FILES.json, OUTPUT_FILES.csv]) await removeStaleTemps(path.join(spec.output, f));
       classifier = await engine.makePatched(loaded, (id) => spec.mix[id] !== undefined);
       await classifier.setMix(spec.mix);
       const c = classifier;
@@ -234,6 +240,7 @@ export class FolderJob {
       });
       this.flushResults();
       this.skipped = summary.skipped;
+      this.special = summary.special.map((x) => ({ file: x.file, code: 'not-regular-file', message: `${x.file}: ${x.reason}` }));
       this.done = this.results.count;
       this.failedCount = summary.failed.length;
       this.eta = summary.stopped ? null : 0;
@@ -313,8 +320,9 @@ export async function specFromJournal(output: string): Promise<Omit<FolderJobSpe
   const file = path.join(output, OUTPUT_FILES.journal);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
-  } catch {
+    text = await readRegularText(file, { what: 'the journal', code: 'no-journal', field: 'output' });
+  } catch (e) {
+    if ((e as FileError).errno !== 'ENOENT') throw e;
     throw new RwsError('no-journal', `${file}: no journal of an earlier run in this folder`, { file, field: 'output' });
   }
   const header = parseJournal(text).header;

@@ -26,6 +26,8 @@ export interface ClassifierOptions {
   inputName?: string;
   outputName?: string;
   strategy?: 'auto' | 'inplace' | 'head' | 'session' | 'inputs';
+  /** SHA-256s of the model and signatures (by id) as checked at the pack's load; other bytes are refused. */
+  expect?: { model?: string; signatures?: Record<string, string> };
 }
 
 /** Makes a Classifier for a model file and its signature files (by id). */
@@ -50,4 +52,5 @@ export const remoteClassifier: ClassifierFactory = (modelPath, signatureFiles, o
     outputName: opts.outputName,
     strategy: opts.strategy,
     ...(opts.workerUrl ? { workerUrl: opts.workerUrl } : {}),
+    ...(opts.expect ? { expect: opts.expect } : {}),
   });

@@ -2,11 +2,9 @@ import { lstat, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type { RootInfo } from '../api/contract.js';
+import { isWithin } from '../engine/io/regular-file.js';
 
-function inside(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
-}
+const inside = isWithin;
 
 async function existsNoFollow(p: string): Promise<boolean> {
   try {

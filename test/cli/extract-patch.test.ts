@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -126,6 +127,18 @@ describe('rws inspect', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/parameters/);
     expect(r.stdout).toMatch(/\n\s+0 Conv/);
+  });
+
+  it.skipIf(process.platform === 'win32')('refuses a FIFO or a link to /dev/zero at once, whatever its name says it is', async () => {
+    execFileSync('mkfifo', [path.join(dir, 'pipe.onnx'), path.join(dir, 'pipe')]);
+    symlinkSync('/dev/zero', path.join(dir, 'zero.rws.safetensors'));
+    const started = Date.now();
+    for (const [name, what] of [['pipe.onnx', 'the model: it is a FIFO'], ['pipe', 'a model or signature: it is a FIFO'], ['zero.rws.safetensors', 'the signature: it is a character device']]) {
+      const r = await rws('inspect', path.join(dir, name));
+      expect(r.code, name).toBe(1);
+      expect(r.stderr).toContain(`rws: ${path.join(dir, name)}: refused as ${what}`);
+    }
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('names the file when it is not ONNX', async () => {

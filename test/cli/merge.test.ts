@@ -1,7 +1,7 @@
 // `rws run --shard I/N` and `rws merge`, end to end: shards of a folder with nested, non-Latin and
 // bad files merge into exactly what one run over the folder writes; a killed shard resumes into
 // the same merge; shards of different runs are refused, saying why.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,6 +15,7 @@ import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { smallClassifier, syntheticItems } from '../engine/auto/fixtures.js';
 import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder/fixtures.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
+import { tinyConvNet } from '../fixtures/models.js';
 import { ensureBuilt, rws } from './cli-harness.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -167,6 +168,33 @@ describe('rws run --shard and rws merge', () => {
     const fromJson = await rws('merge', path.join(dir, 'out2'), path.join(dir, 'shard-1.json'), path.join(dir, 'shard-2.json'), path.join(dir, 'shard-3.json'));
     expect(fromJson.code).toBe(3);
     expect(await readFile(path.join(dir, 'out2', 'results.json'), 'utf8')).toBe(await readFile(path.join(dir, 'single.json'), 'utf8'));
+  });
+
+  it('pack shards carry the model hash checked at load: a model replaced between shards is refused by the merge and by --resume', async () => {
+    const dir = path.join(tmp, 'replaced');
+    await mkdir(dir);
+    const pack = writeFixturePack(path.join(dir, 'pack'), { model: 'tiny' });
+    const shard = (i: number, extra: string[] = []) =>
+      rws('run', '--pack', pack, '--max-pixels', '4000000', '--quiet', '--shard', `${i}/2`, '--json', path.join(dir, `s${i}.json`), '--journal', path.join(dir, `s${i}.jsonl`), ...extra, folder.dir);
+    expect([0, 3]).toContain((await shard(1)).code);
+    // Same input and output, other weights: a pack.json without modelSha256 still loads it.
+    await writeFile(path.join(pack, 'model.onnx'), tinyConvNet(9).bytes);
+    expect([0, 3]).toContain((await shard(2)).code);
+    const m = await rws('merge', path.join(dir, 'out'), path.join(dir, 's1.json'), path.join(dir, 's2.json'));
+    expect(m.code).toBe(1);
+    expect(m.stderr).toMatch(/shard 2\/2 \(.*s2\.json\) and shard 1\/2 \(.*s1\.json\) are not shards of one run: the model and signatures is fixture@0\.0\.1\+[0-9a-f]{64}/);
+    const resumed = await shard(1, ['--resume']);
+    expect(resumed.code).toBe(1);
+    expect(resumed.stderr).toMatch(/s1\.jsonl: this journal belongs to another run \(its model and signatures is/);
+  });
+
+  it.skipIf(process.platform === 'win32')('refuses a FIFO given as a shard at once, naming it, instead of waiting on it', async () => {
+    const fifo = path.join(tmp, 'shard-pipe.json');
+    execFileSync('mkfifo', [fifo]);
+    const r = await rws('merge', path.join(tmp, 'pipe-out'), fifo);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/shard-pipe\.json: refused as a shard's results: it is a FIFO \(named pipe\), not a regular file/);
+    expect(existsSync(path.join(tmp, 'pipe-out'))).toBe(false);
   });
 
   it('refuses mismatched shards and bad --shard values with a clear error', async () => {

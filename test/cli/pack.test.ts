@@ -1,5 +1,5 @@
 // rws pack init / add-signature, then rws run --pack and rws inspect on the packs they make.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -67,6 +67,21 @@ describe('rws pack init: what it reads, and what it refuses', () => {
     const bad = await rws('pack', 'init', f.file, '--out', path.join(dir, 'mislabelled'), '--labels', labels);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/labels\.txt: 2 labels, but output "\d+" \[1, 10\] of .*resnet-folded-fixed\.onnx has 10 classes/);
+  });
+
+  it.skipIf(process.platform === 'win32')('refuses a FIFO as the labels or the model at once, naming it, and puts the bytes it checked in the pack', async () => {
+    const f = familyFiles(['resnet'])[0]!;
+    const pipe = path.join(dir, 'labels-pipe.txt');
+    execFileSync('mkfifo', [pipe]);
+    const labels = await rws('pack', 'init', f.file, '--out', path.join(dir, 'piped'), '--labels', pipe);
+    expect(labels.code).toBe(1);
+    expect(labels.stderr).toMatch(/labels-pipe\.txt: refused as the labels: it is a FIFO \(named pipe\), not a regular file/);
+    const model = await rws('pack', 'init', pipe, '--out', path.join(dir, 'piped'));
+    expect(model.code).toBe(1);
+    expect(model.stderr).toMatch(/labels-pipe\.txt: refused as the model: it is a FIFO \(named pipe\), not a regular file/);
+    const out = path.join(dir, 'bytes');
+    expect((await rws('pack', 'init', f.file, '--out', out)).code).toBe(0);
+    expect(readFileSync(path.join(out, 'model.onnx')).equals(readFileSync(f.file))).toBe(true);
   });
 
   it('refuses a folder that is not empty unless --force, and a model exported in training mode', async () => {

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { seededRandom } from '../fixtures/models.js';
 import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder/fixtures.js';
 import { ensureBuilt } from './cli-harness.js';
+import { modelWithInputSide } from '../fixtures/hostile-pack.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let tmp: string;
@@ -179,6 +180,80 @@ describe('rws run with signatures', () => {
     const bad = await rws('run', '--pack', pack, '--mix', 'snow=1', good);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/"snow".*known: fog/);
+  });
+});
+
+describe('rws run with hostile input', () => {
+  it('refuses a strength out of range in every form (--mix text, --signature), never printing NaN%', async () => {
+    const one = path.join(tmp, 'one');
+    await mkdir(one, { recursive: true });
+    await copyFile(path.join(folder.dir, folder.good[0]!), path.join(one, 'a.png'));
+    for (const mix of ['fog=1e308', 'fog=5', 'fog=1e999']) {
+      const r = await rws('run', '--mix', mix, one);
+      expect(r.code, mix).toBe(1);
+      expect(r.err).toMatch(/rws: --mix: strength of "fog" is [0-9e+.Infity]+; strengths go from -4 to 4/);
+      expect(r.out).not.toMatch(/NaN/);
+    }
+    const sig = await rws('run', '--model', modelFile, '--signature', `${path.join(tmp, 'x.rws.safetensors')}=1e308`, one);
+    expect(sig.code).toBe(1);
+    expect(sig.err).toMatch(/--signature: strength of ".*x\.rws\.safetensors" is 1e\+308/);
+  });
+
+  it('fails each file whose scores are not finite (a model gone out of range) with the cause, exit 3, never NaN%', async () => {
+    const model = parseOnnx(await readFile(modelFile), { file: 'm.onnx' });
+    const w = model.floats('fc.weight');
+    w.fill(3e38);
+    model.setFloats('fc.weight', w);
+    const nan = path.join(tmp, 'overflowing.onnx');
+    await writeFile(nan, model.encode());
+    const good = path.join(tmp, 'nan-inputs');
+    await mkdir(good, { recursive: true });
+    for (const f of folder.good.slice(0, 3)) await copyFile(path.join(folder.dir, f), path.join(good, path.basename(f)));
+    const r = await rws('run', '--model', nan, good);
+    expect(r.code).toBe(3);
+    expect(r.out).not.toMatch(/NaN|Infinity/);
+    expect(r.err).toMatch(/rws: image \d+\.\w+: the model gave (NaN|-?Infinity) as the score of class \d+ \("\d"\): its weights or its input are out of range/);
+    expect(r.err).toMatch(/0 images classified, 3 failed/);
+  });
+
+  it('bounds --batch and a model\'s declared input size, before allocating anything', async () => {
+    const b = await rws('run', '--model', modelFile, '--batch', '100000', folder.dir);
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/--batch: a batch of 100000 is over the limit for this model's 28×28×1 input \(at most 4096 images/);
+    const huge = path.join(tmp, 'huge-input.onnx');
+    await writeFile(huge, modelWithInputSide(100_000));
+    const r = await rws('run', '--model', huge, folder.dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/huge-input\.onnx: input "input" has shape \[batch, 1, 100000, 100000\].*at most 4096×4096 pixels/);
+  });
+
+  it.skipIf(process.platform === 'win32')('skips FIFOs and links to /dev/zero in a folder, saying why, and ends (exit 0)', async () => {
+    const dir = path.join(tmp, 'special-inputs');
+    await mkdir(dir, { recursive: true });
+    for (const f of folder.good.slice(0, 2)) await copyFile(path.join(folder.dir, f), path.join(dir, path.basename(f)));
+    execFileSync('mkfifo', [path.join(dir, 'pipe.jpg')]);
+    await symlink('/dev/zero', path.join(dir, 'zero.png'));
+    const r = await rws('run', '--model', modelFile, '--quiet', dir, path.join(dir, 'pipe.jpg'));
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/rws: skipped special-inputs\/pipe\.jpg: not read: it is a FIFO \(named pipe\), not a regular file/);
+    expect(r.err).toMatch(/rws: skipped special-inputs\/zero\.png: not read: it is a link to a character device, not a regular file/);
+    expect(r.err).toMatch(/2 images classified, 0 failed, 3 skipped \(not regular files\)/);
+  });
+
+  it('refuses a pack whose pack.json declares an input the model does not have', async () => {
+    const pack = path.join(tmp, 'huge-pack');
+    await mkdir(pack, { recursive: true });
+    await copyFile(modelFile, path.join(pack, 'model.onnx'));
+    const manifest = {
+      format: 'rws-pack/1', id: 'huge', name: 'Huge', version: '1', task: 'classification', model: 'model.onnx',
+      input: { name: 'input', layout: 'NCHW', width: 4000, height: 4000, channels: 1, colorSpace: 'grey', range: [0, 1], mean: [0], std: [1], resize: 'fill' },
+      output: { name: 'logits', kind: 'logits' },
+      labels: Array.from({ length: 10 }, (_, i) => String(i)),
+    };
+    await writeFile(path.join(pack, 'pack.json'), JSON.stringify(manifest));
+    const r = await rws('run', '--pack', pack, folder.dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/huge-pack\/pack\.json: field "input\.height": 4000, but model\.onnx's input "input" is \[N, 1, 28, 28\] \(NCHW\): height 28/);
   });
 });
 

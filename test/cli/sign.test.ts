@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +80,30 @@ describe('rws sign and rws verify', () => {
     const swapped = await rws('verify', '--trusted', keys, dir);
     expect(swapped.code).toBe(3);
     expect(swapped.stdout).toMatch(/refused signature "fog": .*SHA-256 differs/);
+  });
+
+  it('reports every file of the pack that does not match, even when a library copy would be used instead', async () => {
+    const dir = writeFixturePack(path.join(root, 'shadowed'), { model: 'tiny' });
+    const file = path.join(dir, 'pack.json');
+    const m = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...m, modelSha256: sha256Hex(readFileSync(path.join(dir, 'model.onnx'))) }, null, 2));
+    expect((await rws('sign', '--key', path.join(keys, 'maker.key.pem'), dir)).code).toBe(0);
+    // The user library holds the right fog; the pack's own copy is tampered with.
+    const library = path.join(root, 'library');
+    mkdirSync(library, { recursive: true });
+    const fog = path.join(dir, 'signatures', 'fog.rws.safetensors');
+    copyFileSync(fog, path.join(library, 'fog.rws.safetensors'));
+    writeFileSync(fog, readFileSync(path.join(dir, 'signatures', 'low-light.rws.safetensors')));
+    process.env.RWS_SIGNATURES = library;
+    try {
+      const r = await rws('verify', '--trusted', keys, dir);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toContain(`refused signature "fog": ${fog}: SHA-256 differs from the one pack.json lists for "fog" (the copy in ${library} matches and would be used)`);
+      expect(r.stdout).toMatch(/^refused .*shadowed: 1 signature file\(s\) of the pack differ from pack\.json or cannot be read$/m);
+      expect(r.stdout).not.toMatch(/^ok/m);
+    } finally {
+      delete process.env.RWS_SIGNATURES;
+    }
   });
 });
 

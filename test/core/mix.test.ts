@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mixKey, normalizeMix, parseMix, type MixVocabulary } from '../../main/core/mix.js';
+import { checkStrength, mixKey, normalizeMix, parseMix, type MixVocabulary } from '../../main/core/mix.js';
 
 describe('normalizeMix', () => {
   it('drops zero strengths and sorts ids', () => {
@@ -50,5 +50,18 @@ describe('parseMix', () => {
   it('refuses bad syntax and ids the pack does not know, naming the source', () => {
     expect(() => parseMix('fog=abc', pack, 'mix')).toThrow(/^mix: "fog=abc" is not ID=STRENGTH/);
     expect(() => parseMix('hail=1', pack)).toThrow(/"hail" is not a signature, condition or mix of pack "p" \(known: fog, low-light, foggy-night\)/);
+  });
+  it('holds every strength to one range, as written and as summed per signature, whatever the form', () => {
+    for (const text of ['fog=5', 'fog=-4.5', 'fog=1e308', 'fog=1e999', 'fog=3,fog=3', 'night=10']) {
+      expect(() => parseMix(text, pack, 'mix'), text).toThrow(/^mix: strength of "(fog|low-light|night)" is [-0-9.e+Infity]+; strengths go from -4 to 4$/);
+    }
+    expect(() => parseMix('fog=1e308', undefined)).toThrow(expect.objectContaining({ code: 'mix-range' }));
+    expect(parseMix('fog=4,low-light=-4', pack)).toEqual({ fog: 4, 'low-light': -4 });
+    expect(() => checkStrength('fog', NaN, '--signature')).toThrow(/--signature: strength of "fog" is NaN/);
+  });
+  it('keeps ids to their own entries (no id reaches Object.prototype)', () => {
+    const m = parseMix('constructor=1,tostring=2', undefined);
+    expect(Object.keys(m)).toEqual(['constructor', 'tostring']);
+    expect(m.constructor).toBe(1);
   });
 });

@@ -187,6 +187,17 @@ describe('decodeSignature refuses files that are not good signatures, naming the
   });
 });
 
+describe('decodeSignature refuses values a patch would overflow with', () => {
+  it('names the file and the tensor for a delta of float32 size (a scale of float32 max)', () => {
+    for (const quant of ['f32', 'int8'] as Quantization[]) {
+      const huge: Signature = { meta: sig.meta, tensors: [{ ...sig.tensors[0]!, values: new Float32Array(72).fill(3.4028234663852886e38) }] };
+      expect(() => decodeSignature(encodeSignature(huge, quant), 'fog.rws.safetensors'), quant).toThrow(
+        /^fog\.rws\.safetensors: tensor "conv1\.weight": value 3\.40282\d*e\+38 at index 0 is beyond ±1000000, the most a delta may hold/,
+      );
+    }
+  });
+});
+
 describe('encodeSignature refuses what it could not store faithfully', () => {
   const one = (t: Partial<Signature['tensors'][0]>): Signature => ({ meta: sig.meta, tensors: [{ name: 'w', shape: [2, 2], values: new Float32Array(4), channelAxis: 0, mode: 'add', ...t }] });
   it('names the tensor', () => {

@@ -28,4 +28,10 @@ describe('tensor helpers', () => {
     expect(top[0]!.score).toBeCloseTo(e[1]! / (e[0]! + e[1]! + e[2]!), 12);
     expect(topClasses(Float32Array.from([0.2, 0.8]), ['x', 'y'], 5, 'probabilities').map((t) => t.score)).toEqual([0.800000011920929, 0.20000000298023224]);
   });
+  it('refuses a score that is not finite instead of making a result of it, naming the class', () => {
+    expect(() => topClasses(Float32Array.from([0.1, NaN, 0.3]), ['a', 'b', 'c'], 2, 'logits')).toThrow(/the model gave NaN as the score of class 1 \("b"\)/);
+    expect(() => topClasses(Float32Array.from([Infinity, 0]), ['a', 'b'], 1, 'probabilities')).toThrow(expect.objectContaining({ code: 'non-finite-score' }));
+    expect(() => argmaxRow(Float32Array.from([0, 1, -Infinity]), 0, 3)).toThrow(/-Infinity as the score of class 2/);
+    expect(() => countCorrect(Float32Array.from([NaN, 1]), [0], 2)).toThrow(expect.objectContaining({ code: 'non-finite-score' }));
+  });
 });

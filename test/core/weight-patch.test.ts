@@ -162,4 +162,13 @@ describe('WeightPatch', () => {
       { numRuns: 10_000 },
     );
   });
+
+  it('refuses a mix whose patched weights overflow float32, naming the tensor and the signature', () => {
+    const big = new Map([['huge', sigOf('huge', [{ name: 'a', values: [3.4e38, 0, 0] }, { name: 'var', values: [30, 0], mode: 'log' }])]]);
+    const p = new WeightPatch(clean, big);
+    expect(() => p.tensorsFor({ huge: 2 })).toThrow(/patching tensor "a" with signature "huge" at 2 gives Infinity at index 0/);
+    expect(() => p.tensorsFor({ huge: 4 })).toThrow(expect.objectContaining({ code: 'patch-overflow' }));
+    // Small enough strengths still patch.
+    expect(p.tensorsFor({ huge: 1e-38 }).get('a')![0]).toBeCloseTo(4.4, 5);
+  });
 });

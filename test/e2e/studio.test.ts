@@ -15,6 +15,7 @@ import { corrupt } from '../../main/core/corruptions/index.js';
 import { readIdx } from '../../main/engine/io/idx.js';
 import { createHttpClient, type HttpRwsApi } from '../../main/api/http-client.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
+import { makeHostileRoot, writeHostilePack } from '../fixtures/hostile-pack.js';
 import { LAYOUT, markedY4m } from './y4m.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -323,4 +324,17 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
     expect(await page.getByTestId('device-now').textContent()).toContain('cpu');
     await screenshot('packs');
   }, 150_000);
+
+  it('shows why a hostile pack is refused, naming the file, and keeps the pack it had', async () => {
+    const h = makeHostileRoot(path.join(root, 'hostile'));
+    const dir = writeHostilePack(h, path.join(root, 'hostile', 'fifo-model'), { files: { 'model.onnx': 'fifo' } });
+    const before = (await api.getState()).pack;
+    await openView('Model & device');
+    await page.getByLabel('Pack folder path').fill(dir);
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    const alert = page.locator('.error-box[role="alert"]');
+    await alert.waitFor({ timeout: 20_000 });
+    expect(await alert.textContent()).toBe(`${path.join(dir, 'pack.json')}: field "model": ${path.join(dir, 'model.onnx')}: refused as the model: it is a FIFO (named pipe), not a regular file`);
+    expect((await api.getState()).pack).toEqual(before);
+  }, 60_000);
 });

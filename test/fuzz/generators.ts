@@ -333,3 +333,28 @@ export function hostileOnnx(): fc.Arbitrary<Uint8Array> {
       }
     });
 }
+
+/** Declared sizes and numbers a hostile pack.json could give, beside INTERESTING_JSON. */
+const PACK_NUMBERS: unknown[] = [4096, 4097, 30_000, 100_000, 2 ** 31, 1e-320, 5e-324, -1e-320, 1e308, -1e308, [1e-320], [1e308], [0, 1e308], [0.5, 0.5]];
+const PACK_FIELDS = ['input.width', 'input.height', 'input.channels', 'input.layout', 'input.mean', 'input.std', 'input.range', 'labels', 'model', 'modelSha256', 'signatures.0.file', 'signatures.1.file', 'conditions'];
+
+/**
+ * Pack folders made hostile (test/fixtures/hostile-pack.ts): some of its files replaced by FIFOs,
+ * links to /dev/zero, out of the pack or to nothing, folders, huge sparse files, garbage; pack.json
+ * edited with huge declared sizes and numbers that overflow; the inputs are the JSON of a HostileSpec.
+ */
+export function hostilePackFolder(files: readonly string[], replacements: readonly string[]): fc.Arbitrary<Uint8Array> {
+  return fc
+    .record({
+      files: fc.dictionary(fc.constantFrom(...files), fc.constantFrom(...replacements), { maxKeys: 3 }),
+      manifest: fc.dictionary(fc.constantFrom(...PACK_FIELDS), fc.oneof(fc.constantFrom(...PACK_NUMBERS), fc.constantFrom(...INTERESTING_JSON)), { maxKeys: 2 }),
+      overflowingFog: fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
+      // Big label lists are slow to write and parse: rare, so the pass tries many folders.
+      labelCount: fc.oneof(
+        { arbitrary: fc.constant(undefined), weight: 30 },
+        { arbitrary: fc.constantFrom(0, 1, 9, 11), weight: 3 },
+        { arbitrary: fc.constantFrom(100_000, 100_001), weight: 1 },
+      ),
+    })
+    .map((spec) => new TextEncoder().encode(JSON.stringify(spec)));
+}

@@ -10,7 +10,7 @@ import { parseOnnx } from '../../main/engine/onnx/model.js';
 import { hashTensor } from '../../main/engine/signatures/tensor-hash.js';
 import { encodeModel, GraphBuilder, seededRandom, tinyConvNet, withExternalData } from '../fixtures/models.js';
 
-export type SeedKind = 'signature' | 'safetensors' | 'pack' | 'onnx';
+export type SeedKind = 'signature' | 'safetensors' | 'pack' | 'onnx' | 'pack-folder';
 
 export interface Seed {
   kind: SeedKind;
@@ -118,6 +118,8 @@ export function makeSeeds(): Seed[] {
     { kind: 'onnx', name: 'tiny-conv.onnx', bytes: tiny },
     { kind: 'onnx', name: 'external-data.onnx', bytes: external.bytes },
     { kind: 'onnx', name: 'branches.onnx', bytes: branchyModel() },
+    // The pack-folder target's input describes a pack folder (a HostileSpec); this one changes nothing.
+    { kind: 'pack-folder', name: 'as-made.json', bytes: new TextEncoder().encode('{"files":{},"manifest":{}}\n') },
   ];
   return seeds;
 }

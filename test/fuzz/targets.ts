@@ -9,7 +9,8 @@ import { decodeSignature } from '../../main/core/signature-codec.js';
 import { isFloatType, parseOnnx } from '../../main/engine/onnx/model.js';
 import { loadPack } from '../../main/engine/packs/pack.js';
 import { parseMix } from '../../main/core/mix.js';
-import { hostileOnnx, hostileSafetensors, hostileSignature, headerEdited, jsonEdited, mutated } from './generators.js';
+import { hostileOnnx, hostilePackFolder, hostileSafetensors, hostileSignature, headerEdited, jsonEdited, mutated } from './generators.js';
+import { makeHostileRoot, openPack, PACK_FILES, REPLACEMENTS, SECRET, writeHostilePack, type HostileSpec } from '../fixtures/hostile-pack.js';
 import type { FuzzTarget } from './harness.js';
 import { fuzzFolderFiles, makeSeeds, type SeedKind } from './seeds.js';
 
@@ -22,7 +23,10 @@ function writeFolder(files: Record<string, Uint8Array>): string {
   return dir;
 }
 
-/** The four targets, with their folders prepared in the OS temp dir. */
+/** Folder the pack-folder target rebuilds for each input; every message about it names this. */
+const HOSTILE_DIR = 'hostile-pack-under-fuzz';
+
+/** The targets, with their folders prepared in the OS temp dir (pack-folder needs FIFOs: not on Windows). */
 export function makeTargets(): FuzzTarget[] {
   const seeds = makeSeeds();
   const of = (...kinds: SeedKind[]) => seeds.filter((s) => kinds.includes(s.kind)).map((s) => s.bytes);
@@ -35,8 +39,9 @@ export function makeTargets(): FuzzTarget[] {
   delete process.env.RWS_TRUSTED_KEYS;
   const packFile = path.join(packDir, 'pack.json');
   const onnxFile = path.join(onnxDir, 'fuzz-input.onnx');
+  const hostile = process.platform === 'win32' ? undefined : makeHostileRoot(mkdtempSync(path.join(tmpdir(), 'rws-fuzz-hostile-')));
 
-  return [
+  const targets: FuzzTarget[] = [
     {
       name: 'signature',
       file: 'fuzz-input.rws.safetensors',
@@ -91,4 +96,30 @@ export function makeTargets(): FuzzTarget[] {
       },
     },
   ];
+  if (hostile) {
+    const dir = path.join(hostile.root, HOSTILE_DIR);
+    targets.push({
+      name: 'pack-folder',
+      file: HOSTILE_DIR,
+      arbitrary: fc.oneof({ arbitrary: hostilePackFolder(PACK_FILES, REPLACEMENTS), weight: 4 }, { arbitrary: mutated(of('pack-folder')), weight: 1 }),
+      run: async (bytes) => {
+        // The input describes the folder (see HostileSpec); a description that is not JSON leaves the pack as it is.
+        let spec: HostileSpec = {};
+        try {
+          spec = JSON.parse(new TextDecoder().decode(bytes)) as HostileSpec;
+        } catch {
+          spec = {};
+        }
+        writeHostilePack(hostile, dir, spec && typeof spec === 'object' ? spec : {});
+        // Opened as the engine opens a pack; what it says must never quote a file outside it.
+        const opened = await openPack(dir).catch((e: unknown) => {
+          if (e instanceof Error && e.message.includes(SECRET)) throw new Error(`a message quotes a file outside the pack: ${e.message}`);
+          throw e;
+        });
+        for (const m of opened.pack.missing) if (m.reason.includes(SECRET)) throw new Error(`a missing signature's reason quotes a file outside the pack: ${m.reason}`);
+        return opened;
+      },
+    });
+  }
+  return targets;
 }

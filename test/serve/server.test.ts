@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -298,5 +299,113 @@ describe('WebSocket message rate', () => {
       reader.close();
       await s.close();
     }
+  });
+});
+
+describe('rws serve under hostile requests', () => {
+  const post = (s: RunningServer, command: string, body: string, headers: Record<string, string> = {}) =>
+    request(`http://127.0.0.1:${s.port}/api/${command}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+  it('takes a malformed cookie as it is, instead of answering 500', async () => {
+    const s = await startServer({ port: 0, roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory(), token: 'tok-en' });
+    try {
+      expect((await post(s, 'getState', '', { cookie: 'x=%zz; rws_token=tok-en' })).status).toBe(200);
+      expect((await post(s, 'getState', '', { cookie: 'x=%zz; rws_token=%E0%A4%A' })).status).toBe(401);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('says nothing when a client goes away mid-body, and answers the next request', async () => {
+    const logged: unknown[] = [];
+    const error = console.error;
+    console.error = (...a: unknown[]) => void logged.push(a);
+    try {
+      await new Promise<void>((resolve) => {
+        const req = http.request(`http://127.0.0.1:${server.port}/api/setMix`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100000' } });
+        req.on('error', () => resolve());
+        req.write('{"mix": "fog=');
+        setTimeout(() => {
+          req.destroy();
+          setTimeout(resolve, 300);
+        }, 100);
+      });
+      expect((await post(server, 'getState', '')).status).toBe(200);
+    } finally {
+      console.error = error;
+    }
+    expect(logged).toEqual([]);
+  });
+
+  it('answers a WebSocket message with a good id and a bad $f32 with an error for that id', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+    const answer = new Promise<{ id?: number; error?: { code: string; message: string } }>((resolve) =>
+      ws.on('message', (d) => {
+        const m = JSON.parse(d.toString());
+        if (m.id !== undefined) resolve(m);
+      }),
+    );
+    await new Promise((r) => ws.on('open', r));
+    ws.send('{"id": 7, "command": "classifyFrame", "args": {"width": 28, "height": 28, "channels": 1, "data": {"$f32": "!!not base64!!"}}}');
+    const m = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+    ws.close();
+    expect(m).toMatchObject({ id: 7, error: { code: 'bad-json' } });
+    expect(m!.error!.message).toMatch(/invalid base64 character/);
+  });
+
+  it('bounds the bytes of bodies held at once over all requests, not only each one (503, try again)', async () => {
+    const s = await startServer({ port: 0, roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory(), maxBodyBytes: 1024 * 1024, maxBodyBytesInFlight: 2 * 1024 * 1024 });
+    const open: http.ClientRequest[] = [];
+    try {
+      // Two bodies of 1 MiB arrive slowly: together they hold the whole budget.
+      for (let i = 0; i < 2; i++) {
+        const req = http.request(`http://127.0.0.1:${s.port}/api/setMix`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(1024 * 1024) } });
+        req.on('error', () => {});
+        req.write('{"mix": "');
+        open.push(req);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const third = await post(s, 'setMix', JSON.stringify({ mix: 'fog=1' }));
+      expect(third.status).toBe(503);
+      expect(JSON.parse(third.body).error.code).toBe('busy');
+      expect(third.headers['retry-after']).toBe('1');
+      for (const r of open) r.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+      // Their bytes are given back once they end: the next request goes through.
+      expect((await post(s, 'setMix', JSON.stringify({ mix: 'fog=1' }))).status).toBe(200);
+    } finally {
+      for (const r of open) r.destroy();
+      await s.close();
+    }
+  });
+
+  it('holds mix text to the same range as a mix object, over HTTP and the WebSocket', async () => {
+    for (const mix of ['fog=5', 'fog=1e308', { fog: 5 }]) {
+      const r = await post(server, 'setMix', JSON.stringify({ mix }));
+      expect(r.status, JSON.stringify(mix)).toBe(400);
+      expect(JSON.parse(r.body).error.message).toMatch(/mix/);
+    }
+    const e = await client.setMix({ mix: 'fog=1e308' }).catch((x: RwsError) => x);
+    expect(e).toMatchObject({ code: 'mix-range', message: 'mix: strength of "fog" is 1e+308; strengths go from -4 to 4' });
+  });
+
+  it.skipIf(process.platform === 'win32')('refuses a FIFO or a /dev/zero link as a thumbnail at once, and keeps answering', async () => {
+    execFileSync('mkfifo', [path.join(root, 'in', 'pipe.png')]);
+    const started = Date.now();
+    const e = await client.getThumbnail({ file: path.join(root, 'in', 'pipe.png') }).catch((x: RwsError) => x);
+    expect(e).toMatchObject({ code: 'not-regular-file' });
+    expect((e as RwsError).message).toBe(`${path.join(root, 'in', 'pipe.png')}: not read: it is a FIFO (named pipe), not a regular file`);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await client.browse({ dir: path.join(root, 'in') })).dir).toBe(path.join(root, 'in'));
+  });
+
+  it('creates nothing through a link out of the roots before refusing an upload', async () => {
+    const up = await client.uploadFiles({ files: [{ name: 'first.bin', data: new Uint8Array([1]) }] });
+    const outside = path.join(tmp, 'outside-uploads');
+    mkdirSync(outside);
+    symlinkSync(outside, path.join(up.folder, 'escape'));
+    const e = await client.uploadFiles({ folder: up.folder, files: [{ name: 'escape/deep/er/x.bin', data: new Uint8Array([1]) }] }).catch((x: RwsError) => x);
+    expect(e).toMatchObject({ code: 'outside-roots' });
+    expect(readdirSync(outside)).toEqual([]);
   });
 });

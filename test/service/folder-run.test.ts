@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +111,14 @@ describe('folder runs through the service', () => {
     expect((e as RwsError).code).toBe('outside-roots');
   });
 
+  it('exports to one file from many calls at once, each whole, leaving no temp file', async () => {
+    const file = path.join(root, 'exports', 'same.json');
+    const all = await Promise.all(Array.from({ length: 12 }, () => service.call('exportResults', { format: 'json', file })));
+    expect(all.every((r) => r.results === N)).toBe(true);
+    expect(JSON.parse(readFileSync(file, 'utf8')).results).toHaveLength(N);
+    expect(readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('stops and resumes to the same results as an uninterrupted run', async () => {
     const full = JSON.parse(readFileSync(path.join(root, 'out', 'results.json'), 'utf8'));
     factory.delay.ms = 15;
@@ -140,13 +149,22 @@ describe('folder runs through the service', () => {
     expect(rows.every((r) => existsSync(r.path))).toBe(true);
   });
 
-  it('resumes from an output folder after a restart, from its journal', async () => {
+  it('resumes from an output folder after a restart, from its journal, clearing what a kill during a final write left', async () => {
+    // A kill -9 during the final write of a process that is gone left an empty temp file; a live one's stays.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const stale = path.join(root, 'out2', `.results.json.${gone}.k1ll3d.tmp`);
+    const live = path.join(root, 'out2', `.results.csv.1.l1v3.tmp`);
+    writeFileSync(stale, '');
+    writeFileSync(live, '');
     const fresh = await createService({ roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory() });
     try {
       const finished = waitFor(fresh, ['done', 'failed']);
       await fresh.call('resumeFolderRun', { output: path.join(root, 'out2') });
       expect((await finished).phase).toBe('done');
       expect((await fresh.call('getFolderResults', {})).count).toBe(N);
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      rmSync(live);
     } finally {
       await fresh.dispose();
     }
@@ -160,6 +178,31 @@ describe('folder runs through the service', () => {
     expect(classes.length).toBeGreaterThan(0);
     const e = await service.call('startFolderRun', { inputs: [images], output: path.join(images, 'out'), copyToClassFolders: true }).catch((x: RwsError) => x);
     expect((e as RwsError).code).toBe('output-inside-input');
+  });
+
+  it.skipIf(process.platform === 'win32')('lists FIFOs and links to /dev/zero as left out with the reason, and a FIFO journal is refused', async () => {
+    const dir = path.join(root, 'special');
+    mkdirSync(dir, { recursive: true });
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: { r: 9, g: 9, b: 9 } } }).png().toFile(path.join(dir, 'a.png'));
+    execFileSync('mkfifo', [path.join(dir, 'pipe.png')]);
+    symlinkSync('/dev/zero', path.join(dir, 'zero.jpg'));
+    const done = waitFor(service, ['done', 'failed']);
+    await service.call('startFolderRun', { inputs: [dir], output: path.join(root, 'out-special') });
+    expect(await done).toMatchObject({ phase: 'done', done: 1, failed: 0 });
+    const r = await service.call('getFolderResults', {});
+    expect(r.special).toEqual([
+      { file: 'pipe.png', code: 'not-regular-file', message: 'pipe.png: not read: it is a FIFO (named pipe), not a regular file' },
+      { file: 'zero.jpg', code: 'not-regular-file', message: 'zero.jpg: not read: it is a link to a character device, not a regular file' },
+    ]);
+    // A FIFO where the run's journal goes: refused, not waited on.
+    const out = path.join(root, 'out-fifo');
+    mkdirSync(out);
+    execFileSync('mkfifo', [path.join(out, 'journal.jsonl')]);
+    const failed = waitFor(service, ['done', 'failed']);
+    await service.call('startFolderRun', { inputs: [dir], output: out });
+    const f = await failed;
+    expect(f.phase).toBe('failed');
+    expect(f.message).toMatch(/journal\.jsonl: (cannot write the journal \(ENXIO\)|refused as the journal: it is a FIFO)/);
   });
 
   it('refuses inputs outside the roots, and folders linking outside them', async () => {

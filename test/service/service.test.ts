@@ -9,6 +9,7 @@ import type { EngineState, DeviceChange } from '../../main/api/contract.js';
 import { RwsError } from '../../main/core/errors.js';
 import { fakeFactory, FakeClassifier } from './fake-classifier.js';
 import { writeFixturePack, FIXTURE_LABELS } from './fixture-pack.js';
+import { HOSTILE_CASES, makeHostileRoot, SECRET, writeHostilePack } from '../fixtures/hostile-pack.js';
 
 let tmp: string;
 let root: string;
@@ -87,6 +88,24 @@ describe('pack and mix', () => {
     expect(e2.field).toBe('mix.fog');
     const e3 = await rejects(service.call('setMix', {}));
     expect(e3.code).toBe('bad-argument');
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('hostile packs through the API', () => {
+  it('refuses each with its code, naming the file, and keeps the pack it had', async () => {
+    const h = makeHostileRoot(path.join(root, 'hostile'));
+    const before = (await service.call('getState', undefined)).pack;
+    for (const kind of ['huge-input', 'fifo-model', 'model-links-outside', 'external-data-links-outside', 'std-underflows']) {
+      const c = HOSTILE_CASES.find((x) => x.kind === kind)!;
+      const dir = writeHostilePack(h, path.join(root, 'hostile', kind), c);
+      const started = Date.now();
+      const e = await rejects(service.call('loadPack', { dir }));
+      expect(Date.now() - started, kind).toBeLessThan(10_000);
+      expect(e.code, `${kind}: ${e.message}`).toBe(c.outcome !== 'opens' && 'refused' in c.outcome ? c.outcome.refused : '?');
+      expect(e.message).toContain(path.join(dir, (c.outcome as { names: string }).names));
+      expect(e.message).not.toContain(SECRET);
+      expect((await service.call('getState', undefined)).pack).toEqual(before);
+    }
   });
 });
 

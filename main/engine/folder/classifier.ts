@@ -1,4 +1,5 @@
 import { RwsError } from '../../core/errors.js';
+import { MAX_INPUT_SIDE } from '../../core/limits.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { InputSpec } from '../packs/pack.js';
 import { imageLayout, preset } from '../packs/presets.js';
@@ -33,10 +34,10 @@ export interface ModelInputShape {
  */
 export function inputSpecFromShape(input: ModelInputShape, where: string): InputSpec {
   const shape = imageLayout(input.shape);
-  if (!shape || !shape.height || !shape.width) {
+  if (!shape || !shape.height || !shape.width || shape.height > MAX_INPUT_SIDE || shape.width > MAX_INPUT_SIDE) {
     throw new RwsError(
       'model-input',
-      `${where}: input "${input.name}" has shape [${input.shape.join(', ')}]; without a pack the model needs a fixed [N, 1|3, H, W] or [N, H, W, 1|3] image input (use --pack to describe it)`,
+      `${where}: input "${input.name}" has shape [${input.shape.join(', ')}]; without a pack the model needs a fixed [N, 1|3, H, W] or [N, H, W, 1|3] image input (use --pack to describe it), at most ${MAX_INPUT_SIDE}×${MAX_INPUT_SIDE} pixels`,
       { file: where, field: input.name },
     );
   }

@@ -1,6 +1,8 @@
-import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { RwsError } from '../../core/errors.js';
 import { mixKey } from '../../core/mix.js';
+import { checkOpened, errnoText, readRegularText, type ReadWhat } from '../io/regular-file.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { TopClass } from '../../core/tensors.js';
 import { shardText, type Listing, type Shard } from './shard.js';
@@ -148,6 +150,8 @@ export function runDifference(theirs: JournalHeader, ours: JournalHeader, opts: 
   );
 }
 
+const JOURNAL: ReadWhat = { what: 'the journal', code: 'journal' };
+
 /** How often the journal is forced to disk: a kill loses nothing written (the kernel has it); this bounds what a power cut can. */
 const SYNC_EVERY_MS = 500;
 
@@ -179,7 +183,7 @@ export class RunJournal {
       size = 0;
     }
     if (size > 0) {
-      previous = parseJournal(await readFile(file, 'utf8'));
+      previous = parseJournal(await readRegularText(file, JOURNAL));
       if (!opts.resume && (previous.header || previous.results.size > 0)) {
         throw new RwsError('usage-journal-exists', `${file}: a journal of an earlier run is here: add --resume to continue it, or remove the file to start again`, { file });
       }
@@ -192,7 +196,19 @@ export class RunJournal {
       // A kill can leave half a line; appending after it would glue the next record to it.
       if (previous.validBytes < size) await truncate(file, previous.validBytes);
     }
-    const fh = await open(file, 'a');
+    // Never blocking on a FIFO put in its place: opened non-blocking, then checked to be a file.
+    let fh: FileHandle;
+    try {
+      fh = await open(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NONBLOCK ?? 0), 0o666);
+    } catch (e) {
+      throw new RwsError('journal', `${file}: cannot write the journal (${errnoText(e)})`, { file });
+    }
+    try {
+      checkOpened(file, await fh.stat(), JOURNAL);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
     const journal = new RunJournal(file, fh);
     if (!previous.header) {
       previous = { ...previous, results: new Map(), failures: new Map() };

@@ -3,20 +3,34 @@
 // where it may write.
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
+import { MAX_BATCH, MAX_BATCH_TENSOR_BYTES } from '../../core/limits.js';
+import { imageSize, type InputLayout } from '../../core/tensors.js';
 import { loadOnnx, type OnnxModel } from '../onnx/model.js';
 import type { ModelPack } from '../packs/pack.js';
-import { sha256File } from '../packs/trust.js';
 
 /** Batch limit of a model whose batch dimension is free. */
-export const FREE_BATCH = 4096;
+export const FREE_BATCH = MAX_BATCH;
+
+/**
+ * Refuses a batch a caller asked for beyond MAX_BATCH images or a MAX_BATCH_TENSOR_BYTES input
+ * tensor for this model's images (README: Limits); `what` names the flag or field.
+ */
+export function checkBatch(batch: number, spec: InputLayout, what: string, code = 'batch-limit'): number {
+  const bytes = batch * imageSize(spec) * 4;
+  if (batch > MAX_BATCH || bytes > MAX_BATCH_TENSOR_BYTES) {
+    const most = Math.max(1, Math.min(MAX_BATCH, Math.floor(MAX_BATCH_TENSOR_BYTES / (imageSize(spec) * 4))));
+    throw new RwsError(code, `${what}: a batch of ${batch} is over the limit for this model's ${spec.width}×${spec.height}×${spec.channels} input (at most ${most} images, ${MAX_BATCH_TENSOR_BYTES / 2 ** 20} MiB a batch)`, { field: what });
+  }
+  return batch;
+}
 
 /**
  * The run's identity: pack id and version, the model's SHA-256 and each used signature's, so a
  * pack updated in place (same version, new model or signatures) never resumes an old journal.
  */
-export async function packRunIdentity(pack: ModelPack, used: (signature: string) => boolean): Promise<string> {
+export function packRunIdentity(pack: ModelPack, used: (signature: string) => boolean): string {
   const m = pack.manifest;
-  return [`${m.id}@${m.version}`, m.modelSha256 ?? (await sha256File(pack.modelPath)), ...m.signatures.filter((s) => used(s.id)).map((s) => `${s.id}:${s.sha256}`)].join('+');
+  return [`${m.id}@${m.version}`, pack.modelSha256, ...m.signatures.filter((s) => used(s.id)).map((s) => `${s.id}:${s.sha256}`)].join('+');
 }
 
 /** The pack id and version an identity starts with, for messages. */

@@ -164,7 +164,9 @@ function jsonLayout(c: ResultsFileContent): Layout {
 }
 
 function csvField(v: string | number): string {
-  const s = String(v);
+  // A text cell starting like a formula (a file named `=HYPERLINK(...).png`, a label `@cmd`) is
+  // run by spreadsheets that open the CSV: prefixed with ' it stays text, as OWASP advises.
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -172,9 +174,10 @@ function csvField(v: string | number): string {
 const csvCell = (v: string | number | undefined | null) => (v === undefined || v === null ? '' : typeof v === 'number' ? String(v) : csvField(v));
 
 /**
- * CSV (RFC 4180), results and failures merged in file order: one row per file, `status` ok or
- * failed, then index, label and score of each of the k best classes, for an auto run the mix
- * chosen (`id=α;id=α`, empty for the clean model), then the failure's code and message.
+ * CSV (RFC 4180; text cells that would start a spreadsheet formula get a leading '), results and
+ * failures merged in file order: one row per file, `status` ok or failed, then index, label and
+ * score of each of the k best classes, for an auto run the mix chosen (`id=α;id=α`, empty for the
+ * clean model), then the failure's code and message.
  */
 function csvLayout(c: ResultsFileContent): Layout {
   const k = c.topWidth;

@@ -70,6 +70,8 @@ export interface FolderRunSummary {
   failed: FileFailure[];
   /** Files inside folders that are not images, and folder links that loop. */
   skipped: string[];
+  /** Special files (FIFOs, devices, links to them) left out unread, with the reason. */
+  special: { file: string; reason: string }[];
   stopped: boolean;
   resumed: number;
   /** The whole input's listing (all shards'), which every shard of one run shares. */
@@ -98,12 +100,17 @@ export function chooseBatch(device: string, spec: InputSpec, maxBatch = Infinity
   return Math.max(1, Math.min(base, Math.floor(MAX_BATCH_BYTES / perImage), maxBatch));
 }
 
+/** Decoded images in flight at most, in bytes: large inputs get fewer decoders. */
+const MAX_DECODING_BYTES = 256 * 1024 * 1024;
+
 /**
  * Decodes kept in flight: enough queued on sharp's threads to cover one batch's inference even
- * when inference blocks this thread, few enough that memory stays small.
+ * when inference blocks this thread, few enough that memory stays small (with `spec`, their
+ * tensors together stay under 256 MiB).
  */
-export function defaultDecoders(batch: number): number {
-  return Math.min(64, Math.max(8, batch));
+export function defaultDecoders(batch: number, spec?: InputSpec): number {
+  const byMemory = spec ? Math.floor(MAX_DECODING_BYTES / (spec.channels * spec.width * spec.height * 4)) : Infinity;
+  return Math.max(1, Math.min(64, Math.max(8, batch), byMemory));
 }
 
 /** A class label as a folder name: no separators or characters that Windows refuses. */
@@ -186,7 +193,14 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const listing = listingOf([...whole.files.map((f) => f.rel), ...whole.problems.map((p) => p.rel)]);
   const shard = opts.shard;
   const walk: WalkResult =
-    shard && shard.count > 1 ? { ...whole, files: whole.files.filter((f) => inShard(f.key, shard)), problems: whole.problems.filter((p) => inShard(p.key, shard)) } : whole;
+    shard && shard.count > 1
+      ? {
+          ...whole,
+          files: whole.files.filter((f) => inShard(f.key, shard)),
+          problems: whole.problems.filter((p) => inShard(p.key, shard)),
+          special: whole.special.filter((x) => inShard(x.key, shard)),
+        }
+      : whole;
 
   const keep = opts.keepResults ?? true;
   const results = new Map<string, FileResult>();
@@ -222,7 +236,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   doneBefore.clear();
   const total = walk.files.length + walk.problems.length;
   const batch = Math.max(1, Math.min(opts.batch ?? chooseBatch(classifier.device, spec, classifier.maxBatch), classifier.maxBatch));
-  const decoders = Math.max(1, opts.decoders ?? defaultDecoders(batch));
+  const decoders = Math.max(1, opts.decoders ?? defaultDecoders(batch, spec));
   const queueLimit = 2 * batch;
 
   let pendingFailures: FileFailure[] = [];
@@ -328,17 +342,27 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
         const scores = ran.scores;
         const cols = scores.length / items.length;
         if (cols !== classes) throw new RwsError('model-output', `the model gave ${cols} scores per image, but the labels name ${classes} classes`, { field: 'labels' });
-        const done = items.map((d, i) => {
+        const done: { file: WalkFile; result: FileResult }[] = [];
+        items.forEach((d, i) => {
+          let best;
+          try {
+            best = topClasses(scores.subarray(i * cols, (i + 1) * cols), classifier.labels, top, classifier.outputKind);
+          } catch (e) {
+            if (!(e instanceof RwsError)) throw e;
+            // Scores of NaN are a failure of this file, with the cause, never a result.
+            fail({ file: d.file.rel, code: e.code, message: `${d.file.rel}: ${e.message}`, path: d.file.path });
+            return;
+          }
           const result: FileResult = {
             file: d.file.rel,
-            top: topClasses(scores.subarray(i * cols, (i + 1) * cols), classifier.labels, top, classifier.outputKind),
+            top: best,
             mix: ('mixes' in ran ? ran.mixes[i] : undefined) ?? (opts.mix === 'auto' ? {} : opts.mix),
             device: classifier.device,
           };
           doneCount++;
           if (keep) results.set(result.file, result);
           opts.onResult?.(result, d.file);
-          return { file: d.file, result };
+          done.push({ file: d.file, result });
         });
         newDone += done.length;
         record(done, pendingFailures);
@@ -371,6 +395,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     results: [...results.values()].sort(byFile),
     failed: [...failures.values()].sort(byFile),
     skipped: walk.skipped,
+    special: walk.special.map((x) => ({ file: x.rel, reason: x.reason })),
     stopped: stopped && doneCount + failures.size < total,
     resumed,
     listing,

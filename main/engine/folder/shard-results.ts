@@ -4,6 +4,7 @@
 // in file order, when the merged file is written.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { RwsError } from '../../core/errors.js';
+import { openRegular, READ_FLAGS, type FileError, type ReadWhat } from '../io/regular-file.js';
 import type { ConditionMix } from '../../core/signature.js';
 import { journalRecord, type FileFailure, type JournalHeader } from './journal.js';
 import type { ResultRow, ShardRecord } from './results-file.js';
@@ -53,6 +54,7 @@ const CHUNK = 4 * 1024 * 1024;
 const HEAD_LIMIT = 4 * 1024 * 1024;
 /** A results file not in our layout is read whole; above this it is refused rather than exhaust memory. */
 const WHOLE_LIMIT = 256 * 1024 * 1024;
+const SHARD_FILE: ReadWhat = { what: "a shard's results", code: 'merge-input' };
 const NL = 0x0a;
 
 /**
@@ -60,7 +62,7 @@ const NL = 0x0a;
  * a kill, and left out), with the chunk holding it, its bounds there, and its offset in the file.
  */
 async function eachLine(file: string, chunkBytes: number, line: (buf: Buffer, s: number, e: number, at: number) => void): Promise<void> {
-  const fh = await open(file, 'r');
+  const fh = await open(file, READ_FLAGS);
   try {
     let carry = Buffer.alloc(0);
     let pos = 0; // file offset of carry[0]
@@ -239,7 +241,7 @@ class NotOurLayout extends Error {}
  * small enough.
  */
 async function readResultsJson(file: string, chunkBytes: number): Promise<ShardResults> {
-  const fh = await open(file, 'r');
+  const fh = await open(file, READ_FLAGS);
   try {
     return await scanResultsJson(file, fh, chunkBytes);
   } catch (e) {
@@ -340,7 +342,7 @@ async function scanResultsJson(file: string, fh: FileHandle, chunkBytes: number)
 async function readResultsWhole(file: string): Promise<ShardResults> {
   const size = (await stat(file)).size;
   if (size > WHOLE_LIMIT) throw new RwsError('merge-input', `${file}: not in the layout rws run writes, and too large (${size} bytes) to read whole: merge the file rws run wrote, or its journal`, { file });
-  const fh = await open(file, 'r');
+  const fh = await open(file, READ_FLAGS);
   let doc: Partial<ResultsHead> & { results?: RawRow[]; failed?: FileFailure[] };
   try {
     doc = JSON.parse(await fh.readFile('utf8'));
@@ -367,9 +369,11 @@ export async function readShardResults(file: string, opts: { chunkBytes?: number
   const chunkBytes = opts.chunkBytes ?? CHUNK;
   let fh;
   try {
-    fh = await open(file, 'r');
+    // A FIFO or a device given as a shard would block the merge or never end: only regular files.
+    ({ fh } = await openRegular(file, SHARD_FILE));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = (e as FileError).errno;
+    if (code === undefined) throw e;
     throw new RwsError('merge-input', `${file}: cannot read it (${code === 'ENOENT' ? 'no such file' : code})`, { file });
   }
   const head = Buffer.alloc(64);
@@ -463,7 +467,7 @@ export class RowReader {
 
   private async read(at: number, size: number): Promise<Buffer> {
     // Each window opens the file anew: a merge of a thousand shards holds no thousand descriptors.
-    const fh = await open(this.source, 'r');
+    const fh = await open(this.source, READ_FLAGS);
     try {
       const buf = Buffer.allocUnsafe(size);
       const { bytesRead } = await fh.read(buf, 0, size, at);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { glob } from 'tinyglobby';
 import { RwsError } from '../../core/errors.js';
 import { hasImageExtension, readHead, sniffImage } from '../io/image-decode.js';
+import { specialKind, type FileError } from '../io/regular-file.js';
 import { shardKey } from './shard.js';
 
 /**
@@ -25,12 +26,22 @@ export interface WalkProblem {
   message: string;
 }
 
+/** A special file (FIFO, device, socket, or a link to one) left out unread, and why. */
+export interface WalkSkip {
+  rel: string;
+  key: string;
+  path: string;
+  reason: string;
+}
+
 export interface WalkResult {
   /** Files to decode, sorted by `rel` (code-unit order, the same on every machine). */
   files: WalkFile[];
   problems: WalkProblem[];
   /** Files inside folders that are neither named nor shaped like images (sidecars, notes), and links that loop. */
   skipped: string[];
+  /** Special files, named or inside folders, left out without being opened (reading one could block or never end). */
+  special: WalkSkip[];
 }
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -52,16 +63,26 @@ function prefixes(inputs: string[]): string[] {
   });
 }
 
+/** Why a special file is left out. */
+function notRegular(st: fs.Stats | fs.Dirent, link: boolean): string {
+  const kind = specialKind(st);
+  return `not read: it is ${link ? `a link to ${kind}` : kind}, not a regular file`;
+}
+
+const isSpecial = (st: fs.Stats | fs.Dirent) => st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice() || st.isSocket();
+
 /**
  * Every image under the inputs (files and folders, recursively, following symbolic links; hidden
  * files skipped). Inside folders, files with an image extension are taken as they are and other
- * files only when their first bytes are an image's; a named file is always taken. Broken links and
- * unreadable folders are reported in `problems`, not thrown. A missing input is an error.
+ * files only when their first bytes are an image's; a named file is always taken. Special files
+ * (FIFOs, devices, sockets, links to them) are listed in `special` and never opened. Broken links
+ * and unreadable folders are reported in `problems`, not thrown. A missing input is an error.
  */
 export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal } = {}): Promise<WalkResult> {
   const files: WalkFile[] = [];
   const problems: WalkProblem[] = [];
   const skipped: string[] = [];
+  const special: WalkSkip[] = [];
   const names = prefixes(inputs);
   const several = inputs.length > 1;
   for (const [i, input] of inputs.entries()) {
@@ -73,7 +94,9 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
       throw new RwsError('usage-input', `${input}: cannot read this input (${ERRNO_TEXT[code] ?? code})`, { file: input });
     }
     if (!info.isDirectory()) {
-      files.push({ path: path.resolve(input), rel: names[i]!, key: shardKey(path.basename(input)) });
+      const key = shardKey(path.basename(input));
+      if (info.isFile()) files.push({ path: path.resolve(input), rel: names[i]!, key });
+      else special.push({ path: path.resolve(input), rel: names[i]!, key, reason: notRegular(info, false) });
       continue;
     }
     const root = path.resolve(input);
@@ -88,10 +111,20 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
       const why = ERRNO_TEXT[e.code ?? ''] ?? e.code ?? e.message;
       problems.push({ path: abs, rel: relOf(abs), key: keyOf(abs), code: 'unreadable', message: `${relOf(abs) || input}: ${what}: ${why}` });
     };
+    // Links the glob follows that lead to special files: it lists them as files, we must not open them.
+    const linkedSpecial = new Map<string, string>();
     const watched = {
       readdir: ((p: string, o: unknown, cb: (e: NodeJS.ErrnoException | null, entries?: unknown) => void) =>
         fs.readdir(p, o as { withFileTypes: true }, (e, entries) => {
-          report(path.resolve(root, p), e, 'cannot list this folder');
+          const dir = path.resolve(root, p);
+          report(dir, e, 'cannot list this folder');
+          // The glob drops FIFOs and devices without a word: they are listed here, with the reason.
+          for (const d of (entries ?? []) as fs.Dirent[]) {
+            if (isSpecial(d) && !d.name.startsWith('.')) {
+              const abs = path.join(dir, d.name);
+              special.push({ path: abs, rel: relOf(abs), key: keyOf(abs), reason: notRegular(d, false) });
+            }
+          }
           cb(e, entries);
         })) as unknown as typeof fs.readdir,
       realpath: ((p: string, cb: (e: NodeJS.ErrnoException | null, r?: string) => void) =>
@@ -104,7 +137,11 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
             return cb(loop);
           }
           report(abs, e, 'cannot follow link');
-          cb(e, r);
+          if (e || !r) return cb(e, r);
+          fs.stat(r, (se, st) => {
+            if (!se && isSpecial(st)) linkedSpecial.set(abs, notRegular(st, true));
+            cb(e, r);
+          });
         })) as unknown as typeof fs.realpath,
     };
     const found = await glob('**/*', {
@@ -118,6 +155,11 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
     });
     for (const rel of found) {
       const abs = path.resolve(root, rel);
+      const why = linkedSpecial.get(abs);
+      if (why) {
+        special.push({ path: abs, rel: relOf(abs), key: keyOf(abs), reason: why });
+        continue;
+      }
       if (hasImageExtension(rel)) {
         files.push({ path: abs, rel: relOf(abs), key: keyOf(abs) });
         continue;
@@ -126,7 +168,10 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
       try {
         head = await readHead(abs);
       } catch (e) {
-        report(abs, e as NodeJS.ErrnoException, 'cannot read');
+        const err = e as FileError;
+        // Replaced by a special file since it was listed: left out like one.
+        if (err.kind) special.push({ path: abs, rel: relOf(abs), key: keyOf(abs), reason: `not read: it is ${err.kind}, not a regular file` });
+        else report(abs, { code: err.errno ?? err.code, message: err.message } as NodeJS.ErrnoException, 'cannot read');
         continue;
       }
       if (sniffImage(head)) files.push({ path: abs, rel: relOf(abs), key: keyOf(abs) });
@@ -135,5 +180,7 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
   }
   const seen = new Set<string>();
   const unique = files.filter((f) => (seen.has(f.rel) ? false : (seen.add(f.rel), true)));
-  return { files: unique.sort(byRel), problems: problems.sort(byRel), skipped: skipped.sort() };
+  const specialSeen = new Set<string>();
+  const specials = special.filter((f) => (specialSeen.has(f.rel) ? false : (specialSeen.add(f.rel), true)));
+  return { files: unique.sort(byRel), problems: problems.sort(byRel), skipped: skipped.sort(), special: specials.sort(byRel) };
 }

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { RwsError } from '../../core/errors.js';
+import { readRegularFile } from './regular-file.js';
 
 /** An IDX array (the MNIST file format): its dimensions and unsigned bytes. */
 export interface IdxArray {
@@ -25,12 +25,7 @@ export function parseIdx(buf: Uint8Array, file = '(idx)'): IdxArray {
 
 /** Read an IDX file (`.gz` or plain). */
 export async function readIdx(file: string): Promise<IdxArray> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    throw new RwsError('idx-missing', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
+  const buf = await readRegularFile(file, { what: 'the IDX file', code: 'idx-missing' });
   return parseIdx(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), file);
 }
 

@@ -1,9 +1,11 @@
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { RwsError } from '../../core/errors.js';
 import { DEFAULT_MAX_PIXELS } from './image-limits.js';
 import type { InputSpec } from '../packs/pack.js';
+import { openRegular, READ_FLAGS, readRange, specialKind } from './regular-file.js';
 
 // Folder runs decode each file once: libvips' operation cache (up to 50 MB by default) only holds
 // memory that is never reused, and makes RSS grow over a long run.
@@ -13,7 +15,7 @@ sharp.cache(false);
 export type ImageKind = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif';
 
 /** Codes of decode failures, as reported per file in a folder run. */
-export type DecodeErrorCode = 'empty' | 'not-image' | 'truncated' | 'too-many-pixels' | 'unreadable';
+export type DecodeErrorCode = 'empty' | 'not-image' | 'truncated' | 'too-many-pixels' | 'unreadable' | 'not-regular-file';
 
 export { DEFAULT_MAX_PIXELS };
 
@@ -42,13 +44,11 @@ export function sniffImage(head: Uint8Array): ImageKind | undefined {
   return undefined;
 }
 
-/** The first `n` bytes of a file (fewer if it is shorter). */
+/** The first `n` bytes of a regular file (fewer if it is shorter); a special file is refused (RwsError `not-regular-file`) without blocking. */
 export async function readHead(file: string, n = 32): Promise<Uint8Array> {
-  const fh = await open(file, 'r');
+  const { fh, size } = await openRegular(file, { what: 'an image', code: 'unreadable' });
   try {
-    const buf = new Uint8Array(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
+    return await readRange(fh, 0, Math.min(n, size));
   } finally {
     await fh.close();
   }
@@ -105,28 +105,43 @@ const endsOf = (b: Uint8Array): FileEnds => ({ head: b.subarray(0, 32), tail: b.
 /** Files up to this size are read whole here; larger ones are left to libvips, which reads only what a shrinking decode needs. */
 const READ_WHOLE_BYTES = 2 * 1024 * 1024;
 
-/** A small file's bytes, or a large file's path (with its ends read only when needed). */
-async function load(file: string, name: string): Promise<{ input: Uint8Array | string; ends: () => Promise<FileEnds> }> {
-  let fh;
+/** Linux names an open file by its descriptor: libvips then reads the very file that was checked, not whatever the path holds now. */
+const FD_PATHS = process.platform === 'linux' && existsSync('/proc/self/fd');
+
+/** An image to decode: its bytes, or a path to it, and what explains a failure; `close` when done. */
+interface ImageSource {
+  input: Uint8Array | string;
+  ends: () => Promise<FileEnds>;
+  close: () => Promise<void>;
+}
+
+/**
+ * A small file's bytes, or a large file's path (with its ends read only when needed). Only regular
+ * files are read: a FIFO or a device (a link to /dev/zero) is refused after opening, without blocking.
+ */
+export async function openImage(file: string, name: string): Promise<ImageSource> {
+  let fh: FileHandle | undefined;
+  const close = async () => void (await fh?.close().catch(() => {}));
   try {
-    fh = await open(file, 'r');
-    const size = (await fh.stat()).size;
+    fh = await open(file, READ_FLAGS);
+    const st = await fh.stat();
+    if (st.isDirectory()) throw fail('unreadable', name, 'is a folder');
+    if (!st.isFile()) throw fail('not-regular-file', name, `not read: it is ${specialKind(st)}, not a regular file`);
+    const size = st.size;
     if (size === 0) throw fail('empty', name, 'file is empty (0 bytes)');
     if (size <= READ_WHOLE_BYTES) {
-      const bytes = await fh.readFile();
-      return { input: bytes, ends: async () => endsOf(bytes) };
+      const bytes = await readRange(fh, 0, size);
+      await close();
+      return { input: bytes, ends: async () => endsOf(bytes), close: async () => {} };
     }
-    const head = new Uint8Array(32);
-    const tail = new Uint8Array(64);
-    await fh.read(head, 0, 32, 0);
-    await fh.read(tail, 0, 64, size - 64);
-    return { input: file, ends: async () => ({ head, tail, size }) };
+    const head = await readRange(fh, 0, 32);
+    const tail = await readRange(fh, size - 64, 64);
+    return { input: FD_PATHS ? `/proc/self/fd/${fh.fd}` : file, ends: async () => ({ head, tail, size }), close };
   } catch (e) {
+    await close();
     if (e instanceof RwsError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? '';
     throw fail('unreadable', name, code === 'EISDIR' ? 'is a folder' : `cannot read: ${ERRNO_TEXT[code] ?? (code || (e as Error).message)}`);
-  } finally {
-    await fh?.close();
   }
 }
 
@@ -160,14 +175,14 @@ function explain(err: unknown, ends: FileEnds, name: string, maxPixels: number):
 export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
-  let source: { input: Uint8Array | string; ends: () => Promise<FileEnds> };
+  let source: ImageSource;
   if (typeof input === 'string') {
     // Small files are read here (measured a little faster than libvips opening them, and a
     // failure is explained from the same bytes); large ones stream through libvips.
-    source = await load(input, name);
+    source = await openImage(input, name);
   } else {
     if (input.length === 0) throw fail('empty', name, 'file is empty (0 bytes)');
-    source = { input, ends: async () => endsOf(input) };
+    source = { input, ends: async () => endsOf(input), close: async () => {} };
   }
   let out: { data: Buffer; info: OutputInfo };
   try {
@@ -183,6 +198,8 @@ export async function decodeImage(input: string | Uint8Array, spec: InputSpec, o
       }
     }
     if (!out!) throw explain(err, await source.ends(), name, maxPixels);
+  } finally {
+    await source.close();
   }
   if (out.info.width !== spec.width || out.info.height !== spec.height) {
     throw fail('unreadable', name, `resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);

@@ -1,9 +1,10 @@
 // Reading, inspecting and rewriting ONNX models: the one place that knows the protobuf layout.
 import { float16ToFloat32, float32ToFloat16 } from '../../core/float16.js';
-import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RwsError } from '../../core/errors.js';
+import { MAX_MODEL_BYTES } from '../../core/limits.js';
+import { openRegular, readRange, readRegularFile, readRegularRangeSync, realFolder, realPathWithin, realPathWithinSync, type ReadWhat } from '../io/regular-file.js';
+import { realpathSync } from 'node:fs';
 import {
   DataType,
   onnxType,
@@ -238,44 +239,73 @@ export class OnnxModel {
 export function parseOnnx(bytes: Uint8Array, where: OnnxSource): OnnxModel {
   const proto = decodeModel(bytes, where.file);
   const external = new Map<string, Uint8Array>();
-  const wanted = externalRefs(proto, where);
-  if (wanted.length) {
-    const files = new Map<string, Uint8Array>();
-    for (const ref of wanted) {
-      let data = files.get(ref.path);
-      if (!data) {
-        try {
-          data = readFileSync(ref.path);
-        } catch (e) {
-          throw externalReadError(e, ref, where.file);
-        }
-        files.set(ref.path, data);
-      }
-      external.set(ref.tensor, sliceExternal(data, ref, where.file));
+  const refs = externalRefs(proto, where);
+  if (refs.length) {
+    const dir = path.resolve(where.dir!);
+    let root = dir;
+    try {
+      root = realpathSync(dir);
+    } catch {
+      // A folder that does not resolve: each read below says what is missing.
+    }
+    for (const ref of refs) {
+      const w = externalWhat(ref, where.file);
+      const real = realPathWithinSync(root, ref.path, w, "the model's folder");
+      external.set(ref.tensor, readRegularRangeSync(real, w, (size) => externalRange(ref, size, where.file)));
     }
   }
   return new OnnxModel(proto, where, external);
 }
 
-/** Read an .onnx file and any external data files next to it (never outside its folder). */
-export async function loadOnnx(file: string): Promise<OnnxModel> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    throw new RwsError('onnx-read', `${file}: cannot read the model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
+/**
+ * Check, reading none of their data, that the external data files of `model` are regular files in
+ * its folder (`dir`), long enough for what each tensor's entry declares: a pack is refused at load
+ * for external data it could not use, before anything is made from it.
+ */
+export async function checkExternalData(model: OnnxModel, dir: string): Promise<void> {
+  const where = { file: model.file, dir };
+  const refs = externalRefs(model.proto, where);
+  if (!refs.length) return;
+  const root = await realFolder(dir);
+  for (const ref of refs) {
+    const w = externalWhat(ref, model.file);
+    const { fh, size } = await openRegular(await realPathWithin(root, ref.path, w, "the model's folder"), w);
+    await fh.close();
+    externalRange(ref, size, model.file);
   }
+}
+
+/** Options of `loadOnnx`. */
+export interface LoadOnnxOptions {
+  /** SHA-256 the model file must still have (checked when it was chosen): other bytes are refused. */
+  sha256?: string;
+}
+
+/**
+ * Read an .onnx file and any external data next to it (never outside its folder, links included;
+ * only regular files, and only the bytes each tensor's entry declares).
+ */
+export async function loadOnnx(file: string, opts: LoadOnnxOptions = {}): Promise<OnnxModel> {
+  const bytes = await readRegularFile(file, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES, sha256: opts.sha256 });
   const where = { file, dir: path.dirname(file) };
   const proto = decodeModel(bytes, file);
   const external = new Map<string, Uint8Array>();
-  const files = new Map<string, Promise<Uint8Array>>();
-  for (const ref of externalRefs(proto, where)) {
-    if (!files.has(ref.path)) files.set(ref.path, readFile(ref.path).catch((e) => Promise.reject(externalReadError(e, ref, file))));
-    external.set(ref.tensor, sliceExternal(await files.get(ref.path)!, ref, file));
+  const refs = externalRefs(proto, where);
+  if (refs.length) {
+    const root = await realFolder(where.dir);
+    for (const ref of refs) {
+      const w = externalWhat(ref, file);
+      const { fh, size } = await openRegular(await realPathWithin(root, ref.path, w, "the model's folder"), w);
+      try {
+        const { offset, length } = externalRange(ref, size, file);
+        external.set(ref.tensor, await readRange(fh, offset, length));
+      } finally {
+        await fh.close().catch(() => {});
+      }
+    }
   }
   return new OnnxModel(proto, where, external);
 }
-
 function decodeModel(bytes: Uint8Array, file: string): ModelProto {
   let proto: ModelProto;
   try {
@@ -298,7 +328,12 @@ interface ExternalRef {
   path: string;
   offset: number;
   length?: number;
+  /** Bytes the tensor's dims and type call for, when its type has a fixed size. */
+  declared?: number;
 }
+
+/** Bytes per value of the fixed-size ONNX data types. */
+const TYPE_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
 
 function externalRefs(proto: ModelProto, where: OnnxSource): ExternalRef[] {
   const refs: ExternalRef[] = [];
@@ -323,22 +358,29 @@ function externalRefs(proto: ModelProto, where: OnnxSource): ExternalRef[] {
     if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
       fail(`bad external data offset/length (${kv.get('offset')}, ${kv.get('length')})`);
     }
-    refs.push({ tensor: t.name, location: location!, path: full, offset, length });
+    const size = TYPE_BYTES[t.data_type];
+    const declared = size === undefined ? undefined : t.dims.reduce<number>((p, d) => p * toNumber(d), size);
+    refs.push({ tensor: t.name, location: location!, path: full, offset, length, ...(Number.isSafeInteger(declared) && declared! >= 0 ? { declared } : {}) });
   }
   return refs;
 }
 
-function externalReadError(e: unknown, ref: ExternalRef, file: string): RwsError {
-  const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  return new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": cannot read external data "${ref.location}" (${why})`, { file, field: ref.tensor });
+/** What reading one tensor's external data is, for messages: they name the model too. */
+function externalWhat(ref: ExternalRef, file: string): ReadWhat {
+  return { what: `external data of initializer "${ref.tensor}" of ${file}`, code: 'onnx-external', field: ref.tensor };
 }
 
-function sliceExternal(data: Uint8Array, ref: ExternalRef, file: string): Uint8Array {
-  const end = ref.length === undefined ? data.length : ref.offset + ref.length;
-  if (end > data.length || ref.offset > data.length) {
-    throw new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": external data "${ref.location}" is truncated (needs bytes ${ref.offset}..${end}, has ${data.length})`, { file, field: ref.tensor });
+/**
+ * The bytes of a file of `size` that a tensor's entry points at: its length, else what its dims
+ * and type declare, else the rest of the file; refused when the file is too short for them.
+ */
+function externalRange(ref: ExternalRef, size: number, file: string): { offset: number; length: number } {
+  const length = ref.length ?? ref.declared ?? Math.max(0, size - ref.offset);
+  const end = ref.offset + length;
+  if (end > size || ref.offset > size) {
+    throw new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": external data "${ref.location}" is truncated (needs bytes ${ref.offset}..${end}, has ${size})`, { file, field: ref.tensor });
   }
-  return data.subarray(ref.offset, end);
+  return { offset: ref.offset, length };
 }
 
 /** Whether an ONNX data type is one `floats()` can read. */

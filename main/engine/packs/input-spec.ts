@@ -3,23 +3,30 @@
 // and `rws run --model`; docs/pack-json.md describes each field.
 import { z } from 'zod';
 import { RwsError } from '../../core/errors.js';
+import { MAX_INPUT_MAGNITUDE, MAX_INPUT_SIDE } from '../../core/limits.js';
+
+/** A normalisation number whose float32 inputs stay finite (README: Limits). */
+const bounded = z.number().min(-MAX_INPUT_MAGNITUDE).max(MAX_INPUT_MAGNITUDE);
+/** A side in pixels, within what one decoded image may take (README: Limits). */
+const side = z.number().int().positive().max(MAX_INPUT_SIDE, `at most ${MAX_INPUT_SIDE} pixels (the limit on a model's input)`);
 
 export const InputSpecSchema = z.object({
   /** Name of the model's input tensor. */
   name: z.string().min(1),
   layout: z.enum(['NCHW', 'NHWC']),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
+  width: side,
+  height: side,
   channels: z.union([z.literal(1), z.literal(3)]),
   colorSpace: z.enum(['grey', 'rgb', 'bgr']),
   /** Pixel values are scaled to this range before mean/std: [0, 1] or [0, 255]. */
-  range: z.tuple([z.number(), z.number()]),
-  mean: z.array(z.number()).min(1),
-  std: z.array(z.number().positive()).min(1),
+  range: z.tuple([bounded, bounded]),
+  /** One value for every channel, or one per channel (std likewise). */
+  mean: z.array(bounded).min(1).max(3),
+  std: z.array(z.number().min(1 / MAX_INPUT_MAGNITUDE).max(MAX_INPUT_MAGNITUDE)).min(1).max(3),
   /** `fill` stretches, `contain` letterboxes, `cover` crops the centre. */
   resize: z.enum(['fill', 'contain', 'cover']),
   /** With `cover`: scale the shorter side to this many pixels first, then cut out the centre (torchvision's Resize(256) + CenterCrop(224)). */
-  shorterSide: z.number().int().positive().optional(),
+  shorterSide: side.optional(),
 });
 
 export type InputSpec = z.infer<typeof InputSpecSchema>;
@@ -34,12 +41,19 @@ function list(values: readonly number[]): string {
 }
 
 /**
- * The input spec's own consistency: colour space against channels, one mean and std (or one per
- * channel), a range that goes up, a mean and std in the range's units, and a crop that fits.
+ * The input spec's own consistency: the schema's limits, colour space against channels, one mean
+ * and std (or one per channel), a range that goes up, a mean and std in the range's units, and a
+ * crop that fits.
  * `where` names the file (or command) and `f` names a field there (`input.mean` in pack.json,
  * `--mean` on a command line).
  */
 export function checkInputSpec(spec: InputSpec, where: string, f: (field: string) => string = (name) => `input.${name}`): void {
+  // A spec made from flags (pack init, run --model) is held to the schema's limits like pack.json.
+  const parsed = InputSpecSchema.safeParse(spec);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    fail(where, f(String(issue.path[0] ?? '')), issue.message);
+  }
   if (spec.channels === 3 && spec.colorSpace === 'grey') fail(where, f('colorSpace'), '"grey" with 3 channels: a grey image fills one channel; use "rgb" (or "bgr"), or channels 1');
   if (spec.channels === 1 && spec.colorSpace !== 'grey') fail(where, f('colorSpace'), `"${spec.colorSpace}" with 1 channel: use "grey", or channels 3`);
   for (const key of ['mean', 'std'] as const) {

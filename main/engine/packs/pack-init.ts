@@ -1,13 +1,15 @@
 // Making a pack from a user's own model (`rws pack init`) and filling in its signatures
 // (`rws pack add-signature`): pack.json written from what the model says about itself, the user's
 // flags and a preprocessing preset, checked the way loadPack checks it, and tried on an image.
-import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { RwsError } from '../../core/errors.js';
+import { MAX_MANIFEST_BYTES, MAX_MODEL_BYTES } from '../../core/limits.js';
 import type { Signature } from '../../core/signature.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import { decodeImage } from '../io/image-decode.js';
+import { readRegularFile, readRegularText, sha256Hex } from '../io/regular-file.js';
 import { exportProblems } from '../onnx/export-check.js';
 import { loadOnnx, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
@@ -17,7 +19,6 @@ import { checkInputSpec } from './input-spec.js';
 import { checkPackModel } from './pack-model.js';
 import { loadPack, parsePackManifest, type InputSpec, type PackManifest } from './pack.js';
 import { flagName, preset, readModelInput, type PresetName } from './presets.js';
-import { sha256File } from './trust.js';
 
 /** What `rws pack init` takes: the model, where to write, and any field the user sets. */
 export interface PackInitOptions {
@@ -70,12 +71,8 @@ function idFrom(text: string): string {
 
 /** Labels from a text file (one per line, blank lines skipped) or a JSON array of strings. */
 export async function readLabels(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new RwsError('labels-read', `${file}: cannot read the labels (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file, field: '--labels' });
-  }
+  // Its labels end up in pack.json, so pack.json's bound is the labels file's too.
+  const text = await readRegularText(file, { what: 'the labels', code: 'labels-read', maxBytes: MAX_MANIFEST_BYTES, field: '--labels' });
   if (/^\s*\[/.test(text)) {
     let parsed: unknown;
     try {
@@ -141,7 +138,9 @@ async function validate(manifest: PackManifest, model: OnnxModel, file: string):
 
 /** Makes a pack folder for a model: pack.json, the model copied in, checked and tried on an image. */
 export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
-  const model = await loadOnnx(opts.model);
+  // Read once: the bytes checked and tried here are the ones the pack gets, whatever the file does meanwhile.
+  const modelBytes = await readRegularFile(opts.model, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
+  const model = await loadOnnx(opts.model, { sha256: sha256Hex(modelBytes) });
   const problems = exportProblems(model);
   const refused = problems.find((p) => p.severity === 'error');
   if (refused) throw new RwsError(refused.code, refused.message, { file: opts.model, field: refused.field });
@@ -218,11 +217,9 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
   }
   await mkdir(dir, { recursive: true });
   const modelFile = path.join(dir, 'model.onnx');
-  if (path.resolve(modelFile) !== path.resolve(opts.model)) {
-    // External weights are taken in, so the pack's one model file is all it needs.
-    if (model.graph.initializer.some((t) => t.data_location === 1)) await writeFileAtomic(modelFile, model.encode({ embedExternal: true }));
-    else await copyFile(opts.model, modelFile);
-  }
+  // External weights are taken in, so the pack's one model file is all it needs.
+  const packModel = model.graph.initializer.some((t) => t.data_location === 1) ? model.encode({ embedExternal: true }) : modelBytes;
+  if (path.resolve(modelFile) !== path.resolve(opts.model)) await writeFileAtomic(modelFile, packModel);
   const name = opts.name ?? path.basename(opts.model).replace(/\.onnx$/i, '');
   const manifest = parsePackManifest(
     JSON.stringify({
@@ -232,7 +229,7 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
       version: opts.version ?? '1.0.0',
       task: 'classification',
       model: 'model.onnx',
-      modelSha256: await sha256File(modelFile),
+      modelSha256: sha256Hex(packModel),
       input,
       output: { name: output.name, kind: opts.outputKind ?? 'logits' },
       labels,
@@ -257,13 +254,12 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
   }
   if (!opts.outputKind) checks.push(`output "${output.name}" taken as logits (a softmax is applied); use --output-kind probabilities if the model ends in a softmax`);
   if (outputs.length > 1 && opts.output === undefined) checks.push(`the model has ${outputs.length} outputs (${outputs.map((o) => o.name).join(', ')}); the first is used (--output NAME to choose)`);
-  const modelStat = await stat(modelFile);
   return {
     dir,
     manifest,
     model: {
       file: opts.model,
-      bytes: modelStat.size,
+      bytes: packModel.length,
       sha256: manifest.modelSha256!,
       inputType: ELEM_NAMES[read.input.elemType] ?? String(read.input.elemType),
       inputDims: read.input.dims,
@@ -297,17 +293,21 @@ export interface AddedSignature {
 export async function addSignatures(dir: string, files: string[], opts: { transfer?: boolean } = {}): Promise<AddedSignature[]> {
   const file = path.join(dir, 'pack.json');
   const pack = await loadPack(dir);
-  const model = await loadOnnx(pack.modelPath);
-  const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown> & { signatures?: Record<string, unknown>[]; conditions?: Record<string, unknown>[] };
+  const model = await loadOnnx(pack.modelPath, { sha256: pack.modelSha256 });
+  const raw = JSON.parse(await readRegularText(file, { what: 'the pack manifest', code: 'pack-missing', maxBytes: MAX_MANIFEST_BYTES })) as Record<string, unknown> & { signatures?: Record<string, unknown>[]; conditions?: Record<string, unknown>[] };
   raw.signatures ??= [];
   raw.conditions ??= [];
   const done: AddedSignature[] = [];
-  const loaded: { sig: Signature; source: string }[] = [];
-  for (const source of files) loaded.push({ sig: await readSignature(source), source });
+  const loaded: { sig: Signature; source: string; bytes: Buffer }[] = [];
+  for (const source of files) {
+    // Read once: the bytes checked against the model are the ones copied and hashed.
+    const bytes = await readRegularFile(source, { what: 'the signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES });
+    loaded.push({ sig: await readSignature(source, sha256Hex(bytes)), source, bytes });
+  }
   const ids = loaded.map((l) => l.sig.meta.id);
   const twice = ids.find((id, i) => ids.indexOf(id) !== i);
   if (twice) throw new RwsError('signature-duplicate', `${loaded.filter((l) => l.sig.meta.id === twice).map((l) => l.source).join(' and ')}: two signatures with id "${twice}"`, { field: 'id' });
-  for (const { sig, source } of loaded) {
+  for (const { sig, source, bytes } of loaded) {
     const fit = checkFit(model, sig);
     const hashOnly = fit.problems.every((p) => p.kind === 'hash' || p.kind === 'unhashed');
     if (!fit.fits && !(opts.transfer && hashOnly)) {
@@ -318,8 +318,8 @@ export async function addSignatures(dir: string, files: string[], opts: { transf
     const id = sig.meta.id;
     const target = path.join(dir, 'signatures', `${id}.rws.safetensors`);
     await mkdir(path.dirname(target), { recursive: true });
-    if (path.resolve(target) !== path.resolve(source)) await copyFile(source, target);
-    const sha256 = await sha256File(target);
+    if (path.resolve(target) !== path.resolve(source)) await writeFileAtomic(target, bytes);
+    const sha256 = sha256Hex(bytes);
     const entry = { id, condition: sig.meta.condition, sha256, ...(opts.transfer ? { transfer: true } : {}) };
     const at = raw.signatures.findIndex((s) => s.id === id);
     if (at >= 0) raw.signatures[at] = entry;

@@ -1,17 +1,19 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import { z } from 'zod';
-import { RwsError } from '../../core/errors.js';
-import type { ConditionMix } from '../../core/signature.js';
+import { jsonProblem, RwsError } from '../../core/errors.js';
+import { MAX_LABELS, MAX_MANIFEST_BYTES, MAX_MODEL_BYTES } from '../../core/limits.js';
+import { MAX_STRENGTH } from '../../core/mix.js';
 import { installRoot } from '../io/install-root.js';
+import { readRegularFile, realFolder, realPathWithin, sha256Hex, type ReadWhat } from '../io/regular-file.js';
 import { AutoMixSchema } from '../auto/schema.js';
-import { sha256File, trustPolicy, verifyBytes, vouchFor } from './trust.js';
+import { checkExternalData, parseOnnx } from '../onnx/model.js';
+import { trustPolicy, verifyBytes, vouchFor } from './trust.js';
 import { checkPackModel } from './pack-model.js';
 import { checkInputSpec, InputSpecSchema, type InputSpec } from './input-spec.js';
 
 export { InputSpecSchema, type InputSpec };
-import { loadOnnx } from '../onnx/model.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
 /** A file name inside the pack's folder: no absolute path, no `..`. */
@@ -19,7 +21,7 @@ const inPackPath = z
   .string()
   .min(1)
   .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must stay inside the pack folder');
-const mix = z.record(id, z.number().finite().min(-4).max(4));
+const mix = z.record(id, z.number().finite().min(-MAX_STRENGTH).max(MAX_STRENGTH));
 
 export const PackSchema = z.object({
   format: z.literal('rws-pack/1'),
@@ -32,7 +34,7 @@ export const PackSchema = z.object({
   modelSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   input: InputSpecSchema,
   output: z.object({ name: z.string().min(1), kind: z.enum(['logits', 'probabilities']) }),
-  labels: z.array(z.string().min(1)).min(1),
+  labels: z.array(z.string().min(1)).min(1).max(MAX_LABELS, `at most ${MAX_LABELS} labels`),
   signatures: z
     .array(
       z.object({
@@ -65,6 +67,8 @@ export interface ModelPack {
   manifest: PackManifest;
   dir: string;
   modelPath: string;
+  /** SHA-256 of the model as it was read and checked at load: later reads must give the same bytes. */
+  modelSha256: string;
   /** Resolved signature files by id (missing ones are listed in `missing`). */
   signatureFiles: Map<string, string>;
   missing: { id: string; reason: string }[];
@@ -91,7 +95,7 @@ export function parsePackManifest(text: string, file: string): PackManifest {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new RwsError('pack-json', `${file}: not valid JSON (${(e as Error).message})`, { file });
+    throw new RwsError('pack-json', `${file}: not valid JSON (${jsonProblem(e)})`, { file });
   }
   const parsed = PackSchema.safeParse(raw);
   if (!parsed.success) {
@@ -115,46 +119,53 @@ export function parsePackManifest(text: string, file: string): PackManifest {
   return m;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isFile();
-  } catch {
-    return false;
-  }
+/** Whether anything is at `p` (a dangling link or a FIFO too: reading it says what is wrong). */
+async function present(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
+const MANIFEST: ReadWhat = { what: 'the pack manifest', code: 'pack-missing', maxBytes: MAX_MANIFEST_BYTES };
+const SIGNATURE: ReadWhat = { what: 'a signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES };
+
 /**
- * Load a pack folder: validate pack.json, check the model exists, and find each signature in the
- * pack's `signatures/`, then the shipped library (`signatures/<pack id>/` and `signatures/`), then the
- * user library. A file whose SHA-256 differs from the manifest's is not used.
+ * Load a pack folder: validate pack.json, read the model once (its hash is what later reads are
+ * held to) and check its input and output against the manifest, and find each signature in the
+ * pack's `signatures/`, then the shipped library (`signatures/<pack id>/` and `signatures/`), then
+ * the user library. A file whose SHA-256 differs from the manifest's is not used. The pack's own
+ * files must be regular files inside its folder: links that lead out, FIFOs and devices are refused.
  */
 export async function loadPack(dir: string, extraLibraries: string[] = []): Promise<ModelPack> {
   const file = path.join(dir, 'pack.json');
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    throw new RwsError('pack-missing', `${file}: cannot read the pack manifest (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
+  const root = await realFolder(dir);
+  const own = (f: string, w: ReadWhat) => readOwn(root, f, w);
+  const bytes = await own(file, MANIFEST);
   // Under a trust policy the manifest's signature is checked before anything in it is believed.
   const policy = await trustPolicy();
   if (policy) await verifyBytes(file, bytes, policy.keys, policy.origin);
   const manifest = parsePackManifest(bytes.toString('utf8'), file);
   const modelPath = path.join(dir, manifest.model);
-  if (!(await exists(modelPath))) {
-    throw new RwsError('pack-model', `${file}: field "model": ${manifest.model} does not exist in the pack folder`, { file, field: 'model' });
-  }
   if (policy && manifest.modelSha256 === undefined) {
     throw new RwsError('trust-pack-model', `${file}: refused: the pack is signed but lists no "modelSha256", so its model cannot be checked`, { file, field: 'modelSha256' });
   }
+  const modelBytes = await own(modelPath, { what: 'the model', code: 'pack-model', maxBytes: MAX_MODEL_BYTES, field: 'model' }).catch((e: unknown) => {
+    // Named from pack.json too: its "model" field is what chose this file.
+    if (e instanceof RwsError) throw new RwsError(e.code, `${file}: field "model": ${e.message}`, { file, field: 'model' });
+    throw e;
+  });
+  const modelSha256 = sha256Hex(modelBytes);
   if (manifest.modelSha256 !== undefined) {
-    const actual = await sha256File(modelPath);
-    if (actual !== manifest.modelSha256) {
-      throw new RwsError('pack-model-hash', `${file}: field "modelSha256": ${manifest.model} has SHA-256 ${actual}, not the one pack.json lists (the model was changed or replaced)`, { file, field: 'modelSha256' });
+    if (modelSha256 !== manifest.modelSha256) {
+      throw new RwsError('pack-model-hash', `${file}: field "modelSha256": ${manifest.model} has SHA-256 ${modelSha256}, not the one pack.json lists (the model was changed or replaced)`, { file, field: 'modelSha256' });
     }
-    if (policy) vouchFor(actual);
+    if (policy) vouchFor(modelSha256);
   }
-  checkPackModel(manifest, await loadOnnx(modelPath), file);
+  // The graph is enough to check the manifest against; external data is checked, not read.
+  const model = parseOnnx(modelBytes, { file: modelPath });
+  checkPackModel(manifest, model, file);
+  await checkExternalData(model, path.dirname(modelPath));
   const libraries = [
     path.join(dir, 'signatures'),
     ...extraLibraries,
@@ -168,15 +179,24 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
   for (const s of manifest.signatures) {
     const name = s.file ?? `${s.id}.rws.safetensors`;
     let found: string | undefined;
-    let mismatch: string | undefined;
-    for (const lib of libraries) {
+    let problem: string | undefined;
+    for (const [i, lib] of libraries.entries()) {
       const candidate = path.join(lib, name);
-      if (!(await exists(candidate))) continue;
-      if ((await sha256File(candidate)) === s.sha256) {
+      if (!(await present(candidate))) continue;
+      let sigBytes: Buffer;
+      try {
+        // The pack's own copy must be its own; libraries are shared folders, read as they are.
+        sigBytes = await (i === 0 ? own(candidate, SIGNATURE) : readRegularFile(candidate, SIGNATURE));
+      } catch (e) {
+        if (!(e instanceof RwsError)) throw e;
+        problem ??= e.message;
+        continue;
+      }
+      if (sha256Hex(sigBytes) === s.sha256) {
         found = candidate;
         break;
       }
-      mismatch ??= candidate;
+      problem ??= `${candidate}: SHA-256 differs from the one pack.json lists for "${s.id}"`;
     }
     if (found) {
       signatureFiles.set(s.id, found);
@@ -186,12 +206,22 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
     else
       missing.push({
         id: s.id,
-        reason: mismatch
-          ? `${mismatch}: SHA-256 differs from the one pack.json lists for "${s.id}"`
-          : `${name} not found in the pack's signatures/ or any signature library`,
+        reason: problem ?? `${name} not found in the pack's signatures/ or any signature library`,
       });
   }
-  return { manifest, dir, modelPath, signatureFiles, missing };
+  return { manifest, dir, modelPath, modelSha256, signatureFiles, missing };
 }
 
-
+/**
+ * A file of the pack (`root` is its real folder): a regular file whose real path stays inside the
+ * pack. Errors name it by the path the pack gives, the one the user knows.
+ */
+async function readOwn(root: string, file: string, w: ReadWhat): Promise<Buffer> {
+  const real = await realPathWithin(root, file, w, 'the pack folder');
+  try {
+    return await readRegularFile(real, w);
+  } catch (e) {
+    if (!(e instanceof RwsError) || real === file) throw e;
+    throw new RwsError(e.code, e.message.split(real).join(file), { file, field: e.field });
+  }
+}

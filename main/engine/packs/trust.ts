@@ -1,9 +1,16 @@
 // Signed files and the trust policy: who made a signature, a pack or a model, and whether we accept it.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { RwsError } from '../../core/errors.js';
+import { MAX_MODEL_BYTES } from '../../core/limits.js';
+import { readRegularFile, readRegularText, sha256Hex, type FileError } from '../io/regular-file.js';
+
+export { sha256Hex };
+
+/** Largest key or `.sig` file: a few hundred bytes each in practice. */
+const MAX_KEY_BYTES = 64 * 1024;
 
 /**
  * A detached signature (`FILE.sig`, JSON) signs the file's SHA-256 together with its base name, so a
@@ -51,14 +58,14 @@ export function sigPath(file: string): string {
   return `${file}.sig`;
 }
 
-/** SHA-256 hex of bytes. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** SHA-256 hex of a file's bytes (a regular file; FIFOs and devices are refused). */
+export async function sha256File(file: string): Promise<string> {
+  return sha256Hex(await readSigned(file));
 }
 
-/** SHA-256 hex of a file's bytes. */
-export async function sha256File(file: string): Promise<string> {
-  return sha256Hex(await readFile(file));
+/** A file to be checked against a signature or a hash: regular, and at most a model's size. */
+function readSigned(file: string): Promise<Buffer> {
+  return readRegularFile(file, { what: 'the file', code: 'trust-read', maxBytes: MAX_MODEL_BYTES });
 }
 
 /** Key id: the first 16 hex digits of the SHA-256 of the public key's SPKI DER. */
@@ -185,9 +192,10 @@ export async function verifyBytes(file: string, bytes: Uint8Array, keys: Trusted
   const sigFile = sigPath(file);
   let text: string;
   try {
-    text = await readFile(sigFile, 'utf8');
+    text = await readRegularText(sigFile, { what: 'a signature file', code: 'trust-read', maxBytes: MAX_KEY_BYTES });
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `it is not signed (no ${path.basename(sigFile)} next to it)` : `cannot read ${sigFile} (${(e as NodeJS.ErrnoException).code})`;
+    const err = e as FileError;
+    const why = err.errno === 'ENOENT' ? `it is not signed (no ${path.basename(sigFile)} next to it)` : err.message;
     throw new RwsError('trust-unsigned', `${file}: refused: ${why}, and only files signed by ${origin} are accepted`, { file });
   }
   const sig = parseDetachedSignature(text, sigFile);
@@ -214,12 +222,7 @@ export async function verifyBytes(file: string, bytes: Uint8Array, keys: Trusted
 
 /** Read `file` and check its signature (see `verifyBytes`); resolves with the bytes that were checked. */
 export async function verifyFile(file: string, keys: TrustedKey[], origin?: string): Promise<Verified & { bytes: Uint8Array }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    throw new RwsError('trust-read', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
+  const bytes = await readSigned(file);
   return { ...(await verifyBytes(file, bytes, keys, origin)), bytes };
 }
 
@@ -276,23 +279,6 @@ export async function assertTrustedBytes(file: string, bytes: Uint8Array): Promi
   if (policy && !vouched.has(sha256Hex(bytes))) await verifyBytes(file, bytes, policy.keys, policy.origin);
 }
 
-/** Under a trust policy, refuse `file` unless a trusted key signed it (or a verified pack lists it); without one, accept. */
-export async function assertTrustedFile(file: string): Promise<void> {
-  const policy = await trustPolicy();
-  if (!policy) return;
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    throw new RwsError('trust-read', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
-  await assertTrustedBytes(file, bytes);
-}
-
-async function readText(file: string, code: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    throw new RwsError(code, `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
+function readText(file: string, code: string): Promise<string> {
+  return readRegularText(file, { what: 'a key', code, maxBytes: MAX_KEY_BYTES });
 }

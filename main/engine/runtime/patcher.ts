@@ -46,6 +46,11 @@ export interface PatcherOptions {
   outputName?: string;
   /** Devices as probed; tests pass a fake list. */
   devices?: DeviceInfo[];
+  /**
+   * SHA-256s the files had when they were checked (a pack's load): `Patcher.open` hashes what it
+   * reads and refuses other bytes, so a file replaced since is never used.
+   */
+  expect?: { model?: string; signatures?: Record<string, string> };
 }
 
 /**
@@ -148,10 +153,10 @@ export class Patcher {
    * tensor must exist, and its SHA-256 must match the signature's base hash unless forced), then
    * builds the sessions for the chosen strategy.
    */
-  static async create(exported: OnnxModel, signatures: Map<string, Signature>, opts: PatcherOptions = {}): Promise<Patcher> {
+  static async create(exported: OnnxModel, signatures: Map<string, Signature>, opts: PatcherOptions = {}, files?: ReadonlyMap<string, string>): Promise<Patcher> {
     const warnings = assertHonestExport(exported);
     const model = withoutInitializerInputs(exported);
-    const usable = checkSignatures(model, signatures, opts.force ?? false, warnings);
+    const usable = checkSignatures(model, signatures, opts.force ?? false, warnings, files);
     const touched = new Set<string>();
     for (const sig of usable.values()) for (const t of sig.tensors) touched.add(t.name);
     const clean = new Map<string, Float32Array>();
@@ -275,10 +280,11 @@ export class Patcher {
     return new Patcher(undefined, runner, weights, { device: 'cpu', strategy: 'inplace', reason, warnings: o.warnings, fallback: o.fallback, inputName: o.inputName, outputName: o.outputName });
   }
 
-  /** Loads the model and signature files (keyed by the map's ids, or each file's own id) and creates a Patcher. */
+  /** Loads the model and signature files (keyed by the map's ids, or each file's own id), held to `opts.expect`, and creates a Patcher. */
   static async open(modelPath: string, signatureFiles: readonly string[] | ReadonlyMap<string, string>, opts: PatcherOptions = {}): Promise<Patcher> {
-    const model = await loadOnnx(modelPath);
-    return Patcher.create(model, await loadSignatures(signatureFiles), opts);
+    const model = await loadOnnx(modelPath, { sha256: opts.expect?.model });
+    const files = Array.isArray(signatureFiles) ? undefined : (signatureFiles as ReadonlyMap<string, string>);
+    return Patcher.create(model, await loadSignatures(signatureFiles, opts.expect?.signatures), opts, files);
   }
 
   /** The mix in use (zero strengths dropped, ids sorted). */

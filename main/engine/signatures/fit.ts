@@ -1,7 +1,8 @@
 // Reading signature files and checking that they fit a model: one implementation for the Patcher,
 // `rws patch`, `rws inspect` and the app.
-import { readFile } from 'node:fs/promises';
 import { RwsError } from '../../core/errors.js';
+import { MAX_MODEL_BYTES } from '../../core/limits.js';
+import { readRegularFile } from '../io/regular-file.js';
 import { decodeSignature } from '../../core/signature-codec.js';
 import type { Signature } from '../../core/signature.js';
 import type { OnnxModel } from '../onnx/model.js';
@@ -23,24 +24,25 @@ export interface SignatureFit {
   problems: FitProblem[];
 }
 
-/** Read and decode a signature file (checking the trust policy); errors name the file. */
-export async function readSignature(file: string): Promise<Signature> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    throw new RwsError('signature-read', `${file}: cannot read the signature (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file });
-  }
+/**
+ * Read and decode a signature file (checking the trust policy); errors name the file. With
+ * `sha256` (the hash it had when chosen), other bytes are refused.
+ */
+export async function readSignature(file: string, sha256?: string): Promise<Signature> {
+  const bytes = await readRegularFile(file, { what: 'the signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES, sha256 });
   await assertTrustedBytes(file, bytes);
   return decodeSignature(bytes, file);
 }
 
-/** Reads signature files; ids come from the map's keys, or from each signature's metadata. */
-export async function loadSignatures(files: readonly string[] | ReadonlyMap<string, string>): Promise<Map<string, Signature>> {
+/**
+ * Reads signature files; ids come from the map's keys, or from each signature's metadata.
+ * `pinned` holds, by id, the SHA-256 each file had when it was chosen (a pack's manifest).
+ */
+export async function loadSignatures(files: readonly string[] | ReadonlyMap<string, string>, pinned: Readonly<Record<string, string>> = {}): Promise<Map<string, Signature>> {
   const entries: [string | undefined, string][] = Array.isArray(files) ? files.map((f) => [undefined, f]) : [...(files as ReadonlyMap<string, string>)];
   const out = new Map<string, Signature>();
   for (const [key, file] of entries) {
-    const sig = await readSignature(file);
+    const sig = await readSignature(file, key === undefined || !Object.hasOwn(pinned, key) ? undefined : pinned[key]);
     const id = key ?? sig.meta.id;
     if (out.has(id)) throw new RwsError('signature-duplicate', `${file}: a signature with id "${id}" is already loaded`, { file, field: 'id' });
     out.set(id, sig);
@@ -80,18 +82,25 @@ export function checkFit(model: OnnxModel, sig: Signature, hashes = new Map<stri
 
 /**
  * The signatures as they can be applied. A signature that does not fit is refused, naming the
- * tensor; a forced one (`true`, or its id listed, e.g. a pack's transfer signatures) gets a warning
+ * tensor (and its file, when `files` says where each id came from); a forced one (`true`, or its id listed, e.g. a pack's transfer signatures) gets a warning
  * for a hash mismatch, and tensors that cannot be applied at all are dropped with a warning.
  */
-export function checkSignatures(model: OnnxModel, signatures: Map<string, Signature>, force: boolean | readonly string[], warnings: string[]): Map<string, Signature> {
+export function checkSignatures(
+  model: OnnxModel,
+  signatures: Map<string, Signature>,
+  force: boolean | readonly string[],
+  warnings: string[],
+  files?: ReadonlyMap<string, string>,
+): Map<string, Signature> {
   const hashes = new Map<string, string>();
   const usable = new Map<string, Signature>();
   for (const [id, sig] of signatures) {
     const forced = force === true || (Array.isArray(force) && force.includes(id));
     const bad = new Set<string>();
+    const file = files?.get(id);
     for (const p of checkFit(model, sig, hashes).problems) {
-      const message = `signature "${id}": ${p.message}`;
-      if (!forced) throw new RwsError('signature-mismatch', `${message} (use --force, or declare it a transfer in the pack, to apply it anyway)`, { field: p.tensor });
+      const message = `${file ? `${file}: ` : ''}signature "${id}": ${p.message}`;
+      if (!forced) throw new RwsError('signature-mismatch', `${message} (use --force, or declare it a transfer in the pack, to apply it anyway)`, { field: p.tensor, ...(file ? { file } : {}) });
       warnings.push(p.fatal ? `${message}; skipped` : `${message}; applied anyway (forced)`);
       if (p.fatal) bad.add(p.tensor);
     }

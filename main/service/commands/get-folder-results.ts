@@ -15,6 +15,7 @@ export async function getFolderResults(engine: Engine, args: CommandArgs<'getFol
     count: job.results.count,
     failed: job.sortedFailures(),
     skipped: job.skipped,
+    special: job.special,
     mixKey: mixKey(job.spec.mix),
     device: job.device,
   };

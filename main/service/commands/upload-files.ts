@@ -33,15 +33,14 @@ export async function uploadFiles(engine: Engine, args: CommandArgs<'uploadFiles
     }
   } else {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    folder = path.join(base, `${stamp}-${randomBytes(3).toString('hex')}`);
-    await engine.writable(folder, 'folder');
+    folder = await engine.writable(path.join(base, `${stamp}-${randomBytes(3).toString('hex')}`), 'folder');
   }
   await mkdir(folder, { recursive: true });
   let written = 0;
   for (const f of args.files) {
-    const target = path.join(folder, safeRelative(f.name));
+    // Checked before anything is made: a sub-folder that links out of the roots gets nothing created through it.
+    const target = await engine.writable(path.join(folder, safeRelative(f.name)), 'files.name');
     await mkdir(path.dirname(target), { recursive: true });
-    await engine.writable(target, 'files.name');
     try {
       await writeFile(target, f.data, { flag: 'wx' });
     } catch (e) {

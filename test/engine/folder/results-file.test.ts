@@ -78,10 +78,12 @@ describe('writeResultsFile', () => {
     );
   });
 
-  it('writes JSON and CSV as JSON.stringify and RFC 4180 quoting do, for any rows (short top lists, NaN scores, quoted labels)', async () => {
+  it('writes JSON and CSV as JSON.stringify and RFC 4180 quoting (formula-safe) do, for any rows (short top lists, NaN scores, quoted labels)', async () => {
     const top = fc.record({ index: fc.integer({ min: 0, max: 99 }), label: fc.string({ unit: 'grapheme', maxLength: 8 }), score: fc.oneof(fc.double(), fc.constantFrom(NaN, -0, 1e21, 5e-324)) });
     const rows = fc.uniqueArray(fc.record({ file: fc.string({ unit: 'grapheme', maxLength: 12 }), top: fc.array(top, { maxLength: 3 }) }), { selector: (r) => r.file, maxLength: 12 });
-    const q = (v: unknown) => (v === undefined ? '' : /[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+    // Text that a spreadsheet would run as a formula gets a leading '; numbers are left as they are.
+    const text = (v: unknown) => (typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v));
+    const q = (v: unknown) => (v === undefined ? '' : /[",\r\n]/.test(text(v)) ? `"${text(v).replace(/"/g, '""')}"` : text(v));
     await fc.assert(
       fc.asyncProperty(rows, async (list) => {
         const sorted = [...list].sort(byFile);

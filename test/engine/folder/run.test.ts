@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { appendFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -11,7 +12,7 @@ import { chooseBatch, runFolder, type FolderProgress, type FolderRunOptions } fr
 import { walkInputs } from '../../../main/engine/folder/walk.js';
 import { decodeImage } from '../../../main/engine/io/image-decode.js';
 import { parseJournal } from '../../../main/engine/folder/journal.js';
-import { listingOf } from '../../../main/engine/folder/shard.js';
+import { inShard, listingOf, shardKey } from '../../../main/engine/folder/shard.js';
 import { resultsContent, writeResults } from '../../../main/engine/folder/results-file.js';
 import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from './fixtures.js';
 
@@ -205,6 +206,39 @@ describe('runFolder', () => {
     expect(after).toBe(copies);
   });
 
+  it.skipIf(process.platform === 'win32')('lists FIFOs and links to /dev/zero as skipped with the reason, and is never held up by them', async () => {
+    const dir = path.join(tmp, 'with-special');
+    await mkdir(dir, { recursive: true });
+    for (const f of folder.good.slice(0, 3)) await copyFile(path.join(folder.dir, f), path.join(dir, path.basename(f)));
+    execFileSync('mkfifo', [path.join(dir, 'camera.png'), path.join(dir, 'stream')]);
+    await symlink('/dev/zero', path.join(dir, 'zero.jpg'));
+    const started = Date.now();
+    const s = await runFolder(base({ inputs: [dir, path.join(dir, 'camera.png')] }));
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(s.results).toHaveLength(3);
+    expect(s.failed).toEqual([]);
+    expect(s.special.map((x) => x.file)).toEqual(['camera.png', 'with-special/camera.png', 'with-special/stream', 'with-special/zero.jpg']);
+    expect(s.special.find((x) => x.file.endsWith('zero.jpg'))!.reason).toBe('not read: it is a link to a character device, not a regular file');
+  });
+
+  it('fails a file whose scores are not finite, with the cause, and never gives NaN as a result', async () => {
+    // The first batch's scores are all NaN; the rest are the model's.
+    let calls = 0;
+    const nan: Classifier = {
+      ...classifier,
+      run: async (input, dims) => {
+        const out = await classifier.run(input, dims);
+        return calls++ === 0 ? out.fill(NaN) : out;
+      },
+    };
+    const s = await runFolder(base({ classifier: nan, batch: 4 }));
+    const bad = s.failed.filter((f) => f.code === 'non-finite-score');
+    expect(bad).toHaveLength(4);
+    for (const f of bad) expect(f.message.startsWith(`${f.file}: the model gave NaN as the score of class 0`)).toBe(true);
+    expect(s.results).toHaveLength(folder.good.length + (asRoot ? 1 : 0) - 4);
+    for (const r of s.results) for (const t of r.top) expect(Number.isFinite(t.score)).toBe(true);
+  });
+
   it('keeps the batch within what the device and memory allow', () => {
     const spec = classifier.inputSpec;
     expect(chooseBatch('cpu', spec)).toBe(32);
@@ -236,6 +270,25 @@ describe('runFolder with a shard', () => {
       for (const r of results) expect(r.top).toEqual(byFile.get(r.file)!.top);
       if (n > 1) for (const p of parts) expect(p.results.length).toBeLessThan(full.results.length);
     }
+  });
+
+  it.skipIf(process.platform === 'win32')('skips special files in every shard, each listed by the one shard its name falls in', async () => {
+    const dir = path.join(tmp, 'shard-special');
+    await mkdir(dir, { recursive: true });
+    for (const f of folder.good.slice(0, 4)) await copyFile(path.join(folder.dir, f), path.join(dir, path.basename(f)));
+    execFileSync('mkfifo', Array.from({ length: 8 }, (_, i) => path.join(dir, `pipe-${i}.png`)));
+    await symlink('/dev/zero', path.join(dir, 'zero.jpg'));
+    const whole = await runFolder(base({ inputs: [dir] }));
+    expect(whole.special).toHaveLength(9);
+    const parts = [];
+    for (let index = 1; index <= 3; index++) parts.push(await runFolder(base({ inputs: [dir], shard: { index, count: 3 } })));
+    const listed = parts.flatMap((p) => p.special.map((x) => x.file));
+    expect(listed.sort()).toEqual(whole.special.map((x) => x.file));
+    parts.forEach((p, i) => {
+      for (const x of p.special) expect(inShard(shardKey(x.file), { index: i + 1, count: 3 })).toBe(true);
+    });
+    // Nothing was read of them: each shard classified only its share of the four images.
+    expect(parts.reduce((n, p) => n + p.results.length, 0)).toBe(4);
   });
 
   it('records its shard in the journal, marks the journal complete only at the end, and resumes no journal of another shard or N', async () => {
@@ -311,6 +364,26 @@ describe('results export', () => {
       'c.jpg,failed,,,,empty,c.jpg: file is empty (0 bytes)',
       '',
     ]);
+  });
+});
+
+describe('results export to spreadsheets', () => {
+  it('escapes text cells that a spreadsheet would run as a formula', async () => {
+    const r = await exported(
+      'p',
+      {},
+      'cpu',
+      [{ file: '=HYPERLINK("http://x")&A1.jpg', top: [{ index: 0, label: '@SUM(1)', score: 0.5 }, { index: 1, label: '-2+3', score: 0.25 }], mix: {}, device: 'cpu' }],
+      [{ file: '+cmd.png', code: 'empty', message: '+cmd.png: file is empty (0 bytes)' }],
+    );
+    expect(r.csv.split('\r\n')).toEqual([
+      'file,status,top1_index,top1_label,top1_score,top2_index,top2_label,top2_score,error_code,error_message',
+      "'+cmd.png,failed,,,,,,,empty,'+cmd.png: file is empty (0 bytes)",
+      '"\'=HYPERLINK(""http://x"")&A1.jpg",ok,0,\'@SUM(1),0.5,1,\'-2+3,0.25,,',
+      '',
+    ]);
+    // The JSON keeps every name as it is.
+    expect(JSON.parse(r.json).results[0].file).toBe('=HYPERLINK("http://x")&A1.jpg');
   });
 });
 

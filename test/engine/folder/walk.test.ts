@@ -1,4 +1,5 @@
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,32 @@ describe('walkInputs', () => {
     expect(w.files.map((f) => f.rel)).toEqual(['a/x.jpg']);
     expect(w.skipped).toEqual(['a/up']);
     await expect(walkInputs([path.join(tmp, 'nope')])).rejects.toMatchObject({ code: 'usage-input' });
+  });
+
+  it.skipIf(process.platform === 'win32')('lists FIFOs, links to /dev/zero and other special files as skipped with the reason, without opening them', async () => {
+    const dir = path.join(tmp, 'special');
+    await mkdir(path.join(dir, 'sub'), { recursive: true });
+    await copyFile(path.join(folder.dir, folder.good[0]!), path.join(dir, 'real.png'));
+    execFileSync('mkfifo', [path.join(dir, 'pipe.png'), path.join(dir, 'pipe-no-ext')]);
+    await symlink('/dev/zero', path.join(dir, 'zero.jpg'));
+    await symlink('/dev/zero', path.join(dir, 'sub', 'zero-no-ext'));
+    await symlink('../pipe.png', path.join(dir, 'sub', 'to-pipe.webp'));
+    const started = Date.now();
+    const w = await walkInputs([dir]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(w.files.map((f) => f.rel)).toEqual(['real.png']);
+    expect(w.special.map((s) => [s.rel, s.reason])).toEqual([
+      ['pipe-no-ext', 'not read: it is a FIFO (named pipe), not a regular file'],
+      ['pipe.png', 'not read: it is a FIFO (named pipe), not a regular file'],
+      ['sub/to-pipe.webp', 'not read: it is a link to a FIFO (named pipe), not a regular file'],
+      ['sub/zero-no-ext', 'not read: it is a link to a character device, not a regular file'],
+      ['zero.jpg', 'not read: it is a link to a character device, not a regular file'],
+    ]);
+    expect(w.problems).toEqual([]);
+    // Named on the command line, they are left out the same way.
+    const named = await walkInputs([path.join(dir, 'pipe.png'), path.join(dir, 'zero.jpg'), path.join(dir, 'real.png')]);
+    expect(named.files.map((f) => f.rel)).toEqual(['real.png']);
+    expect(named.special.map((s) => s.rel)).toEqual(['pipe.png', 'zero.jpg']);
   });
 
   it.skipIf(process.getuid?.() === 0)('reports a folder it may not list (skipped as root, who may list everything)', async () => {

@@ -1,4 +1,5 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
@@ -152,6 +153,16 @@ describe('decodeImage', () => {
     expect((await decodeImage(path.join(dir, 'big.jpg'), grey28)).length).toBe(28 * 28);
     expect(await codeOf(decodeImage(path.join(dir, 'big-cut.jpg'), grey28))).toBe('truncated');
     expect(await codeOf(decodeImage(path.join(dir, 'big.jpg'), grey28, { maxPixels: 1_000_000 }))).toBe('too-many-pixels');
+  });
+
+  it.skipIf(process.platform === 'win32')('refuses a FIFO or a link to /dev/zero at once, after opening it (a file swapped after a walk)', async () => {
+    execFileSync('mkfifo', [path.join(dir, 'swapped.png')]);
+    await symlink('/dev/zero', path.join(dir, 'zero.png'));
+    const started = Date.now();
+    const e = await decodeImage(path.join(dir, 'swapped.png'), grey28, { name: 'photos/swapped.png' }).catch((x: RwsError) => x);
+    expect(e).toMatchObject({ code: 'not-regular-file', message: 'photos/swapped.png: not read: it is a FIFO (named pipe), not a regular file' });
+    expect(await codeOf(decodeImage(path.join(dir, 'zero.png'), grey28))).toBe('not-regular-file');
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it.skipIf(process.getuid?.() === 0)('reports a file without read permission as unreadable (skipped as root, who reads everything)', async () => {

@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync, readFileSync, copyFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -149,9 +150,18 @@ describe('external data', () => {
     };
     await expect(loadOnnx(write('../weights.bin'))).rejects.toThrow(/m\.onnx: initializer "\/conv1\.weight": external data location "\.\.\/weights\.bin" leaves the model's folder/);
     await expect(loadOnnx(write('/etc/passwd'))).rejects.toThrow(/leaves the model's folder/);
-    await expect(loadOnnx(write('missing.bin'))).rejects.toThrow(/m\.onnx: initializer "\/conv1\.weight": cannot read external data "missing\.bin" \(ENOENT\)/);
+    await expect(loadOnnx(write('missing.bin'))).rejects.toThrow(/missing\.bin: cannot read external data of initializer "\/conv1\.weight" of .*m\.onnx \(ENOENT\)/);
     copyFileSync(fixture.dataFile, path.join(dir, 'w.bin'));
     await expect(loadOnnx(write('w.bin', 10_000_000))).rejects.toThrow(/external data "w\.bin" is truncated/);
+    if (process.platform !== 'win32') {
+      // A name inside the folder that is a link out of it, a FIFO, or a device: refused without reading.
+      symlinkSync(fixture.dataFile, path.join(dir, 'out.bin'));
+      await expect(loadOnnx(write('out.bin'))).rejects.toThrow(/out\.bin: refused as external data of initializer "\/conv1\.weight" of .*m\.onnx: it is a symbolic link that leads outside the model's folder/);
+      expect(() => parseOnnx(readFileSync(write('out.bin')), { file: 'm.onnx', dir })).toThrow(/it is a symbolic link that leads outside the model's folder/);
+      execFileSync('mkfifo', [path.join(dir, 'pipe.bin')]);
+      await expect(loadOnnx(write('pipe.bin'))).rejects.toThrow(/pipe\.bin: refused as external data .*: it is a FIFO \(named pipe\), not a regular file/);
+      expect(() => parseOnnx(readFileSync(write('pipe.bin')), { file: 'm.onnx', dir })).toThrow(/it is a FIFO/);
+    }
     expect(() => parseOnnx(fixture.bytes, { file: 'nodir.onnx' }).floats('/fc.bias')).toThrow(/nodir\.onnx: initializer "\/fc\.bias" is stored externally .*load the model from its file/);
   });
 });
