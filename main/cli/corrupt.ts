@@ -9,6 +9,7 @@ import { unitToBytes } from '../core/tensors.js';
 import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { walkInputs } from '../engine/folder/walk.js';
 import { EXIT } from './exit.js';
+import { described } from './commands.js';
 
 /** Seed of one file: the run's seed mixed with its relative name, so files differ but reruns agree. */
 function fileSeed(seed: number, rel: string): number {
@@ -85,7 +86,7 @@ export function register(program: Command): void {
   const ids = CONDITIONS.map((c) => c.id);
   program
     .command('corrupt')
-    .description('write corrupted copies of images (the inputs are never changed)')
+    .description(described('corrupt'))
     .argument('[inputs...]', 'image files and folders (folders recursively)')
     .option('--condition <id>', `one of ${ids.join(', ')}`)
     .option('--family <id>', "a generator family of the condition (default: the condition's first; see --families)")

@@ -9,6 +9,7 @@ import { reportHtml, reportText } from '../engine/eval/report.js';
 import { fashionMnistDir } from '../engine/io/idx.js';
 import { defaultPackDir } from '../engine/packs/pack.js';
 import { collect, parseSeverityRange } from './options.js';
+import { described } from './commands.js';
 
 function list(v: string): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -24,7 +25,7 @@ function wholeNumber(v: string): number {
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('measure a pack: clean / patched / robust accuracy per condition and severity, unpatch exactness, α and layer sweeps, quantization, mixes')
+    .description(described('eval'))
     .option('--pack <dir>', 'model pack folder (default: the shipped Fashion-MNIST pack)')
     .option('--data <path>', 'labelled data: IDX files (.gz ok; a folder or the images file) or a folder with one sub-folder per class', fashionMnistDir())
     .option('--conditions <ids>', 'conditions to measure, comma-separated (default: all of the pack\'s)', list)

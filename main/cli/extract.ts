@@ -5,12 +5,13 @@ import type { Quantization } from '../core/signature.js';
 import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { extractSignature } from '../engine/signatures/extract.js';
 import { formatBytes, numberIn, parseLayers, parseSeverityRange } from './options.js';
+import { described } from './commands.js';
 
 /** Registers `rws extract`: make a signature from a clean/robust model pair. */
 export function register(program: Command): void {
   program
     .command('extract')
-    .description('make a Robust Weight Signature from a clean and a robust model of the same graph')
+    .description(described('extract'))
     .requiredOption('--clean <file>', 'the clean model (.onnx)')
     .requiredOption('--robust <file>', 'the model fine-tuned on the condition (.onnx)')
     .option('--pre <file>', 'the common starting weights θ_pre: use the paper\'s projection instead of the plain difference')

@@ -1,35 +1,74 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { isRwsError } from '../core/errors.js';
+import { COMMANDS, type CommandListing } from './commands.js';
 import { EXIT } from './exit.js';
-import { register as registerExtract } from './extract.js';
-import { register as registerInspect } from './inspect.js';
-import { register as registerPatch } from './patch.js';
-import { register as registerRun } from './run.js';
-import { register as registerMerge } from './merge.js';
-import { register as registerCorrupt } from './corrupt.js';
-import { register as registerEval } from './eval.js';
-import { register as registerServe } from './serve.js';
-import { register as registerSign } from './sign.js';
-import { register as registerVerify } from './verify.js';
-import { register as registerPack } from './pack.js';
 
 export { EXIT } from './exit.js';
 
-/** Build the `rws` program; each command lives in its own file and sets `process.exitCode` itself when not 0. */
-export function buildProgram(): Command {
+/** A command module: registers its command(s) on the program. */
+type CommandModule = { register(program: Command): void };
+
+const MODULES: Record<CommandListing['module'], () => Promise<CommandModule>> = {
+  extract: () => import('./extract.js'),
+  inspect: () => import('./inspect.js'),
+  patch: () => import('./patch.js'),
+  run: () => import('./run.js'),
+  merge: () => import('./merge.js'),
+  corrupt: () => import('./corrupt.js'),
+  eval: () => import('./eval.js'),
+  serve: () => import('./serve.js'),
+  sign: () => import('./sign.js'),
+  verify: () => import('./verify.js'),
+  pack: () => import('./pack.js'),
+};
+
+/** The command a command line runs (`rws help run` counts as run), or undefined. */
+export function commandOf(args: readonly string[]): string | undefined {
+  const words: string[] = [];
+  for (let i = 0; i < args.length && words.length < 2; i++) {
+    const a = args[i]!;
+    if (a === '--trusted-keys') i++;
+    else if (!a.startsWith('-')) words.push(a);
+  }
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/**
+ * Build the `rws` program. Only the modules of `load` (command names; all of them by default) are
+ * imported and registered; every other command is listed from main/cli/commands.ts, so `rws
+ * --help` and `rws run ...` do not load the code of every command. Each command sets
+ * `process.exitCode` itself when not 0.
+ */
+export async function buildProgram(load: readonly string[] = Object.keys(COMMANDS)): Promise<Command> {
   const program = new Command('rws')
     .description('Robust Weight Signatures: make, inspect and apply them to ONNX image models.')
     .showHelpAfterError()
-    .exitOverride();
-  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerMerge, registerCorrupt, registerEval, registerServe, registerSign, registerVerify, registerPack]) {
-    register(program);
+    .exitOverride()
+    // A listed command has no options or arguments of its own until its module loads: list it as the module would.
+    .configureHelp({ subcommandTerm: (cmd) => COMMANDS[cmd.name()]?.term ?? Help.prototype.subcommandTerm.call(new Help(), cmd) })
+    .option('--trusted-keys <dir>', 'load only packs, signatures and models signed by a public key in this folder (default: $RWS_TRUSTED_KEYS)');
+  program.hook('preAction', async (root) => {
+    const trust = await import('../engine/packs/trust.js');
+    trust.setTrustPolicy(undefined);
+    trust.setTrustedKeysDir(root.opts().trustedKeys as string | undefined);
+  });
+  const wanted = new Set(load.map((name) => COMMANDS[name]?.module).filter((m) => m !== undefined));
+  const registered = new Set<string>();
+  for (const [name, listing] of Object.entries(COMMANDS)) {
+    if (wanted.has(listing.module)) {
+      if (!registered.has(listing.module)) (await MODULES[listing.module]()).register(program);
+      registered.add(listing.module);
+    } else {
+      program.command(name).description(listing.description);
+    }
   }
   return program;
 }
 
 /** Run the CLI with `argv` (as in process.argv); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const name = commandOf(argv.slice(2));
+  const program = await buildProgram(name !== undefined && COMMANDS[name] ? [name] : []);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -8,6 +8,7 @@ import { openRegular, readRange } from '../engine/io/regular-file.js';
 import { loadPack } from '../engine/packs/pack.js';
 import { checkFit, readSignature } from '../engine/signatures/fit.js';
 import { formatBytes } from './options.js';
+import { described } from './commands.js';
 
 type Kind = 'pack' | 'model' | 'signature';
 
@@ -60,7 +61,7 @@ function describeModel(m: OnnxModel, file: string, size: number) {
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('describe a model (.onnx), a signature (.rws.safetensors) or a pack (folder), and whether signatures fit')
+    .description(described('inspect'))
     .argument('<file>', 'model, signature or pack folder')
     .option('--model <file>', 'with a signature: check it against this model')
     .option('--json', 'print JSON to stdout')

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { mergeShards } from '../engine/folder/merge.js';
 import { mixText } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
+import { described } from './commands.js';
 
 interface MergeOptions {
   formats?: ('json' | 'csv')[];
@@ -19,7 +20,7 @@ function parseFormats(v: string): ('json' | 'csv')[] {
 export function register(program: Command): void {
   program
     .command('merge')
-    .description('merge the results of the shards of one run (rws run --shard I/N) into OUT_DIR/results.json, results.csv and summary.json')
+    .description(described('merge'))
     .argument('<out_dir>', 'folder to write results.json, results.csv and summary.json into (made if missing)')
     .argument('<shard_results...>', "each shard's results JSON (--json of rws run --shard) or journal")
     .option('--formats <list>', 'which results files to write: json, csv or json,csv (default: json,csv)', parseFormats)

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { addSignatures, initPack, type PackInitOptions } from '../engine/packs/pack-init.js';
 import type { PresetName } from '../engine/packs/presets.js';
 import { formatBytes, inputFlags, oneOf, positiveInt } from './options.js';
+import { described } from './commands.js';
 
 function sourceNote(sources: Record<string, string>, field: string): string {
   return sources[field] ? ` (${sources[field]})` : '';
@@ -10,7 +11,7 @@ function sourceNote(sources: Record<string, string>, field: string): string {
 
 /** Registers `rws pack init` and `rws pack add-signature`: make a pack for your own model. */
 export function register(program: Command): void {
-  const pack = program.command('pack').description('make a model pack for your own model, and add signatures to it');
+  const pack = program.command('pack').description(described('pack'));
 
   inputFlags(
     pack

@@ -9,12 +9,13 @@ import { assertTrustedBytes } from '../engine/packs/trust.js';
 import { readRegularFile, sha256Hex } from '../engine/io/regular-file.js';
 import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { collect, parseSignatureArg } from './options.js';
+import { described } from './commands.js';
 
 /** Registers `rws patch`: export a model with signatures baked in, loadable by any ONNX runtime. */
 export function register(program: Command): void {
   program
     .command('patch')
-    .description('write a copy of a model with signatures added to its weights (θ = θ_clean + Σ α·RWS)')
+    .description(described('patch'))
     .requiredOption('--model <file>', 'the clean model (.onnx)')
     .requiredOption('--signature <file[=α]>', 'a signature and its strength (default 1); repeatable', collect, [] as string[])
     .option('--force', 'apply signatures made for another base model (transfer), with a warning')

@@ -1,34 +1,30 @@
+// `rws run`. What only a run needs (the pack schema, the ONNX reader, sharp, the condition
+// classifier) is imported where it is used, after the inference worker has started: the worker
+// loads onnxruntime on the other core meanwhile, and `rws run --help` stays light.
 import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
 import { mixKey, parseMix } from '../core/mix.js';
-import { AutoMix, imagesFromInput } from '../engine/auto/mix.js';
-import { packCandidates, type AutoCandidate } from '../engine/auto/choice.js';
-import { createChooser, type AutoChooser, type AutoScope } from '../engine/auto/chooser.js';
+import type { AutoMix } from '../engine/auto/mix.js';
+import type { AutoCandidate } from '../engine/auto/choice.js';
+import type { AutoChooser, AutoScope } from '../engine/auto/chooser.js';
 import { parseDevice, type Device } from '../engine/runtime/devices.js';
-import { inputSpecFromShape, type Classifier } from '../engine/folder/classifier.js';
-import { runFolder, type FolderProgress } from '../engine/folder/run.js';
-import { DEFAULT_MAX_PIXELS } from '../engine/io/image-decode.js';
-import { parseOnnx } from '../engine/onnx/model.js';
-import { readRegularFile, sha256Hex } from '../engine/io/regular-file.js';
+import type { Classifier } from '../engine/folder/classifier.js';
+import type { FolderProgress } from '../engine/folder/run.js';
+import { DEFAULT_MAX_PIXELS } from '../engine/io/image-limits.js';
 import { MAX_MODEL_BYTES } from '../core/limits.js';
-import { defaultPackDir, loadPack, type InputSpec } from '../engine/packs/pack.js';
+import type { InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
 import type { PatchStrategy } from '../engine/runtime/patcher.js';
-import { assertTrustedBytes } from '../engine/packs/trust.js';
-import { resultsContent, writeResults } from '../engine/folder/results-file.js';
-import { removeStaleTemps } from '../engine/io/atomic-file.js';
-import { assertOutsideInputs, batchLimit, checkBatch, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
 import { parseShard, shardText } from '../engine/folder/shard.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.js';
-import { checkInputSpec } from '../engine/packs/input-spec.js';
-import { flagName, preset, type PresetName } from '../engine/packs/presets.js';
+import { flagName, type PresetName } from '../engine/packs/presets.js';
+import { described } from './commands.js';
 
 interface RunOptions {
   pack?: string;
@@ -62,7 +58,8 @@ interface RunOptions {
 const INPUT_FLAGS = ['preset', 'range', 'mean', 'std', 'resize', 'shorterSide', 'colorSpace'] as const;
 
 /** The input spec of a bare model: read from its shape, then a preset, then each flag given. */
-function modelInputSpec(base: InputSpec, o: RunOptions, file: string): InputSpec {
+async function modelInputSpec(base: InputSpec, o: RunOptions, file: string): Promise<InputSpec> {
+  const [{ preset }, { checkInputSpec }] = await Promise.all([import('../engine/packs/presets.js'), import('../engine/packs/input-spec.js')]);
   const spec: InputSpec = { ...base, ...(o.preset ? preset(o.preset, base, file) : {}) };
   if (o.range) spec.range = o.range;
   if (o.mean) spec.mean = o.mean;
@@ -101,16 +98,20 @@ interface Plan {
 }
 
 async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
+  const [{ loadPack }, { packRunIdentity, modelBatchLimit }] = await Promise.all([import('../engine/packs/pack.js'), import('../engine/folder/plan.js')]);
   const pack = await loadPack(dir);
   const m = pack.manifest;
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
   const given = INPUT_FLAGS.find((k) => o[k] !== undefined);
   if (given) throw new RwsError('usage-input', `--${flagName(given)}: a pack describes its own input in pack.json; the input flags are for --model`, { field: `--${flagName(given)}` });
-  // auto loads every signature that is present and lets the model's own outputs choose among the pack's mixes.
+  // auto loads every signature that is present and lets the model's own outputs choose among the pack's
+  // mixes; the Auto code loads only for --mix auto.
   const available = [...pack.signatureFiles.keys()];
-  const auto = o.mix === 'auto'
-    ? { candidates: packCandidates(m, available), scope: o.autoBy, ...(m.autoMix?.classifier ? { recogniser: AutoMix.fromPack(m, { available }, path.join(dir, 'pack.json')) } : {}) }
-    : undefined;
+  let auto: Plan['auto'];
+  if (o.mix === 'auto') {
+    const [{ packCandidates }, { AutoMix }] = await Promise.all([import('../engine/auto/choice.js'), import('../engine/auto/mix.js')]);
+    auto = { candidates: packCandidates(m, available), scope: o.autoBy, ...(m.autoMix?.classifier ? { recogniser: AutoMix.fromPack(m, { available }, path.join(dir, 'pack.json')) } : {}) };
+  }
   const mix = auto ? {} : parseMix(o.mix ?? 'off', m);
   for (const id of Object.keys(mix)) {
     const gone = pack.missing.find((x) => x.id === id);
@@ -137,13 +138,20 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
 
 async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   if (o.mix && o.mix !== 'off' && o.mix !== 'auto') throw new RwsError('usage-mix', '--mix: needs a pack; with --model give signatures as --signature FILE[=α] (and --mix auto to let the model choose among them)', { field: '--mix' });
+  const [{ assertTrustedBytes }, { parseOnnx }, { inputSpecFromShape }, { batchLimit }, { readRegularFile, sha256Hex }] = await Promise.all([
+    import('../engine/packs/trust.js'),
+    import('../engine/onnx/model.js'),
+    import('../engine/folder/classifier.js'),
+    import('../engine/folder/plan.js'),
+    import('../engine/io/regular-file.js'),
+  ]);
   // Each file is read once here, checked, and hashed: the worker is held to these bytes.
   const modelBytes = await readRegularFile(file, { what: 'the model', code: 'onnx-read', maxBytes: MAX_MODEL_BYTES });
   await assertTrustedBytes(file, modelBytes);
   const model = parseOnnx(modelBytes, { file });
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
-  const inputSpec = modelInputSpec(inputSpecFromShape({ name: input.name, shape: input.dims }, file), o, file);
+  const inputSpec = await modelInputSpec(inputSpecFromShape({ name: input.name, shape: input.dims }, file), o, file);
   const out = model.outputs[0];
   const classes = out?.dims[out.dims.length - 1];
   if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
@@ -181,20 +189,21 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
 }
 
 /**
- * The model in the engine's RemotePatcher: onnxruntime runs in a worker thread, so decoding keeps
- * going on this one while a batch is inferred. `RWS_INFERENCE_WORKER` names the compiled worker
+ * The engine's inference worker, started before the run is planned so that it loads onnxruntime
+ * and the patcher on the other core meanwhile. `RWS_INFERENCE_WORKER` names the compiled worker
  * script when running from TypeScript sources (tests); the build puts it next to the patcher.
  */
-async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
-  const p = await RemotePatcher.create(plan.modelPath, plan.signatureFiles, {
-    device,
-    force: o.force ? true : plan.transfers,
-    threads: o.threads,
-    ...plan.packOptions,
-    expect: plan.expect,
-    ...(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {}),
-  });
+function startWorker(): RemotePatcher {
+  return RemotePatcher.start(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {});
+}
+
+/**
+ * The model in the engine's RemotePatcher: onnxruntime runs in a worker thread, so decoding keeps
+ * going on this one while a batch is inferred. Disposes of the worker when it fails.
+ */
+async function makeClassifier(p: RemotePatcher, plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
   try {
+    await p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect });
     await p.setMix(plan.mix);
   } catch (e) {
     await p.dispose();
@@ -211,14 +220,15 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     fallback: p.fallback,
     // Each batch is a fresh array: hand its buffer over rather than copy it.
     run,
-    ...(plan.auto ? autoRunner(plan, p) : {}),
+    ...(plan.auto ? await autoRunner(plan, p) : {}),
     dispose: () => p.dispose(),
   };
 }
 
 /** `--mix auto`'s batch runner: one chooser for the whole run, so what it learns carries over. */
-function autoRunner(plan: Plan, p: RemotePatcher): Pick<Classifier, 'runWithMixes' | 'planAuto'> {
+async function autoRunner(plan: Plan, p: RemotePatcher): Promise<Pick<Classifier, 'runWithMixes' | 'planAuto'>> {
   const auto = plan.auto!;
+  const [{ createChooser }, { imagesFromInput }] = await Promise.all([import('../engine/auto/chooser.js'), import('../engine/auto/mix.js')]);
   const runner = { setMix: (m: ConditionMix) => p.setMix(m), run: (a: Float32Array, b: number[]) => p.run(a, b) };
   const chooser: AutoChooser = createChooser(auto.scope, runner, auto.candidates, { classes: plan.labels.length, kind: plan.outputKind, recogniser: auto.recogniser });
   return {
@@ -263,7 +273,7 @@ export function register(program: Command): void {
   inputFlags(
     program
       .command('run')
-      .description('classify image files and folders (recursively), with signatures patched in; prints the top classes per image')
+      .description(described('run'))
       .argument('<inputs...>', 'image files and folders')
       .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
       .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
@@ -294,7 +304,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const device = parseDevice(o.device);
   const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
   if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
-  if (o.copyTo) assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
+  if (o.copyTo) (await import('../engine/folder/plan.js')).assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
   // Said before the model loads, not after the run (a shard's results often go to a folder of their own).
   for (const [flag, file] of [['--json', o.json], ['--csv', o.csv], ['--journal', o.journal]] as const) {
     const dir = file && path.dirname(path.resolve(file));
@@ -302,11 +312,21 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   }
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   // Temp files that a kill during an earlier run's final write left beside the outputs.
-  for (const f of [o.json, o.csv]) if (f) await removeStaleTemps(f);
+  for (const f of [o.json, o.csv]) if (f) await (await import('../engine/io/atomic-file.js')).removeStaleTemps(f);
 
-  const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
-  if (o.batch !== undefined) checkBatch(o.batch, plan.inputSpec, '--batch', 'usage-batch');
-  const classifier = await makeClassifier(plan, o, device);
+  const worker = startWorker();
+  let plan: Plan;
+  try {
+    plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? (await import('../engine/packs/pack.js')).defaultPackDir(), o);
+    if (o.batch !== undefined) (await import('../engine/folder/plan.js')).checkBatch(o.batch, plan.inputSpec, '--batch', 'usage-batch');
+  } catch (e) {
+    await worker.dispose();
+    throw e;
+  }
+  // Loading the decoder (sharp) here overlaps the model's load in the worker.
+  const engine = Promise.all([import('../engine/folder/run.js'), import('../engine/folder/results-file.js'), import('cli-progress')]);
+  const classifier = await makeClassifier(worker, plan, o, device);
+  const [{ runFolder }, { resultsContent, writeResults }, { default: cliProgress }] = await engine;
   const scopeText = { folder: 'sample, then commit', batch: 'per batch', file: 'per file', stream: 'stream' } as const;
   const mixText = plan.auto ? `auto (${scopeText[plan.auto.scope]}; ${plan.auto.candidates.length} mixes and the clean model)` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';

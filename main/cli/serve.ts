@@ -4,6 +4,7 @@ import { parseDevice } from '../engine/runtime/devices.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { defaultRendererDir, isLoopback, startServer } from '../serve/server.js';
+import { described } from './commands.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -11,7 +12,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('Serve the RWS Studio UI and its API over HTTP + WebSocket (127.0.0.1 by default).')
+    .description(described('serve'))
     .option('--port <n>', 'port to listen on (0 = any free port)', '7860')
     .option('--host <address>', 'address to bind; anything but loopback requires the printed token', '127.0.0.1')
     .option('--root <dir>', 'folder the UI may read inputs from and write outputs to (repeatable; default: the current folder)', collect, [])

@@ -6,7 +6,8 @@ import { writeFileAtomic } from '../engine/io/atomic-file.js';
 import { readRegularFile } from '../engine/io/regular-file.js';
 import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { parsePackManifest } from '../engine/packs/pack.js';
-import { generateSigningKeys, readPrivateKey, setTrustPolicy, setTrustedKeysDir, sha256Hex, sigPath, signBytes } from '../engine/packs/trust.js';
+import { generateSigningKeys, readPrivateKey, sha256Hex, sigPath, signBytes } from '../engine/packs/trust.js';
+import { described } from './commands.js';
 
 async function isDir(p: string): Promise<boolean> {
   try {
@@ -47,19 +48,13 @@ async function checkPackBeforeSigning(file: string, bytes: Buffer): Promise<void
 }
 
 /**
- * Registers `rws sign`, `rws keygen`, and the program-wide `--trusted-keys DIR` option (default
- * `RWS_TRUSTED_KEYS`): with it, packs, signatures and models are loaded only when a key in DIR signed them.
+ * Registers `rws sign` and `rws keygen`. (The program-wide `--trusted-keys DIR` option, default
+ * `RWS_TRUSTED_KEYS`, is the program's own: see index.ts.)
  */
 export function register(program: Command): void {
-  program.option('--trusted-keys <dir>', 'load only packs, signatures and models signed by a public key in this folder (default: $RWS_TRUSTED_KEYS)');
-  program.hook('preAction', (root) => {
-    setTrustPolicy(undefined);
-    setTrustedKeysDir(root.opts().trustedKeys as string | undefined);
-  });
-
   program
     .command('sign')
-    .description('sign files with an Ed25519 key: writes FILE.sig (the SHA-256 of FILE and its name); a pack folder signs its pack.json')
+    .description(described('sign'))
     .requiredOption('--key <file>', 'private key (PEM), as made by rws keygen')
     .argument('<files...>', 'signatures, models, pack.json files or pack folders')
     .action(async (files: string[], o: { key: string }) => {
@@ -76,7 +71,7 @@ export function register(program: Command): void {
 
   program
     .command('keygen')
-    .description('make an Ed25519 signing key pair: NAME.key.pem (private, keep it secret) and NAME.pub.pem (give it out)')
+    .description(described('keygen'))
     .requiredOption('--out <dir>', 'folder to write the two files to')
     .option('--name <name>', 'file name stem', 'rws-signing')
     .action(async (o: { out: string; name: string }) => {

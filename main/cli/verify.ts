@@ -8,6 +8,7 @@ import { MAX_MODEL_BYTES } from '../core/limits.js';
 import { readTrustedKeys, setTrustPolicy, trustPolicy, verifyFile, type TrustPolicy } from '../engine/packs/trust.js';
 import { EXIT } from './exit.js';
 import { collect } from './options.js';
+import { described } from './commands.js';
 
 async function isDir(p: string): Promise<boolean> {
   try {
@@ -50,7 +51,7 @@ async function packProblems(pack: ModelPack): Promise<{ id: string; refused: boo
 export function register(program: Command): void {
   program
     .command('verify')
-    .description('check that files or pack folders were signed by a trusted key (exit 3 when any is refused)')
+    .description(described('verify'))
     // Repeatable, not variadic: a variadic option would swallow the FILE arguments after it.
     .option('--trusted <pem>', 'a trusted public key (PEM file) or a folder of them; repeatable (default: --trusted-keys or $RWS_TRUSTED_KEYS)', collect, [] as string[])
     .argument('<files...>', 'signed files or pack folders')

@@ -14,7 +14,7 @@ export function toFloat16Bits(value: number): number {
 
 /** The number an f16 bit pattern stands for. */
 export function fromFloat16Bits(bits: number): number {
-  return F16_TO_F32[bits & 0xffff]!;
+  return f16Table()[bits & 0xffff]!;
 }
 
 function f32BitsToF16Bits(x: number): number {
@@ -53,12 +53,16 @@ function f16BitsToF32(h: number): number {
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-// 65536 entries (256 KiB): decoding is a table lookup.
-const F16_TO_F32 = (() => {
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) t[h] = f16BitsToF32(h);
-  return t;
-})();
+// 65536 entries (256 KiB): decoding is a table lookup. Built at the first use, not at import:
+// every `rws` command and the inference worker import this module, most never decode an f16.
+let table: Float32Array | undefined;
+function f16Table(): Float32Array {
+  if (!table) {
+    table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) table[h] = f16BitsToF32(h);
+  }
+  return table;
+}
 
 /** Round f32 values to f16 bit patterns (round-to-nearest-even). */
 export function float32ToFloat16(values: Float32Array): Uint16Array {
@@ -71,6 +75,7 @@ export function float32ToFloat16(values: Float32Array): Uint16Array {
 /** Widen f16 bit patterns to f32 (exact). */
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < out.length; i++) out[i] = F16_TO_F32[bits[i]!]!;
+  const t = f16Table();
+  for (let i = 0; i < out.length; i++) out[i] = t[bits[i]!]!;
   return out;
 }

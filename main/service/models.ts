@@ -25,7 +25,7 @@ export interface ClassifierOptions {
   /** The model's input and output the pack names, and its patching strategy. */
   inputName?: string;
   outputName?: string;
-  strategy?: 'auto' | 'head' | 'session' | 'inputs';
+  strategy?: 'auto' | 'inplace' | 'head' | 'session' | 'inputs';
   /** SHA-256s of the model and signatures (by id) as checked at the pack's load; other bytes are refused. */
   expect?: { model?: string; signatures?: Record<string, string> };
 }

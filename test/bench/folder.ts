@@ -21,7 +21,7 @@ export const COUNT = Number(process.env.RWS_BENCH_FOLDER_COUNT ?? 5000);
 const DISTINCT_LARGE = 100;
 export const CACHE = path.join(os.tmpdir(), 'rws-bench-folder');
 
-export async function ensureFolder(name: string, count: number, width: number, height: number, distinct: number): Promise<string> {
+export async function ensureFolder(name: string, count: number, width: number, height: number, distinct: number, format: 'jpg' | 'png' = 'jpg'): Promise<string> {
   const dir = path.join(CACHE, `${name}-${count}`);
   const done = path.join(dir, '.complete');
   if (existsSync(done)) return dir;
@@ -29,16 +29,16 @@ export async function ensureFolder(name: string, count: number, width: number, h
   for (let i = 0; i < count; i++) {
     const sub = path.join(dir, `part ${String(Math.floor(i / 1000)).padStart(2, '0')}`);
     if (i % 1000 === 0) await mkdir(sub, { recursive: true });
-    const file = path.join(sub, `img ${String(i).padStart(5, '0')}.jpg`);
-    if (i < distinct) await testImage(i, width, height).jpeg({ quality: 90 }).toFile(file);
-    else await copyFile(path.join(dir, 'part 00', `img ${String(i % distinct).padStart(5, '0')}.jpg`), file);
+    const file = path.join(sub, `img ${String(i).padStart(5, '0')}.${format}`);
+    if (i < distinct) await (format === 'png' ? testImage(i, width, height).png() : testImage(i, width, height).jpeg({ quality: 90 })).toFile(file);
+    else await copyFile(path.join(dir, 'part 00', `img ${String(i % distinct).padStart(5, '0')}.${format}`), file);
   }
   await writeFile(done, `${count}\n`);
   return dir;
 }
 
 /** The default pack's model when it is there, else a model of the same size from the test fixtures. */
-async function benchModel(): Promise<{ modelPath: string; spec: InputSpec; labels: string[]; kind: 'logits' | 'probabilities'; note: string }> {
+export async function benchModel(): Promise<{ modelPath: string; spec: InputSpec; labels: string[]; kind: 'logits' | 'probabilities'; note: string }> {
   if (existsSync(path.join(defaultPackDir(), 'pack.json'))) {
     const pack = await loadPack(defaultPackDir());
     return { modelPath: pack.modelPath, spec: pack.manifest.input, labels: pack.manifest.labels, kind: pack.manifest.output.kind, note: `pack ${pack.manifest.id}` };
@@ -53,15 +53,16 @@ async function benchModel(): Promise<{ modelPath: string; spec: InputSpec; label
 
 const mb = () => process.memoryUsage().rss / 1024 / 1024;
 
-async function measure(label: string, dir: string, classifier: Classifier): Promise<BenchRow[]> {
+/**
+ * The two limits of a folder run, each measured alone on all cores: decoding (the pipeline's
+ * decoder scheduling, without inference) and inference (the same batches of an already decoded
+ * image, transferred as the pipeline does), in images per second.
+ */
+export function folderRates(classifier: Classifier, files: { path: string }[]): { batch: number; decoders: number; decode: (list: { path: string }[]) => Promise<number>; infer: (count: number) => Promise<number> } {
   const spec = classifier.inputSpec;
   const batch = chooseBatch(classifier.device, spec, classifier.maxBatch);
   const decoders = defaultDecoders(batch);
-  const { files } = await walkInputs([dir]);
-  const n = files.length;
-
-  // Decode alone: the pipeline's decoder scheduling, without inference.
-  const decodeOnly = async (list: typeof files) => {
+  const decode = async (list: { path: string }[]) => {
     const t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: decoders }, async () => {
@@ -69,10 +70,10 @@ async function measure(label: string, dir: string, classifier: Classifier): Prom
     }));
     return list.length / ((performance.now() - t0) / 1000);
   };
-  // Inference alone: the same batches of already-decoded tensors, transferred as the pipeline does.
   const per = spec.channels * spec.width * spec.height;
-  const sample = await decodeImage(files[0]!.path, spec);
-  const inferOnly = async (count: number) => {
+  let sample: Float32Array | undefined;
+  const infer = async (count: number) => {
+    sample ??= await decodeImage(files[0]!.path, spec);
     const t0 = performance.now();
     for (let done = 0; done < count; done += batch) {
       const m = Math.min(batch, count - done);
@@ -82,6 +83,13 @@ async function measure(label: string, dir: string, classifier: Classifier): Prom
     }
     return count / ((performance.now() - t0) / 1000);
   };
+  return { batch, decoders, decode, infer };
+}
+
+async function measure(label: string, dir: string, classifier: Classifier): Promise<BenchRow[]> {
+  const { files } = await walkInputs([dir]);
+  const n = files.length;
+  const { batch, decoders, decode: decodeOnly, infer: inferOnly } = folderRates(classifier, files);
 
   const pipeline = async (rss?: Record<number, number>) => {
     const journal = path.join(CACHE, `${label}.journal.jsonl`);
@@ -133,13 +141,10 @@ async function measure(label: string, dir: string, classifier: Classifier): Prom
   ];
 }
 
-/** The folder-run section of `npm run bench`. */
-export async function benchFolder(): Promise<BenchSection> {
-  const model = await benchModel();
-  const small = await ensureFolder('small-28x28', COUNT, 28, 28, COUNT);
-  const large = await ensureFolder('photo-1920x1080', COUNT, 1920, 1080, DISTINCT_LARGE);
+/** The model in an inference worker, as `rws run` holds it. */
+export async function benchClassifier(model: Awaited<ReturnType<typeof benchModel>>): Promise<Classifier> {
   const patcher = await RemotePatcher.create(model.modelPath, new Map(), { device: 'cpu' });
-  const classifier: Classifier = {
+  return {
     inputSpec: model.spec,
     labels: model.labels,
     outputKind: model.kind,
@@ -148,6 +153,14 @@ export async function benchFolder(): Promise<BenchSection> {
     run: (x, d) => patcher.run(x, d, { transfer: true }),
     dispose: () => patcher.dispose(),
   };
+}
+
+/** The folder-run section of `npm run bench`. */
+export async function benchFolder(): Promise<BenchSection> {
+  const model = await benchModel();
+  const small = await ensureFolder('small-28x28', COUNT, 28, 28, COUNT);
+  const large = await ensureFolder('photo-1920x1080', COUNT, 1920, 1080, DISTINCT_LARGE);
+  const classifier = await benchClassifier(model);
   try {
     const rows = [...(await measure('28×28 JPEG', small, classifier)), ...(await measure('1920×1080 JPEG', large, classifier))];
     rows.unshift({ name: 'model', value: (await stat(model.modelPath)).size / 1024, unit: 'KiB', note: model.note });

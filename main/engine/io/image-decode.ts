@@ -3,6 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { RwsError } from '../../core/errors.js';
+import { DEFAULT_MAX_PIXELS } from './image-limits.js';
 import type { InputSpec } from '../packs/pack.js';
 import { openRegular, READ_FLAGS, readRange, specialKind } from './regular-file.js';
 
@@ -16,8 +17,7 @@ export type ImageKind = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif' | 'hei
 /** Codes of decode failures, as reported per file in a folder run. */
 export type DecodeErrorCode = 'empty' | 'not-image' | 'truncated' | 'too-many-pixels' | 'unreadable' | 'not-regular-file';
 
-/** Largest image decoded by default (100 megapixels): bigger ones are refused as pixel bombs. */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
+export { DEFAULT_MAX_PIXELS };
 
 export interface DecodeOptions {
   /** Refuse images with more pixels than this (width × height), before decoding them. */

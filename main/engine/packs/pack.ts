@@ -53,7 +53,7 @@ export const PackSchema = z.object({
   mixes: z.array(z.object({ id, name: z.string().min(1), mix, description: z.string().optional() })).default([]),
   patching: z
     .object({
-      strategy: z.enum(['auto', 'head', 'session', 'inputs']).default('auto'),
+      strategy: z.enum(['auto', 'inplace', 'head', 'session', 'inputs']).default('auto'),
     })
     .default({ strategy: 'auto' }),
   /** What `--mix auto` uses to recognise the condition (optional; see auto-schema.ts). */

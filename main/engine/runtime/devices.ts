@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import os from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { RwsError } from '../../core/errors.js';
 
 /** Where inference runs: an onnxruntime execution provider, or `auto` for the best one available. */
@@ -65,6 +65,9 @@ export function machineProbe(): DeviceProbe {
   const platform = process.platform;
   const arch = process.arch;
   const folder = binaryFolder(platform, arch);
+  // Loaded here, not at the top: naming a device (`--device`) must not load onnxruntime's binary
+  // into a thread that never runs a model (rws run infers in a worker).
+  const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
   return {
     platform,
     arch,

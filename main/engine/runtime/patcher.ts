@@ -1,30 +1,36 @@
 // The live patcher: θ = θ_clean + Σ α·RWS on the model's shallow tensors, applied to a running
-// onnxruntime model without rebuilding all of it. Three ways to get new weights into onnxruntime
+// onnxruntime model without rebuilding all of it. Four ways to get new weights into onnxruntime
 // (overridable initializers are silently ignored by onnxruntime-node, so they are not one of them):
+//   inplace – one session run from onnxruntime's own optimised format, its weights read from memory
+//             this process writes: a switch is a memory write, and the patched model runs as fast
+//             as the plain one (in-place.ts). CPU only.
 //   head    – the model cut after the last patched layer; the small head's session is re-created
 //             from template bytes on each mix change, the tail's session is made once.
 //   session – the whole model's session re-created from template bytes on each mix change.
 //   inputs  – the patched tensors become graph inputs, fed on every run (one session, but the
 //             convs leave onnxruntime's fused path: +12 to +50% per inference).
-// The clean model always runs through its own plain session, so an empty mix gives exactly the
-// plain model's outputs and switching a patch off costs nothing.
+// With the other three, the clean model runs through its own plain session, so an empty mix gives
+// exactly the plain model's outputs and switching a patch off costs nothing; `inplace` copies the
+// clean bytes back.
 import * as ort from 'onnxruntime-node';
 import { RwsError } from '../../core/errors.js';
 import { mixKey, normalizeMix } from '../../core/mix.js';
 import type { ConditionMix, Signature } from '../../core/signature.js';
 import { WeightPatch } from '../../core/weight-patch.js';
 import { listDevices, type Device, type DeviceInfo } from './devices.js';
+import { cpuSessions, InPlaceRunner, InPlaceUnsupported, probeLayout, type WriteCheck } from './in-place.js';
+import { createRandom } from '../../core/random.js';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
 import { byteTemplate, splitModel, type HeadTemplate } from '../onnx/split.js';
-import { createSession } from './session.js';
+import { createSession, plannedDevice } from './session.js';
 import { assertHonestExport, withoutInitializerInputs } from '../onnx/export-check.js';
 
 export { loadSignatures };
 import { checkSignatures, loadSignatures } from '../signatures/fit.js';
 
 /** How patched weights reach onnxruntime (see the top of this file). */
-export type PatchStrategy = 'head' | 'session' | 'inputs';
+export type PatchStrategy = 'inplace' | 'head' | 'session' | 'inputs';
 
 /** Options of `Patcher.create`. */
 export interface PatcherOptions {
@@ -58,7 +64,24 @@ export interface PatcherOptions {
  */
 export const SESSION_STRATEGY_MAX_BYTES = 4 * 1024 * 1024;
 
-/** The strategy `auto` stands for on this model: `session` for small models, `head` otherwise. */
+/**
+ * A switch that re-creates the in-place session (a patched tensor of at most 127 bytes that is not
+ * a Conv's bias) may take this long, measured at load, before `auto` prefers a rebuilt strategy:
+ * the switch target of ≤ 10 ms, with room for the run that follows.
+ */
+export const INPLACE_RECREATE_MAX_MS = 8;
+
+/**
+ * With pre-packing off (a patched weight feeds a MatMul or Gemm, whose kernels would otherwise
+ * keep their own copy), the live session may run slower than the plain one; `auto` keeps in-place
+ * patching only while it runs within this factor of the plain session at load.
+ */
+export const INPLACE_UNPACKED_MAX = 1.02;
+
+/**
+ * The strategy `auto` stands for on this model when in-place patching is out (a device other than
+ * the CPU, or a model it does not fit): `session` for small models, `head` otherwise.
+ */
 export function chooseStrategy(model: OnnxModel, patched: string[]): PatchStrategy {
   if (patched.length === 0) return 'session';
   let bytes = 0;
@@ -71,6 +94,8 @@ interface PatchedRunner {
   apply(values: Map<string, Float32Array>): Promise<void>;
   run(feeds: Record<string, ort.Tensor>, output: string): Promise<ort.Tensor>;
   dispose(): Promise<void>;
+  /** Present when the runner is the whole model, clean too: puts the clean weights back. */
+  restore?(): Promise<void>;
 }
 
 /** Serialises calls: a mix change must not release a session that a run is still using. */
@@ -92,6 +117,8 @@ export class Patcher {
   readonly warnings: string[];
   /** Set when the requested device could not be used (kept out of `warnings`: callers print it once). */
   readonly fallback?: string;
+  /** Why this strategy: what `auto` measured or found (for `rws inspect`, the bench and logs). */
+  readonly strategyReason: string;
   readonly inputName: string;
   readonly outputName: string;
   /** Ids of the loaded signatures. */
@@ -105,13 +132,15 @@ export class Patcher {
   private readonly queue = new Queue();
 
   private constructor(
-    private readonly plain: ort.InferenceSession,
+    /** The clean model's own session; absent when the runner is the whole model (inplace). */
+    private readonly plain: ort.InferenceSession | undefined,
     private readonly runner: PatchedRunner | undefined,
     private readonly weights: WeightPatch,
-    init: { device: string; strategy: PatchStrategy; warnings: string[]; fallback?: string; inputName: string; outputName: string },
+    init: { device: string; strategy: PatchStrategy; reason: string; warnings: string[]; fallback?: string; inputName: string; outputName: string },
   ) {
     this.device = init.device;
     this.strategy = init.strategy;
+    this.strategyReason = init.reason;
     this.warnings = init.warnings;
     if (init.fallback) this.fallback = init.fallback;
     this.inputName = init.inputName;
@@ -146,15 +175,35 @@ export class Patcher {
     }
 
     // Probe the providers once: every head rebuild would otherwise probe them again.
-    const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices: opts.devices ?? listDevices() };
-    const created = await createSession(model.encode({ embedExternal: true }), sessionOpts);
-    const device = created.device;
+    const devices = opts.devices ?? listDevices();
+    const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices };
     const auto = !opts.strategy || opts.strategy === 'auto';
+    const bytes = model.encode({ embedExternal: true });
+    const planned = plannedDevice(sessionOpts.device, devices);
+    const onCpu = planned.device === 'cpu';
+    if (opts.strategy === 'inplace' && !onCpu) {
+      throw new RwsError('usage', `${model.file}: the inplace strategy runs on the CPU only (device "${sessionOpts.device}")`, { file: model.file, field: 'strategy' });
+    }
+
+    let reason = '';
+    if (patched.length && (auto || opts.strategy === 'inplace') && onCpu) {
+      try {
+        return await Patcher.inPlace(model, bytes, patched, weights, { ...sessionOpts, auto, warnings, inputName, outputName, fallback: planned.fallback });
+      } catch (e) {
+        if (!auto) throw e;
+        reason = `in-place patching was not used: ${e instanceof InPlaceUnsupported ? e.message : `${model.file}: ${(e as Error).message}`}; `;
+      }
+    }
+
+    const created = await createSession(bytes, sessionOpts);
+    const device = created.device;
     let strategy = auto ? chooseStrategy(model, patched) : (opts.strategy as PatchStrategy);
+    if (auto) reason += strategy === 'session' ? `the model's weights take at most ${SESSION_STRATEGY_MAX_BYTES / 1024 / 1024} MiB: its session is re-created on a switch` : 'the model is cut after its last patched layer';
+    else reason = `strategy ${strategy} was asked for`;
 
     let runner: PatchedRunner | undefined;
-    const make = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device }).then((s) => s.session);
-    const makeHead = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device, memPattern: false }).then((s) => s.session);
+    const make = (b: Uint8Array) => createSession(b, { ...sessionOpts, device }).then((s) => s.session);
+    const makeHead = (b: Uint8Array) => createSession(b, { ...sessionOpts, device, memPattern: false }).then((s) => s.session);
     const build = (which: PatchStrategy): Promise<PatchedRunner> => {
       if (which === 'head') return HeadRunner.create(model, patched, make, makeHead);
       if (which === 'session') return Promise.resolve(new SessionRunner(wholeModelTemplate(model, patched), make));
@@ -171,6 +220,7 @@ export class Patcher {
           if (!auto || strategy !== 'head') throw e;
           warnings.push(`${model.file}: the head/tail split does not load (${(e as Error).message}); patching by re-creating the whole model's session instead (slower switches)`);
           strategy = 'session';
+          reason += '; the head/tail split does not load, so the whole session is re-created on a switch';
           runner = await build(strategy);
         }
       }
@@ -178,7 +228,56 @@ export class Patcher {
       await created.session.release();
       throw e;
     }
-    return new Patcher(created.session, runner, weights, { device, strategy, warnings, fallback: created.fallback, inputName, outputName });
+    return new Patcher(created.session, runner, weights, { device, strategy, reason, warnings, fallback: created.fallback, inputName, outputName });
+  }
+
+  /**
+   * The `inplace` strategy: the plain session saves its optimised model, a probe finds where the
+   * patched values lie in it, and one live session runs from those bytes (in-place.ts). Under
+   * `auto`, a model whose switches would re-create that session (a patched tensor onnxruntime copies)
+   * keeps it only when the measured creation fits INPLACE_RECREATE_MAX_MS.
+   */
+  private static async inPlace(
+    model: OnnxModel,
+    bytes: Uint8Array,
+    patched: string[],
+    weights: WeightPatch,
+    o: { threads?: number; devices: DeviceInfo[]; auto: boolean; warnings: string[]; inputName: string; outputName: string; fallback?: string },
+  ): Promise<Patcher> {
+    const sessions = cpuSessions(o.threads, o.devices);
+    const { plain, ortBytes, layout } = await probeLayout(model, patched, sessions, bytes);
+    let runner: InPlaceRunner;
+    let unpacked = '';
+    try {
+      const clean = new Map(patched.map((name) => [name, model.floats(name)]));
+      const check = writeCheck(model, o.inputName, o.outputName, clean);
+      runner = await InPlaceRunner.create(model.file, ortBytes, layout, sessions, check);
+      if (!runner.prepack && check) {
+        const slower = await slowdown(plain, runner, check.feeds, o.outputName);
+        unpacked = `; pre-packing off, ${slower.ratio.toFixed(3)}× the plain session at load`;
+        // A difference of a few hundredths of a millisecond is noise, whatever its ratio.
+        if (o.auto && slower.ratio > INPLACE_UNPACKED_MAX && slower.ms > 0.05) {
+          await runner.dispose();
+          throw new InPlaceUnsupported(model.file, `with pre-packing off (a patched weight feeds a MatMul or Gemm) it ran ${slower.ratio.toFixed(3)}× the plain session at load (over ${INPLACE_UNPACKED_MAX}×)`);
+        }
+      }
+    } catch (e) {
+      await plain.release();
+      throw e;
+    }
+    await plain.release();
+    const counts = { alias: 0, widened: 0, copied: 0 };
+    for (const t of runner.describe()) counts[t.kind]++;
+    let reason = `in place: ${counts.alias + counts.widened} optimised weights written in place${counts.widened ? ` (${counts.widened} small Conv biases widened)` : ''}${unpacked}`;
+    if (counts.copied) {
+      reason += `, ${counts.copied} small tensors applied by re-creating the session (${runner.createMs.toFixed(1)} ms at load)`;
+      if (o.auto && runner.createMs > INPLACE_RECREATE_MAX_MS) {
+        await runner.dispose();
+        throw new InPlaceUnsupported(model.file, `${counts.copied} small patched tensors are copied by onnxruntime, and re-creating the session for them took ${runner.createMs.toFixed(1)} ms (over ${INPLACE_RECREATE_MAX_MS} ms)`);
+      }
+    }
+    if (!o.auto) reason = `strategy inplace was asked for; ${reason}`;
+    return new Patcher(undefined, runner, weights, { device: 'cpu', strategy: 'inplace', reason, warnings: o.warnings, fallback: o.fallback, inputName: o.inputName, outputName: o.outputName });
   }
 
   /** Loads the model and signature files (keyed by the map's ids, or each file's own id), held to `opts.expect`, and creates a Patcher. */
@@ -211,6 +310,7 @@ export class Patcher {
       const key = mixKey(next);
       if (key === this.currentKey) return;
       if (key === 'off' || !this.runner) {
+        await this.runner?.restore?.();
         this.patchedActive = false;
       } else {
         await this.runner.apply(this.weights.tensorsFor(next, { reuse: true }));
@@ -232,7 +332,7 @@ export class Patcher {
       }
       const feeds = { [this.inputName]: new ort.Tensor('float32', input, dims) };
       let out: ort.Tensor;
-      if (this.patchedActive) out = await this.runner!.run(feeds, this.outputName);
+      if (this.patchedActive || !this.plain) out = await this.runner!.run(feeds, this.outputName);
       else out = (await this.plain.run(feeds, [this.outputName]))[this.outputName] as ort.Tensor;
       return asFloat32(out, this.outputName);
     });
@@ -244,7 +344,7 @@ export class Patcher {
       if (this.disposed) return;
       this.disposed = true;
       await this.runner?.dispose();
-      await this.plain.release();
+      await this.plain?.release();
     });
   }
 
@@ -257,6 +357,53 @@ function asFloat32(t: ort.Tensor, name: string): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float64' || t.type === 'float16') return Float32Array.from(t.data as ArrayLike<number>);
   throw new RwsError('onnx-type', `output "${name}" is ${t.type}, not a float tensor`, { field: name });
+}
+
+/**
+ * An input for InPlaceRunner's load-time check: values in [0, 1) for the model's input, batch 1.
+ * None when the input has other symbolic dims or another element type (the check is then skipped).
+ */
+function writeCheck(model: OnnxModel, inputName: string, outputName: string, clean: Map<string, Float32Array>): WriteCheck | undefined {
+  const input = model.inputs.find((i) => i.name === inputName)!;
+  if (model.inputs.length !== 1 || input.elemType !== DataType.FLOAT) return undefined;
+  const dims = input.dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
+  if (dims.some((d) => !Number.isInteger(d))) return undefined;
+  const random = createRandom(17);
+  const data = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => random.next());
+  return { feeds: { [inputName]: new ort.Tensor('float32', data, dims) }, output: outputName, clean };
+}
+
+/**
+ * How much slower the live session runs than the plain one on `feeds`: the medians of seven
+ * back-to-back pairs (the order alternating) of their ratio and their difference in ms.
+ */
+async function slowdown(plain: ort.InferenceSession, live: InPlaceRunner, feeds: Record<string, ort.Tensor>, output: string): Promise<{ ratio: number; ms: number }> {
+  const timed = async (run: () => Promise<unknown>) => {
+    const t = performance.now();
+    await run();
+    return performance.now() - t;
+  };
+  const runPlain = () => timed(() => plain.run(feeds, [output]));
+  const runLive = () => timed(() => live.run(feeds, output));
+  await runPlain();
+  await runLive();
+  const ratios: number[] = [];
+  const diffs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    let a: number;
+    let b: number;
+    if (i % 2) {
+      a = await runPlain();
+      b = await runLive();
+    } else {
+      b = await runLive();
+      a = await runPlain();
+    }
+    ratios.push(b / a);
+    diffs.push(b - a);
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!;
+  return { ratio: median(ratios), ms: median(diffs) };
 }
 
 type SessionMaker = (bytes: Uint8Array) => Promise<ort.InferenceSession>;

@@ -92,7 +92,7 @@ export class RemotePatcher {
   private readonly pending = new Map<number, Pending>();
   private dead?: Error;
   private current: ConditionMix = {};
-  private info!: CreatedInfo;
+  private info?: CreatedInfo;
   /** Input buffers back from the worker, newest first, for the next runs. */
   private spare: ArrayBuffer[] = [];
 
@@ -111,40 +111,58 @@ export class RemotePatcher {
   /** Starts a worker, loads the model and signatures there, and checks them as Patcher.create does. */
   static async create(modelPath: string, signatureFiles: readonly string[] | ReadonlyMap<string, string>, opts: RemoteOptions = {}): Promise<RemotePatcher> {
     const { workerUrl, runGate, ...patcherOpts } = opts;
-    const url = workerUrl ?? new URL('./inference-worker.js', import.meta.url);
-    const worker = new Worker(url, { workerData: { [WORKER_MARK]: true, ...(runGate ? { runGate } : {}) } });
-    const remote = new RemotePatcher(worker);
-    const files = Array.isArray(signatureFiles) ? [...signatureFiles] : new Map(signatureFiles as ReadonlyMap<string, string>);
-    try {
-      remote.info = (await remote.call({ op: 'create', modelPath, signatureFiles: files, opts: patcherOpts })) as CreatedInfo;
-    } catch (e) {
-      await worker.terminate();
-      throw e;
-    }
+    const remote = RemotePatcher.start({ workerUrl, runGate });
+    await remote.open(modelPath, signatureFiles, patcherOpts);
     return remote;
   }
 
+  /**
+   * Starts a worker that holds no model yet: it loads onnxruntime and the patcher while the caller
+   * does other work (rws run plans its run meanwhile). `open` gives it the model; `dispose` stops it.
+   */
+  static start(opts: Pick<RemoteOptions, 'workerUrl' | 'runGate'> = {}): RemotePatcher {
+    const url = opts.workerUrl ?? new URL('./inference-worker.js', import.meta.url);
+    const worker = new Worker(url, { workerData: { [WORKER_MARK]: true, ...(opts.runGate ? { runGate: opts.runGate } : {}) } });
+    return new RemotePatcher(worker);
+  }
+
+  /** Loads the model and signatures in the worker started by `start` (once); the worker is stopped if that fails. */
+  async open(modelPath: string, signatureFiles: readonly string[] | ReadonlyMap<string, string>, opts: RemotePatcherOptions = {}): Promise<void> {
+    const files = Array.isArray(signatureFiles) ? [...signatureFiles] : new Map(signatureFiles as ReadonlyMap<string, string>);
+    try {
+      this.info = (await this.call({ op: 'create', modelPath, signatureFiles: files, opts })) as CreatedInfo;
+    } catch (e) {
+      await this.worker.terminate();
+      throw e;
+    }
+  }
+
   get device(): string {
-    return this.info.device;
+    return this.created.device;
   }
   get strategy(): PatchStrategy {
-    return this.info.strategy;
+    return this.created.strategy;
   }
   get warnings(): string[] {
-    return this.info.warnings;
+    return this.created.warnings;
   }
   get fallback(): string | undefined {
-    return this.info.fallback;
+    return this.created.fallback;
   }
   get inputName(): string {
-    return this.info.inputName;
+    return this.created.inputName;
   }
   get outputName(): string {
-    return this.info.outputName;
+    return this.created.outputName;
   }
   get signatureIds(): string[] {
-    return this.info.signatureIds;
+    return this.created.signatureIds;
   }
+  private get created(): CreatedInfo {
+    if (!this.info) throw new RwsError('worker-state', 'the inference worker has no model yet (call open)');
+    return this.info;
+  }
+
   /** The mix in use, as of the last setMix that completed. */
   get mix(): ConditionMix {
     return { ...this.current };
@@ -188,7 +206,9 @@ export class RemotePatcher {
 
   /** Releases the sessions and stops the worker. */
   async dispose(): Promise<void> {
-    if (this.dead) {
+    if (this.dead || !this.info) {
+      // A worker started but never given a model (or a model still loading): stop it; a pending open fails.
+      this.fail(new RwsError('patcher-disposed', 'the patcher was disposed'));
       await this.worker.terminate();
       return;
     }

@@ -8,10 +8,10 @@ import type { ConditionMix, PatchMode, Signature } from '../../../main/core/sign
 import { parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { chooseStrategy, Patcher, type PatchStrategy } from '../../../main/engine/runtime/patcher.js';
 import { sessionOptions } from '../../../main/engine/runtime/session.js';
-import { seededRandom, smallResNet, tinyConvNet } from '../../fixtures/models.js';
+import { encodeModel, GraphBuilder, seededRandom, smallResNet, tinyConvNet } from '../../fixtures/models.js';
 
 const THREADS = 2;
-const STRATEGIES: PatchStrategy[] = ['head', 'session', 'inputs'];
+const STRATEGIES: PatchStrategy[] = ['inplace', 'head', 'session', 'inputs'];
 
 /** SHA-256 of the little-endian f32 bytes, computed here rather than by the engine. */
 function sha256(values: Float32Array): string {
@@ -99,6 +99,14 @@ const conv = (model: OnnxModel, i: number): Spec[] => {
   const l = model.layers()[i]!;
   return [{ name: l.weight, mode: 'add' }, ...(l.bias ? [{ name: l.bias, mode: 'add' as const }] : [])];
 };
+
+/** conv → Mul by a per-channel constant: onnxruntime folds the constant into the conv's weight. */
+function convTimesConstant(): OnnxModel {
+  const g = new GraphBuilder(13);
+  const y = g.conv('input', 3, 16, 3, { name: '/conv' });
+  g.node('Mul', [y, g.weight('gain', [16, 1, 1], Float32Array.from(g.uniform(16, 0.5), (v) => 1 + v))], {}, '/Mul');
+  return parseOnnx(encodeModel(g.model({ name: 'input', shape: ['batch', 3, 8, 8] }, { name: 'out', shape: ['batch', 16, 8, 8] })), { file: 'scaled.onnx' });
+}
 
 const CASES: Case[] = [
   {
@@ -286,20 +294,50 @@ describe('Patcher checks and bookkeeping', () => {
       { id: 'cpu' as const, name: 'CPU', available: true },
       { id: 'cuda' as const, name: 'CUDA', available: false, reason: 'the CUDA build of onnxruntime is not installed' },
     ];
-    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS, device: 'cuda', devices, strategy: 'head' });
-    expect(p.device).toBe('cpu');
-    expect(p.fallback).toBe('device "cuda" could not be used (the CUDA build of onnxruntime is not installed); running on the CPU instead');
-    expect(p.warnings).toEqual([]);
-    await p.setMix({ fog: 1 });
-    expect(await p.run(input, dims)).toHaveLength(10);
+    for (const strategy of ['head', 'auto'] as const) {
+      const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS, device: 'cuda', devices, strategy });
+      expect(p.device).toBe('cpu');
+      expect(p.strategy).toBe(strategy === 'auto' ? 'inplace' : 'head');
+      expect(p.fallback).toBe('device "cuda" could not be used (the CUDA build of onnxruntime is not installed); running on the CPU instead');
+      expect(p.warnings).toEqual([]);
+      await p.setMix({ fog: 1 });
+      expect(await p.run(input, dims)).toHaveLength(10);
+      await p.dispose();
+    }
+  });
+
+  it('auto patches in place on the CPU; without it, a small model re-creates its whole session', async () => {
+    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS });
+    expect(p.strategy).toBe('inplace');
+    expect(p.strategyReason).toMatch(/^in place: 2 optimised weights written in place \(1 small Conv biases widened\)$/);
+    expect(chooseStrategy(model, [first.weight])).toBe('session');
     await p.dispose();
   });
 
-  it('auto re-creates the whole session for a small model', async () => {
-    const p = await Patcher.create(model, new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]), { threads: THREADS });
+  it('auto falls back from in place when the weights onnxruntime runs are computed from a patched tensor, and says why', async () => {
+    const m = convTimesConstant();
+    const sig = makeSignature('fog', m, [{ name: '/conv.weight', mode: 'add' }], 3);
+    await expect(Patcher.create(m, new Map([['fog', sig]]), { strategy: 'inplace', threads: THREADS })).rejects.toMatchObject({
+      code: 'inplace-unsupported',
+      message: expect.stringMatching(/^scaled\.onnx: in-place patching does not fit this model: the optimised initializer ".*" holds values computed from patched tensors/),
+    });
+    const p = await Patcher.create(m, new Map([['fog', sig]]), { threads: THREADS });
     expect(p.strategy).toBe('session');
-    expect(chooseStrategy(model, [first.weight])).toBe('session');
+    expect(p.strategyReason).toMatch(/^in-place patching was not used: scaled\.onnx: in-place patching does not fit this model: the optimised initializer ".*" holds values computed from patched tensors/);
+    await p.setMix({ fog: 1 });
+    const dims2 = [2, 3, 8, 8];
+    const x = randomInput(dims2, 4);
+    expect(maxDiff(await p.run(x, dims2), await runPlain(patchedModelBytes(m.encode(), new Map([['fog', sig]]), { fog: 1 }), 'input', 'out', x, dims2))).toBeLessThanOrEqual(1e-5);
     await p.dispose();
+  });
+
+  it('the inplace strategy on a device other than the CPU is refused', async () => {
+    const devices = [
+      { id: 'cpu' as const, name: 'CPU', available: true },
+      { id: 'cuda' as const, name: 'CUDA', available: true },
+    ];
+    const sig = new Map([['fog', makeSignature('fog', model, conv(model, 0), 1)]]);
+    await expect(Patcher.create(model, sig, { threads: THREADS, device: 'cuda', devices, strategy: 'inplace' })).rejects.toThrow(/small\.onnx: the inplace strategy runs on the CPU only \(device "cuda"\)/);
   });
 });
 
