@@ -53,6 +53,8 @@ export interface PackInputInfo {
   mean: number[];
   std: number[];
   resize: 'fill' | 'contain' | 'cover';
+  /** With `cover`: the shorter side is scaled to this first, then the centre cut out. */
+  shorterSide?: number;
 }
 
 export interface SignatureInfo {

@@ -16,8 +16,8 @@ export function register(program: Command): void {
     .option('--pre <file>', 'the common starting weights θ_pre: use the paper\'s projection instead of the plain difference')
     .requiredOption('--condition <name>', 'the condition the robust model was trained for (e.g. fog)')
     .option('--id <id>', 'signature id (default: the condition)')
-    .option('--layers <k|auto>', 'keep the first k layers, or auto: the fewest holding --energy of the delta', parseLayers, 'auto' as number | 'auto')
-    .option('--energy <share>', 'energy share --layers auto must keep', numberIn(0.01, 1), 0.95)
+    .option('--layers <k|auto|names>', 'keep the first k layers; auto: the fewest leading layers holding --energy of the delta; or layer names/patterns, comma-separated, matched against node and tensor names (`*` any characters), e.g. "/features/0/*,/features/1/*"', parseLayers, 'auto' as number | 'auto' | string[])
+    .option('--energy <share>', 'share of the delta\'s energy the signature should keep: below it extraction warns, naming what it dropped, and --layers auto refuses', numberIn(0.01, 1), 0.95)
     .option('--quant <q>', 'storage: int8, int4, f16 or f32', 'int8')
     .option('--severity <range>', 'severities it was made for, e.g. 1-5', parseSeverityRange)
     .option('--method <m>', 'label a plain difference as a shallow fine-tune: finetune')
@@ -43,14 +43,17 @@ export function register(program: Command): void {
         method: o.method,
         description: o.description,
       });
+      for (const w of ex.warnings) console.warn(`warning: ${w}`);
       const bytes = encodeSignature(ex.signature, o.quant as Quantization);
       await writeFileAtomic(o.out, bytes);
       const modelSize = (await stat(o.clean)).size;
       const m = ex.signature.meta;
       console.log(`signature "${m.id}" (${m.condition}, ${m.method}${o.pre ? ', projected on θ_pre' : ''}) → ${o.out}`);
-      console.log(`kept ${m.layers} of ${ex.layerEnergies.length} layers (${o.layers === 'auto' ? `auto, ≥ ${(o.energy * 100).toFixed(0)}% of energy` : 'fixed'}):`);
+      const how = o.layers === 'auto' ? `auto, ≥ ${(o.energy * 100).toFixed(0)}% of energy` : Array.isArray(o.layers) ? `by name: ${o.layers.join(',')}` : 'fixed';
+      console.log(`kept ${m.layers} of ${ex.layerEnergies.length} layers (${how}):`);
       for (const l of ex.kept) {
-        for (const t of l.tensors) console.log(`  layer ${l.index} ${l.op.padEnd(8)} ${t.name}  [${t.shape.join('×')}]${t.mode === 'log' ? '  (log-variance)' : ''}`);
+        console.log(`  layer ${l.index} ${l.op} ${l.node}`);
+        for (const t of l.tensors) console.log(`    ${t.name}  [${t.shape.join('×')}]${t.mode === 'log' ? '  (log-variance)' : ''}`);
       }
       const params = ex.signature.tensors.reduce((s, t) => s + t.values.length, 0);
       console.log(`energy share kept: ${(ex.share * 100).toFixed(2)}%`);

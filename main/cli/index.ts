@@ -5,11 +5,13 @@ import { register as registerExtract } from './extract.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerPatch } from './patch.js';
 import { register as registerRun } from './run.js';
+import { register as registerMerge } from './merge.js';
 import { register as registerCorrupt } from './corrupt.js';
 import { register as registerEval } from './eval.js';
 import { register as registerServe } from './serve.js';
 import { register as registerSign } from './sign.js';
 import { register as registerVerify } from './verify.js';
+import { register as registerPack } from './pack.js';
 
 export { EXIT } from './exit.js';
 
@@ -19,7 +21,7 @@ export function buildProgram(): Command {
     .description('Robust Weight Signatures: make, inspect and apply them to ONNX image models.')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerCorrupt, registerEval, registerServe, registerSign, registerVerify]) {
+  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerMerge, registerCorrupt, registerEval, registerServe, registerSign, registerVerify, registerPack]) {
     register(program);
   }
   return program;

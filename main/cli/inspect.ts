@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import { loadOnnx, type OnnxModel } from '../engine/onnx/model.js';
+import { exportProblems } from '../engine/onnx/export-check.js';
 import { loadPack } from '../engine/packs/pack.js';
 import { checkFit, readSignature } from '../engine/signatures/fit.js';
 import { formatBytes } from './options.js';
@@ -36,7 +37,20 @@ function describeModel(m: OnnxModel, file: string, size: number) {
     outputs: m.outputs,
     initializers: inits.length,
     parameters: params,
-    layers: m.layers().map((l) => ({ index: l.index, op: l.op, weight: l.weight, bias: l.bias, batchNorm: l.batchNorm ?? null, channelAxis: l.channelAxis })),
+    problems: exportProblems(m),
+    layers: m.layers().map((l) => ({
+      index: l.index,
+      node: l.node,
+      op: l.op,
+      kind: l.kind,
+      weight: l.weight,
+      shape: l.shape,
+      ...(l.groups !== undefined ? { groups: l.groups, kernel: l.kernel, stride: l.stride } : {}),
+      bias: l.bias,
+      batchNorm: l.batchNorm ?? null,
+      channelAxis: l.channelAxis,
+      tensors: l.tensors.map((t) => ({ name: t.name, role: t.role, shape: t.shape, ...(t.via ? { via: t.via } : {}) })),
+    })),
   };
 }
 
@@ -118,14 +132,25 @@ export function register(program: Command): void {
     });
 }
 
+/** How many labels the human-readable pack description shows (ImageNet packs have 1000). */
+const LABELS_SHOWN = 10;
+
+/** One layer as `inspect` prints it: index, op, node, shape, conv geometry, and its tensors. */
+function layerLine(l: Record<string, any>): string {
+  const geometry = l.kernel ? ` k${l.kernel.join('×')}${l.stride.some((s: number) => s !== 1) ? ` s${l.stride.join('×')}` : ''}${l.groups > 1 ? (l.groups === l.shape[0] && l.shape[1] === 1 ? ` depthwise` : ` groups ${l.groups}`) : ''}` : '';
+  const tensors = l.tensors.map((t: any) => `${t.role === 'weight' || t.role === 'param' ? t.name : t.role}${t.via ? ` (via ${t.via.join('→')})` : ''}`).join(' + ');
+  return `${String(l.index).padStart(3)} ${l.op.padEnd(18)} ${l.node}  [${l.shape.join('×')}]${geometry}  ${tensors}`;
+}
+
 function printHuman(o: Record<string, any>): void {
   const line = (s = '') => console.log(s);
   if (o.kind === 'model') {
     line(`model ${o.file} (${formatBytes(o.size)}, ${o.parameters.toLocaleString('en')} parameters, ${o.initializers} initializers)`);
     for (const i of o.inputs) line(`  input  ${i.name} [${i.dims.join('×')}]`);
     for (const i of o.outputs) line(`  output ${i.name} [${i.dims.join('×')}]`);
-    line(`  layers (graph order; "first k layers" counts these):`);
-    for (const l of o.layers) line(`    ${String(l.index).padStart(3)} ${l.op.padEnd(13)} ${l.weight}${l.bias ? ` + ${l.bias}` : ''}${l.batchNorm ? ' + BatchNorm' : ''}`);
+    for (const p of o.problems) line(`  ${p.severity === 'error' ? 'REFUSED (rws will not run it)' : 'warning'}: ${p.message}`);
+    line(`  layers (graph order; --layers K keeps the first K, or name them by node or tensor, e.g. --layers '/features/0/*'):`);
+    for (const l of o.layers) line(`    ${layerLine(l)}`);
   } else if (o.kind === 'signature') {
     const m = o.meta;
     line(`signature "${m.id}" ${o.file} (${formatBytes(o.size)})`);
@@ -140,7 +165,7 @@ function printHuman(o: Record<string, any>): void {
   } else {
     line(`pack "${o.id}" ${o.name} ${o.version} (${o.dir})`);
     line(`  model ${path.basename(o.model.file)} (${formatBytes(o.model.size)}, ${o.model.parameters.toLocaleString('en')} parameters), input ${o.input.name} ${o.input.channels}×${o.input.height}×${o.input.width} ${o.input.colorSpace}`);
-    line(`  labels: ${o.labels.join(', ')}`);
+    line(`  labels (${o.labels.length}): ${o.labels.length > LABELS_SHOWN ? `${o.labels.slice(0, LABELS_SHOWN).join(', ')}, … (--json lists all)` : o.labels.join(', ')}`);
     line(`  signatures:`);
     for (const s of o.signatures) {
       const state = s.file ? (s.fits ? (s.transfer ? 'fits (transfer)' : 'fits') : 'does NOT fit') : 'missing';

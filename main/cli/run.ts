@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -15,12 +16,16 @@ import { DEFAULT_MAX_PIXELS } from '../engine/io/image-decode.js';
 import { loadOnnx } from '../engine/onnx/model.js';
 import { defaultPackDir, loadPack, type InputSpec } from '../engine/packs/pack.js';
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
+import type { PatchStrategy } from '../engine/runtime/patcher.js';
 import { assertTrustedFile, sha256File } from '../engine/packs/trust.js';
 import { resultsContent, writeResults } from '../engine/folder/results-file.js';
 import { assertOutsideInputs, batchLimit, modelBatchLimit, packRunIdentity } from '../engine/folder/plan.js';
+import { parseShard, shardText } from '../engine/folder/shard.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
-import { collect, parseSignatureArg } from './options.js';
+import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.js';
+import { checkInputSpec } from '../engine/packs/input-spec.js';
+import { flagName, preset, type PresetName } from '../engine/packs/presets.js';
 
 interface RunOptions {
   pack?: string;
@@ -36,16 +41,38 @@ interface RunOptions {
   journal?: string;
   resume?: boolean;
   copyTo?: string;
+  shard?: string;
   force?: boolean;
   maxPixels: number;
   threads?: number;
   quiet?: boolean;
+  /** With --model: how images become its input (a pack says so in pack.json). */
+  preset?: PresetName;
+  range?: [number, number];
+  mean?: number[];
+  std?: number[];
+  resize?: InputSpec['resize'];
+  shorterSide?: number;
+  colorSpace?: InputSpec['colorSpace'];
 }
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
-  return n;
+const INPUT_FLAGS = ['preset', 'range', 'mean', 'std', 'resize', 'shorterSide', 'colorSpace'] as const;
+
+/** The input spec of a bare model: read from its shape, then a preset, then each flag given. */
+function modelInputSpec(base: InputSpec, o: RunOptions, file: string): InputSpec {
+  const spec: InputSpec = { ...base, ...(o.preset ? preset(o.preset, base, file) : {}) };
+  if (o.range) spec.range = o.range;
+  if (o.mean) spec.mean = o.mean;
+  if (o.std) spec.std = o.std;
+  if (o.colorSpace) spec.colorSpace = o.colorSpace;
+  if (o.resize) spec.resize = o.resize;
+  if (o.shorterSide !== undefined) {
+    spec.shorterSide = o.shorterSide;
+    spec.resize = o.resize ?? 'cover';
+  }
+  if (spec.resize !== 'cover') delete spec.shorterSide;
+  checkInputSpec(spec, 'rws run --model', (field) => `--${flagName(field)}`);
+  return spec;
 }
 
 /** What to classify with: the model, its input, labels and signatures, and the run's identity. */
@@ -64,12 +91,16 @@ interface Plan {
   /** With `--mix auto`: the mixes it chooses among, how, and the pack's condition classifier if it has one. */
   auto?: { candidates: AutoCandidate[]; scope: AutoScope; recogniser?: AutoMix };
   maxBatch: number;
+  /** What a pack says of its model: the tensors it names and how to patch (a bare model: its first input and output, auto). */
+  packOptions?: { inputName: string; outputName: string; strategy: PatchStrategy | 'auto' };
 }
 
 async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   const pack = await loadPack(dir);
   const m = pack.manifest;
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
+  const given = INPUT_FLAGS.find((k) => o[k] !== undefined);
+  if (given) throw new RwsError('usage-input', `--${flagName(given)}: a pack describes its own input in pack.json; the input flags are for --model`, { field: `--${flagName(given)}` });
   // auto loads every signature that is present and lets the model's own outputs choose among the pack's mixes.
   const available = [...pack.signatureFiles.keys()];
   const auto = o.mix === 'auto'
@@ -94,6 +125,7 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     mix,
     auto,
     maxBatch: await modelBatchLimit(pack.modelPath),
+    packOptions: { inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy },
   };
 }
 
@@ -103,7 +135,7 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
   const model = await loadOnnx(file);
   const input = model.inputs[0];
   if (!input) throw new RwsError('model-input', `${file}: the model has no input`, { file });
-  const inputSpec = inputSpecFromShape({ name: input.name, shape: input.dims }, file);
+  const inputSpec = modelInputSpec(inputSpecFromShape({ name: input.name, shape: input.dims }, file), o, file);
   const out = model.outputs[0];
   const classes = out?.dims[out.dims.length - 1];
   if (typeof classes !== 'number' || classes < 1) throw new RwsError('model-output', `${file}: output "${out?.name}" has no fixed number of classes; use a pack with labels`, { file });
@@ -122,7 +154,8 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
     pack: path.basename(file),
     model: file,
     modelPath: file,
-    identity: hashes.join('+'),
+    // Input flags change every score: a journal made with others is not resumed.
+    identity: [...hashes, ...(INPUT_FLAGS.some((k) => o[k] !== undefined) ? [JSON.stringify(inputSpec)] : [])].join('+'),
     inputSpec,
     labels: Array.from({ length: classes }, (_, i) => String(i)),
     outputKind: 'logits',
@@ -145,6 +178,7 @@ async function makeClassifier(plan: Plan, o: RunOptions, device: Device): Promis
     device,
     force: o.force ? true : plan.transfers,
     threads: o.threads,
+    ...plan.packOptions,
     ...(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {}),
   });
   try {
@@ -210,27 +244,30 @@ export function formatResult(r: FileResult, showMix = false): string {
 
 /** Registers `rws run`: classify images and folders with a pack (or a bare model) and a mix. */
 export function register(program: Command): void {
-  program
-    .command('run')
-    .description('classify image files and folders (recursively), with signatures patched in; prints the top classes per image')
-    .argument('<inputs...>', 'image files and folders')
-    .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
-    .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
-    .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
-    .option('--auto-by <scope>', 'with --mix auto: folder (each folder samples its first images under every mix and commits to the best), batch, or file (every mix on every image)', parseAutoScope, 'folder' as AutoScope)
-    .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
-    .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
-    .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
-    .option('--batch <n>', 'images per inference (default: chosen for the device)', positiveInt)
-    .option('--json <file>', 'write all results as JSON (atomically, at the end)')
-    .option('--csv <file>', 'write all results as CSV (atomically, at the end)')
-    .option('--journal <file>', 'record results as they come (JSONL); default <json or csv>.journal.jsonl')
-    .option('--resume', 'continue an interrupted run from its journal: files already done are skipped')
-    .option('--copy-to <dir>', 'copy (never move) each image into <dir>/<predicted label>/')
-    .option('--force', 'apply signatures made for another base model (transfer), with a warning')
-    .option('--max-pixels <n>', 'refuse images larger than this many pixels (pixel bombs)', positiveInt, DEFAULT_MAX_PIXELS)
-    .option('--threads <n>', 'onnxruntime threads (default: all cores)', positiveInt)
-    .option('--quiet', 'do not print a line per image')
+  inputFlags(
+    program
+      .command('run')
+      .description('classify image files and folders (recursively), with signatures patched in; prints the top classes per image')
+      .argument('<inputs...>', 'image files and folders')
+      .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
+      .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
+      .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (the model\'s outputs choose)', undefined)
+      .option('--auto-by <scope>', 'with --mix auto: folder (each folder samples its first images under every mix and commits to the best), batch, or file (every mix on every image)', parseAutoScope, 'folder' as AutoScope)
+      .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
+      .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')
+      .option('--top <k>', 'classes shown and saved per image', positiveInt, 5)
+      .option('--batch <n>', 'images per inference (default: chosen for the device)', positiveInt)
+      .option('--json <file>', 'write all results as JSON (atomically, at the end)')
+      .option('--csv <file>', 'write all results as CSV (atomically, at the end)')
+      .option('--journal <file>', 'record results as they come (JSONL); default <json or csv>.journal.jsonl')
+      .option('--resume', 'continue an interrupted run from its journal: files already done are skipped')
+      .option('--copy-to <dir>', 'copy (never move) each image into <dir>/<predicted label>/')
+      .option('--shard <I/N|auto|auto/N>', 'classify only shard I of N (from 1) of the files, for runs split across machines (merge them with rws merge); auto: the index from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or PARALLEL_SEQ')
+      .option('--force', 'apply signatures made for another base model (transfer), with a warning')
+      .option('--max-pixels <n>', 'refuse images larger than this many pixels (pixel bombs)', positiveInt, DEFAULT_MAX_PIXELS)
+      .option('--threads <n>', 'onnxruntime threads (default: all cores)', positiveInt)
+      .option('--quiet', 'do not print a line per image'),
+  )
     .action(async (inputs: string[], o: RunOptions) => {
       process.exitCode = await runCommand(inputs, o);
     });
@@ -242,12 +279,19 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   const journalFile = o.journal ?? (o.json ? `${o.json}.journal.jsonl` : o.csv ? `${o.csv}.journal.jsonl` : undefined);
   if (o.resume && !journalFile) throw new RwsError('usage', '--resume: needs a journal to resume from: give --journal, --json or --csv as in the first run', { field: '--resume' });
   if (o.copyTo) assertOutsideInputs(inputs, o.copyTo, '--copy-to', 'usage-copy-to');
+  // Said before the model loads, not after the run (a shard's results often go to a folder of their own).
+  for (const [flag, file] of [['--json', o.json], ['--csv', o.csv], ['--journal', o.journal]] as const) {
+    const dir = file && path.dirname(path.resolve(file));
+    if (dir && !existsSync(dir)) throw new RwsError('usage-output', `${flag} ${file}: the folder ${path.dirname(file)} does not exist`, { file, field: flag });
+  }
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
 
   const plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? defaultPackDir(), o);
   const classifier = await makeClassifier(plan, o, device);
   const scopeText = { folder: 'sample, then commit', batch: 'per batch', file: 'per file', stream: 'stream' } as const;
   const mixText = plan.auto ? `auto (${scopeText[plan.auto.scope]}; ${plan.auto.candidates.length} mixes and the clean model)` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
-  console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}`);
+  const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';
+  console.error(`rws run: ${plan.pack}, mix ${mixText}, device ${classifier.device}${shardNote}`);
   if (classifier.fallback) console.error(`warning: ${classifier.fallback}`);
 
   const controller = new AbortController();
@@ -297,6 +341,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
       journal: journalFile,
       resume: Boolean(o.resume),
       copyTo: o.copyTo,
+      shard,
       signal: controller.signal,
       onProgress,
       onResult: o.quiet ? undefined : (r) => say(formatResult(r, Boolean(plan.auto))),
@@ -315,7 +360,10 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     return EXIT.fatal;
   }
   if (o.json || o.csv) {
-    await writeResults(resultsContent(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed), { json: o.json, csv: o.csv });
+    const content = resultsContent(plan.pack, plan.auto ? 'auto' : plan.mix, summary.device, summary.results, summary.failed);
+    // A shard's results say which shard of which run they are, for rws merge to check.
+    if (shard) content.shard = { index: shard.index, count: shard.count, run: plan.identity, top: summary.top, listing: summary.listing };
+    await writeResults(content, { json: o.json, csv: o.csv });
     // The exports now hold everything; a journal we named ourselves would only block the next run.
     if (!o.journal && journalFile) await unlink(journalFile).catch(() => {});
   }
@@ -332,7 +380,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     console.error(`rws run: auto ran ${[...used].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${c} under ${k}`).join(', ')}`);
   }
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');
-  console.error(`rws run: ${parts.join(', ')}${outs ? `; results in ${outs}` : ''}`);
+  console.error(`rws run: ${shard ? `shard ${shardText(shard)}: ` : ''}${parts.join(', ')}${outs ? `; results in ${outs}` : ''}`);
   if (n === 0 && summary.failed.length === 0) console.error(`rws run: no images found in ${inputs.join(', ')}`);
   return summary.failed.length ? EXIT.partial : EXIT.ok;
 }

@@ -3,7 +3,7 @@ import { RwsError } from '../core/errors.js';
 import { CrashBudget, deviceAfterCrash, isWorkerCrash } from '../core/crash-policy.js';
 import { mixKey } from '../core/mix.js';
 import type { ConditionMix, DeviceChange, DeviceId, EngineState, EngineStatus, FolderProgress, PackInfo } from '../api/contract.js';
-import { defaultPackDir, loadPack as loadPackDir } from '../engine/packs/pack.js';
+import { defaultPackDir, loadPack as loadPackDir, type ModelPack } from '../engine/packs/pack.js';
 import type { WalkResult } from '../engine/folder/walk.js';
 import { EventHub } from './events.js';
 import { FolderJob, type FolderJobSpec } from './folder-job.js';
@@ -83,11 +83,12 @@ export class Engine {
     const available = new Set(loaded.info.signatures.filter((s) => s.available).map((s) => s.id));
     const files = new Map([...loaded.pack.signatureFiles].filter(([id]) => available.has(id) && (!ids || ids(id))));
     const force = loaded.pack.manifest.signatures.filter((s) => s.transfer && files.has(s.id)).map((s) => s.id);
-    return this.factory(loaded.pack.modelPath, files, this.classifierOptions(force));
+    return this.factory(loaded.pack.modelPath, files, this.classifierOptions(loaded.pack, force));
   }
 
-  private classifierOptions(force: string[]) {
-    return { device: this._requestedDevice, force, ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}) };
+  private classifierOptions(pack: ModelPack, force: string[]) {
+    const m = pack.manifest;
+    return { device: this._requestedDevice, force, inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy, ...(this.options.workerUrl ? { workerUrl: this.options.workerUrl } : {}) };
   }
 
   /** Run model work one call at a time, so a mix change and a frame never interleave. */
@@ -151,7 +152,7 @@ export class Engine {
     if (loaded.clean) return loaded.clean;
     // Concurrent first frames share one creation.
     loaded.cleanPending ??= (async () => {
-      const c = await this.factory(loaded.pack.modelPath, new Map(), this.classifierOptions([]));
+      const c = await this.factory(loaded.pack.modelPath, new Map(), this.classifierOptions(loaded.pack, []));
       if (this._loaded !== loaded) {
         await c.dispose();
         throw new RwsError('engine-changed', 'the pack or device changed while the clean model was being made; try again');

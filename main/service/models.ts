@@ -22,6 +22,10 @@ export interface ClassifierOptions {
   force: string[];
   /** The compiled inference worker, where it is not beside the patcher's code (a bundled app). */
   workerUrl?: URL | string;
+  /** The model's input and output the pack names, and its patching strategy. */
+  inputName?: string;
+  outputName?: string;
+  strategy?: 'auto' | 'head' | 'session' | 'inputs';
 }
 
 /** Makes a Classifier for a model file and its signature files (by id). */
@@ -39,4 +43,11 @@ export interface LoadedPack {
 
 /** The engine's RemotePatcher (onnxruntime in a worker thread, so a run never blocks the service). */
 export const remoteClassifier: ClassifierFactory = (modelPath, signatureFiles, opts) =>
-  RemotePatcher.create(modelPath, signatureFiles, { device: opts.device, force: opts.force, ...(opts.workerUrl ? { workerUrl: opts.workerUrl } : {}) });
+  RemotePatcher.create(modelPath, signatureFiles, {
+    device: opts.device,
+    force: opts.force,
+    inputName: opts.inputName,
+    outputName: opts.outputName,
+    strategy: opts.strategy,
+    ...(opts.workerUrl ? { workerUrl: opts.workerUrl } : {}),
+  });

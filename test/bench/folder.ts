@@ -16,12 +16,12 @@ import { smallResNet } from '../fixtures/models.js';
 import { testImage } from '../engine/folder/fixtures.js';
 import type { BenchRow, BenchSection } from './section.js';
 
-const COUNT = Number(process.env.RWS_BENCH_FOLDER_COUNT ?? 5000);
+export const COUNT = Number(process.env.RWS_BENCH_FOLDER_COUNT ?? 5000);
 /** Distinct photos generated; the rest are copies (decoding costs the same, generating does not). */
 const DISTINCT_LARGE = 100;
-const CACHE = path.join(os.tmpdir(), 'rws-bench-folder');
+export const CACHE = path.join(os.tmpdir(), 'rws-bench-folder');
 
-async function ensureFolder(name: string, count: number, width: number, height: number, distinct: number): Promise<string> {
+export async function ensureFolder(name: string, count: number, width: number, height: number, distinct: number): Promise<string> {
   const dir = path.join(CACHE, `${name}-${count}`);
   const done = path.join(dir, '.complete');
   if (existsSync(done)) return dir;

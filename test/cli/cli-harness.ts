@@ -1,5 +1,14 @@
-// Runs `rws` in-process and captures what it prints, so CLI tests need no build step.
+// Runs `rws` in-process and captures what it prints, so CLI tests need no build step; and builds
+// dist/ for the tests that run `bin/rws.js` in a child process (to kill it).
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { main } from '../../main/cli/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface CliResult {
   code: number;
@@ -35,4 +44,21 @@ export async function rws(...args: string[]): Promise<CliResult> {
     process.exitCode = before;
   }
   return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+/** dist/ is what `bin/rws.js` runs; build it when a source of this command is newer (CI's install builds it). */
+export async function ensureBuilt(): Promise<void> {
+  const sources = (await readdir(path.join(root, 'main'), { recursive: true }))
+    // What tsconfig.json compiles of main/ (the CLI's tree).
+    .filter((f) => f.endsWith('.ts') && ['core', 'engine', 'cli', 'api', 'service', 'serve'].includes(f.split(path.sep)[0]!))
+    .map((f) => path.join('main', f));
+  const stale = sources.some((s) => {
+    const out = path.join(root, 'dist', s.replace(/\.ts$/, '.js'));
+    return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(root, s)).mtimeMs;
+  });
+  if (!stale) return;
+  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { cwd: root }).catch(
+    // Type errors elsewhere in the tree still emit JavaScript; only a missing output is fatal.
+    () => {},
+  );
 }

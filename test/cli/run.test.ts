@@ -1,11 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../main/cli/index.js';
 import { encodeSignature } from '../../main/core/signature-codec.js';
@@ -15,6 +14,7 @@ import { parseJournal } from '../../main/engine/folder/journal.js';
 import { compiledWorkerUrl } from '../engine/runtime/compiled-worker.js';
 import { seededRandom } from '../fixtures/models.js';
 import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from '../engine/folder/fixtures.js';
+import { ensureBuilt } from './cli-harness.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let tmp: string;
@@ -99,6 +99,10 @@ describe('rws run', () => {
     expect((await rws('run', '--model', modelFile, '--copy-to', path.join(folder.dir, 'sorted'), folder.dir)).code).toBe(2);
     expect((await rws('run', '--model', modelFile, path.join(tmp, 'no such folder'))).code).toBe(2);
     expect((await rws('run', '--model', modelFile)).code).toBe(2);
+    // An output in a folder that is not there is said before the run, not after it.
+    const missing = await rws('run', '--model', modelFile, '--json', path.join(tmp, 'no such folder', 'out.json'), folder.dir);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--json .*out\.json: the folder .*no such folder does not exist/);
   });
 
   it('fails with exit 1 and names the file when the model is not a model', async () => {
@@ -177,23 +181,6 @@ describe('rws run with signatures', () => {
     expect(bad.err).toMatch(/"snow".*known: fog/);
   });
 });
-
-/** dist/ is what `bin/rws.js` runs; build it when a source of this command is newer (CI's install builds it). */
-async function ensureBuilt(): Promise<void> {
-  const sources = (await readdir(path.join(root, 'main'), { recursive: true }))
-    // What tsconfig.json compiles of main/ (the CLI's tree).
-    .filter((f) => f.endsWith('.ts') && ['core', 'engine', 'cli', 'api', 'service', 'serve'].includes(f.split(path.sep)[0]!))
-    .map((f) => path.join('main', f));
-  const stale = sources.some((s) => {
-    const out = path.join(root, 'dist', s.replace(/\.ts$/, '.js'));
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(root, s)).mtimeMs;
-  });
-  if (!stale) return;
-  await promisify(execFile)(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { cwd: root }).catch(
-    // Type errors elsewhere in the tree still emit JavaScript; only a missing output is fatal.
-    () => {},
-  );
-}
 
 describe('rws run, killed and resumed', () => {
   it('after SIGKILL mid-run, --resume gives the same final JSON and CSV as an uninterrupted run', async () => {

@@ -305,6 +305,8 @@ export async function evaluateAutoOnPack(packDir: string, opts: AutoPackEvalOpti
   const patcher = await Patcher.create(await loadOnnx(pack.modelPath), await loadSignatures(pack.signatureFiles), {
     force: m.signatures.filter((s) => s.transfer).map((s) => s.id),
     threads: opts.threads,
+    inputName: m.input.name,
+    outputName: m.output.name,
   });
   try {
     const data = await loadLabelledData(opts.data ?? fashionMnistDir(), m.input, m.labels, opts.images ?? 1000);

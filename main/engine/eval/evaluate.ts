@@ -8,7 +8,7 @@ import type { ConditionMix, Signature } from '../../core/signature.js';
 import { loadLabelledData } from '../io/labelled-data.js';
 import { readSignature } from '../signatures/fit.js';
 import { accuracy, accuracyOf, corruptedSet, corruptionOrder, corruptionsOf, EVAL_BATCH, evalTarget, scoresOf, type CorruptedSet } from './corrupted-set.js';
-import { loadOnnx, type OnnxModel } from '../onnx/model.js';
+import { loadOnnx, type Layer, type OnnxModel } from '../onnx/model.js';
 import { loadPack, type ModelPack } from '../packs/pack.js';
 import { loadSignatures, Patcher } from '../runtime/patcher.js';
 import { packCandidates } from '../auto/choice.js';
@@ -148,17 +148,18 @@ function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
 
 /** The first `k` layers of a signature (layers in the model's topological order). */
 function truncate(sig: Signature, model: OnnxModel, k: number): Signature {
-  const names = new Set<string>();
-  const layers = model.layers().filter((l) => sig.tensors.some((t) => t.name === l.weight || t.name === l.bias));
-  for (const l of layers.slice(0, k)) {
-    names.add(l.weight);
-    if (l.bias) names.add(l.bias);
-  }
+  const names = new Set(signatureLayerList(sig, model).slice(0, k).flatMap((l) => l.tensors.map((t) => t.name)));
   return { meta: { ...sig.meta, layers: k }, tensors: sig.tensors.filter((t) => names.has(t.name)) };
 }
 
+/** The model's layers a signature holds a tensor of, in graph order. */
+function signatureLayerList(sig: Signature, model: OnnxModel): Layer[] {
+  const held = new Set(sig.tensors.map((t) => t.name));
+  return model.layers().filter((l) => l.tensors.some((t) => held.has(t.name)));
+}
+
 function signatureLayers(sig: Signature, model: OnnxModel): number {
-  return model.layers().filter((l) => sig.tensors.some((t) => t.name === l.weight || t.name === l.bias)).length;
+  return signatureLayerList(sig, model).length;
 }
 
 /** A `--mixes` entry: a named mix or condition of the pack, else mix text (`ID=α,ID=α`). */
@@ -191,8 +192,9 @@ export async function evaluatePack(opts: EvalOptions): Promise<EvalReport> {
   for (const [id, file] of pack.signatureFiles) signatures.set(id, await readSignature(file));
   const transferIds = m.signatures.filter((s) => s.transfer).map((s) => s.id);
   const threads = opts.threads ?? 2;
-  const patcher = await Patcher.create(model, signatures, { force: transferIds, threads });
-  const plain = await Patcher.create(model, new Map(), { threads });
+  const packOptions = { inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy };
+  const patcher = await Patcher.create(model, signatures, { force: transferIds, threads, ...packOptions });
+  const plain = await Patcher.create(model, new Map(), { threads, ...packOptions });
   const batch = Math.min(EVAL_BATCH, model.maxBatch() ?? EVAL_BATCH);
   const cache = new Map<string, CorruptedSet>();
   const dataFor = (corruptions: string[], severity: Severity): CorruptedSet => {

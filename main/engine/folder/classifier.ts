@@ -1,6 +1,7 @@
 import { RwsError } from '../../core/errors.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { InputSpec } from '../packs/pack.js';
+import { imageLayout, preset } from '../packs/presets.js';
 
 /** What a folder run needs of a model: its input, its classes, and a batched `run` giving one row of scores per image. */
 export interface Classifier {
@@ -31,32 +32,14 @@ export interface ModelInputShape {
  * values in 0..1 without mean/std, images stretched to the model's size.
  */
 export function inputSpecFromShape(input: ModelInputShape, where: string): InputSpec {
-  const s = input.shape;
-  const num = (v: number | string | undefined) => (typeof v === 'number' && v > 0 ? v : undefined);
-  let layout: InputSpec['layout'];
-  let c: number | undefined;
-  let h: number | undefined;
-  let w: number | undefined;
-  if (s.length === 4 && (num(s[1]) === 1 || num(s[1]) === 3)) [layout, c, h, w] = ['NCHW', num(s[1]), num(s[2]), num(s[3])];
-  else if (s.length === 4 && (num(s[3]) === 1 || num(s[3]) === 3)) [layout, c, h, w] = ['NHWC', num(s[3]), num(s[1]), num(s[2])];
-  else layout = undefined as unknown as InputSpec['layout'];
-  if (!layout || !c || !h || !w) {
+  const shape = imageLayout(input.shape);
+  if (!shape || !shape.height || !shape.width) {
     throw new RwsError(
       'model-input',
-      `${where}: input "${input.name}" has shape [${s.join(', ')}]; without a pack the model needs a fixed [N, 1|3, H, W] or [N, H, W, 1|3] image input (use --pack to describe it)`,
+      `${where}: input "${input.name}" has shape [${input.shape.join(', ')}]; without a pack the model needs a fixed [N, 1|3, H, W] or [N, H, W, 1|3] image input (use --pack to describe it)`,
       { file: where, field: input.name },
     );
   }
-  return {
-    name: input.name,
-    layout,
-    width: w,
-    height: h,
-    channels: c as 1 | 3,
-    colorSpace: c === 1 ? 'grey' : 'rgb',
-    range: [0, 1],
-    mean: [0],
-    std: [1],
-    resize: 'fill',
-  };
+  const { layout, channels, height, width } = shape;
+  return { name: input.name, layout, width, height, channels, colorSpace: channels === 1 ? 'grey' : 'rgb', ...preset('none', { width, height, channels }, where) };
 }

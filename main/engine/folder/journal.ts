@@ -1,8 +1,9 @@
 import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { RwsError } from '../../core/errors.js';
+import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
-
 import type { TopClass } from '../../core/tensors.js';
+import { shardText, type Listing, type Shard } from './shard.js';
 
 export type { TopClass };
 
@@ -33,6 +34,45 @@ export interface JournalHeader {
   model: string;
   mix: ConditionMix | 'auto';
   top: number;
+  /** `rws run --shard`: the shard this run is (absent: the whole input, as shard 1/1). */
+  shard?: Shard;
+}
+
+/**
+ * The record a run appends when it has been through every file of its shard: a journal without one
+ * (or with results after it) is of a run that was killed or stopped.
+ */
+export interface JournalCompletion {
+  device: string;
+  /** The whole input's listing, all shards' files together. */
+  listing: Listing;
+}
+
+/** One line of a journal, as `journalRecord` reads it. */
+export type JournalRecord =
+  | { kind: 'header'; header: JournalHeader }
+  | { kind: 'result'; result: FileResult }
+  | { kind: 'failure'; failure: FileFailure }
+  | { kind: 'complete'; complete: JournalCompletion };
+
+/** What one journal line is; undefined for a line that is not a record (never written by us). */
+export function journalRecord(line: string): JournalRecord | undefined {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (!rec || typeof rec !== 'object') return undefined;
+  if (rec.journal === 'rws-run/1') return { kind: 'header', header: rec as unknown as JournalHeader };
+  if (typeof rec.file === 'string' && Array.isArray(rec.top)) return { kind: 'result', result: rec as unknown as FileResult };
+  if (typeof rec.file === 'string' && rec.failed && typeof rec.failed === 'object') {
+    const f = rec.failed as { code: string; message: string };
+    return { kind: 'failure', failure: { file: rec.file, code: f.code, message: f.message } };
+  }
+  const c = rec.complete as JournalCompletion | undefined;
+  if (c && typeof c === 'object' && typeof c.device === 'string' && c.listing && typeof c.listing.sha256 === 'string') return { kind: 'complete', complete: c };
+  return undefined;
 }
 
 /** The journal's content: the latest line per file wins (a retried failure may later succeed). */
@@ -40,6 +80,8 @@ export interface JournalContent {
   header?: JournalHeader;
   results: Map<string, FileResult>;
   failures: Map<string, FileFailure>;
+  /** Set when the run finished its shard and nothing was recorded after. */
+  complete?: JournalCompletion;
   /** Byte length of the whole lines; anything after it is a line torn by a kill. */
   validBytes: number;
 }
@@ -49,36 +91,61 @@ export function parseJournal(text: string): JournalContent {
   const results = new Map<string, FileResult>();
   const failures = new Map<string, FileFailure>();
   let header: JournalHeader | undefined;
+  let complete: JournalCompletion | undefined;
   const end = text.lastIndexOf('\n') + 1;
   for (const line of text.slice(0, end).split('\n')) {
     if (!line) continue;
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    if (rec.journal === 'rws-run/1') header ??= rec as unknown as JournalHeader;
-    else if (typeof rec.file === 'string' && Array.isArray(rec.top)) {
-      results.set(rec.file, rec as unknown as FileResult);
-      failures.delete(rec.file);
-    } else if (typeof rec.file === 'string' && rec.failed && typeof rec.failed === 'object') {
-      const f = rec.failed as { code: string; message: string };
-      failures.set(rec.file, { file: rec.file, code: f.code, message: f.message });
-      results.delete(rec.file);
+    const rec = journalRecord(line);
+    if (!rec) continue;
+    if (rec.kind === 'header') header ??= rec.header;
+    else if (rec.kind === 'complete') complete = rec.complete;
+    else if (rec.kind === 'result') {
+      results.set(rec.result.file, rec.result);
+      failures.delete(rec.result.file);
+      complete = undefined;
+    } else {
+      failures.set(rec.failure.file, rec.failure);
+      results.delete(rec.failure.file);
+      complete = undefined;
     }
   }
-  return { header, results, failures, validBytes: Buffer.byteLength(text.slice(0, end)) };
+  return { header, results, failures, complete, validBytes: Buffer.byteLength(text.slice(0, end)) };
 }
 
-function sameIdentity(a: JournalHeader, b: JournalHeader): string | undefined {
-  if (JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) return `inputs ${a.inputs.join(', ')}`;
-  if (a.pack !== b.pack) return `pack "${a.pack}"`;
-  if (a.model !== b.model) return `model ${a.model}`;
-  const mix = (m: JournalHeader['mix']) => (m === 'auto' ? 'auto' : JSON.stringify(Object.entries(m).sort()));
-  if (mix(a.mix) !== mix(b.mix)) return `mix ${mix(a.mix)}`;
-  if (a.top !== b.top) return `--top ${a.top}`;
-  return undefined;
+/** The mix as a run records it, for messages. */
+export function mixText(mix: ConditionMix | 'auto'): string {
+  return mix === 'auto' ? 'auto' : mixKey(mix);
+}
+
+/** A difference between two runs: what differs, and its value in each. */
+export interface RunDifference {
+  what: string;
+  theirs: string;
+  ours: string;
+}
+
+const WHOLE: Shard = { index: 1, count: 1 };
+
+/**
+ * The first way run `theirs` differs from run `ours` (undefined when they are the same run):
+ * inputs (when `inputs`), pack, model and signatures, mix, `--top`, and the shard (`shard`:
+ * `exact` when the index must match, `count` when only N must).
+ */
+export function runDifference(theirs: JournalHeader, ours: JournalHeader, opts: { inputs: boolean; shard: 'exact' | 'count' }): RunDifference | undefined {
+  const d = (what: string, a: string, b: string) => (a === b ? undefined : { what, theirs: a, ours: b });
+  const exactMix = (m: JournalHeader['mix']) => (m === 'auto' ? 'auto' : JSON.stringify(Object.entries(m).sort()));
+  const mixDiff = exactMix(theirs.mix) === exactMix(ours.mix) ? undefined : { what: 'mix', theirs: mixText(theirs.mix), ours: mixText(ours.mix) };
+  const a = theirs.shard ?? WHOLE;
+  const b = ours.shard ?? WHOLE;
+  return (
+    (opts.inputs ? d('inputs', theirs.inputs.join(', '), ours.inputs.join(', ')) : undefined) ??
+    d('pack', theirs.pack, ours.pack) ??
+    d('model and signatures', theirs.model, ours.model) ??
+    mixDiff ??
+    d('--top', String(theirs.top), String(ours.top)) ??
+    d('number of shards', String(a.count), String(b.count)) ??
+    (opts.shard === 'exact' ? d('shard', shardText(a), shardText(b)) : undefined)
+  );
 }
 
 /** How often the journal is forced to disk: a kill loses nothing written (the kernel has it); this bounds what a power cut can. */
@@ -117,9 +184,9 @@ export class RunJournal {
         throw new RwsError('usage-journal-exists', `${file}: a journal of an earlier run is here: add --resume to continue it, or remove the file to start again`, { file });
       }
       if (opts.resume && previous.header) {
-        const differs = sameIdentity(previous.header, header);
-        if (differs) {
-          throw new RwsError('resume-mismatch', `${file}: this journal belongs to another run (its ${differs} differs from this run's); use another --journal or remove it`, { file });
+        const d = runDifference(previous.header, header, { inputs: true, shard: 'exact' });
+        if (d) {
+          throw new RwsError('resume-mismatch', `${file}: this journal belongs to another run (its ${d.what} is ${d.theirs}, this run's ${d.ours}); use another --journal or remove it`, { file, field: d.what });
         }
       }
       // A kill can leave half a line; appending after it would glue the next record to it.
@@ -143,6 +210,11 @@ export class RunJournal {
     ];
     if (lines.length === 0) return this.chain;
     return this.write(lines);
+  }
+
+  /** Record that the run has been through every file of its shard (the last line of a finished run). */
+  complete(completion: JournalCompletion): Promise<void> {
+    return this.write([{ complete: completion }]);
   }
 
   private write(records: unknown[]): Promise<void> {

@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { copyFile, link, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import type { ConditionMix } from '../../core/signature.js';
@@ -8,6 +9,7 @@ import { decodeImage } from '../io/image-decode.js';
 import type { InputSpec } from '../packs/pack.js';
 import { batchDims, topClasses } from '../../core/tensors.js';
 import { RunJournal, type FileFailure, type FileResult, type JournalHeader } from './journal.js';
+import { inShard, listingOf, type Listing, type Shard } from './shard.js';
 
 /** How far a folder run is: files done (resumed ones included), failed, total, images per second and seconds left. */
 export interface FolderProgress {
@@ -46,6 +48,8 @@ export interface FolderRunOptions {
   resume?: boolean;
   /** Copy (never move) each classified image into `<copyTo>/<top-1 label>/`. */
   copyTo?: string;
+  /** Classify only the files of this shard (`rws run --shard`); the journal records which shard it is. */
+  shard?: Shard;
   signal?: AbortSignal;
   onProgress?: (p: FolderProgress) => void;
   /** Each result as it comes, with the file it is about (its absolute path). */
@@ -68,6 +72,10 @@ export interface FolderRunSummary {
   skipped: string[];
   stopped: boolean;
   resumed: number;
+  /** The whole input's listing (all shards'), which every shard of one run shares. */
+  listing: Listing;
+  /** Classes kept per image (`top`, at most the number of classes). */
+  top: number;
   device: string;
   fallback?: string;
   batch: number;
@@ -127,14 +135,34 @@ async function copyInto(src: string, dir: string): Promise<void> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    // Copy beside, then rename: a kill never leaves half an image under the final name.
-    const tmp = path.join(dir, `.${stem}.${process.pid}.copy.tmp`);
+    // Copy beside, then link under the final name: a kill never leaves half an image there, and a
+    // name another shard (or machine) took meanwhile is never overwritten: the link fails and the
+    // next name is tried. The temp name is unique across machines sharing the folder.
+    const tmp = path.join(dir, `.${stem}.${randomUUID()}.copy.tmp`);
     await copyFile(src, tmp);
-    await rename(tmp, dest).catch(async (e) => {
+    try {
+      if (await placeCopy(tmp, dest)) return;
+    } finally {
       await unlink(tmp).catch(() => {});
-      throw e;
-    });
-    return;
+    }
+    n--; // taken meanwhile: look at that file again (it may be this very image)
+  }
+}
+
+/** Give the copy `tmp` the name `dest` unless that name exists; false when it does. */
+async function placeCopy(tmp: string, dest: string): Promise<boolean> {
+  try {
+    await link(tmp, dest);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    // Filesystems without hard links (FAT, some network shares): the rename can race another writer.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+      await rename(tmp, dest);
+      return true;
+    }
+    throw e;
   }
 }
 
@@ -154,7 +182,11 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
   const { classifier } = opts;
   const spec = classifier.inputSpec;
   const top = Math.max(1, Math.min(opts.top ?? 5, classifier.labels.length));
-  const walk = opts.walk ?? (await walkInputs(opts.inputs, { signal: opts.signal }));
+  const whole = opts.walk ?? (await walkInputs(opts.inputs, { signal: opts.signal }));
+  const listing = listingOf([...whole.files.map((f) => f.rel), ...whole.problems.map((p) => p.rel)]);
+  const shard = opts.shard;
+  const walk: WalkResult =
+    shard && shard.count > 1 ? { ...whole, files: whole.files.filter((f) => inShard(f.key, shard)), problems: whole.problems.filter((p) => inShard(p.key, shard)) } : whole;
 
   const keep = opts.keepResults ?? true;
   const results = new Map<string, FileResult>();
@@ -170,6 +202,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
       model: opts.model,
       mix: opts.mix,
       top,
+      ...(shard ? { shard: { index: shard.index, count: shard.count } } : {}),
     };
     const opened = await RunJournal.open(opts.journal, header, { resume: opts.resume ?? false });
     journal = opened.journal;
@@ -329,6 +362,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     while (inflight > 0) await new Promise<void>((r) => (wake = r));
     if (pendingFailures.length) record([], pendingFailures);
     await after;
+    const finished = !fatal && doneCount + failures.size >= total;
+    if (journal && finished) await journal.complete({ device: classifier.device, listing }).catch((e) => void (fatal ??= e));
     await journal?.close();
   }
   if (fatal) throw fatal;
@@ -340,6 +375,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
     skipped: walk.skipped,
     stopped: stopped && doneCount + failures.size < total,
     resumed,
+    listing,
+    top,
     device: classifier.device,
     fallback: classifier.fallback,
     batch,

@@ -4,16 +4,22 @@ import path from 'node:path';
 import { glob } from 'tinyglobby';
 import { RwsError } from '../../core/errors.js';
 import { hasImageExtension, readHead, sniffImage } from '../io/image-decode.js';
+import { shardKey } from './shard.js';
 
-/** One file to classify: where it is, and its name in results (relative, `/`-separated). */
+/**
+ * One file to classify: where it is, its name in results (relative, `/`-separated, prefixed by its
+ * input's name when there are several) and its shard key (relative to its own input, NFC).
+ */
 export interface WalkFile {
   path: string;
   rel: string;
+  key: string;
 }
 
 /** An entry that could not be looked at (broken link, unreadable folder); the run goes on. */
 export interface WalkProblem {
   rel: string;
+  key: string;
   path: string;
   code: 'unreadable';
   message: string;
@@ -67,10 +73,11 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
       throw new RwsError('usage-input', `${input}: cannot read this input (${ERRNO_TEXT[code] ?? code})`, { file: input });
     }
     if (!info.isDirectory()) {
-      files.push({ path: path.resolve(input), rel: names[i]! });
+      files.push({ path: path.resolve(input), rel: names[i]!, key: shardKey(path.basename(input)) });
       continue;
     }
     const root = path.resolve(input);
+    const keyOf = (abs: string) => shardKey(toPosix(path.relative(root, abs)));
     const relOf = (abs: string) => {
       const r = toPosix(path.relative(root, abs));
       return several ? `${names[i]}/${r}` : r;
@@ -79,7 +86,7 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
     const report = (abs: string, e: NodeJS.ErrnoException | null, what: string) => {
       if (!e) return;
       const why = ERRNO_TEXT[e.code ?? ''] ?? e.code ?? e.message;
-      problems.push({ path: abs, rel: relOf(abs), code: 'unreadable', message: `${relOf(abs) || input}: ${what}: ${why}` });
+      problems.push({ path: abs, rel: relOf(abs), key: keyOf(abs), code: 'unreadable', message: `${relOf(abs) || input}: ${what}: ${why}` });
     };
     const watched = {
       readdir: ((p: string, o: unknown, cb: (e: NodeJS.ErrnoException | null, entries?: unknown) => void) =>
@@ -112,7 +119,7 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
     for (const rel of found) {
       const abs = path.resolve(root, rel);
       if (hasImageExtension(rel)) {
-        files.push({ path: abs, rel: relOf(abs) });
+        files.push({ path: abs, rel: relOf(abs), key: keyOf(abs) });
         continue;
       }
       let head: Uint8Array | undefined;
@@ -122,7 +129,7 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
         report(abs, e as NodeJS.ErrnoException, 'cannot read');
         continue;
       }
-      if (sniffImage(head)) files.push({ path: abs, rel: relOf(abs) });
+      if (sniffImage(head)) files.push({ path: abs, rel: relOf(abs), key: keyOf(abs) });
       else skipped.push(relOf(abs));
     }
   }

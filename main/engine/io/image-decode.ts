@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import sharp, { type OutputInfo } from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { RwsError } from '../../core/errors.js';
 import type { InputSpec } from '../packs/pack.js';
 
@@ -193,12 +193,23 @@ export async function decodeImage(input: string | Uint8Array, spec: InputSpec, o
 async function pixels(input: Uint8Array | string, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {
   const grey = spec.colorSpace === 'grey' || spec.channels === 1;
   // failOn 'truncated': cameras write JPEGs with harmless warnings, but a cut-off file must fail.
-  let img = sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 })
-    .rotate()
-    .resize(spec.width, spec.height, { fit: spec.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } })
-    .removeAlpha();
+  let img = resizeToInput(sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, page: 0 }).rotate(), spec).removeAlpha();
   img = grey ? img.greyscale() : img.toColourspace('srgb');
   return img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+}
+
+/**
+ * The resize a pack's input asks for: stretched (`fill`), letterboxed (`contain`), or the centre
+ * cut out (`cover`); with `shorterSide` the shorter side is scaled to it first and the centre
+ * width×height cut from that (torchvision's Resize(256) + CenterCrop(224)). The crop lies inside
+ * the central shorterSide² square, so a cover resize to that square and an extract give it.
+ */
+export function resizeToInput(img: Sharp, spec: Pick<InputSpec, 'width' | 'height' | 'resize' | 'shorterSide'>): Sharp {
+  const s = spec.resize === 'cover' ? spec.shorterSide : undefined;
+  if (s === undefined) return img.resize(spec.width, spec.height, { fit: spec.resize, position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } });
+  return img
+    .resize(s, s, { fit: 'cover', position: 'centre' })
+    .extract({ left: Math.round((s - spec.width) / 2), top: Math.round((s - spec.height) / 2), width: spec.width, height: spec.height });
 }
 
 /** Pixels (HWC, 8-bit, `have` channels) → the spec's float tensor (NCHW or NHWC, one image). */

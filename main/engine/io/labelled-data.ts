@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Image } from '../../core/corruptions/index.js';
 import { RwsError } from '../../core/errors.js';
-import { hasImageExtension } from './image-decode.js';
+import { hasImageExtension, resizeToInput } from './image-decode.js';
 import { readIdx } from './idx.js';
 import type { InputSpec } from '../packs/pack.js';
 
@@ -37,7 +37,7 @@ function idxPair(data: string, isDir: boolean): { images: string; labels: string
 
 async function toModelImage(file: string | Buffer, spec: InputSpec): Promise<Image> {
   const c = spec.channels;
-  let p = sharp(file, { failOn: 'error' }).rotate().resize(spec.width, spec.height, { fit: spec.resize }).removeAlpha();
+  let p = resizeToInput(sharp(file, { failOn: 'error' }).rotate(), spec).removeAlpha();
   p = c === 1 ? p.greyscale() : p.toColourspace('srgb');
   const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
   const out = new Float32Array(spec.width * spec.height * c);

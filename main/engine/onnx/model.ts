@@ -14,6 +14,11 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from './onnx-proto.js';
+import { buildIndex, nodeName, type GraphIndex } from './graph.js';
+
+export { intAttr, nodeName } from './graph.js';
+export type { BatchNormRef, Layer, LayerTensor } from './layers.js';
+import { findLayers, type Layer } from './layers.js';
 
 /** One node that reads an initializer. `node` is the node's name, or `OP@INDEX` when it has none. */
 export interface InitializerConsumer {
@@ -39,31 +44,6 @@ export interface ValueInfo {
   dims: (number | string)[];
 }
 
-/** A BatchNormalization that reads a layer's output directly: its four parameter initializers. */
-export interface BatchNormRef {
-  scale: string;
-  bias: string;
-  mean: string;
-  var: string;
-  /** The BatchNormalization node's name (or `OP@INDEX`). */
-  node: string;
-}
-
-/** A patchable layer: a Conv, ConvTranspose, Gemm or MatMul whose weight is an initializer. */
-export interface Layer {
-  /** Position among layers, in topological order. */
-  index: number;
-  node: string;
-  op: 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul';
-  weight: string;
-  bias?: string;
-  batchNorm?: BatchNormRef;
-  /** Axis of the weight that indexes output channels. */
-  channelAxis: number;
-  /** Position of the layer's node in topological order. */
-  nodeIndex: number;
-}
-
 /** Where the model came from, for error messages and external data. */
 export interface OnnxSource {
   file: string;
@@ -71,18 +51,6 @@ export interface OnnxSource {
   dir?: string;
 }
 
-interface GraphIndex {
-  /** Nodes in topological order (stable: the file's order wherever it is already valid). */
-  order: NodeProto[];
-  /** Topological index of each node. */
-  position: Map<NodeProto, number>;
-  /** Nodes reading each tensor, with the input slot. */
-  consumers: Map<string, { node: NodeProto; inputIndex: number }[]>;
-  /** The node producing each tensor. */
-  producer: Map<string, NodeProto>;
-}
-
-const LAYER_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
 
 /** A parsed ONNX model; weights can be read as f32 and replaced, and the model re-encoded. */
@@ -95,6 +63,7 @@ export class OnnxModel {
   /** Bytes of externally stored tensors, by tensor name. */
   private readonly external = new Map<string, Uint8Array>();
   private index?: GraphIndex;
+  private layerList?: Layer[];
 
   constructor(proto: ModelProto, where: OnnxSource, external: Map<string, Uint8Array> = new Map()) {
     this.proto = proto;
@@ -152,31 +121,13 @@ export class OnnxModel {
     return infos.map((x) => x.info);
   }
 
-  /** The conv/convtranspose/gemm/matmul layers with initializer weights, in topological order. */
+  /** The layers (weight tensors grouped by the node reading them), in topological order; see layers.ts. */
   layers(): Layer[] {
-    const idx = this.graphIndex();
-    const layers: Layer[] = [];
-    idx.order.forEach((node, nodeIndex) => {
-      const op = node.op_type;
-      if (!LAYER_OPS.has(op) || (node.domain && node.domain !== 'ai.onnx')) return;
-      const weight = node.input[1];
-      if (!weight || !this.tensors.has(weight)) return;
-      let channelAxis = 0;
-      let bias: string | undefined = this.tensors.has(node.input[2] ?? '') ? node.input[2] : undefined;
-      if (op === 'ConvTranspose') channelAxis = 1;
-      else if (op === 'Gemm') channelAxis = intAttr(node, 'transB', 0) ? 0 : 1;
-      else if (op === 'MatMul') {
-        if (this.tensors.get(weight)!.dims.length !== 2) return;
-        channelAxis = 1;
-        bias = this.matMulBias(node, idx);
-      }
-      const layer: Layer = { index: layers.length, node: nodeName(node, nodeIndex), op: op as Layer['op'], weight, channelAxis, nodeIndex };
-      if (bias) layer.bias = bias;
-      const bn = this.followingBatchNorm(node, idx);
-      if (bn) layer.batchNorm = bn;
-      layers.push(layer);
-    });
-    return layers;
+    this.layerList ??= findLayers(
+      this.graphIndex(),
+      new Map(this.graph.initializer.map((t) => [t.name, { dims: t.dims.map(toNumber), dataType: t.data_type }])),
+    );
+    return this.layerList;
   }
 
   /** The values of a float initializer as f32 (a fresh copy), however the file stores them. */
@@ -280,28 +231,6 @@ export class OnnxModel {
       return bytes;
     }
     return t.raw_data && t.raw_data.length > 0 ? t.raw_data : undefined;
-  }
-
-  private followingBatchNorm(node: NodeProto, idx: GraphIndex): BatchNormRef | undefined {
-    const out = node.output[0];
-    for (const { node: c, inputIndex } of idx.consumers.get(out) ?? []) {
-      if (c.op_type !== 'BatchNormalization' || inputIndex !== 0) continue;
-      const [, scale, bias, mean, variance] = c.input;
-      if ([scale, bias, mean, variance].every((n) => n && this.tensors.has(n))) {
-        return { scale, bias, mean, var: variance, node: nodeName(c, idx.position.get(c)!) };
-      }
-    }
-    return undefined;
-  }
-
-  /** A MatMul's bias: the Add of a rank-1 initializer that is the only reader of its output. */
-  private matMulBias(node: NodeProto, idx: GraphIndex): string | undefined {
-    const readers = idx.consumers.get(node.output[0]) ?? [];
-    if (readers.length !== 1 || readers[0].node.op_type !== 'Add') return undefined;
-    const add = readers[0].node;
-    const other = add.input[1 - readers[0].inputIndex];
-    const t = other ? this.tensors.get(other) : undefined;
-    return t && t.dims.length === 1 ? other : undefined;
   }
 }
 
@@ -410,114 +339,6 @@ function sliceExternal(data: Uint8Array, ref: ExternalRef, file: string): Uint8A
     throw new RwsError('onnx-external', `${file}: initializer "${ref.tensor}": external data "${ref.location}" is truncated (needs bytes ${ref.offset}..${end}, has ${data.length})`, { file, field: ref.tensor });
   }
   return data.subarray(ref.offset, end);
-}
-
-function buildIndex(graph: GraphProto): GraphIndex {
-  const nodes = graph.node;
-  const producer = new Map<string, NodeProto>();
-  for (const n of nodes) for (const o of n.output) if (o) producer.set(o, n);
-  // Subgraphs (If/Loop bodies) read outer tensors by name without listing them as inputs.
-  const reads = nodes.map((n) => {
-    const names = n.input.filter(Boolean);
-    for (const a of n.attribute) {
-      for (const g of [a.g, ...(a.graphs ?? [])]) if (g) collectSubgraphReads(g, names);
-    }
-    return names;
-  });
-  const fileIndex = new Map(nodes.map((n, i) => [n, i]));
-  const deps = nodes.map((_, i) => {
-    const d = new Set<number>();
-    for (const name of reads[i]) {
-      const p = producer.get(name);
-      if (p && p !== nodes[i]) d.add(fileIndex.get(p)!);
-    }
-    return d;
-  });
-  const dependents: number[][] = nodes.map(() => []);
-  const pending = deps.map((d) => d.size);
-  deps.forEach((d, i) => d.forEach((j) => dependents[j].push(i)));
-  // Kahn's algorithm, always taking the earliest ready node, so a sorted file keeps its order.
-  const ready = new MinHeap();
-  pending.forEach((p, i) => p === 0 && ready.push(i));
-  const order: NodeProto[] = [];
-  const done = new Uint8Array(nodes.length);
-  while (ready.size) {
-    const i = ready.pop();
-    done[i] = 1;
-    order.push(nodes[i]);
-    for (const j of dependents[i]) if (--pending[j] === 0) ready.push(j);
-  }
-  // A cycle or dangling input: keep the rest in file order rather than losing nodes.
-  nodes.forEach((n, i) => !done[i] && order.push(n));
-  const position = new Map(order.map((n, i) => [n, i]));
-  const consumers = new Map<string, { node: NodeProto; inputIndex: number }[]>();
-  for (const n of order) {
-    n.input.forEach((name, inputIndex) => {
-      if (!name) return;
-      let list = consumers.get(name);
-      if (!list) consumers.set(name, (list = []));
-      list.push({ node: n, inputIndex });
-    });
-  }
-  return { order, position, consumers, producer };
-}
-
-function collectSubgraphReads(g: GraphProto, into: string[]): void {
-  for (const n of g.node) {
-    into.push(...n.input.filter(Boolean));
-    for (const a of n.attribute) {
-      for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) collectSubgraphReads(sub, into);
-    }
-  }
-}
-
-class MinHeap {
-  private a: number[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  push(v: number): void {
-    const a = this.a;
-    a.push(v);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p] <= a[i]) break;
-      [a[p], a[i]] = [a[i], a[p]];
-      i = p;
-    }
-  }
-  pop(): number {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && a[l] < a[m]) m = l;
-        if (r < a.length && a[r] < a[m]) m = r;
-        if (m === i) break;
-        [a[m], a[i]] = [a[i], a[m]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-/** A node's name, or `OP@INDEX` (topological index) for unnamed nodes. */
-export function nodeName(node: NodeProto, index: number): string {
-  return node.name || `${node.op_type}@${index}`;
-}
-
-/** An INT attribute of a node, or `fallback` when absent. */
-export function intAttr(node: NodeProto, name: string, fallback: number): number {
-  const a = node.attribute.find((x) => x.name === name);
-  return a ? toNumber(a.i) : fallback;
 }
 
 /** Whether an ONNX data type is one `floats()` can read. */

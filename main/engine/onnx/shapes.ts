@@ -2,7 +2,8 @@
 // becomes the next part's inputs, and onnxruntime plans (and fuses) better with known shapes.
 // Covers the ops of image classifiers; anything else gets its element type and an unknown shape.
 import { DataType, toNumber, type NodeProto, type TypeProto } from './onnx-proto.js';
-import { intAttr, type OnnxModel } from './model.js';
+import { intAttr, intsAttr } from './graph.js';
+import type { OnnxModel } from './model.js';
 
 /** A dim: a size, a symbolic name, or null when unknown. */
 export type Dim = number | string | null;
@@ -22,6 +23,14 @@ const SAME_SHAPE = new Set([
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'PRelu']);
 const POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool']);
 const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
+/** Ops whose output is not of their first input's element type: what they give instead. */
+const OUTPUT_TYPE: Record<string, number> = {
+  Shape: DataType.INT64, Size: DataType.INT64, ArgMax: DataType.INT64, ArgMin: DataType.INT64, NonZero: DataType.INT64,
+  Equal: DataType.BOOL, Greater: DataType.BOOL, GreaterOrEqual: DataType.BOOL, Less: DataType.BOOL, LessOrEqual: DataType.BOOL,
+  Not: DataType.BOOL, And: DataType.BOOL, Or: DataType.BOOL, Xor: DataType.BOOL, IsNaN: DataType.BOOL, IsInf: DataType.BOOL,
+};
+/** Second outputs that are indices (TopK's, MaxPool's). */
+const INDEX_OUTPUTS = new Set(['TopK', 'MaxPool']);
 
 /** Types of every tensor the model's value_info, inputs, outputs and initializers name, plus what can be inferred. */
 export function inferTypes(model: OnnxModel): Map<string, TensorType> {
@@ -46,11 +55,12 @@ export function inferTypes(model: OnnxModel): Map<string, TensorType> {
     } catch {
       out = undefined;
     }
-    const fallback = inputs[0]?.elemType ?? DataType.FLOAT;
+    const fallback = outputElemType(node, inputs) ?? DataType.FLOAT;
     node.output.forEach((name, i) => {
       if (!name || types.has(name)) return;
       if (i === 0 && out) types.set(name, out);
       else if (i === 0) types.set(name, { elemType: fallback });
+      else if (i === 1 && INDEX_OUTPUTS.has(node.op_type)) types.set(name, { elemType: DataType.INT64 });
     });
   }
   return types;
@@ -78,11 +88,34 @@ function fromTypeProto(tp: TypeProto | null | undefined): TensorType | undefined
   return { elemType: tt.elem_type, dims };
 }
 
+/** The type of a Constant node's value (tensor, or one of the scalar and list attributes). */
+function constantType(node: NodeProto): TensorType | undefined {
+  const a = node.attribute[0];
+  if (!a) return undefined;
+  if (a.t) return { elemType: a.t.data_type, dims: a.t.dims.map(toNumber) };
+  if (a.name === 'value_float') return { elemType: DataType.FLOAT, dims: [] };
+  if (a.name === 'value_int') return { elemType: DataType.INT64, dims: [] };
+  if (a.name === 'value_floats') return { elemType: DataType.FLOAT, dims: [a.floats.length] };
+  if (a.name === 'value_ints') return { elemType: DataType.INT64, dims: [a.ints.length] };
+  return undefined;
+}
+
+/** The element type of a node's first output, from its op and inputs (undefined when unknown). */
+function outputElemType(node: NodeProto, inputs: (TensorType | undefined)[]): number | undefined {
+  const op = node.op_type;
+  return OUTPUT_TYPE[op] ?? (op === 'Where' || op === 'CastLike' ? inputs[1]?.elemType : inputs[0]?.elemType);
+}
+
 function inferNode(node: NodeProto, inputs: (TensorType | undefined)[], ints: Map<string, number[]>): TensorType | undefined {
   const op = node.op_type;
+  if (op === 'Constant') return constantType(node);
+  if (op === 'ConstantOfShape') {
+    const value = node.attribute.find((a) => a.name === 'value')?.t;
+    return { elemType: value ? value.data_type : DataType.FLOAT };
+  }
   const x = inputs[0];
   if (!x) return undefined;
-  const elemType = x.elemType;
+  const elemType = outputElemType(node, inputs) ?? x.elemType;
   if (op === 'Cast') return { elemType: intAttr(node, 'to', elemType), dims: x.dims };
   if (SAME_SHAPE.has(op)) return { elemType, dims: x.dims };
   if (!x.dims) return { elemType };
@@ -145,11 +178,6 @@ function inferNode(node: NodeProto, inputs: (TensorType | undefined)[], ints: Ma
     return { elemType, dims: out };
   }
   return { elemType };
-}
-
-function intsAttr(node: NodeProto, name: string): number[] {
-  const a = node.attribute.find((x) => x.name === name);
-  return a ? a.ints.map(toNumber) : [];
 }
 
 function strAttr(node: NodeProto, name: string): string {

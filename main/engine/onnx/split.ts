@@ -80,10 +80,11 @@ export function splitModel(model: OnnxModel, patched: string[]): ModelSplit {
     }
   }
   const graphOutputs = new Set(model.graph.output.map((o) => o.name));
+  // A Constant read on both sides is copied into the tail rather than passed across the cut.
   const cutOf = (set: Set<NodeProto>): string[] => {
     const cut: string[] = [];
     for (const n of order) {
-      if (!set.has(n)) continue;
+      if (!set.has(n) || isConstant(n)) continue;
       for (const o of n.output) {
         if (o && (idx.consumers.get(o) ?? []).some((c) => !set.has(c.node))) cut.push(o);
       }
@@ -107,7 +108,8 @@ export function splitModel(model: OnnxModel, patched: string[]): ModelSplit {
   }
 
   const headNodes = order.filter((n) => inHead.has(n));
-  const tailNodes = order.filter((n) => !inHead.has(n));
+  const readByTail = new Set(order.filter((n) => !inHead.has(n)).flatMap((n) => n.input.filter(Boolean)));
+  const tailNodes = order.filter((n) => !inHead.has(n) || (isConstant(n) && n.output.some((o) => readByTail.has(o))));
   const producedInHead = new Set(headNodes.flatMap((n) => n.output.filter(Boolean)));
   const cut = cutOf(inHead);
   const tailOutputs = model.graph.output.filter((o) => !producedInHead.has(o.name));
@@ -160,6 +162,10 @@ export function splitModel(model: OnnxModel, patched: string[]): ModelSplit {
     headNodes: headNodes.length,
     tailNodes: tailNodes.length,
   };
+}
+
+function isConstant(node: NodeProto): boolean {
+  return node.op_type === 'Constant' && node.input.length === 0;
 }
 
 /** A ModelProto holding `nodes`, the initializers they read, and the given inputs and outputs. */

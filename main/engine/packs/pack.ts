@@ -7,6 +7,11 @@ import type { ConditionMix } from '../../core/signature.js';
 import { installRoot } from '../io/install-root.js';
 import { AutoMixSchema } from '../auto/schema.js';
 import { sha256File, trustPolicy, verifyBytes, vouchFor } from './trust.js';
+import { checkPackModel } from './pack-model.js';
+import { checkInputSpec, InputSpecSchema, type InputSpec } from './input-spec.js';
+
+export { InputSpecSchema, type InputSpec };
+import { loadOnnx } from '../onnx/model.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an id is lower-case letters, digits and dashes');
 /** A file name inside the pack's folder: no absolute path, no `..`. */
@@ -15,22 +20,6 @@ const inPackPath = z
   .min(1)
   .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must stay inside the pack folder');
 const mix = z.record(id, z.number().finite().min(-4).max(4));
-
-export const InputSpecSchema = z.object({
-  /** Name of the model's input tensor. */
-  name: z.string().min(1),
-  layout: z.enum(['NCHW', 'NHWC']),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  channels: z.union([z.literal(1), z.literal(3)]),
-  colorSpace: z.enum(['grey', 'rgb', 'bgr']),
-  /** Pixel values are scaled to this range before mean/std: [0, 1] or [0, 255]. */
-  range: z.tuple([z.number(), z.number()]),
-  mean: z.array(z.number()).min(1),
-  std: z.array(z.number().positive()).min(1),
-  /** `fill` stretches, `contain` letterboxes, `cover` crops the centre. */
-  resize: z.enum(['fill', 'contain', 'cover']),
-});
 
 export const PackSchema = z.object({
   format: z.literal('rws-pack/1'),
@@ -69,7 +58,6 @@ export const PackSchema = z.object({
   autoMix: AutoMixSchema.optional(),
 });
 
-export type InputSpec = z.infer<typeof InputSpecSchema>;
 export type PackManifest = z.infer<typeof PackSchema>;
 
 /** A loaded model pack: its manifest, folder, model path and where each signature file lives. */
@@ -112,6 +100,7 @@ export function parsePackManifest(text: string, file: string): PackManifest {
     throw new RwsError('pack-field', `${file}: field "${field}": ${issue.message}`, { file, field });
   }
   const m = parsed.data;
+  checkInputSpec(m.input, file);
   const known = new Set(m.signatures.map((s) => s.id));
   for (const [kind, list] of [['conditions', m.conditions], ['mixes', m.mixes]] as const) {
     list.forEach((c, i) => {
@@ -165,6 +154,7 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
     }
     if (policy) vouchFor(actual);
   }
+  checkPackModel(manifest, await loadOnnx(modelPath), file);
   const libraries = [
     path.join(dir, 'signatures'),
     ...extraLibraries,

@@ -18,6 +18,7 @@ import { loadOnnx, parseOnnx, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
 import { byteTemplate, splitModel, type HeadTemplate } from '../onnx/split.js';
 import { createSession } from './session.js';
+import { assertHonestExport, withoutInitializerInputs } from '../onnx/export-check.js';
 
 export { loadSignatures };
 import { checkSignatures, loadSignatures } from '../signatures/fit.js';
@@ -33,6 +34,8 @@ export interface PatcherOptions {
   /** Accept signatures whose base tensors differ (transfer): `true` for all, or the ids allowed. */
   force?: boolean | readonly string[];
   threads?: number;
+  /** The input to feed (default: the model's first); a pack names it in `input.name`. */
+  inputName?: string;
   /** The output to return (default: the model's first). */
   outputName?: string;
   /** Devices as probed; tests pass a fake list. */
@@ -112,11 +115,13 @@ export class Patcher {
   }
 
   /**
-   * Checks every signature against the model (each tensor must exist, and its SHA-256 must match
-   * the signature's base hash unless forced), then builds the sessions for the chosen strategy.
+   * Refuses a model exported in training mode; checks every signature against the model (each
+   * tensor must exist, and its SHA-256 must match the signature's base hash unless forced), then
+   * builds the sessions for the chosen strategy.
    */
-  static async create(model: OnnxModel, signatures: Map<string, Signature>, opts: PatcherOptions = {}): Promise<Patcher> {
-    const warnings: string[] = [];
+  static async create(exported: OnnxModel, signatures: Map<string, Signature>, opts: PatcherOptions = {}): Promise<Patcher> {
+    const warnings = assertHonestExport(exported);
+    const model = withoutInitializerInputs(exported);
     const usable = checkSignatures(model, signatures, opts.force ?? false, warnings);
     const touched = new Set<string>();
     for (const sig of usable.values()) for (const t of sig.tensors) touched.add(t.name);
@@ -125,8 +130,11 @@ export class Patcher {
     const weights = new WeightPatch(clean, usable);
     const patched = weights.touched();
 
-    const inputName = model.inputs[0]?.name;
+    const inputName = opts.inputName ?? model.inputs[0]?.name;
     if (!inputName) throw new RwsError('onnx-format', `${model.file}: the model has no input`, { file: model.file });
+    if (!model.inputs.some((i) => i.name === inputName)) {
+      throw new RwsError('usage', `${model.file}: the model has no input "${inputName}" (inputs: ${model.inputs.map((i) => i.name).join(', ')})`, { file: model.file, field: 'input' });
+    }
     const outputName = opts.outputName ?? model.outputs[0]?.name;
     if (!outputName || !model.outputs.some((o) => o.name === outputName)) {
       throw new RwsError('usage', `${model.file}: the model has no output "${opts.outputName}" (outputs: ${model.outputs.map((o) => o.name).join(', ')})`, { file: model.file, field: 'output' });
@@ -136,16 +144,30 @@ export class Patcher {
     const sessionOpts = { device: opts.device ?? 'auto', threads: opts.threads, devices: opts.devices ?? listDevices() };
     const created = await createSession(model.encode({ embedExternal: true }), sessionOpts);
     const device = created.device;
-    const strategy = opts.strategy && opts.strategy !== 'auto' ? opts.strategy : chooseStrategy(model, patched);
+    const auto = !opts.strategy || opts.strategy === 'auto';
+    let strategy = auto ? chooseStrategy(model, patched) : (opts.strategy as PatchStrategy);
 
     let runner: PatchedRunner | undefined;
     const make = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device }).then((s) => s.session);
     const makeHead = (bytes: Uint8Array) => createSession(bytes, { ...sessionOpts, device, memPattern: false }).then((s) => s.session);
+    const build = (which: PatchStrategy): Promise<PatchedRunner> => {
+      if (which === 'head') return HeadRunner.create(model, patched, make, makeHead);
+      if (which === 'session') return Promise.resolve(new SessionRunner(wholeModelTemplate(model, patched), make));
+      return InputsRunner.create(model, patched, make);
+    };
     try {
       if (patched.length) {
-        if (strategy === 'head') runner = await HeadRunner.create(model, patched, make, makeHead);
-        else if (strategy === 'session') runner = new SessionRunner(wholeModelTemplate(model, patched), make);
-        else runner = await InputsRunner.create(model, patched, make);
+        try {
+          runner = await build(strategy);
+        } catch (e) {
+          // `auto` never settles on a strategy that does not load: a graph the head/tail split
+          // cannot cut (a patched weight read inside a subgraph, an op whose output type across
+          // the cut is unknown) is patched by re-creating the whole session instead.
+          if (!auto || strategy !== 'head') throw e;
+          warnings.push(`${model.file}: the head/tail split does not load (${(e as Error).message}); patching by re-creating the whole model's session instead (slower switches)`);
+          strategy = 'session';
+          runner = await build(strategy);
+        }
       }
     } catch (e) {
       await created.session.release();
@@ -282,7 +304,19 @@ class HeadRunner implements PatchedRunner {
     const split = splitModel(model, patched);
     const tail = split.identity ? undefined : await makeTail(split.tail);
     const inHead = new Set(split.modelOutputs.filter((o) => o.part === 'head').map((o) => o.name));
-    return new HeadRunner(split.headTemplate, tail, split.headOutputs, split.tailInputs, inHead, split.identity ? makeTail : makeHead);
+    const makeIt = split.identity ? makeTail : makeHead;
+    // Built once now with the clean values, so a head that onnxruntime refuses fails here (where
+    // `auto` can still choose another strategy) rather than at the first mix change.
+    let head: ort.InferenceSession;
+    try {
+      head = await makeIt(split.headTemplate.bytes(new Map()));
+    } catch (e) {
+      await tail?.release();
+      throw e;
+    }
+    const runner = new HeadRunner(split.headTemplate, tail, split.headOutputs, split.tailInputs, inHead, makeIt);
+    runner.head = head;
+    return runner;
   }
 
   async apply(values: Map<string, Float32Array>): Promise<void> {

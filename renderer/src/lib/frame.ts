@@ -8,11 +8,15 @@ export interface DrawPlan {
   dx: number; dy: number; dw: number; dh: number;
 }
 
-/** Where a `srcW×srcH` frame lands on a `dstW×dstH` input for the pack's resize mode. */
-export function drawPlan(mode: PackInputInfo['resize'], srcW: number, srcH: number, dstW: number, dstH: number): DrawPlan {
+/**
+ * Where a `srcW×srcH` frame lands on a `dstW×dstH` input for the pack's resize mode; with
+ * `shorterSide` (cover only) the frame's shorter side is scaled to it and the centre cut out.
+ */
+export function drawPlan(mode: PackInputInfo['resize'], srcW: number, srcH: number, dstW: number, dstH: number, shorterSide?: number): DrawPlan {
   const full = { sx: 0, sy: 0, sw: srcW, sh: srcH, dx: 0, dy: 0, dw: dstW, dh: dstH };
   if (mode === 'fill' || srcW <= 0 || srcH <= 0) return full;
-  const scale = mode === 'cover' ? Math.max(dstW / srcW, dstH / srcH) : Math.min(dstW / srcW, dstH / srcH);
+  const cover = shorterSide ? shorterSide / Math.min(srcW, srcH) : Math.max(dstW / srcW, dstH / srcH);
+  const scale = mode === 'cover' ? cover : Math.min(dstW / srcW, dstH / srcH);
   if (mode === 'cover') {
     // Centre crop of the source with the destination's aspect ratio.
     const sw = dstW / scale;

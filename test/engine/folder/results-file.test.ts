@@ -1,9 +1,10 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FileFailure, FileResult } from '../../../main/engine/folder/journal.js';
-import { resultsContent, writeResultsFile } from '../../../main/engine/folder/results-file.js';
+import { resultsContent, rowJson, writeResults, writeResultsFile, type ResultRow, type ShardRecord } from '../../../main/engine/folder/results-file.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'rws-results-file-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -64,5 +65,57 @@ describe('writeResultsFile', () => {
     expect(readFileSync(file, 'utf8')).toBe(before);
     expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(existsSync(file)).toBe(true);
+  });
+
+  it('writes each row as JSON.stringify does, for any names, labels, scores and mixes', () => {
+    const top = fc.record({ index: fc.integer({ min: 0, max: 999 }), label: fc.string({ unit: 'grapheme', maxLength: 12 }), score: fc.oneof(fc.double(), fc.constantFrom(0, -0, 1, 1e-300, NaN)) });
+    const row = fc.record({ file: fc.string({ unit: 'grapheme', maxLength: 30 }), top: fc.array(top, { maxLength: 6 }), mix: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.double({ noNaN: true })) });
+    fc.assert(
+      fc.property(row, fc.boolean(), (r, auto) => {
+        const want = JSON.stringify(auto ? { file: r.file, top: r.top, mix: r.mix } : { file: r.file, top: r.top }, null, 2).replace(/\n/g, '\n    ');
+        expect(rowJson(r, auto)).toBe(want);
+      }),
+    );
+  });
+
+  it('writes JSON and CSV as JSON.stringify and RFC 4180 quoting do, for any rows (short top lists, NaN scores, quoted labels)', async () => {
+    const top = fc.record({ index: fc.integer({ min: 0, max: 99 }), label: fc.string({ unit: 'grapheme', maxLength: 8 }), score: fc.oneof(fc.double(), fc.constantFrom(NaN, -0, 1e21, 5e-324)) });
+    const rows = fc.uniqueArray(fc.record({ file: fc.string({ unit: 'grapheme', maxLength: 12 }), top: fc.array(top, { maxLength: 3 }) }), { selector: (r) => r.file, maxLength: 12 });
+    const q = (v: unknown) => (v === undefined ? '' : /[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+    await fc.assert(
+      fc.asyncProperty(rows, async (list) => {
+        const sorted = [...list].sort(byFile);
+        const k = Math.max(0, ...sorted.map((r) => r.top.length));
+        await writeResults({ pack: 'p', mix: {}, device: 'cpu', rows: sorted, topWidth: k, failed: [] }, { json: path.join(tmp, 'p.json'), csv: path.join(tmp, 'p.csv') });
+        expect(readFileSync(path.join(tmp, 'p.json'), 'utf8')).toBe(JSON.stringify({ pack: 'p', mix: {}, device: 'cpu', results: sorted, failed: [] }, null, 2) + '\n');
+        const head = ['file', 'status', ...Array.from({ length: k }, (_, i) => [`top${i + 1}_index`, `top${i + 1}_label`, `top${i + 1}_score`]).flat(), 'error_code', 'error_message'];
+        const body = sorted.map((r) => [r.file, 'ok', ...Array.from({ length: k }, (_, i) => [r.top[i]?.index, r.top[i]?.label, r.top[i]?.score]).flat(), '', '']);
+        expect(readFileSync(path.join(tmp, 'p.csv'), 'utf8')).toBe([head, ...body].map((r) => r.map(q).join(',')).join('\r\n') + '\r\n');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('writes JSON and CSV in one pass over rows that come once, equal to each written alone, and a shard\'s record before its rows', async () => {
+    const { results, failed } = fixture(40, 3);
+    const content = resultsContent('pack', 'auto', 'cpu', results, failed);
+    const shard: ShardRecord = { index: 2, count: 3, run: 'pack@1+abc', top: 3, listing: { entries: 43, sha256: 'f'.repeat(64) } };
+    const once = async function* (): AsyncIterable<ResultRow> {
+      yield* content.rows;
+    };
+    await writeResults({ ...content, shard, rows: once() }, { json: path.join(tmp, 'both.json'), csv: path.join(tmp, 'both.csv') });
+    await writeResultsFile(path.join(tmp, 'alone.json'), 'json', { ...content, shard });
+    await writeResultsFile(path.join(tmp, 'alone.csv'), 'csv', content);
+    expect(readFileSync(path.join(tmp, 'both.json'), 'utf8')).toBe(readFileSync(path.join(tmp, 'alone.json'), 'utf8'));
+    expect(readFileSync(path.join(tmp, 'both.csv'), 'utf8')).toBe(readFileSync(path.join(tmp, 'alone.csv'), 'utf8'));
+    const failedOut = content.failed.map((f) => ({ file: f.file, code: f.code, message: f.message }));
+    expect(readFileSync(path.join(tmp, 'both.json'), 'utf8')).toBe(JSON.stringify({ pack: 'pack', mix: 'auto', device: 'cpu', shard, results: content.rows, failed: failedOut }, null, 2) + '\n');
+  });
+
+  it('writes rows larger than its buffer, and many of them, whole and in order', async () => {
+    const long = 'x'.repeat(700_000);
+    const rows: ResultRow[] = [{ file: 'a', top: [{ index: 0, label: long, score: 1 }] }, ...Array.from({ length: 5000 }, (_, i) => ({ file: `b${String(i).padStart(5, '0')}`, top: [{ index: 1, label: 'é', score: i }] })), { file: 'c', top: [{ index: 2, label: long + long, score: 0.5 }] }];
+    await writeResultsFile(path.join(tmp, 'big.json'), 'json', { pack: 'p', mix: {}, device: 'cpu', rows, topWidth: 1, failed: [] });
+    expect(readFileSync(path.join(tmp, 'big.json'), 'utf8')).toBe(JSON.stringify({ pack: 'p', mix: {}, device: 'cpu', results: rows, failed: [] }, null, 2) + '\n');
   });
 });

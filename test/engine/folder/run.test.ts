@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFile, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -11,8 +11,9 @@ import { chooseBatch, runFolder, type FolderProgress, type FolderRunOptions } fr
 import { walkInputs } from '../../../main/engine/folder/walk.js';
 import { decodeImage } from '../../../main/engine/io/image-decode.js';
 import { parseJournal } from '../../../main/engine/folder/journal.js';
+import { listingOf } from '../../../main/engine/folder/shard.js';
 import { resultsContent, writeResults } from '../../../main/engine/folder/results-file.js';
-import { folderTestModel, makeImageFolder, type ImageFolder } from './fixtures.js';
+import { folderTestModel, makeImageFolder, testImage, type ImageFolder } from './fixtures.js';
 
 const asRoot = process.getuid?.() === 0;
 let tmp: string;
@@ -210,6 +211,66 @@ describe('runFolder', () => {
     expect(chooseBatch('cuda', spec)).toBe(128);
     expect(chooseBatch('cpu', spec, 1)).toBe(1);
     expect(chooseBatch('cuda', { ...spec, channels: 3, width: 1024, height: 1024 })).toBe(5);
+  });
+});
+
+describe('runFolder with a shard', () => {
+  it('classifies only its shard\'s files and failures: the shards of N together are the whole run, each file once', async () => {
+    const full = await runFolder(base());
+    const everything = [...full.results.map((r) => r.file), ...full.failed.map((f) => f.file)];
+    for (const n of [1, 3]) {
+      const parts = [];
+      for (let index = 1; index <= n; index++) {
+        let total = -1;
+        const s = await runFolder(base({ shard: { index, count: n }, onProgress: (p) => (total = p.total) }));
+        expect(total).toBe(s.results.length + s.failed.length);
+        // Every shard lists the whole input, so shards of one run can be told by it.
+        expect(s.listing).toEqual(listingOf(everything));
+        parts.push(s);
+      }
+      const results = parts.flatMap((p) => p.results);
+      const failed = parts.flatMap((p) => p.failed);
+      expect(results.map((r) => r.file).sort()).toEqual(full.results.map((r) => r.file));
+      expect(failed.map((f) => f.file).sort()).toEqual(full.failed.map((f) => f.file));
+      const byFile = new Map(full.results.map((r) => [r.file, r]));
+      for (const r of results) expect(r.top).toEqual(byFile.get(r.file)!.top);
+      if (n > 1) for (const p of parts) expect(p.results.length).toBeLessThan(full.results.length);
+    }
+  });
+
+  it('records its shard in the journal, marks the journal complete only at the end, and resumes no journal of another shard or N', async () => {
+    const journal = path.join(tmp, 'shard.journal.jsonl');
+    const stop = new AbortController();
+    const first = await runFolder(base({ journal, shard: { index: 2, count: 3 }, batch: 2, onResult: () => stop.abort(), signal: stop.signal }));
+    expect(first.stopped).toBe(true);
+    let j = parseJournal(await readFile(journal, 'utf8'));
+    expect(j.header?.shard).toEqual({ index: 2, count: 3 });
+    expect(j.complete).toBeUndefined();
+    await expect(runFolder(base({ journal, resume: true, shard: { index: 1, count: 3 } }))).rejects.toThrow(/its shard is 2\/3, this run's 1\/3/);
+    await expect(runFolder(base({ journal, resume: true, shard: { index: 2, count: 4 } }))).rejects.toThrow(/its number of shards is 3, this run's 4/);
+    await expect(runFolder(base({ journal, resume: true }))).rejects.toThrow(/its number of shards is 3, this run's 1/);
+    const done = await runFolder(base({ journal, resume: true, shard: { index: 2, count: 3 } }));
+    j = parseJournal(await readFile(journal, 'utf8'));
+    expect(j.complete).toEqual({ device: 'cpu', listing: done.listing });
+    expect(j.results.size).toBe(done.results.length);
+  });
+
+  it('lets shards copy into one folder at once without overwriting each other\'s copies', async () => {
+    const src = path.join(tmp, 'same names');
+    const hashes: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      await mkdir(path.join(src, `card ${i}`), { recursive: true });
+      const bytes = await testImage(200 + i).png().toBuffer();
+      await writeFile(path.join(src, `card ${i}`, 'IMG_0001.png'), bytes);
+      hashes.push(createHash('sha256').update(bytes).digest('hex'));
+    }
+    const dest = path.join(tmp, 'shared by class');
+    await Promise.all([1, 2, 3].map((index) => runFolder(base({ inputs: [src], copyTo: dest, batch: 1, shard: { index, count: 3 } }))));
+    const copies: string[] = [];
+    for (const label of await readdir(dest)) {
+      for (const f of await readdir(path.join(dest, label))) copies.push(createHash('sha256').update(await readFile(path.join(dest, label, f))).digest('hex'));
+    }
+    expect(copies.sort()).toEqual(hashes.sort());
   });
 });
 

@@ -40,6 +40,23 @@ describe('walkInputs', () => {
     expect(w.files.filter((f) => f.rel !== 'notes.txt').every((f) => f.rel.startsWith('sub folder/'))).toBe(true);
   });
 
+  it('keys each file for sharding by its path inside its own input, NFC, whatever the input is called', async () => {
+    const alone = await walkInputs([folder.dir]);
+    const several = await walkInputs([folder.dir, path.join(tmp, 'other')]);
+    const keys = (w: typeof alone) => new Map(w.files.map((f) => [f.path, f.key]));
+    expect(keys(alone).get(path.join(folder.dir, 'sub folder', 'ünïcödé 日本', 'image 002.webp'))).toBe('sub folder/ünïcödé 日本/image 002.webp'.normalize('NFC'));
+    // With several inputs the results name is prefixed by the input; the key is not.
+    const inBoth = several.files.filter((f) => keys(alone).has(f.path));
+    expect(inBoth.length).toBe(alone.files.length);
+    for (const f of inBoth) {
+      expect(f.rel).toBe(`photos/${keys(alone).get(f.path)}`);
+      expect(f.key).toBe(keys(alone).get(f.path));
+    }
+    expect(alone.problems.map((p) => p.key)).toEqual([folder.bad.brokenLink]);
+    const named = await walkInputs([path.join(folder.dir, 'rotated.jpg')]);
+    expect(named.files.map((f) => [f.rel, f.key])).toEqual([['rotated.jpg', 'rotated.jpg']]);
+  });
+
   it('does not follow a link to a folder above it, and refuses a missing input', async () => {
     const loopy = path.join(tmp, 'loopy');
     await mkdir(path.join(loopy, 'a'), { recursive: true });

@@ -161,3 +161,22 @@ describe('decodeImage', () => {
     expect(await codeOf(decodeImage(file, grey28))).toBe('unreadable');
   });
 });
+
+describe('resize 256 then centre-crop 224 (shorterSide)', () => {
+  it('equals scaling the shorter side to 256 and cutting out the centre 224×224, as torchvision does', async () => {
+    const rgb: InputSpec = { ...grey28, width: 224, height: 224, channels: 3, colorSpace: 'rgb', layout: 'NHWC', resize: 'cover', shorterSide: 256 };
+    const source = await testImage(3, 400, 300).png().toBuffer();
+    const ours = await decodeImage(source, rgb);
+    // torchvision's way, step by step: shorter side 300 → 256 (width 400 → 341), then the centre.
+    const scaled = await sharp(source).resize(341, 256, { fit: 'fill' }).png().toBuffer();
+    const { data } = await sharp(scaled).extract({ left: Math.round((341 - 224) / 2), top: 16, width: 224, height: 224 }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    let diff = 0;
+    for (let i = 0; i < ours.length; i++) diff += Math.abs(ours[i]! - data[i]! / 255);
+    expect(diff / ours.length).toBeLessThan(0.01);
+    // Not what a plain cover resize (the whole shorter side, no 256 step) gives.
+    const cover = await decodeImage(source, { ...rgb, shorterSide: undefined });
+    let coverDiff = 0;
+    for (let i = 0; i < ours.length; i++) coverDiff += Math.abs(ours[i]! - cover[i]!);
+    expect(coverDiff / ours.length).toBeGreaterThan(0.01);
+  });
+});

@@ -15,6 +15,15 @@ describe('camera frame to model input', () => {
     expect([p.dx, p.dy, p.dw, p.dh]).toEqual([0, 0, 28, 28]);
   });
 
+  it('with a shorter side (resize 256, crop 224) cuts the centre 224/256 of the frame\'s shorter side', () => {
+    const p = drawPlan('cover', 640, 480, 224, 224, 256);
+    expect(p.sh).toBeCloseTo(420);
+    expect(p.sw).toBeCloseTo(420);
+    expect(p.sx).toBeCloseTo(110);
+    expect(p.sy).toBeCloseTo(30);
+    expect([p.dx, p.dy, p.dw, p.dh]).toEqual([0, 0, 224, 224]);
+  });
+
   it('letterboxes for contain', () => {
     const p = drawPlan('contain', 640, 320, 28, 28);
     expect([p.sx, p.sy, p.sw, p.sh]).toEqual([0, 0, 640, 320]);

@@ -1,0 +1,505 @@
+"""Runs an ONNX graph in PyTorch, op by op, so gradients flow through it: the training backend.
+
+Started by main/engine/train/torch-graph.ts (never by hand); it speaks JSON lines on stdin/stdout
+and exchanges tensors as safetensors files. The TypeScript side reads the ONNX model and hands
+over a plan (nodes in topological order, attributes decoded) and every initializer; this file
+knows only how each ONNX op maps onto torch. Weights named `trainable` become parameters, all
+others stay constants, so autograd computes gradients for those tensors and nothing else.
+BatchNormalization always uses its running statistics (inference semantics, as onnxruntime runs it).
+
+Needs only Debian's python3-torch (no onnx package): /usr/bin/python3 by default, or $RWS_PYTHON.
+"""
+import json
+import math
+import struct
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+DTYPES = {
+    "F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
+NAMES = {v: k for k, v in DTYPES.items()}
+# ONNX TensorProto data types, for Cast and ConstantOfShape.
+ONNX_DTYPES = {1: torch.float32, 2: torch.uint8, 3: torch.int8, 5: torch.int16, 6: torch.int32, 7: torch.int64,
+               9: torch.bool, 10: torch.float16, 11: torch.float64, 16: torch.bfloat16}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        dtype = DTYPES[info["dtype"]]
+        raw = bytearray(data[base + start:base + end])
+        t = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+        out[name] = t.reshape(info["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, chunks, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        raw = t.numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for c in chunks:
+            f.write(c)
+
+
+class Unsupported(Exception):
+    pass
+
+
+def ints(t):
+    return [int(v) for v in t.reshape(-1).tolist()]
+
+
+def conv_padding(attrs, x, kernel, strides, dilations, value=0.0):
+    """ONNX pads (begin..., end...) or auto_pad as torch's symmetric padding, padding x first when lopsided."""
+    rank = len(kernel)
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads_b, pads_e = [], []
+        for i in range(rank):
+            size = x.shape[2 + i]
+            out = math.ceil(size / strides[i])
+            total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size)
+            small, big = total // 2, total - total // 2
+            pads_b.append(small if auto == "SAME_UPPER" else big)
+            pads_e.append(big if auto == "SAME_UPPER" else small)
+    else:
+        pads = attrs.get("pads", [0] * (2 * rank))
+        pads_b, pads_e = pads[:rank], pads[rank:]
+    if pads_b == pads_e:
+        return x, pads_b
+    flat = []
+    for i in reversed(range(rank)):
+        flat += [pads_b[i], pads_e[i]]
+    return F.pad(x, flat, value=value), [0] * rank
+
+
+def op_conv(n, x, w, b=None):
+    a = n["attrs"]
+    rank = w.dim() - 2
+    kernel = a.get("kernel_shape", list(w.shape[2:]))
+    strides = a.get("strides", [1] * rank)
+    dilations = a.get("dilations", [1] * rank)
+    x, padding = conv_padding(a, x, kernel, strides, dilations)
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[rank]
+    return conv(x, w, b, strides, padding, dilations, a.get("group", 1))
+
+
+def op_conv_transpose(n, x, w, b=None):
+    a = n["attrs"]
+    rank = w.dim() - 2
+    pads = a.get("pads", [0] * (2 * rank))
+    if pads[:rank] != pads[rank:] or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise Unsupported("ConvTranspose with lopsided or automatic padding")
+    conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[rank]
+    return conv(x, w, b, a.get("strides", [1] * rank), pads[:rank], a.get("output_padding", [0] * rank), a.get("group", 1), a.get("dilations", [1] * rank))
+
+
+def op_pool(kind):
+    def run(n, x):
+        a = n["attrs"]
+        kernel = a["kernel_shape"]
+        rank = len(kernel)
+        strides = a.get("strides", [1] * rank)
+        dilations = a.get("dilations", [1] * rank)
+        x, padding = conv_padding(a, x, kernel, strides, dilations, value=-math.inf if kind == "max" else 0.0)
+        ceil = bool(a.get("ceil_mode", 0))
+        if kind == "max":
+            return {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[rank](x, kernel, strides, padding, dilations, ceil)
+        return {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[rank](x, kernel, strides, padding, ceil, bool(a.get("count_include_pad", 0)))
+    return run
+
+
+def op_batch_norm(n, x, scale, bias, mean, var):
+    if n["attrs"].get("training_mode", 0):
+        raise Unsupported("BatchNormalization in training mode")
+    return F.batch_norm(x, mean, var, scale, bias, False, 0.0, n["attrs"].get("epsilon", 1e-5))
+
+
+def op_layer_norm(n, x, scale, bias=None):
+    axis = n["attrs"].get("axis", -1)
+    axis = axis if axis >= 0 else x.dim() + axis
+    return F.layer_norm(x, tuple(x.shape[axis:]), scale, bias, n["attrs"].get("epsilon", 1e-5))
+
+
+def op_gemm(n, a, b, c=None):
+    at = n["attrs"]
+    if at.get("transA", 0):
+        a = a.t()
+    if at.get("transB", 0):
+        b = b.t()
+    y = at.get("alpha", 1.0) * (a @ b)
+    return y if c is None else y + at.get("beta", 1.0) * c
+
+
+def op_div(n, a, b):
+    if not a.is_floating_point() and not b.is_floating_point():
+        return torch.div(a, b, rounding_mode="trunc")
+    return a / b
+
+
+def op_clip(n, x, lo=None, hi=None):
+    a = n["attrs"]
+    lo = lo if lo is not None else a.get("min")
+    hi = hi if hi is not None else a.get("max")
+    return torch.clamp(x, lo, hi)
+
+
+def axes_of(n, axes_input, default=None):
+    if axes_input is not None:
+        return ints(axes_input)
+    return n["attrs"].get("axes", default)
+
+
+def op_unsqueeze(n, x, axes=None):
+    axes = axes_of(n, axes)
+    rank = x.dim() + len(axes)
+    for ax in sorted(a if a >= 0 else a + rank for a in axes):
+        x = x.unsqueeze(ax)
+    return x
+
+
+def op_squeeze(n, x, axes=None):
+    axes = axes_of(n, axes)
+    if axes is None:
+        return x.squeeze()
+    for ax in sorted((a if a >= 0 else a + x.dim() for a in axes), reverse=True):
+        x = x.squeeze(ax)
+    return x
+
+
+def op_reshape(n, x, shape):
+    shape = ints(shape)
+    if not n["attrs"].get("allowzero", 0):
+        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def op_flatten(n, x):
+    axis = n["attrs"].get("axis", 1)
+    axis = axis if axis >= 0 else axis + x.dim()
+    lead = 1
+    for d in x.shape[:axis]:
+        lead *= d
+    return x.reshape(lead, -1)
+
+
+def op_transpose(n, x):
+    return x.permute(n["attrs"].get("perm", list(reversed(range(x.dim())))))
+
+
+def op_concat(n, *xs):
+    return torch.cat(list(xs), n["attrs"]["axis"])
+
+
+def op_split(n, x, split=None):
+    a = n["attrs"]
+    axis = a.get("axis", 0)
+    sizes = ints(split) if split is not None else a.get("split")
+    if sizes is None:
+        parts = a.get("num_outputs", len(n["outputs"]))
+        size = -(-x.shape[axis] // parts)
+        sizes = [min(size, x.shape[axis] - i * size) for i in range(parts)]
+    return list(torch.split(x, sizes, axis))
+
+
+def op_slice(n, x, starts, ends, axes=None, steps=None):
+    starts, ends = ints(starts), ints(ends)
+    axes = ints(axes) if axes is not None else list(range(len(starts)))
+    steps = ints(steps) if steps is not None else [1] * len(starts)
+    index = [slice(None)] * x.dim()
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        ax = ax if ax >= 0 else ax + x.dim()
+        size = x.shape[ax]
+        if st < 0:
+            raise Unsupported("Slice with a negative step")
+        s = max(0, min(size, s + size if s < 0 else s))
+        e = max(0, min(size, e + size if e < 0 else e))
+        index[ax] = slice(s, e, st)
+    return x[tuple(index)]
+
+
+def op_gather(n, data, indices):
+    axis = n["attrs"].get("axis", 0)
+    axis = axis if axis >= 0 else axis + data.dim()
+    idx = torch.where(indices < 0, indices + data.shape[axis], indices).long()
+    out = torch.index_select(data, axis, idx.reshape(-1))
+    return out.reshape(tuple(data.shape[:axis]) + tuple(idx.shape) + tuple(data.shape[axis + 1:]))
+
+
+def op_shape(n, x):
+    dims = list(x.shape)
+    a = n["attrs"]
+    return torch.tensor(dims[a.get("start", 0):a.get("end", len(dims))], dtype=torch.int64)
+
+
+def op_expand(n, x, shape):
+    return x.expand(torch.broadcast_shapes(tuple(x.shape), tuple(ints(shape))))
+
+
+def op_constant(n):
+    a = n["attrs"]
+    if "value" in a:
+        return a["value"]
+    if "value_float" in a:
+        return torch.tensor(a["value_float"], dtype=torch.float32)
+    if "value_floats" in a:
+        return torch.tensor(a["value_floats"], dtype=torch.float32)
+    if "value_int" in a:
+        return torch.tensor(a["value_int"], dtype=torch.int64)
+    if "value_ints" in a:
+        return torch.tensor(a["value_ints"], dtype=torch.int64)
+    raise Unsupported("Constant without a value")
+
+
+def op_constant_of_shape(n, shape):
+    value = n["attrs"].get("value")
+    fill = value.reshape(-1)[0] if value is not None else torch.tensor(0.0)
+    return torch.full(ints(shape), fill.item(), dtype=fill.dtype)
+
+
+def op_reduce(fn):
+    def run(n, x, axes=None):
+        axes = axes_of(n, axes)
+        keep = bool(n["attrs"].get("keepdims", 1))
+        if not axes:
+            if n["attrs"].get("noop_with_empty_axes", 0):
+                return x
+            axes = list(range(x.dim()))
+        return fn(x, axes, keep)
+    return run
+
+
+def op_softmax(fn):
+    def run(n, x):
+        return fn(x, n["attrs"].get("axis", -1))
+    return run
+
+
+def op_variadic(fn):
+    def run(n, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = fn(out, x)
+        return out
+    return run
+
+
+OPS = {
+    "Conv": op_conv,
+    "ConvTranspose": op_conv_transpose,
+    "BatchNormalization": op_batch_norm,
+    "LayerNormalization": op_layer_norm,
+    "InstanceNormalization": lambda n, x, s, b: F.instance_norm(x, weight=s, bias=b, eps=n["attrs"].get("epsilon", 1e-5)),
+    "Gemm": op_gemm,
+    "MatMul": lambda n, a, b: torch.matmul(a, b),
+    "Add": lambda n, a, b: a + b,
+    "Sub": lambda n, a, b: a - b,
+    "Mul": lambda n, a, b: a * b,
+    "Div": op_div,
+    "Pow": lambda n, a, b: torch.pow(a, b),
+    "Sqrt": lambda n, x: torch.sqrt(x),
+    "Exp": lambda n, x: torch.exp(x),
+    "Log": lambda n, x: torch.log(x),
+    "Neg": lambda n, x: -x,
+    "Abs": lambda n, x: torch.abs(x),
+    "Reciprocal": lambda n, x: 1.0 / x,
+    "Erf": lambda n, x: torch.erf(x),
+    "Floor": lambda n, x: torch.floor(x),
+    "Ceil": lambda n, x: torch.ceil(x),
+    "Relu": lambda n, x: F.relu(x),
+    "LeakyRelu": lambda n, x: F.leaky_relu(x, n["attrs"].get("alpha", 0.01)),
+    "Elu": lambda n, x: F.elu(x, n["attrs"].get("alpha", 1.0)),
+    "Selu": lambda n, x: F.selu(x),
+    "Sigmoid": lambda n, x: torch.sigmoid(x),
+    "Tanh": lambda n, x: torch.tanh(x),
+    "Softplus": lambda n, x: F.softplus(x),
+    "Gelu": lambda n, x: F.gelu(x, approximate="tanh" if n["attrs"].get("approximate", "none") == "tanh" else "none"),
+    "HardSigmoid": lambda n, x: torch.clamp(n["attrs"].get("alpha", 0.2) * x + n["attrs"].get("beta", 0.5), 0, 1),
+    "HardSwish": lambda n, x: F.hardswish(x),
+    "PRelu": lambda n, x, slope: torch.where(x >= 0, x, x * slope),
+    "Clip": op_clip,
+    "Softmax": op_softmax(torch.softmax),
+    "LogSoftmax": op_softmax(torch.log_softmax),
+    "GlobalAveragePool": lambda n, x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True),
+    "GlobalMaxPool": lambda n, x: x.amax(dim=tuple(range(2, x.dim())), keepdim=True),
+    "MaxPool": op_pool("max"),
+    "AveragePool": op_pool("avg"),
+    "Flatten": op_flatten,
+    "Reshape": op_reshape,
+    "Transpose": op_transpose,
+    "Concat": op_concat,
+    "Split": op_split,
+    "Slice": op_slice,
+    "Gather": op_gather,
+    "Shape": op_shape,
+    "Size": lambda n, x: torch.tensor(x.numel(), dtype=torch.int64),
+    "Unsqueeze": op_unsqueeze,
+    "Squeeze": op_squeeze,
+    "Expand": op_expand,
+    "Tile": lambda n, x, reps: x.repeat(ints(reps)),
+    "Constant": op_constant,
+    "ConstantOfShape": op_constant_of_shape,
+    "Range": lambda n, start, limit, delta: torch.arange(start.item(), limit.item(), delta.item(), dtype=start.dtype),
+    "Cast": lambda n, x: x.to(ONNX_DTYPES[n["attrs"]["to"]]),
+    "Identity": lambda n, x: x,
+    "Dropout": lambda n, x, *rest: (x, torch.ones_like(x, dtype=torch.bool)),
+    "Where": lambda n, c, a, b: torch.where(c, a, b),
+    "Equal": lambda n, a, b: a == b,
+    "Greater": lambda n, a, b: a > b,
+    "Less": lambda n, a, b: a < b,
+    "Not": lambda n, x: torch.logical_not(x),
+    "And": lambda n, a, b: torch.logical_and(a, b),
+    "Or": lambda n, a, b: torch.logical_or(a, b),
+    "Max": op_variadic(torch.maximum),
+    "Min": op_variadic(torch.minimum),
+    "Sum": op_variadic(lambda a, b: a + b),
+    "ReduceMean": op_reduce(lambda x, axes, keep: x.mean(dim=axes, keepdim=keep)),
+    "ReduceSum": op_reduce(lambda x, axes, keep: x.sum(dim=axes, keepdim=keep)),
+    "ReduceMax": op_reduce(lambda x, axes, keep: x.amax(dim=axes, keepdim=keep)),
+    "ReduceMin": op_reduce(lambda x, axes, keep: x.amin(dim=axes, keepdim=keep)),
+}
+
+
+class Graph:
+    def __init__(self, plan, weights, trainable):
+        self.nodes = plan["nodes"]
+        self.inputs = plan["inputs"]
+        self.outputs = plan["outputs"]
+        missing = sorted({n["op"] for n in self.nodes if n["op"] not in OPS or n.get("domain") not in (None, "", "ai.onnx")})
+        if missing:
+            raise Unsupported("ops the training backend does not convert: %s" % ", ".join(missing))
+        for n in self.nodes:
+            for key, value in list(n["attrs"].items()):
+                if isinstance(value, dict) and "tensor" in value:
+                    n["attrs"][key] = weights.pop(value["tensor"])
+        unknown = [t for t in trainable if t not in weights]
+        if unknown:
+            raise Unsupported("no weight named %s" % ", ".join(unknown))
+        # BatchNorm's running statistics are measured, not learned: no gradient reaches them.
+        stats = {n["inputs"][i] for n in self.nodes if n["op"] == "BatchNormalization" for i in (3, 4) if len(n["inputs"]) > i}
+        self.statistics = [t for t in trainable if t in stats]
+        self.trainable = [t for t in trainable if t not in stats]
+        self.values = {}
+        for name, t in weights.items():
+            if name in self.trainable:
+                self.values[name] = torch.nn.Parameter(t.clone())
+            else:
+                self.values[name] = t
+
+    def parameters(self):
+        return [self.values[n] for n in self.trainable]
+
+    def run(self, feeds):
+        env = dict(self.values)
+        env.update(feeds)
+        for n in self.nodes:
+            args = [env[i] if i else None for i in n["inputs"]]
+            while args and args[-1] is None:
+                args.pop()
+            try:
+                out = OPS[n["op"]](n, *args)
+            except Unsupported:
+                raise
+            except Exception as e:
+                raise RuntimeError("node %s (%s): %s" % (n["name"], n["op"], e)) from e
+            outs = out if isinstance(out, (list, tuple)) else [out]
+            for name, value in zip(n["outputs"], outs):
+                if name:
+                    env[name] = value
+        return [env[o] for o in self.outputs]
+
+
+def loss_of(logits, req):
+    if "labels" in req:
+        return F.cross_entropy(logits, torch.tensor(req["labels"], dtype=torch.int64))
+    # One distribution per position of the output's last axis (an image's classes, or a detector's per-box classes).
+    target = read_safetensors(req["targets"])["targets"].reshape(logits.shape)
+    return -(target * torch.log_softmax(logits, -1)).sum(-1).mean()
+
+
+class Session:
+    def __init__(self):
+        self.graph = None
+        self.optimizer = None
+
+    def handle(self, req):
+        op = req["op"]
+        if op == "load":
+            torch.set_num_threads(req.get("threads") or torch.get_num_threads())
+            plan = json.load(open(req["plan"]))
+            self.graph = Graph(plan, read_safetensors(req["weights"]), req.get("trainable", []))
+            params = self.graph.parameters()
+            self.optimizer = torch.optim.SGD(params, lr=req.get("lr", 0.01), momentum=req.get("momentum", 0.0)) if params else None
+            return {"trainable": self.graph.trainable, "statistics": self.graph.statistics, "threads": torch.get_num_threads(), "torch": torch.__version__}
+        g = self.graph
+        if g is None:
+            raise RuntimeError("no graph loaded")
+        if op == "forward":
+            x = read_safetensors(req["input"])
+            with torch.no_grad():
+                outs = g.run(x)
+            write_safetensors(req["out"], {"out%d" % i: o for i, o in enumerate(outs)})
+            return {"outputs": len(outs)}
+        if op == "step":
+            x = read_safetensors(req["input"])
+            if req.get("lr") is not None:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = req["lr"]
+            t0 = time.perf_counter()
+            self.optimizer.zero_grad(set_to_none=True)
+            logits = g.run(x)[req.get("output", 0)]
+            loss = loss_of(logits, req)
+            loss.backward()
+            grads = {name: float(p.grad.norm()) if p.grad is not None else None for name, p in zip(g.trainable, g.parameters())}
+            if req.get("gradients"):
+                write_safetensors(req["gradients"], {name: p.grad for name, p in zip(g.trainable, g.parameters()) if p.grad is not None})
+            if req.get("update", True):
+                self.optimizer.step()
+            return {"loss": float(loss), "gradNorms": grads, "seconds": time.perf_counter() - t0}
+        if op == "weights":
+            names = req.get("names") or list(g.values.keys())
+            write_safetensors(req["out"], {n: g.values[n] for n in names})
+            return {"tensors": len(names)}
+        raise RuntimeError("unknown request %r" % op)
+
+
+def main():
+    session = Session()
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            reply = {"id": req.get("id"), "ok": True, "value": session.handle(req)}
+        except Unsupported as e:
+            reply = {"id": req.get("id"), "ok": False, "code": "train-unsupported", "error": str(e)}
+        except Exception as e:
+            reply = {"id": req.get("id"), "ok": False, "code": "train-backend", "error": "%s: %s" % (type(e).__name__, e)}
+        print(json.dumps(reply), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+// The training backend: the ONNX graph converted op by op to torch gives onnxruntime's outputs
+// (≤ 1e-5) on every family, and an SGD step moves the trainable tensors only.
+import { spawnSync } from 'node:child_process';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
+import { pythonCommand, TorchGraph } from '../../../main/engine/train/torch-graph.js';
+import { familyFiles, familyInput, maxDiff } from '../../fixtures/families.js';
+import { seededRandom } from '../../fixtures/models.js';
+
+const hasTorch = spawnSync(pythonCommand(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+if (!hasTorch) console.warn(`SKIPPED test/engine/train: ${pythonCommand()} has no torch (apt-get install python3-torch, or set RWS_PYTHON)`);
+
+let backend: TorchGraph | undefined;
+/** One backend process for the file: each test loads its model into it. */
+async function loaded(model: OnnxModel, trainable: string[] = []): Promise<TorchGraph> {
+  if (!backend) backend = await TorchGraph.open(model, { trainable, threads: 2, lr: 0.5 });
+  else await backend.load(model, { trainable, threads: 2, lr: 0.5 });
+  return backend;
+}
+afterAll(async () => {
+  await backend?.close();
+});
+
+async function ortOutputs(model: OnnxModel, x: { data: Float32Array; dims: number[] }): Promise<Float32Array[]> {
+  const s = await ort.InferenceSession.create(model.encode({ embedExternal: true }), { intraOpNumThreads: 1 });
+  const out = await s.run({ [model.inputs[0]!.name]: new ort.Tensor('float32', x.data, x.dims) });
+  const values = s.outputNames.map((n) => out[n]!.data as Float32Array);
+  await s.release();
+  return values;
+}
+
+/** The tensors of the first `k` layers, BatchNorm statistics included (the backend keeps those fixed). */
+function firstLayers(model: OnnxModel, k: number): string[] {
+  return model.layers().slice(0, k).flatMap((l) => l.tensors.map((t) => t.name));
+}
+
+describe.skipIf(!hasTorch)('torch backend: the converted graph computes what onnxruntime computes', () => {
+  for (const f of familyFiles()) {
+    it(`${f.stem}: every output within 1e-5`, async () => {
+      const model = await loadOnnx(f.file);
+      const g = await loaded(model);
+      const x = familyInput(f.inputBatch);
+      const ours = await g.forward(x.data, x.dims);
+      const theirs = await ortOutputs(model, x);
+      expect(ours.length).toBe(theirs.length);
+      ours.forEach((o, i) => expect(maxDiff(o, theirs[i]!)).toBeLessThanOrEqual(1e-5));
+    });
+  }
+});
+
+describe.skipIf(!hasTorch)('torch backend: a training step reaches the first K layers and nothing else', () => {
+  for (const f of familyFiles().filter((x) => x.batch === 'dynamic')) {
+    it(`${f.stem}: K = 3 layers trained, every other weight bit for bit the same`, async () => {
+      const model = await loadOnnx(f.file);
+      const asked = firstLayers(model, 3);
+      const g = await loaded(model, asked);
+      const stats = model.layers().slice(0, 3).flatMap((l) => l.tensors.filter((t) => t.role === 'mean' || t.role === 'var').map((t) => t.name));
+      expect(g.statistics.sort()).toEqual(stats.sort());
+      expect(g.trainable.sort()).toEqual(asked.filter((n) => !stats.includes(n)).sort());
+      const before = await g.weights();
+      const x = familyInput(2);
+      // SSDLite's first output is boxes: train its per-box class scores towards one class per box.
+      const target = f.family === 'ssdlite' ? { probabilities: Float32Array.from({ length: 2 * 40 * 10 }, (_, i) => (i % 10 === (i >> 4) % 10 ? 0.91 : 0.01)) } : { labels: [3, 7] };
+      const r = await g.step(x.data, x.dims, target, { output: f.family === 'ssdlite' ? 1 : 0 });
+      expect(Number.isFinite(r.loss)).toBe(true);
+      const after = await g.weights();
+      expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+      for (const [name, v] of after) {
+        const d = maxDiff(v, before.get(name)!);
+        if (g.trainable.includes(name)) {
+          expect(r.gradNorms[name], name).toBeGreaterThan(0);
+          expect(d, name).toBeGreaterThan(0);
+        } else expect(d, name).toBe(0);
+      }
+    });
+  }
+});
+
+describe.skipIf(!hasTorch)('torch backend: gradients equal finite differences through onnxruntime', () => {
+  it('resnet (BatchNorm kept): ⟨∇L, d⟩ = (L(θ+εd) − L(θ−εd)) / 2ε within 2%', async () => {
+    const f = familyFiles(['resnet']).find((x) => x.form === 'unfolded' && x.batch === 'dynamic')!;
+    const model = await loadOnnx(f.file);
+    const g = await loaded(model, firstLayers(model, 2));
+    const x = familyInput(2);
+    const labels = [1, 8];
+    const r = await g.step(x.data, x.dims, { labels }, { gradients: true, update: false });
+    const rand = seededRandom(3);
+    const direction = new Map(g.trainable.map((n) => [n, Float32Array.from(model.floats(n), () => rand() * 2 - 1)]));
+    let predicted = 0;
+    for (const [n, d] of direction) d.forEach((v, i) => (predicted += v * r.gradients!.get(n)![i]!));
+    // Small enough that few ReLUs and max-pools change sides, large enough for float32 losses.
+    const eps = 1e-4;
+    const lossAt = async (sign: number) => {
+      const m = parseOnnx(model.encode(), { file: 'moved.onnx' });
+      for (const [n, d] of direction) m.setFloats(n, Float32Array.from(model.floats(n), (v, i) => v + sign * eps * d[i]!));
+      const logits = (await ortOutputs(m, x))[0]!;
+      let loss = 0;
+      labels.forEach((label, b) => {
+        const row = Array.from(logits.subarray(b * 10, b * 10 + 10));
+        const max = Math.max(...row);
+        loss += Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) + max - row[label]!;
+      });
+      return loss / labels.length;
+    };
+    const measured = ((await lossAt(1)) - (await lossAt(-1))) / (2 * eps);
+    expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
+    expect(Math.abs(measured - predicted) / Math.abs(predicted)).toBeLessThan(0.02);
+  });
+});
+
+describe('torch backend: when Python or torch is missing', () => {
+  it('says what to install', async () => {
+    const model = await loadOnnx(familyFiles(['resnet'])[0]!.file);
+    const err = await TorchGraph.open(model, { python: '/nonexistent/python3' }).catch((e) => e);
+    expect(err.code).toBe('train-python');
+    expect(err.message).toMatch(/training needs PyTorch: \/nonexistent\/python3 could not be started \(ENOENT\); install Debian's python3-torch/);
+  });
+});
