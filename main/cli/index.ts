@@ -12,6 +12,7 @@ import { register as registerServe } from './serve.js';
 import { register as registerSign } from './sign.js';
 import { register as registerVerify } from './verify.js';
 import { register as registerPack } from './pack.js';
+import { register as registerTrain } from './train.js';
 
 export { EXIT } from './exit.js';
 
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .description('Robust Weight Signatures: make, inspect and apply them to ONNX image models.')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerMerge, registerCorrupt, registerEval, registerServe, registerSign, registerVerify, registerPack]) {
+  for (const register of [registerExtract, registerInspect, registerPatch, registerRun, registerMerge, registerCorrupt, registerEval, registerServe, registerSign, registerVerify, registerPack, registerTrain]) {
     register(program);
   }
   return program;
