@@ -12,15 +12,16 @@ export interface OneCycle {
 
 const cosine = (start: number, end: number, pct: number) => end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
 
-/** Learning rate and momentum at `step` (0-based). */
+/** Learning rate and momentum at `step` (0-based), phase by phase as torch computes them. */
 export function oneCycleAt(s: OneCycle, step: number): { lr: number; momentum: number } {
   const initial = s.maxLr / 25;
   const final = initial / 1e4;
   const [baseM, maxM] = [0.85, 0.95];
-  const up = Math.max(0, (s.pctStart ?? 0.05) * s.totalSteps - 1);
+  // torch ends the warm-up at pctStart·total − 1 (negative for a few steps in all: then there is none).
+  const up = (s.pctStart ?? 0.05) * s.totalSteps - 1;
   const last = s.totalSteps - 1;
-  if (step <= up && up > 0) {
-    const pct = step / up;
+  if (step <= up) {
+    const pct = up > 0 ? step / up : 1;
     return { lr: cosine(initial, s.maxLr, pct), momentum: cosine(maxM, baseM, pct) };
   }
   const pct = last > up ? Math.min(1, (step - up) / (last - up)) : 1;
