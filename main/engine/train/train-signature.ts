@@ -144,10 +144,19 @@ export function splitImages(count: number, holdout: number, seed: number): { hel
   return { held: order.slice(0, h).sort((a, b) => a - b), train: order.slice(h).sort((a, b) => a - b) };
 }
 
+/** Clean-model targets already computed in this process, per data and model: several conditions trained on the same images share them. */
+const targetsComputed = new WeakMap<TrainingImages, WeakMap<OnnxModel, Float32Array>>();
+
 /** The clean model's probabilities for every image (the targets of `--labels model`), batch by batch. */
 async function cleanTargets(ctx: TrainContext, output: number, classes: number, chunk: number | undefined): Promise<Float32Array> {
   const { data, manifest } = ctx;
   const n = data.pixels.length;
+  const computed = targetsComputed.get(data)?.get(ctx.model);
+  if (computed) {
+    // Saved with this training's state too, so that its --resume finds them.
+    await ctx.checkpoint.saveTargets(computed);
+    return computed;
+  }
   const saved = await ctx.checkpoint.targets(n * classes);
   if (saved) return saved;
   const out = new Float32Array(n * classes);
@@ -164,6 +173,7 @@ async function cleanTargets(ctx: TrainContext, output: number, classes: number, 
     if (ctx.signal?.aborted) throw new RwsError('train-stopped', 'stopped while computing the clean model\'s targets (nothing to resume yet)');
   }
   await ctx.checkpoint.saveTargets(out);
+  targetsComputed.set(data, (targetsComputed.get(data) ?? new WeakMap()).set(ctx.model, out));
   return out;
 }
 

@@ -186,6 +186,33 @@ describe.skipIf(!hasTorch)('trainSignature --labels model: the clean model\'s ow
   });
 });
 
+describe.skipIf(!hasTorch)('trainSignature --labels model, several conditions on the same images', () => {
+  it('computes the clean model\'s targets once, and each training still finds them on --resume', async () => {
+    const model = await loadOnnx(familyFiles(['resnet'])[1]!.file);
+    const ctx = await context(model, 'targets-fog');
+    const settings = { ...SETTINGS, labels: 'model' as const };
+    const forward = ctx.graph.forward.bind(ctx.graph);
+    let calls = 0;
+    ctx.graph.forward = (...a) => {
+      calls++;
+      return forward(...a);
+    };
+    try {
+      await trainSignature(ctx, settings);
+      const first = calls;
+      expect(first).toBeGreaterThan(0);
+      const controller = new AbortController();
+      const rain = { ...ctx, checkpoint: new TrainCheckpoint(path.join(dir, 'targets-rain')), signal: controller.signal, onProgress: () => controller.abort() };
+      const stopped = await trainSignature(rain, { ...settings, condition: 'rain', id: 'rain' });
+      expect(stopped.stopped).toBeDefined();
+      expect(calls).toBe(first);
+      expect(await rain.checkpoint.targets(data.pixels.length * 10)).toBeInstanceOf(Float32Array);
+    } finally {
+      ctx.graph.forward = forward;
+    }
+  });
+});
+
 describe.skipIf(!hasTorch)('trainSignature: stopped, then resumed, it goes on where it stopped', () => {
   it('gives the signature an uninterrupted training gives', async () => {
     const model = await loadOnnx(familyFiles(['resnet'])[1]!.file);
