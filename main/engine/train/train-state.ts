@@ -9,29 +9,17 @@ import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import type { TorchGraph } from './torch-graph.js';
+import type { TrainSettings } from './train-signature.js';
 
 /** What decides the training's steps: resuming with any of it changed is refused, naming the field. */
-export interface TrainIdentity {
+export type TrainIdentity = Pick<TrainSettings, 'condition' | 'id' | 'labels' | 'epochs' | 'batch' | 'lr' | 'cleanShare' | 'weightDecay' | 'batchNorm' | 'seed' | 'holdout' | 'exclude' | 'strength'> & {
   /** SHA-256 of the model file. */
   model: string;
   /** SHA-256 of the training images and labels (train-data.ts `dataFingerprint`). */
   data: string;
-  condition: string;
-  id: string;
   /** The trained tensors, in order. */
   tensors: string[];
-  labels: 'folder' | 'model';
-  epochs: number;
-  batch: number;
-  lr: number;
-  cleanShare: number;
-  weightDecay: number;
-  batchNorm: 'adapt' | 'fixed';
-  seed: number;
-  holdout: number;
-  exclude: string[];
-  strength: [number, number];
-}
+};
 
 /** The flag a user changes to change each field (for the refusal's message). */
 const FLAG: Record<keyof TrainIdentity, string> = {
