@@ -13,7 +13,7 @@ import { loadPack } from '../engine/packs/pack.js';
 import { sha256File } from '../engine/packs/trust.js';
 import type { HeldBackEffect } from '../engine/train/measure.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../engine/train/train-data.js';
-import { trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
+import { defaultEpochs, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
 import { TrainCheckpoint } from '../engine/train/train-state.js';
 import { TorchGraph } from '../engine/train/torch-graph.js';
 import { EXIT } from './exit.js';
@@ -55,7 +55,7 @@ interface TrainCliOptions {
   condition?: string[];
   layers: number | 'auto' | string[];
   labels?: 'folder' | 'model';
-  epochs: number;
+  epochs?: number;
   out?: string;
   id?: string;
   lr: number;
@@ -150,7 +150,7 @@ export function register(program: Command): void {
     .option('--condition <ids>', `conditions to train a signature for, comma-separated (${CONDITIONS.map((c) => c.id).join(', ')})`, list)
     .option('--layers <k|auto|names>', 'layers to train (the signature holds them): the first k; auto: the stem and the first stage; or layer names/patterns, comma-separated (rws inspect MODEL lists them)', parseLayers, 'auto' as number | 'auto' | string[])
     .option('--labels <source>', 'targets: folder (the data\'s labels: class sub-folders or IDX labels) or model (the clean model\'s own prediction on the uncorrupted image: no labels needed); default folder when the data has labels, else model', oneOf(['folder', 'model'] as const))
-    .option('--epochs <n>', 'passes over the training images', positiveInt, 2)
+    .option('--epochs <n>', 'passes over the training images (default 2; 3 for low light and the conditions at night, as the recipe trains them)', positiveInt)
     .option('--out <dir>', 'where to write the signatures (default: the pack\'s signatures/ folder)')
     .option('--id <id>', 'signature id (one condition only; default: the condition, or CONDITION-without-LINEAGE with --exclude-family)')
     .option('--lr <rate>', 'peak learning rate of the one-cycle schedule (SGD, Nesterov momentum)', numberIn(1e-6, 10), 0.1)
@@ -241,7 +241,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
           id,
           layers: o.layers,
           labels,
-          epochs: o.epochs,
+          epochs: o.epochs ?? defaultEpochs(condition),
           batch: o.batch ?? (big ? 32 : 128),
           lr: o.lr,
           cleanShare: o.cleanShare,

@@ -5,7 +5,7 @@
 // model's own predictions on the uncorrupted images (self-distillation: no labels needed). The
 // gradients come from the torch backend (torch-graph.ts); the signature is the trained layers'
 // difference from the clean weights, measured on held-back images before it is stored.
-import { familiesOf } from '../../core/corruptions/index.js';
+import { CONDITIONS, familiesOf } from '../../core/corruptions/index.js';
 import { drawCondition, mixtureFamilies, type ConditionDraw } from '../../core/corruptions/mixture.js';
 import { encodeSignature, decodeSignature } from '../../core/signature-codec.js';
 import { RwsError } from '../../core/errors.js';
@@ -96,6 +96,12 @@ export interface TrainedSignature {
   /** Steps done by earlier runs of this training (resumed). */
   resumedAt: number;
   seconds: number;
+}
+
+/** Passes over the images when none is asked for: the recipe's, which gives low light (alone or in a pair) a third pass. */
+export function defaultEpochs(condition: string): number {
+  const c = CONDITIONS.find((k) => k.id === condition);
+  return condition === 'low-light' || c?.parts?.includes('low-light') ? 3 : 2;
 }
 
 /** Clean training images the virtual BatchNorms of a folded model measure their starting statistics on. */

@@ -16,7 +16,7 @@ import { loadOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { parsePackManifest, type PackManifest } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../../../main/engine/train/train-data.js';
-import { splitImages, stepImages, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
+import { defaultEpochs, splitImages, stepImages, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
 import { TrainCheckpoint } from '../../../main/engine/train/train-state.js';
 import { pythonCommand, TorchGraph, type StepTarget } from '../../../main/engine/train/torch-graph.js';
 import { testImage } from '../folder/fixtures.js';
@@ -244,5 +244,12 @@ describe.skipIf(!hasTorch)('trainSignature: refusals name the file and the field
     await expect(trainSignature(ctx, { ...SETTINGS, exclude: ['nonsense'] })).rejects.toMatchObject({ code: 'usage-family', field: '--exclude-family', message: expect.stringMatching(/--exclude-family nonsense: not a family or lineage of fog \(imagenet-c, physical, display-haze\)/) });
     const unlabelled = { ...data, labels: undefined, labelSource: undefined };
     await expect(trainSignature({ ...ctx, data: unlabelled }, SETTINGS)).rejects.toMatchObject({ code: 'train-labels', field: '--labels' });
+  });
+});
+
+describe('defaultEpochs: the recipe\'s passes', () => {
+  it('gives low light, alone or in a pair at night, a third pass', () => {
+    expect(['fog', 'rain', 'snow', 'noise', 'motion-blur'].map(defaultEpochs)).toEqual([2, 2, 2, 2, 2]);
+    expect(['low-light', 'foggy-night', 'night-rain'].map(defaultEpochs)).toEqual([3, 3, 3]);
   });
 });
