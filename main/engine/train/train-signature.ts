@@ -19,33 +19,12 @@ import { measureHeldBack, type HeldBackEffect } from './measure.js';
 import { oneCycleAt } from './one-cycle.js';
 import { shallowLayers } from './shallow-layers.js';
 import { batchInput, dataFingerprint, type TrainingImages } from './train-data.js';
-import { TrainCheckpoint, type TrainIdentity, type TrainProgressRecord, type TrainState } from './train-state.js';
+import { TrainCheckpoint, type TrainIdentity, type TrainProgressRecord, type TrainState, type TrainSteps } from './train-state.js';
 import type { StepTarget, TorchGraph } from './torch-graph.js';
 
 /** Settings of one training; the defaults are the recipe's. */
-export interface TrainSettings {
-  condition: string;
-  id: string;
+export interface TrainSettings extends TrainSteps {
   layers: LayerChoice;
-  labels: 'folder' | 'model';
-  epochs: number;
-  batch: number;
-  /** Peak learning rate of the one-cycle schedule. */
-  lr: number;
-  /** Share of training images shown clean (keeps the patched model right where nothing is wrong). */
-  cleanShare: number;
-  weightDecay: number;
-  /**
-   * `adapt`: BatchNorm statistics of the trained layers follow the training batches and are folded
-   * into the signature (as the recipe trains); `fixed`: they stay the clean model's.
-   */
-  batchNorm: 'adapt' | 'fixed';
-  seed: number;
-  /** Images held back from training to measure the signature on. */
-  holdout: number;
-  /** Lineages or family ids left out of training (leave-one-family-out). */
-  exclude: string[];
-  strength: [number, number];
   quant: Quantization;
   /** Save the state at least this often (seconds; 0: after every step). */
   saveEvery: number;

@@ -9,10 +9,34 @@ import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import type { TorchGraph } from './torch-graph.js';
-import type { TrainSettings } from './train-signature.js';
+
+/** The settings that decide a training's steps (train-signature.ts `TrainSettings` adds the rest). */
+export interface TrainSteps {
+  condition: string;
+  id: string;
+  labels: 'folder' | 'model';
+  epochs: number;
+  batch: number;
+  /** Peak learning rate of the one-cycle schedule. */
+  lr: number;
+  /** Share of training images shown clean (keeps the patched model right where nothing is wrong). */
+  cleanShare: number;
+  weightDecay: number;
+  /**
+   * `adapt`: BatchNorm statistics of the trained layers follow the training batches and are folded
+   * into the signature (as the recipe trains); `fixed`: they stay the clean model's.
+   */
+  batchNorm: 'adapt' | 'fixed';
+  seed: number;
+  /** Images held back from training to measure the signature on. */
+  holdout: number;
+  /** Lineages or family ids left out of training (leave-one-family-out). */
+  exclude: string[];
+  strength: [number, number];
+}
 
 /** What decides the training's steps: resuming with any of it changed is refused, naming the field. */
-export type TrainIdentity = Pick<TrainSettings, 'condition' | 'id' | 'labels' | 'epochs' | 'batch' | 'lr' | 'cleanShare' | 'weightDecay' | 'batchNorm' | 'seed' | 'holdout' | 'exclude' | 'strength'> & {
+export type TrainIdentity = TrainSteps & {
   /** SHA-256 of the model file. */
   model: string;
   /** SHA-256 of the training images and labels (train-data.ts `dataFingerprint`). */
