@@ -9,7 +9,7 @@ export interface CommandListing {
   term: string;
   description: string;
   /** The file in main/cli/ that registers it (`sign.ts` registers `keygen` too). */
-  module: 'extract' | 'inspect' | 'patch' | 'run' | 'merge' | 'corrupt' | 'eval' | 'serve' | 'sign' | 'verify' | 'pack';
+  module: 'extract' | 'inspect' | 'patch' | 'run' | 'merge' | 'corrupt' | 'eval' | 'serve' | 'sign' | 'verify' | 'pack' | 'train';
 }
 
 /** The commands, in the order `rws --help` lists them. */
@@ -42,6 +42,12 @@ export const COMMANDS: Readonly<Record<string, CommandListing>> = {
   },
   verify: { module: 'verify', term: 'verify [options] <files...>', description: 'check that files or pack folders were signed by a trusted key (exit 3 when any is refused)' },
   pack: { module: 'pack', term: 'pack', description: 'make a model pack for your own model, and add signatures to it' },
+  train: {
+    module: 'train',
+    term: 'train [options]',
+    description:
+      "train signatures for a pack's own model on your images, corrupted on the fly by the condition's generator families, and add them to the pack (needs PyTorch: Debian's python3-torch, or RWS_PYTHON)",
+  },
 };
 
 /** The description of command `name` (its module registers it with this). */

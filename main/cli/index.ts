@@ -20,6 +20,7 @@ const MODULES: Record<CommandListing['module'], () => Promise<CommandModule>> = 
   sign: () => import('./sign.js'),
   verify: () => import('./verify.js'),
   pack: () => import('./pack.js'),
+  train: () => import('./train.js'),
 };
 
 /** The command a command line runs (`rws help run` counts as run), or undefined. */

@@ -48,7 +48,7 @@ export function register(program: Command): void {
       console.log(`  checked  a generated ${r.validation.width}×${r.validation.height} test image ran through the model: ${r.validation.scores} ${r.validation.finite ? 'finite' : 'NOT finite'} scores`);
       console.log('check (the model cannot tell these):');
       for (const c of r.checks) console.log(`  - ${c}`);
-      console.log(`next: rws pack add-signature ${r.dir} SIGNATURE.rws.safetensors`);
+      console.log(`next: rws train --pack ${r.dir} --data IMAGES --condition fog (needs PyTorch), or rws pack add-signature ${r.dir} SIGNATURE.rws.safetensors`);
     });
 
   pack

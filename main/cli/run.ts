@@ -277,7 +277,7 @@ export function register(program: Command): void {
       .argument('<inputs...>', 'image files and folders')
       .option('--pack <dir>', 'model pack folder (default: the bundled fashion-mnist pack)')
       .option('--model <file>', 'a bare .onnx model instead of a pack (input read from its shape, labels 0..N-1)')
-      .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (recognise the condition)', undefined)
+      .option('--mix <mix>', 'ID=α,ID=α, a named condition or mix of the pack, off, or auto (the model\'s outputs choose)', undefined)
       .option('--auto-by <scope>', 'with --mix auto: folder (each folder samples its first images under every mix and commits to the best), batch, or file (every mix on every image)', parseAutoScope, 'folder' as AutoScope)
       .option('--signature <file[=α]>', 'with --model: a signature and its strength (default 1); repeatable', collect, [] as string[])
       .option('--device <device>', 'auto, cpu, cuda, dml, coreml or webgpu', 'auto')

@@ -70,3 +70,13 @@ export function createRandom(seed: number): Random {
     },
   };
 }
+
+/** The numbers 0..n-1 in an order drawn from `rng` (Fisher–Yates). */
+export function permutation(n: number, rng: Random): number[] {
+  const out = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

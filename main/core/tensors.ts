@@ -69,6 +69,22 @@ export interface TopClass {
   score: number;
 }
 
+/** Row `row` of a `classes`-wide score matrix as probabilities: softmax of logits, probabilities renormalised. */
+export function rowProbabilities(scores: ArrayLike<number>, row: number, classes: number, kind: 'logits' | 'probabilities'): Float64Array {
+  const probs = new Float64Array(classes);
+  const base = row * classes;
+  let sum = 0;
+  if (kind === 'logits') {
+    let max = -Infinity;
+    for (let i = 0; i < classes; i++) max = Math.max(max, scores[base + i]!);
+    for (let i = 0; i < classes; i++) sum += probs[i] = Math.exp(scores[base + i]! - max);
+  } else {
+    for (let i = 0; i < classes; i++) sum += probs[i] = Math.max(0, scores[base + i]!);
+  }
+  for (let i = 0; i < classes; i++) probs[i] = sum > 0 ? probs[i]! / sum : 1 / classes;
+  return probs;
+}
+
 /**
  * The `k` best classes of one row of scores, as softmax probabilities when the row holds logits.
  * A score that is not finite is never a result: it is refused (RwsError `non-finite-score`), naming the class.
@@ -76,17 +92,7 @@ export interface TopClass {
 export function topClasses(row: Float32Array, labels: string[], k: number, kind: 'logits' | 'probabilities'): TopClass[] {
   const bad = row.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw nonFinite(row[bad]!, bad, labels);
-  let probs: Float64Array;
-  if (kind === 'logits') {
-    let max = -Infinity;
-    for (const v of row) if (v > max) max = v;
-    probs = new Float64Array(row.length);
-    let sum = 0;
-    for (let i = 0; i < row.length; i++) sum += probs[i] = Math.exp(row[i]! - max);
-    for (let i = 0; i < row.length; i++) probs[i]! /= sum;
-  } else {
-    probs = Float64Array.from(row);
-  }
+  const probs = kind === 'logits' ? rowProbabilities(row, 0, row.length, kind) : Float64Array.from(row);
   const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
   return order.slice(0, k).map((index) => ({ index, label: labels[index] ?? String(index), score: probs[index]! }));
 }

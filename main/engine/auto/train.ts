@@ -8,7 +8,7 @@
 //
 // The recipe (native-models/recipe) calls this after training the model and its signatures.
 import { batchDims, countCorrect, unitToBytes } from '../../core/tensors.js';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { trainClassifier, estimate, type ConditionClass, type ConditionClassifier, type TrainOptions } from '../../core/auto-classifier.js';
@@ -22,7 +22,9 @@ import type { MixRunner } from './choice.js';
 import { fashionMnistDir, readIdx } from '../io/idx.js';
 import { toTensor } from '../io/image-decode.js';
 import { loadOnnx } from '../onnx/model.js';
-import { loadPack, type PackManifest } from '../packs/pack.js';
+import { loadPack, parsePackManifest, type PackManifest } from '../packs/pack.js';
+import { writeFileAtomic } from '../io/atomic-file.js';
+import type { AutoMixSpec } from './schema.js';
 import { loadSignatures, Patcher } from '../runtime/patcher.js';
 
 /** Images of an idx set as grey Images (values 0..1): `count` of them from index `from` (negative: from the end). */
@@ -54,21 +56,25 @@ export function defaultClasses(conditions: readonly string[] = CONDITIONS.map((c
  * within half a step of the class's severity.
  */
 export function conditionSet(
-  images: readonly Image[],
+  images: ImageList,
   classes: readonly ConditionClass[],
   perClass: number,
   stream: number,
   cleanShare = 1,
   exclude: readonly string[] = [],
+  onProgress?: (done: number, total: number) => void,
 ): { xs: Float32Array[]; ys: number[] } {
   const xs: Float32Array[] = [];
   const ys: number[] = [];
+  const get = 'get' in images ? (i: number) => images.get(i) : (i: number) => (images as readonly Image[])[i]!;
+  const total = classes.reduce((s, cl) => s + (cl.condition === 'clean' ? Math.round(perClass * cleanShare) : perClass), 0);
   let next = 0;
   classes.forEach((cl, k) => {
     const count = cl.condition === 'clean' ? Math.round(perClass * cleanShare) : perClass;
     const strength = [Math.max(1, cl.severity - 0.5), Math.min(5, cl.severity + 0.5)] as const;
     for (let i = 0; i < count; i++) {
-      const img = images[next++ % images.length]!;
+      const img = get(next++ % images.length);
+      onProgress?.(xs.length + 1, total);
       const seen = cl.condition === 'clean' ? img : applyDraw(img, drawCondition(cl.condition, createRandom(mixSeed(stream, k, i)), { exclude, strength }));
       xs.push(conditionFeatures(seen));
       ys.push(k);
@@ -76,6 +82,9 @@ export function conditionSet(
   });
   return { xs, ys };
 }
+
+/** Images for `conditionSet`: an array, or a count and a getter (images made one at a time, not all held as floats). */
+export type ImageList = readonly Image[] | { readonly length: number; get(i: number): Image };
 
 /** Options of `trainAutoClassifier`. */
 export interface AutoTrainOptions extends TrainOptions {
@@ -91,10 +100,17 @@ export interface AutoTrainOptions extends TrainOptions {
 
 /** Trains the classifier on Fashion-MNIST training images corrupted by every family of every condition (seeds of stream 11). */
 export async function trainAutoClassifier(opts: AutoTrainOptions = {}): Promise<ConditionClassifier> {
-  const perClass = opts.perClass ?? 500;
+  const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 'train', Math.max(2000, (opts.perClass ?? 500) * 4));
+  return trainClassifierOn(images, opts);
+}
+
+/**
+ * Trains the classifier on `images` (a pack's own images, `rws train --auto`) corrupted by every
+ * family of every condition, `perClass` per (condition, severity) (seeds of stream 11).
+ */
+export function trainClassifierOn(images: ImageList, opts: AutoTrainOptions & { onProgress?: (done: number, total: number) => void } = {}): ConditionClassifier {
   const classes = defaultClasses(opts.conditions);
-  const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 'train', Math.max(2000, perClass * 4));
-  const { xs, ys } = conditionSet(images, classes, perClass, 11, opts.cleanShare ?? 5, opts.exclude);
+  const { xs, ys } = conditionSet(images, classes, opts.perClass ?? 500, 11, opts.cleanShare ?? 5, opts.exclude, opts.onProgress);
   return trainClassifier(xs, ys, classes, FEATURES_VERSION, opts);
 }
 
@@ -103,8 +119,17 @@ export async function scoreAutoClassifier(
   c: ConditionClassifier,
   opts: { fashionDir?: string; perClass?: number; severities?: number[] } = {},
 ): Promise<{ accuracy: Record<string, number>; confusion: Record<string, Record<string, number>> }> {
-  const perClass = opts.perClass ?? 200;
   const { images } = await readFashionImages(opts.fashionDir ?? fashionMnistDir(), 't10k', 2000);
+  return scoreClassifierOn(c, images, opts);
+}
+
+/** Share of `images` (corrupted with seeds of stream 12) whose condition the classifier gets right, per condition, plus a confusion table. */
+export function scoreClassifierOn(
+  c: ConditionClassifier,
+  images: ImageList,
+  opts: { perClass?: number; severities?: number[] } = {},
+): { accuracy: Record<string, number>; confusion: Record<string, Record<string, number>> } {
+  const perClass = opts.perClass ?? 200;
   const classes = c.classes.filter((cl) => cl.condition === 'clean' || !opts.severities || opts.severities.includes(cl.severity));
   const { xs, ys } = conditionSet(images, classes, perClass, 12);
   const confusion: Record<string, Record<string, number>> = {};
@@ -198,14 +223,7 @@ async function main(): Promise<void> {
     return;
   }
   const file = path.join(pack, 'pack.json');
-  let manifest: Record<string, unknown>;
-  try {
-    manifest = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new RwsError('pack-json', `${file}: cannot read the pack manifest (${(e as Error).message})`, { file });
-  }
-  const prev = (manifest.autoMix ?? {}) as Record<string, unknown>;
-  manifest.autoMix = { ...prev, classifier: c };
+  const autoMix: AutoMixSpec = { classifier: c };
   if (process.argv.includes('--alpha')) {
     // Strength per severity, measured with the pack's own model and signatures.
     const loaded = await loadPack(pack);
@@ -215,14 +233,30 @@ async function main(): Promise<void> {
       // The last images of the training set: the classifier above was trained on the first ones.
       const { images, labels } = await readFashionImages(arg('fashion') ?? fashionMnistDir(), 'train', 2000, -2000);
       const alpha = await fitAlpha(patcher, loaded.manifest, auto, images, labels);
-      manifest.autoMix = { ...(manifest.autoMix as object), alpha };
+      autoMix.alpha = alpha;
       console.error(`α per severity: ${Object.entries(alpha).map(([k, v]) => `${k} ${v.join('/')}`).join(', ')}`);
     } finally {
       await patcher.dispose();
     }
   }
-  await writeFile(file, JSON.stringify(manifest, null, 2) + '\n');
+  await writePackAutoMix(pack, autoMix);
   console.error(`wrote autoMix.classifier into ${file}`);
+}
+
+/** Sets fields of a pack's `autoMix` (the rest of pack.json kept as it is), checked and written atomically. */
+export async function writePackAutoMix(packDir: string, fields: AutoMixSpec): Promise<string> {
+  const file = path.join(packDir, 'pack.json');
+  let manifest: Record<string, unknown>;
+  try {
+    manifest = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new RwsError('pack-json', `${file}: cannot read the pack manifest (${(e as Error).message})`, { file });
+  }
+  manifest.autoMix = { ...((manifest.autoMix ?? {}) as Record<string, unknown>), ...fields };
+  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  parsePackManifest(text, file);
+  await writeFileAtomic(file, text);
+  return file;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -173,6 +173,16 @@ function explain(err: unknown, ends: FileEnds, name: string, maxPixels: number):
  * Failures are RwsErrors coded `empty`, `not-image`, `truncated`, `too-many-pixels` or `unreadable`.
  */
 export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
+  const { data, channels } = await decodePixels(input, spec, opts);
+  return toTensor(data, channels, spec);
+}
+
+/**
+ * Decode an image file or its bytes to 8-bit pixels (HWC) at the model's input size, resized and
+ * in its colour space as `decodeImage` feeds them, before range and mean/std: what corruptions
+ * are applied to. Fails as `decodeImage` does.
+ */
+export async function decodePixels(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<{ data: Uint8Array; channels: number }> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
   let source: ImageSource;
@@ -204,7 +214,7 @@ export async function decodeImage(input: string | Uint8Array, spec: InputSpec, o
   if (out.info.width !== spec.width || out.info.height !== spec.height) {
     throw fail('unreadable', name, `resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
   }
-  return toTensor(out.data, out.info.channels, spec);
+  return { data: out.data, channels: out.info.channels };
 }
 
 async function pixels(input: Uint8Array | string, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {

@@ -19,20 +19,29 @@ function firstExisting(...files: string[]): string | undefined {
   return files.find((f) => existsSync(f));
 }
 
-/** The IDX image/label pair DATA names: a folder with t10k-* (else train-*) files, or an images file. */
-function idxPair(data: string, isDir: boolean): { images: string; labels: string } | undefined {
+/**
+ * The IDX image/label pair DATA names: a folder with `stems[0]`-* (else the next stem's) files, or
+ * an images file. Evaluation looks for the test split (t10k) first, training for the training split.
+ */
+export function idxPair(data: string, isDir: boolean, stems: readonly string[] = ['t10k', 'train']): { images: string; labels: string } | undefined {
   if (!isDir) {
     if (!/idx3-ubyte(\.gz)?$/.test(data)) return undefined;
     const labels = firstExisting(data.replace('images-idx3-ubyte', 'labels-idx1-ubyte'));
     if (!labels) throw new RwsError('eval-data', `${data}: no labels file beside it (expected ${path.basename(data.replace('images-idx3-ubyte', 'labels-idx1-ubyte'))})`, { file: data });
     return { images: data, labels };
   }
-  for (const stem of ['t10k', 'train']) {
+  for (const stem of stems) {
     const images = firstExisting(...['', '.gz'].map((z) => path.join(data, `${stem}-images-idx3-ubyte${z}`)));
     const labels = firstExisting(...['', '.gz'].map((z) => path.join(data, `${stem}-labels-idx1-ubyte${z}`)));
     if (images && labels) return { images, labels };
   }
   return undefined;
+}
+
+/** The class a sub-folder names: a label of the pack, or a class index; -1 when neither. */
+export function classOfFolder(name: string, labels: readonly string[]): number {
+  const byName = labels.indexOf(name);
+  return byName >= 0 ? byName : /^\d+$/.test(name) && Number(name) < labels.length ? Number(name) : -1;
 }
 
 async function toModelImage(file: string | Buffer, spec: InputSpec): Promise<Image> {
@@ -82,8 +91,7 @@ export async function loadLabelledData(data: string, spec: InputSpec, labels: st
   if (!subs.length) throw new RwsError('eval-data', `${data}: no IDX files and no class sub-folders`, { file: data, field: 'data' });
   const perClass: { file: string; label: number }[][] = [];
   for (const sub of subs) {
-    const byName = labels.indexOf(sub);
-    const label = byName >= 0 ? byName : /^\d+$/.test(sub) && Number(sub) < labels.length ? Number(sub) : -1;
+    const label = classOfFolder(sub, labels);
     if (label < 0) throw new RwsError('eval-data', `${path.join(data, sub)}: folder name is neither a label of the pack nor a class index 0..${labels.length - 1}`, { file: path.join(data, sub), field: 'data' });
     const files = (await readdir(path.join(data, sub))).filter(hasImageExtension).sort();
     perClass.push(files.map((f) => ({ file: path.join(data, sub, f), label })));

@@ -11,6 +11,7 @@ Needs only Debian's python3-torch (no onnx package): /usr/bin/python3 by default
 """
 import json
 import math
+import signal
 import struct
 import sys
 import time
@@ -64,6 +65,10 @@ def write_safetensors(path, tensors):
 
 
 class Unsupported(Exception):
+    pass
+
+
+class Diverged(Exception):
     pass
 
 
@@ -382,8 +387,20 @@ OPS = {
 }
 
 
+# BatchNorm as torch trains it: running statistics move by a tenth of each batch's.
+BN_MOMENTUM = 0.1
+BN_EPS = 1e-5
+
+
 class Graph:
-    def __init__(self, plan, weights, trainable):
+    """The plan as a torch computation. With `adapt`, BatchNorm statistics of the trained layers
+    follow the training batches (as torch trains a network in train mode): a BatchNormalization
+    after a trained layer normalises by each batch's statistics and moves its running ones, and a
+    trained Conv whose BatchNorm the export folded into it gets one back (virtual: it starts as the
+    identity on the clean images it is calibrated on), folded again into the conv's weight and bias
+    whenever the weights are read."""
+
+    def __init__(self, plan, weights, trainable, adapt=False):
         self.nodes = plan["nodes"]
         self.inputs = plan["inputs"]
         self.outputs = plan["outputs"]
@@ -407,9 +424,90 @@ class Graph:
                 self.values[name] = torch.nn.Parameter(t.clone())
             else:
                 self.values[name] = t
+        self.training = False
+        self.calibrating = False
+        self.adapted = set()
+        self.virtual = {}
+        if adapt:
+            readers = {}
+            for n in self.nodes:
+                for i in n["inputs"]:
+                    readers.setdefault(i, []).append(n)
+            asked = set(trainable)
+            for n in self.nodes:
+                ins = n["inputs"]
+                if n["op"] == "BatchNormalization" and len(ins) > 4 and (ins[3] in asked or ins[1] in asked):
+                    self.adapted.add(n["name"])
+                elif (n["op"] == "Conv" and len(ins) > 2 and ins[1] in self.trainable and ins[2] in self.trainable
+                      and not any(r["op"] == "BatchNormalization" for r in readers.get(n["outputs"][0], []))):
+                    c = weights[ins[1]].shape[0]
+                    self.virtual[n["name"]] = {
+                        "weight": ins[1], "bias": ins[2], "ready": False,
+                        "gamma": torch.nn.Parameter(torch.ones(c)), "beta": torch.nn.Parameter(torch.zeros(c)),
+                        "mean": torch.zeros(c), "var": torch.ones(c),
+                        "sum": torch.zeros(c, dtype=torch.float64), "sq": torch.zeros(c, dtype=torch.float64), "count": 0,
+                    }
+        # Everything the optimizer moves: the trainable weights, then each virtual BatchNorm's scale and shift.
+        self.param_names = list(self.trainable)
+        self.params = [self.values[n] for n in self.trainable]
+        for name, v in self.virtual.items():
+            self.param_names += ["vbn:%s:gamma" % name, "vbn:%s:beta" % name]
+            self.params += [v["gamma"], v["beta"]]
 
     def parameters(self):
-        return [self.values[n] for n in self.trainable]
+        return self.params
+
+    def buffers(self):
+        """Running statistics that adapt: what a saved state holds besides the parameters."""
+        out = {}
+        for n in self.nodes:
+            if n["name"] in self.adapted:
+                out[n["inputs"][3]] = self.values[n["inputs"][3]]
+                out[n["inputs"][4]] = self.values[n["inputs"][4]]
+        for name, v in self.virtual.items():
+            out["vbn:%s:mean" % name] = v["mean"]
+            out["vbn:%s:var" % name] = v["var"]
+        return out
+
+    def virtual_bn(self, v, z):
+        if self.calibrating:
+            d = z.detach().double().transpose(0, 1).reshape(z.shape[1], -1)
+            v["sum"] += d.sum(1)
+            v["sq"] += (d * d).sum(1)
+            v["count"] += d.shape[1]
+            return z
+        if not v["ready"]:
+            return z
+        return F.batch_norm(z, v["mean"], v["var"], v["gamma"], v["beta"], self.training, BN_MOMENTUM, BN_EPS)
+
+    def calibrated(self):
+        """Each virtual BatchNorm starts as the identity on the clean images seen while calibrating."""
+        with torch.no_grad():
+            for v in self.virtual.values():
+                if not v["count"]:
+                    continue
+                mean = v["sum"] / v["count"]
+                var = (v["sq"] / v["count"] - mean * mean).clamp_min(0)
+                v["mean"].copy_(mean.float())
+                v["var"].copy_(var.float())
+                v["gamma"].copy_(torch.sqrt(var + BN_EPS).float())
+                v["beta"].copy_(mean.float())
+                v["ready"] = True
+
+    def effective(self, names):
+        """Current values as the ONNX graph holds them: each virtual BatchNorm folded into its conv."""
+        out = {n: self.values[n] for n in names}
+        with torch.no_grad():
+            for v in self.virtual.values():
+                if not v["ready"] or (v["weight"] not in out and v["bias"] not in out):
+                    continue
+                s = v["gamma"] / torch.sqrt(v["var"] + BN_EPS)
+                w = self.values[v["weight"]]
+                if v["weight"] in out:
+                    out[v["weight"]] = w * s.reshape([-1] + [1] * (w.dim() - 1))
+                if v["bias"] in out:
+                    out[v["bias"]] = (self.values[v["bias"]] - v["mean"]) * s + v["beta"]
+        return out
 
     def run(self, feeds):
         env = dict(self.values)
@@ -419,7 +517,13 @@ class Graph:
             while args and args[-1] is None:
                 args.pop()
             try:
-                out = OPS[n["op"]](n, *args)
+                if self.training and n["name"] in self.adapted:
+                    x, scale, bias, mean, var = args[:5]
+                    out = F.batch_norm(x, mean, var, scale, bias, True, BN_MOMENTUM, n["attrs"].get("epsilon", 1e-5))
+                else:
+                    out = OPS[n["op"]](n, *args)
+                if n["name"] in self.virtual:
+                    out = self.virtual_bn(self.virtual[n["name"]], out)
             except Unsupported:
                 raise
             except Exception as e:
@@ -431,61 +535,150 @@ class Graph:
         return [env[o] for o in self.outputs]
 
 
-def loss_of(logits, req):
+def target_of(req):
+    """Class indices, or one distribution per position of the output's last axis (an image's classes, or a detector's per-box classes)."""
     if "labels" in req:
-        return F.cross_entropy(logits, torch.tensor(req["labels"], dtype=torch.int64))
-    # One distribution per position of the output's last axis (an image's classes, or a detector's per-box classes).
-    target = read_safetensors(req["targets"])["targets"].reshape(logits.shape)
-    return -(target * torch.log_softmax(logits, -1)).sum(-1).mean()
+        return torch.tensor(req["labels"], dtype=torch.int64)
+    return read_safetensors(req["targets"])["targets"]
+
+
+def loss_of(scores, target, probabilities=False):
+    """Cross-entropy of the output against the target; `probabilities`: the model already ends in a softmax."""
+    logp = torch.log(scores.clamp_min(1e-12)) if probabilities else torch.log_softmax(scores, -1)
+    if target.dtype == torch.int64:
+        return F.nll_loss(logp, target)
+    return -(target.reshape(scores.shape) * logp).sum(-1).mean()
+
+
+def hits_of(logits, target):
+    """How many positions' top class is the target's (its label, or its most probable class)."""
+    want = target if target.dtype == torch.int64 else target.reshape(logits.shape).argmax(-1)
+    return int((logits.argmax(-1) == want).sum())
 
 
 class Session:
     def __init__(self):
         self.graph = None
         self.optimizer = None
+        self.start = {}
+        self.decay = 0.0
 
     def handle(self, req):
         op = req["op"]
         if op == "load":
             torch.set_num_threads(req.get("threads") or torch.get_num_threads())
             plan = json.load(open(req["plan"]))
-            self.graph = Graph(plan, read_safetensors(req["weights"]), req.get("trainable", []))
+            self.graph = Graph(plan, read_safetensors(req["weights"]), req.get("trainable", []), bool(req.get("adapt")))
             params = self.graph.parameters()
-            self.optimizer = torch.optim.SGD(params, lr=req.get("lr", 0.01), momentum=req.get("momentum", 0.0)) if params else None
-            return {"trainable": self.graph.trainable, "statistics": self.graph.statistics, "threads": torch.get_num_threads(), "torch": torch.__version__}
+            momentum = req.get("momentum") or 0.0
+            self.optimizer = torch.optim.SGD(params, lr=req.get("lr") or 0.01, momentum=momentum, nesterov=bool(req.get("nesterov")) and momentum > 0) if params else None
+            # Weight decay pulls towards the starting weights, not towards zero: a signature is a small move from them.
+            self.decay = req.get("weightDecay") or 0.0
+            self.start = {n: p.detach().clone() for n, p in zip(self.graph.param_names, params)} if self.decay else {}
+            g = self.graph
+            return {"trainable": g.trainable, "statistics": g.statistics, "adapted": sorted(g.adapted), "virtual": sorted(g.virtual), "threads": torch.get_num_threads(), "torch": torch.__version__}
         g = self.graph
         if g is None:
             raise RuntimeError("no graph loaded")
         if op == "forward":
             x = read_safetensors(req["input"])
+            batch = next(iter(x.values())).shape[0]
+            chunk = req.get("chunk") or batch
             with torch.no_grad():
-                outs = g.run(x)
+                parts = [g.run({k: v[at:at + chunk] for k, v in x.items()}) for at in range(0, batch, chunk)]
+            outs = [torch.cat([p[i] for p in parts]) if len(parts) > 1 else parts[0][i] for i in range(len(parts[0]))]
             write_safetensors(req["out"], {"out%d" % i: o for i, o in enumerate(outs)})
             return {"outputs": len(outs)}
         if op == "step":
             x = read_safetensors(req["input"])
-            if req.get("lr") is not None:
-                for group in self.optimizer.param_groups:
+            for group in self.optimizer.param_groups:
+                if req.get("lr") is not None:
                     group["lr"] = req["lr"]
+                if req.get("momentum") is not None:
+                    group["momentum"] = req["momentum"]
             t0 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
-            logits = g.run(x)[req.get("output", 0)]
-            loss = loss_of(logits, req)
-            loss.backward()
-            grads = {name: float(p.grad.norm()) if p.grad is not None else None for name, p in zip(g.trainable, g.parameters())}
+            target = target_of(req)
+            feeds = {k: v for k, v in x.items()}
+            first = next(iter(feeds.values()))
+            batch = first.shape[0]
+            # A model exported with a fixed batch runs in chunks of it, its gradients summed.
+            chunk = req.get("chunk") or batch
+            loss_sum, hits = 0.0, 0
+            g.training = True
+            try:
+                for at in range(0, batch, chunk):
+                    part = {k: v[at:at + chunk] for k, v in feeds.items()}
+                    logits = g.run(part)[req.get("output", 0)]
+                    t = target[at:at + chunk]
+                    loss = loss_of(logits, t, bool(req.get("probabilities")))
+                    if not math.isfinite(float(loss)):
+                        raise Diverged("the loss is not finite (%s): the learning rate is too high for this model (lower --lr)" % float(loss))
+                    (loss * (t.shape[0] / batch)).backward()
+                    loss_sum += float(loss) * t.shape[0] / batch
+                    hits += hits_of(logits.detach(), t)
+            finally:
+                g.training = False
+            if self.decay:
+                for name, p in zip(g.param_names, g.parameters()):
+                    if p.grad is not None:
+                        p.grad.add_(p.detach() - self.start[name], alpha=self.decay)
+            grads = {name: float(p.grad.norm()) if p.grad is not None else None for name, p in zip(g.param_names, g.parameters())}
+            if not all(v is None or math.isfinite(v) for v in grads.values()):
+                raise Diverged("a gradient is not finite: the learning rate is too high for this model (lower --lr)")
             if req.get("gradients"):
                 write_safetensors(req["gradients"], {name: p.grad for name, p in zip(g.trainable, g.parameters()) if p.grad is not None})
             if req.get("update", True):
                 self.optimizer.step()
-            return {"loss": float(loss), "gradNorms": grads, "seconds": time.perf_counter() - t0}
+            return {"loss": loss_sum, "hits": hits, "gradNorms": grads, "seconds": time.perf_counter() - t0}
+        if op == "calibrate":
+            x = read_safetensors(req["input"])
+            g.calibrating = True
+            try:
+                with torch.no_grad():
+                    g.run(x)
+            finally:
+                g.calibrating = False
+            if req.get("done"):
+                g.calibrated()
+            return {"virtual": len(g.virtual)}
+        if op == "save":
+            # The parameters, the optimizer's momentum and the adapting statistics: all a stopped run needs to go on.
+            out = {n: p for n, p in zip(g.param_names, g.parameters())}
+            for n, p in zip(g.param_names, g.parameters()):
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer") if self.optimizer else None
+                if buf is not None:
+                    out["momentum:" + n] = buf
+            out.update(g.buffers())
+            write_safetensors(req["out"], out)
+            return {"tensors": len(out)}
+        if op == "restore":
+            saved = read_safetensors(req["file"])
+            with torch.no_grad():
+                for n, p in zip(g.param_names, g.parameters()):
+                    if n not in saved:
+                        raise RuntimeError("%s: no tensor %s" % (req["file"], n))
+                    p.copy_(saved[n].reshape(p.shape))
+                    if "momentum:" + n in saved:
+                        self.optimizer.state[p]["momentum_buffer"] = saved["momentum:" + n].reshape(p.shape).clone()
+                for n, t in g.buffers().items():
+                    if n not in saved:
+                        raise RuntimeError("%s: no tensor %s" % (req["file"], n))
+                    t.copy_(saved[n].reshape(t.shape))
+                for v in g.virtual.values():
+                    v["ready"] = True
+            return {"tensors": len(saved)}
         if op == "weights":
             names = req.get("names") or list(g.values.keys())
-            write_safetensors(req["out"], {n: g.values[n] for n in names})
+            write_safetensors(req["out"], g.effective(names))
             return {"tensors": len(names)}
         raise RuntimeError("unknown request %r" % op)
 
 
 def main():
+    # Ctrl-C in a terminal reaches the whole process group: the TypeScript side decides when to
+    # stop (after the step in hand, saving its state) and closes stdin, which ends this loop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     session = Session()
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
@@ -496,9 +689,15 @@ def main():
             reply = {"id": req.get("id"), "ok": True, "value": session.handle(req)}
         except Unsupported as e:
             reply = {"id": req.get("id"), "ok": False, "code": "train-unsupported", "error": str(e)}
+        except Diverged as e:
+            reply = {"id": req.get("id"), "ok": False, "code": "train-diverged", "error": str(e)}
         except Exception as e:
             reply = {"id": req.get("id"), "ok": False, "code": "train-backend", "error": "%s: %s" % (type(e).__name__, e)}
-        print(json.dumps(reply), flush=True)
+        try:
+            text = json.dumps(reply, allow_nan=False)
+        except ValueError as e:
+            text = json.dumps({"id": req.get("id"), "ok": False, "code": "train-backend", "error": "a reply held a value JSON cannot carry (%s)" % e})
+        print(text, flush=True)
 
 
 if __name__ == "__main__":
