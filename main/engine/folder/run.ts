@@ -1,6 +1,7 @@
 import { copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
+import { classFolderName } from '../../core/class-folders.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { Classifier } from './classifier.js';
 import { walkInputs, type WalkFile, type WalkResult } from './walk.js';
@@ -96,12 +97,6 @@ export function chooseBatch(device: string, spec: InputSpec, maxBatch = Infinity
  */
 export function defaultDecoders(batch: number): number {
   return Math.min(64, Math.max(8, batch));
-}
-
-/** A class label as a folder name: no separators or characters that Windows refuses. */
-function folderName(label: string, index: number): string {
-  const s = label.replace(/[\\/:*?"<>|\x00-\x1f]/g, '_').replace(/^[.\s]+|[.\s]+$/g, '');
-  return s || `class-${index}`;
 }
 
 async function sameBytes(a: string, b: string): Promise<boolean> {
@@ -262,7 +257,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
         if (opts.copyTo) {
           for (const d of done) {
             const best = d.result.top[0]!;
-            await copyInto(d.file.path, path.join(opts.copyTo, folderName(best.label, best.index)));
+            await copyInto(d.file.path, path.join(opts.copyTo, classFolderName(best.label, best.index)));
           }
         }
         await journal?.append(done.map((d) => d.result), failed);
