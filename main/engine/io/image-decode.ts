@@ -158,6 +158,12 @@ function explain(err: unknown, ends: FileEnds, name: string, maxPixels: number):
  * Failures are RwsErrors coded `empty`, `not-image`, `truncated`, `too-many-pixels` or `unreadable`.
  */
 export async function decodeImage(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<Float32Array> {
+  const px = await decodePixels(input, spec, opts);
+  return toTensor(px.data, px.channels, spec);
+}
+
+/** The image at the model's size as 8-bit HWC pixels (1 channel for grey models, else 3), before the tensor is made; same failures as decodeImage. */
+export async function decodePixels(input: string | Uint8Array, spec: InputSpec, opts: DecodeOptions = {}): Promise<{ data: Uint8Array; channels: number }> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const name = opts.name ?? (typeof input === 'string' ? input : '(image bytes)');
   let source: { input: Uint8Array | string; ends: () => Promise<FileEnds> };
@@ -187,7 +193,7 @@ export async function decodeImage(input: string | Uint8Array, spec: InputSpec, o
   if (out.info.width !== spec.width || out.info.height !== spec.height) {
     throw fail('unreadable', name, `resized to ${out.info.width}×${out.info.height}, expected ${spec.width}×${spec.height}`);
   }
-  return toTensor(out.data, out.info.channels, spec);
+  return { data: out.data, channels: out.info.channels };
 }
 
 async function pixels(input: Uint8Array | string, spec: InputSpec, maxPixels: number): Promise<{ data: Buffer; info: OutputInfo }> {
