@@ -1,5 +1,5 @@
 // `npm run bench`: runs every benchmark section in one process and writes bench-results/bench.json
-// and bench-results/bench.md. Pass section names (patcher, folder, camera, auto) to run only those.
+// and bench-results/bench.md. Pass section names (patcher, folder, camera, auto, gallery) to run only those.
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   folder: async () => (await import('./folder.js')).benchFolder(),
   camera: async () => (await import('./camera.js')).benchCamera(),
   auto: async () => (await import('./auto.js')).benchAuto(),
+  gallery: async () => (await import('./gallery.js')).benchGallery(),
 };
 
 function table(s: BenchSection): string {

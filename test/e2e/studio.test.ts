@@ -3,8 +3,8 @@
 // fixture pack), toggles Fog, runs a folder of generated images, exports the results, and runs the
 // camera view on Chromium's fake camera fed with a generated Y4M of fogged Fashion-MNIST images.
 // Screenshots of each view at 1280×720 go to test/e2e/screenshots/ (gitignored).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { corrupt } from '../../main/core/corruptions/index.js';
 import { readIdx } from '../../main/engine/io/idx.js';
 import { createHttpClient, type HttpRwsApi } from '../../main/api/http-client.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
+import { ensureBuilt } from './build.js';
 import { LAYOUT, markedY4m } from './y4m.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,37 +25,6 @@ const FASHION = process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mn
 const DEFAULT_PACK = path.join(ROOT, 'native-models', 'fashion-mnist');
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.log(`e2e: skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-
-/** Newest modification time of the files under `dir` (recursive). */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Build the CLI (tsc) and the renderer (vite) when their sources are newer than the build. */
-function ensureBuilt(): void {
-  const cli = path.join(ROOT, 'dist', 'main', 'cli', 'index.js');
-  if (!existsSync(cli) || newest(path.join(ROOT, 'main')) > statSync(cli).mtimeMs) {
-    console.log('e2e: building dist/ (tsc)');
-    try {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
-    } catch {
-      // Type errors elsewhere still emit JavaScript; a missing file is caught below.
-    }
-  }
-  const page = path.join(ROOT, 'out', 'renderer', 'index.html');
-  if (!existsSync(page) || Math.max(newest(path.join(ROOT, 'renderer')), newest(path.join(ROOT, 'main', 'api'))) > statSync(page).mtimeMs) {
-    console.log('e2e: building out/renderer (vite)');
-    execFileSync('npx', ['vite', 'build', '-c', 'renderer/vite.config.ts'], { cwd: ROOT, stdio: 'pipe' });
-  }
-  for (const f of [cli, path.join(ROOT, 'dist', 'main', 'engine', 'runtime', 'inference-worker.js'), page]) {
-    if (!existsSync(f)) throw new Error(`e2e: ${f} is missing after the build`);
-  }
-}
 
 interface Labelled {
   data: Float32Array;
@@ -114,7 +84,7 @@ async function openView(name: string): Promise<void> {
 
 describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () => {
   beforeAll(async () => {
-    ensureBuilt();
+    ensureBuilt(ROOT);
     tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'rws-e2e-')));
     root = path.join(tmp, 'root');
     mkdirSync(path.join(root, 'images'), { recursive: true });

@@ -12,7 +12,8 @@ export async function listDevices(engine: Engine): Promise<DeviceInfo[]> {
       // A provider that is listed but failed to start here is not available, whatever the listing says.
       const failed = engine.deviceFailure(d.id);
       const out: DeviceInfo = { id: d.id, name: d.name, available: d.available && !failed };
-      if (failed) out.reason = failed;
+      // In words: the provider's own report (often a C++ assertion) stays with the fallback note.
+      if (failed) out.reason = 'could not start on this machine (the engine fell back to the CPU); restart the app or rws serve to try it again';
       else if (d.reason) out.reason = d.reason;
       return out;
     }),

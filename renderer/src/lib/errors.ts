@@ -190,6 +190,14 @@ export function explain(p: Problem): Explained {
   return { text: `Something went wrong (${p.code}). Try again; the details below say what the engine reported.`, detail };
 }
 
+/**
+ * A run's message that is an error in the engine's words (a device that fell back to the CPU), as
+ * a Problem to explain; null for a message that is already the app's own.
+ */
+export function problemInMessage(message: string): Problem | null {
+  return /^device "[^"]+" could not be used/.test(message) ? { code: 'device-fallback', message } : null;
+}
+
 /** True when `explain` has a sentence of its own for the code (not the catch-all). */
 export function knownCode(code: string): boolean {
   return code in BY_CODE || BY_PREFIX.some(([prefix]) => code.startsWith(prefix));

@@ -30,9 +30,11 @@ const POSITION_BITS = 2 ** 21;
  * Rows matching the query's filters, in its order (ties broken by file, so the order is stable).
  * `rows` must be in file order, as RowSet and getFolderResults give them.
  */
-export function queryResults(rows: readonly FolderResultRow[], q: ResultQuery): FolderResultRow[] {
+export function queryResults(rows: readonly FolderResultRow[], q: ResultQuery): readonly FolderResultRow[] {
   const text = q.text.trim().toLowerCase();
   const filtering = q.classIndex !== null || q.minScore > 0 || q.maxScore < 1 || text !== '' || q.mix !== null;
+  // The rows as they are (file order, nothing left out): no copy of a large run's list.
+  if (!filtering && q.sort === 'file' && !q.descending) return rows;
   const kept = !filtering
     ? rows.slice()
     : rows.filter((r) => {
@@ -47,8 +49,10 @@ export function queryResults(rows: readonly FolderResultRow[], q: ResultQuery): 
   let key: (r: FolderResultRow) => number;
   if (q.sort === 'score') key = (r) => Math.round((r.top[0]?.score ?? 0) * 1e6);
   else {
-    const labels = [...new Set(kept.map((r) => r.top[0]?.label ?? ''))].sort((a, b) => a.localeCompare(b));
-    const rank = new Map(labels.map((l, i) => [l, i]));
+    // Labels ranked once (there are few), then each row by its top class's rank.
+    const seen = new Set<string>();
+    for (const r of kept) seen.add(r.top[0]?.label ?? '');
+    const rank = new Map([...seen].sort((a, b) => a.localeCompare(b)).map((l, i) => [l, i]));
     key = (r) => rank.get(r.top[0]?.label ?? '')!;
   }
   if (kept.length >= POSITION_BITS) {

@@ -25,6 +25,8 @@ import { readSaved, writeSaved } from './saved.js';
 
 /** How often rows arriving during a run reach the results table (they come every 150 ms or so). */
 const ROWS_EVERY_MS = 500;
+/** How often a run's progress ticks reach the page. */
+const PROGRESS_EVERY_MS = 250;
 
 export type View = 'camera' | 'folder' | 'evaluation' | 'packs';
 export const VIEWS: { id: View; name: string; key: string }[] = [
@@ -57,6 +59,8 @@ export class Studio {
   reconnectTries = $state(0);
   /** The engine this window set up; another one (a restarted server) is set up again. */
   private instance: string | null = null;
+  /** The notice that says the connection is lost, taken down when it is back. */
+  private lostNotice: number | null = null;
   /** Set while this window sets a restarted engine up again: the engine's interim states are not the panel's. */
   private resyncing = false;
   /** Bumped after a reconnection, so views re-read what they may have missed. */
@@ -129,7 +133,9 @@ export class Studio {
       const api = await connectApi();
       this.api = api;
       api.on('engineState', (s) => this.onEngineState(s));
-      api.on('deviceChange', (d) => (this.device = d));
+      api.on('deviceChange', (d) => {
+        if (!this.resyncing) this.device = d;
+      });
       api.on('progress', (p) => this.onProgress(p));
       api.on('result', (rows) => this.onRows(rows));
       api.on('error', (e) => this.notifyProblem(e));
@@ -161,8 +167,16 @@ export class Studio {
     const was = this.connection;
     this.connection = c.state;
     this.reconnectTries = c.attempts;
-    if (c.state === 'lost' && was === 'open') this.notify('error', 'Lost the connection to the engine: reconnecting…');
-    if (c.state === 'open' && was === 'lost') void this.resync();
+    if (c.state === 'lost' && was === 'open') {
+      this.lostNotice = this.notify('error', 'Lost the connection to the engine: reconnecting…');
+      // Until it is back and set up, what the engine says does not replace what this window showed.
+      this.resyncing = true;
+    }
+    if (c.state === 'open' && was === 'lost') {
+      if (this.lostNotice !== null) this.dismiss(this.lostNotice);
+      this.lostNotice = null;
+      void this.resync();
+    }
   }
 
   /**
@@ -173,26 +187,27 @@ export class Studio {
   private async resync(): Promise<void> {
     const api = this.api;
     if (!api) return;
+    // What this window showed when the connection went (the engine's own news is held back meanwhile).
+    const device = this.device?.requested;
+    const pack = this.pack;
     try {
       const state = await api.getState();
       const restarted = this.instance !== null && state.instance !== undefined && state.instance !== this.instance;
       this.instance = state.instance ?? null;
       if (!restarted) {
+        this.resyncing = false;
         this.onEngineState(state);
         this.notify('info', 'Connection to the engine is back.');
         this.resynced++;
         return;
       }
       const said: string[] = [];
-      this.resyncing = true;
       try {
-        const pack = this.pack;
         if (pack && state.pack?.dir !== pack.dir) {
           const again = await api.loadPack({ dir: pack.dir }).catch(() => api.loadPack());
           this.pack = again;
           said.push(`pack ${again.name} ${again.version} loaded again`);
         }
-        const device = this.device?.requested;
         if (device && device !== state.device.requested) {
           this.device = await api.setDevice({ device });
           said.push(`device ${this.device.device}`);
@@ -222,6 +237,7 @@ export class Studio {
       this.notify('info', `The server restarted and was set up again: ${said.join(', ')}.`);
       this.resynced++;
     } catch (e) {
+      this.resyncing = false;
       this.notifyProblem(e, 'Could not set the restarted server up again');
     }
   }
@@ -229,8 +245,8 @@ export class Studio {
   private onEngineState(s: EngineState): void {
     const was = this.engine?.status;
     this.engine = s;
-    this.device = s.device;
     if (this.resyncing) return;
+    this.device = s.device;
     if (s.status === 'crashed' && was !== 'crashed') this.notify('error', `The engine stopped: ${s.message ?? 'unknown reason'}. Restarting it…`);
     if (s.run) this.onProgress(s.run);
     if (this.auto && this.pack) {
@@ -255,7 +271,34 @@ export class Studio {
     }
   }
 
+  /** The newest tick not shown yet, and when one was last shown (per kind). */
+  private pendingTick: Partial<Record<FolderProgress['kind'], FolderProgress>> = {};
+  private tickTimer: Partial<Record<FolderProgress['kind'], ReturnType<typeof setTimeout>>> = {};
+
+  /**
+   * Progress of a run or an evaluation. Ticks of the same phase reach the page at most every
+   * PROGRESS_EVERY_MS (the engine sends one per batch; redrawing for each costs a large run's page
+   * its smoothness); a change of phase at once.
+   */
   private onProgress(p: FolderProgress): void {
+    const current = p.kind === 'eval' ? this.evalProgress : this.run;
+    if (current && current.phase === p.phase && current.output === p.output) {
+      this.pendingTick[p.kind] = p;
+      this.tickTimer[p.kind] ??= setTimeout(() => {
+        this.tickTimer[p.kind] = undefined;
+        const next = this.pendingTick[p.kind];
+        this.pendingTick[p.kind] = undefined;
+        if (next) this.showProgress(next);
+      }, PROGRESS_EVERY_MS);
+      return;
+    }
+    clearTimeout(this.tickTimer[p.kind]);
+    this.tickTimer[p.kind] = undefined;
+    this.pendingTick[p.kind] = undefined;
+    this.showProgress(p);
+  }
+
+  private showProgress(p: FolderProgress): void {
     const before = p.kind === 'eval' ? this.evalProgress : this.run;
     if (p.kind === 'eval') this.evalProgress = p;
     else this.run = p;
@@ -283,9 +326,17 @@ export class Studio {
     void Notification.requestPermission().catch(() => undefined);
   }
 
-  /** A folder run is being started: show it as starting at once (not the last run's end) until the engine says more. */
-  beginRun(output: string): void {
+  /**
+   * A folder run is being started (or resumed): show it as starting at once, not the last run's
+   * end, until the engine says more. Returns `adopt`, for the command's answer: taken only if no
+   * progress event came first (a short run can be over before its start is answered).
+   */
+  beginRun(output: string): (p: FolderProgress) => void {
     this.run = { kind: 'folder', phase: 'starting', done: 0, failed: 0, total: null, rate: 0, eta: null, output };
+    const placeholder = this.run;
+    return (p) => {
+      if (this.run === placeholder) this.run = p;
+    };
   }
 
   /** Show a pack and set the panel from the engine's current mix. */
@@ -394,10 +445,12 @@ export class Studio {
     if (this.auto && r.auto) this.autoPick = r.auto;
   }
 
-  notify(kind: Notice['kind'], text: string, problem?: Problem): void {
+  /** Show a notice for a while; returns its id (to take it down sooner). */
+  notify(kind: Notice['kind'], text: string, problem?: Problem): number {
     const id = ++this.noticeId;
     this.notices = [...this.notices.slice(-4), { id, kind, text, ...(problem ? { problem } : {}) }];
     setTimeout(() => this.dismiss(id), kind === 'error' ? 15_000 : 6_000);
+    return id;
   }
 
   /** An error as a notice, in the app's words (ErrorNote), `context` before it. */
