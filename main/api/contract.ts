@@ -271,7 +271,7 @@ export interface ImageResult {
   mixKey: string;
   /** What both models saw: the image at the model's input size (with the simulated condition), as a PNG. */
   input: Thumbnail;
-  /** `fog · strength 3` when a condition was simulated. */
+  /** `fog · severity 3` when a condition was simulated. */
   simulated?: string;
   ms: number;
 }

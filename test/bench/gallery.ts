@@ -13,10 +13,10 @@ import { installRoot } from '../../main/engine/io/install-root.js';
 import { defaultPackDir } from '../../main/engine/packs/pack.js';
 import { startServer } from '../../main/serve/server.js';
 import { ensureBuilt } from '../e2e/build.js';
+import { CHROMIUM, haveChromium } from '../e2e/setup.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 import type { BenchSection } from './section.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const IMAGES = Number(process.env.RWS_BENCH_GALLERY_IMAGES ?? 50_000);
 
 /** What the page measured: long tasks (ms) and frame gaps (ms), split at the run's end. */
@@ -44,7 +44,7 @@ const WATCH = `(() => {
 })()`;
 
 export async function benchGallery(): Promise<BenchSection> {
-  if (!existsSync(CHROMIUM)) return { title: 'Gallery while results stream (skipped: no Chromium)', rows: [] };
+  if (!haveChromium) return { title: 'Gallery while results stream (skipped: no Chromium)', rows: [] };
   ensureBuilt(installRoot());
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'rws-bench-gallery-'));
   const images = path.join(tmp, 'images');

@@ -10,24 +10,17 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpClient, type HttpRwsApi } from '../../main/api/http-client.js';
 import { classFolderName } from '../../main/core/class-folders.js';
 import { corrupt } from '../../main/core/corruptions/index.js';
-import { readIdx } from '../../main/engine/io/idx.js';
 import { writeFixturePack, FIXTURE_LABELS } from '../service/fixture-pack.js';
 import { ensureBuilt } from './build.js';
+import { CHROMIUM, DEFAULT_PACK, haveChromium, ROOT, sampleImages, SHOTS, writePng } from './setup.js';
 import { markedY4m } from './y4m.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'test', 'e2e', 'screenshots');
-const FASHION = process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
-const DEFAULT_PACK = path.join(ROOT, 'native-models', 'fashion-mnist');
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.log(`e2e (operator): skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
 
 const IMAGES = 24;
@@ -101,25 +94,6 @@ async function openView(name: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name }).click();
 }
 
-/** Fashion-MNIST test images (28×28 grey, 0..1) with labels when Debian's dataset is there, else seeded blobs. */
-async function sampleImages(n: number): Promise<{ data: Float32Array; label: number }[]> {
-  const imgFile = path.join(FASHION, 't10k-images-idx3-ubyte.gz');
-  const lblFile = path.join(FASHION, 't10k-labels-idx1-ubyte.gz');
-  if (existsSync(imgFile) && existsSync(lblFile)) {
-    const [imgs, lbls] = await Promise.all([readIdx(imgFile), readIdx(lblFile)]);
-    return Array.from({ length: n }, (_, i) => ({ data: Float32Array.from(imgs.data.subarray(i * 784, (i + 1) * 784), (v) => v / 255), label: lbls.data[i]! }));
-  }
-  return Array.from({ length: n }, (_, i) => ({
-    data: Float32Array.from({ length: 784 }, (_, p) => ((p % 28) - 14) ** 2 + (Math.floor(p / 28) - 14) ** 2 < 40 + 6 * (i % 10) ? 0.8 : 0.1),
-    label: i % 10,
-  }));
-}
-
-async function png(file: string, data: Float32Array, size = 28): Promise<void> {
-  const px = Buffer.from(Uint8Array.from(data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
-  await sharp(px, { raw: { width: size, height: size, channels: 1 } }).png().toFile(file);
-}
-
 /** The folder-run form's results folder and images folder. */
 async function fillRun(input: string, output: string): Promise<void> {
   await openView('Folder run');
@@ -136,10 +110,10 @@ async function finished(output: string): Promise<number> {
 }
 
 /** Click `button` and wait until the run it starts into `output` has finished (one more notification for it). */
-async function runToEnd(button: import('playwright-core').Locator, output: string): Promise<void> {
+async function runToEnd(button: import('playwright-core').Locator, output: string, timeout = 240_000): Promise<void> {
   const before = await finished(output);
   await button.click();
-  await expect.poll(() => finished(output), { timeout: 120_000 }).toBe(before + 1);
+  await expect.poll(() => finished(output), { timeout }).toBe(before + 1);
   await expect.poll(() => page.getByTestId('run-phase').textContent(), { timeout: 10_000 }).toBe('done');
 }
 
@@ -175,24 +149,24 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     packDir = usingDefault ? DEFAULT_PACK : writeFixturePack(path.join(tmp, 'pack'));
     if (usingDefault) labels = JSON.parse(readFileSync(path.join(DEFAULT_PACK, 'pack.json'), 'utf8')).labels;
 
-    const images = await sampleImages(Math.max(IMAGES, 40));
+    const { images } = await sampleImages(Math.max(IMAGES, 40));
     // images/: fogged pictures, flat, and one file that is not an image.
     mkdirSync(path.join(root, 'images'), { recursive: true });
     for (let i = 0; i < IMAGES; i++) {
       const fogged = corrupt({ width: 28, height: 28, channels: 1, data: images[i]!.data }, 'fog', 3, 100 + i).data;
-      await png(path.join(root, 'images', `img-${String(i).padStart(3, '0')}.png`), fogged);
+      await writePng(path.join(root, 'images', `img-${String(i).padStart(3, '0')}.png`), fogged);
     }
     writeFileSync(path.join(root, 'images', 'broken.png'), 'this is not a picture');
     // nested/: images only in sub-folders (the folder picker must count them).
     for (const [sub, from] of [['a', 0], ['b', 6]] as const) {
       mkdirSync(path.join(root, 'nested', sub), { recursive: true });
-      for (let i = 0; i < 6; i++) await png(path.join(root, 'nested', sub, `${i}.png`), images[from + i]!.data);
+      for (let i = 0; i < 6; i++) await writePng(path.join(root, 'nested', sub, `${i}.png`), images[from + i]!.data);
     }
     // lower/: a labelled folder with hand-made, lower-case class names.
     for (const [i, name] of [[0, 't-shirt_top'], [9, 'ankle-boot'], [1, 'trouser']] as const) {
       mkdirSync(path.join(root, 'lower', name), { recursive: true });
       const ofClass = images.filter((im) => im.label === i).slice(0, 3);
-      for (const [k, im] of (ofClass.length ? ofClass : images.slice(0, 3)).entries()) await png(path.join(root, 'lower', name, `${k}.png`), im.data);
+      for (const [k, im] of (ofClass.length ? ofClass : images.slice(0, 3)).entries()) await writePng(path.join(root, 'lower', name, `${k}.png`), im.data);
     }
     // big/: BIG 768×768 JPEGs (copies of a few), so a run lasts long enough to lose the server during it.
     mkdirSync(path.join(root, 'big'), { recursive: true });
@@ -208,7 +182,7 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     mkdirSync(path.join(root, 'huge'), { recursive: true });
     for (let i = 0; i < HUGE; i++) copyFileSync(seeds[i % seeds.length]!, path.join(root, 'huge', `${String(i).padStart(5, '0')}.jpg`));
     // one.png: a single picture to drop.
-    await png(path.join(tmp, 'one.png'), images[3]!.data);
+    await writePng(path.join(tmp, 'one.png'), images[3]!.data);
 
     // The fake camera: a square feed (the frame must fit the panel whole).
     const video = path.join(tmp, 'square.y4m');
@@ -289,8 +263,8 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
       await shot('device-fallback');
       // Picking the CPU (already shown as in use) makes it the device asked for: the note goes.
       await page.getByRole('radio', { name: 'CPU', exact: true }).click();
-      await expect.poll(async () => (await api.getState()).device.requested).toBe('cpu');
-      await expect.poll(() => page.getByTestId('device-fallback').count()).toBe(0);
+      await expect.poll(async () => (await api.getState()).device.requested, { timeout: 30_000 }).toBe('cpu');
+      await expect.poll(() => page.getByTestId('device-fallback').count(), { timeout: 10_000 }).toBe(0);
     } else console.log('e2e (operator): WebGPU is not listed here; the fallback part was not exercised');
   }, 120_000);
 
@@ -422,13 +396,33 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     // Starting another run: the last one's "done" is gone at once, before the engine has walked the folder.
     await fillRun(path.join(root, 'big'), path.join(root, 'big-results'));
     const progress = page.getByRole('region', { name: 'Run progress' });
+    // Every state the progress shows from the click on, frame by frame (phase | count).
     const seen = await page.evaluate(async () => {
+      const w = window as unknown as { runStates: string[]; stopWatch: boolean };
+      w.runStates = [];
+      w.stopWatch = false;
+      const read = () => `${document.querySelector('[data-testid="run-phase"]')?.textContent ?? ''} | ${document.querySelector('[data-testid="folder-count"]')?.textContent ?? ''}`;
+      const watch = () => {
+        const s = read();
+        if (w.runStates.at(-1) !== s) w.runStates.push(s);
+        if (!w.stopWatch) requestAnimationFrame(watch);
+      };
       (document.querySelector('[data-testid="folder-start"]') as HTMLButtonElement).click();
       await new Promise((r) => requestAnimationFrame(() => r(null)));
+      watch();
       return document.querySelector('[aria-label="Run progress"]')?.textContent ?? '';
     });
     expect(seen).not.toMatch(/\bdone\b/);
-    await expect.poll(() => progress.textContent(), { timeout: 120_000 }).toMatch(/\bdone\b/);
+    const all = `${BIG.toLocaleString('en-US')} of ${BIG.toLocaleString('en-US')} files`;
+    await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 240_000 }).toBe(all);
+    await expect.poll(() => progress.textContent(), { timeout: 10_000 }).toMatch(/\bdone\b/);
+    // "done" was never shown for anything but this run's end (not the last run's, while this one started).
+    const states = await page.evaluate(() => {
+      const w = window as unknown as { runStates: string[]; stopWatch: boolean };
+      w.stopWatch = true;
+      return w.runStates;
+    });
+    expect(states.filter((x) => x.startsWith('done |'))).toEqual([`done | ${all}`]);
 
     // The input folder and Auto survive a reload.
     await page.getByTestId('folder-input').fill(path.join(root, 'nested'));
@@ -447,7 +441,7 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     await expect.poll(() => picker.getByText(/image.* in this folder/).textContent()).toMatch(/^0 images in this folder, 12 in its sub-folders/);
     await shot('picker');
     await picker.getByRole('button', { name: 'Cancel', exact: true }).last().click();
-  }, 200_000);
+  }, 400_000);
 
   it('8. class folders round-trip: what "Copy into class folders" wrote, and lower-case folder names, are read by Evaluation', async () => {
     await apiRun({ inputs: [path.join(root, 'images')], output: path.join(root, 'classes'), copyToClassFolders: true });
@@ -513,7 +507,7 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     expect(readFileSync((await evalCsv.path())!, 'utf8').split('\r\n')[0]).toBe('condition,name,mix,severity,clean_accuracy,patched_accuracy,gain');
     await page.waitForTimeout(300);
     await shot('evaluation');
-  }, 300_000);
+  }, 500_000);
 
   it('7. errors in the app\'s words, said once, the detail one click away', async () => {
     await fillRun(path.join(root, 'images'), path.join(root, 'results-topk'));
@@ -630,9 +624,10 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     expect(state.device.requested).toBe(device);
     await expect.poll(() => page.getByTestId('run-phase').textContent()).toBe('stopped');
     await shot('server-restarted');
-    await runToEnd(page.getByTestId('folder-resume'), path.join(root, 'huge-results'));
+    // The rest of HUGE images: minutes on a loaded machine.
+    await runToEnd(page.getByTestId('folder-resume'), path.join(root, 'huge-results'), 480_000);
     const done = await api.getFolderResults({ limit: 1 });
     expect(done.count).toBe(HUGE);
     expect(done.progress.resumed).toBeGreaterThan(0);
-  }, 300_000);
+  }, 700_000);
 });

@@ -7,57 +7,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corrupt } from '../../main/core/corruptions/index.js';
-import { readIdx } from '../../main/engine/io/idx.js';
 import { createHttpClient, type HttpRwsApi } from '../../main/api/http-client.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
 import { ensureBuilt } from './build.js';
+import { CHROMIUM, DEFAULT_PACK, haveChromium, type Labelled, ROOT, sampleImages, SHOTS, writePng } from './setup.js';
 import { LAYOUT, markedY4m } from './y4m.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'test', 'e2e', 'screenshots');
-const FASHION = process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
-const DEFAULT_PACK = path.join(ROOT, 'native-models', 'fashion-mnist');
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.log(`e2e: skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-
-interface Labelled {
-  data: Float32Array;
-  label: number;
-}
-
-/** Fashion-MNIST test images (28×28 grey, 0..1) when Debian's dataset is installed, else seeded blobs labelled 0. */
-async function sampleImages(n: number): Promise<{ images: Labelled[]; real: boolean }> {
-  const imgFile = path.join(FASHION, 't10k-images-idx3-ubyte.gz');
-  const lblFile = path.join(FASHION, 't10k-labels-idx1-ubyte.gz');
-  if (existsSync(imgFile) && existsSync(lblFile)) {
-    const [imgs, lbls] = await Promise.all([readIdx(imgFile), readIdx(lblFile)]);
-    const images = Array.from({ length: n }, (_, i) => ({
-      data: Float32Array.from(imgs.data.subarray(i * 784, (i + 1) * 784), (v) => v / 255),
-      label: lbls.data[i]!,
-    }));
-    return { images, real: true };
-  }
-  const images = Array.from({ length: n }, (_, i) => ({
-    data: Float32Array.from({ length: 784 }, (_, p) => {
-      const x = (p % 28) - 14;
-      const y = Math.floor(p / 28) - 14;
-      return x * x + y * y < 40 + 6 * (i % 10) ? 0.8 : 0.1;
-    }),
-    label: 0,
-  }));
-  return { images, real: false };
-}
-
-async function writePng(file: string, data: Float32Array): Promise<void> {
-  const px = Buffer.from(Uint8Array.from(data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
-  await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
-}
 
 let tmp: string;
 let root: string;
@@ -285,12 +244,12 @@ describe.skipIf(!haveChromium)('RWS Studio in Chromium against rws serve', () =>
     await openView('Evaluation');
     await screenshot('evaluation-empty');
     await page.getByTestId('eval-run').click();
-    await page.getByTestId('eval-charts').waitFor({ state: 'visible', timeout: 90_000 });
+    await page.getByTestId('eval-charts').waitFor({ state: 'visible', timeout: 240_000 });
     await page.waitForTimeout(500);
     await screenshot('evaluation');
     await openView('Model & device');
     await page.getByTestId('device-now').waitFor({ timeout: 10_000 });
     expect(await page.getByTestId('device-now').textContent()).toContain('cpu');
     await screenshot('packs');
-  }, 150_000);
+  }, 300_000);
 });

@@ -346,7 +346,7 @@ describe('classifyFile (the image view)', () => {
     const file = path.join(root, 'photos', 'red.png');
     const plain = await service.call('classifyFile', { file });
     const fogged = await service.call('classifyFile', { file, simulate: { condition: 'fog', severity: 5, seed: 1 } });
-    expect(fogged.simulated).toMatch(/^Fog · strength 5$/);
+    expect(fogged.simulated).toMatch(/^Fog · severity 5$/);
     expect(fogged.input.dataUrl).not.toBe(plain.input.dataUrl);
     const e = await rejects(service.call('classifyFile', { file: path.join(root, 'photos', 'notes.txt') }));
     expect(e.code).toBe('not-image');

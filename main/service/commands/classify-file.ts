@@ -27,7 +27,7 @@ export async function classifyFile(engine: Engine, args: CommandArgs<'classifyFi
     const image = { width: spec.width, height: spec.height, channels: px.channels as 1 | 3, data: Float32Array.from(bytes, (v) => v / 255) };
     bytes = unitToBytes(corrupt(image, s.family ? `${s.condition}/${s.family}` : s.condition, s.severity, s.seed ?? 0).data);
     const name = CONDITIONS.find((c) => c.id === s.condition)?.name ?? s.condition;
-    simulated = `${name}${s.family ? ` (${s.family})` : ''} · strength ${s.severity}`;
+    simulated = `${name}${s.family ? ` (${s.family})` : ''} · severity ${s.severity}`;
   }
   const input = toTensor(bytes, px.channels, spec);
   const dims = batchDims(spec, 1);

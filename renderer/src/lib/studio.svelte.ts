@@ -271,6 +271,8 @@ export class Studio {
     }
   }
 
+  /** The placeholder a run being started shows until the engine reports that run (see beginRun). */
+  private startingRun: FolderProgress | null = null;
   /** The newest tick not shown yet, and when one was last shown (per kind). */
   private pendingTick: Partial<Record<FolderProgress['kind'], FolderProgress>> = {};
   private tickTimer: Partial<Record<FolderProgress['kind'], ReturnType<typeof setTimeout>>> = {};
@@ -281,6 +283,10 @@ export class Studio {
    * its smoothness); a change of phase at once.
    */
   private onProgress(p: FolderProgress): void {
+    // While a run is being started, the end of another one (the last run, in an engine state sent
+    // before the new run took over) is not this run's state; the new run's own events say starting
+    // or running first.
+    if (p.kind === 'folder' && this.run === this.startingRun && !isActive(p) && p.output !== this.startingRun?.output) return;
     const current = p.kind === 'eval' ? this.evalProgress : this.run;
     if (current && current.phase === p.phase && current.output === p.output) {
       this.pendingTick[p.kind] = p;
@@ -332,8 +338,12 @@ export class Studio {
    * progress event came first (a short run can be over before its start is answered).
    */
   beginRun(output: string): (p: FolderProgress) => void {
+    clearTimeout(this.tickTimer.folder);
+    this.tickTimer.folder = undefined;
+    this.pendingTick.folder = undefined;
     this.run = { kind: 'folder', phase: 'starting', done: 0, failed: 0, total: null, rate: 0, eta: null, output };
     const placeholder = this.run;
+    this.startingRun = placeholder;
     return (p) => {
       if (this.run === placeholder) this.run = p;
     };
