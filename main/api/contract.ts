@@ -231,6 +231,8 @@ export interface BrowseResult {
   /** Null at a root. */
   parent: string | null;
   entries: BrowseEntry[];
+  /** Images in the sub-folders (what a folder run of `dir` would also classify), counted up to a bound. */
+  below?: { images: number; /** False when the count stopped at its bound (there are more). */ complete: boolean };
 }
 
 export interface EvalPoint {
@@ -264,6 +266,29 @@ export interface UploadDone {
   written: number;
 }
 
+/** One image through the clean and the patched model (the image view), optionally with a condition simulated on it. */
+export interface ImageResult {
+  file: string;
+  patched: TopK;
+  clean: TopK;
+  /** The mix the patched prediction was made with. */
+  mixKey: string;
+  /** What both models saw: the image at the model's input size (with the simulated condition), as a PNG. */
+  input: Thumbnail;
+  /** `fog · severity 3` when a condition was simulated. */
+  simulated?: string;
+  ms: number;
+}
+
+/** A results file of the current folder run, as text (the browser offers it as a download). */
+export interface ResultsText {
+  /** Where it is on the engine's machine. */
+  file: string;
+  name: string;
+  format: 'csv' | 'json';
+  text: string;
+}
+
 export interface Thumbnail {
   /** `data:image/png;base64,...` */
   dataUrl: string;
@@ -284,6 +309,8 @@ export interface EngineState {
   run: FolderProgress | null;
   warnings: string[];
   message?: string;
+  /** Differs after the engine (or `rws serve`) restarted: the UI then knows to set it up again. */
+  instance?: string;
 }
 
 
@@ -314,6 +341,9 @@ export interface CommandResults {
   previewCondition: ImageData01;
   getThumbnail: Thumbnail;
   uploadFiles: UploadDone;
+  classifyFile: ImageResult;
+  cancelEvaluation: FolderProgress | null;
+  readResults: ResultsText;
 }
 
 
@@ -367,9 +397,18 @@ export type RwsCommands = {
     : (args: CommandArgs<K>) => Promise<CommandResults[K]>;
 };
 
+/** How the window reaches the engine: `open`, or `lost` (the client is trying again) after it was. */
+export interface ConnectionState {
+  state: 'connecting' | 'open' | 'lost';
+  /** Tries since the connection was lost. */
+  attempts: number;
+}
+
 export interface RwsApi extends RwsCommands {
   /** Subscribe to an event; returns the function that unsubscribes. */
   on<E extends EventName>(event: E, cb: (payload: RwsEvents[E]) => void): () => void;
+  /** Follow the connection to the engine (the browser client of `rws serve`; Electron's is always open). */
+  onConnection?(cb: (c: ConnectionState) => void): () => void;
   /** Which host this is: the Electron preload or the browser client of `rws serve`. */
   readonly host: 'electron' | 'browser';
   /** Native folder picker (Electron only); the browser uses listRoots/browse. */

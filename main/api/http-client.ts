@@ -8,6 +8,7 @@ import {
   HTTP,
   type ApiError,
   type CommandName,
+  type ConnectionState,
   type EventName,
   type RwsApi,
   type RwsEvents,
@@ -21,6 +22,7 @@ import { decodeWire, encodeWire } from './wire.js';
 interface SocketLike {
   readonly readyState: number;
   send(data: string): void;
+  onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: unknown) => void) | null;
   onerror: ((ev: unknown) => void) | null;
@@ -39,6 +41,12 @@ export interface HttpClientOptions {
   maxUploadBatch?: number;
   /** Commands sent over the event socket while it is open (default the camera path: classifyFrame, setMix). */
   socketCommands?: CommandName[];
+  /**
+   * After this long without a word from the server, the client asks for the state over the socket;
+   * after twice this long without an answer, it takes the connection as lost and opens another
+   * (a server that stopped, or a network that dropped, does not always close the socket). Default 4 s.
+   */
+  heartbeatMs?: number;
 }
 
 /** The RwsApi client plus `close()` for the event socket. */
@@ -77,12 +85,19 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
   async function callHttp(command: CommandName, args: unknown): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers[HTTP.tokenHeader] = token;
-    const res = await doFetch(`${base}${HTTP.api(command)}`, {
-      method: 'POST',
-      headers,
-      body: args === undefined ? '' : encodeWire(args),
-      credentials: 'same-origin',
-    });
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${HTTP.api(command)}`, {
+        method: 'POST',
+        headers,
+        body: args === undefined ? '' : encodeWire(args),
+        credentials: 'same-origin',
+      });
+    } catch (e) {
+      // fetch rejects only when no answer came at all: the server is gone or unreachable.
+      lost();
+      throw fromApiError({ code: 'connection-lost', message: `${command}: the engine cannot be reached (${(e as Error).message})` });
+    }
     const text = await res.text();
     let body: unknown;
     try {
@@ -102,14 +117,76 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
   let socket: SocketLike | undefined;
   let closed = false;
   let retry = 250;
+
+  // The connection as the UI shows it: open, or lost (and how many tries since).
+  const connListeners = new Set<(c: ConnectionState) => void>();
+  let conn: ConnectionState = { state: 'connecting', attempts: 0 };
+  function setConn(next: ConnectionState): void {
+    if (next.state === conn.state && next.attempts === conn.attempts) return;
+    conn = next;
+    for (const cb of connListeners) {
+      try {
+        cb(conn);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+  /** An HTTP call got no answer: the socket is likely dead too; reconnect it, which says when the server is back. */
+  function lost(): void {
+    if (conn.state !== 'open') return;
+    setConn({ state: 'lost', attempts: 0 });
+    if (socket) drop(socket);
+  }
+
+  // Heartbeat: a quiet socket is asked for the state; one that does not answer is dropped.
+  const beat = opts.heartbeatMs ?? 4000;
+  let lastHeard = Date.now();
+  let beatTimer: ReturnType<typeof setInterval> | undefined;
+  function heartbeat(s: SocketLike): void {
+    clearInterval(beatTimer);
+    lastHeard = Date.now();
+    let asked = false;
+    beatTimer = setInterval(() => {
+      if (socket !== s) return clearInterval(beatTimer);
+      const quiet = Date.now() - lastHeard;
+      if (quiet > 2 * beat) {
+        clearInterval(beatTimer);
+        drop(s);
+      } else if (quiet > beat && !asked && s.readyState === 1) {
+        asked = true;
+        const id = nextId++;
+        inflight.set(id, { command: 'getState', args: undefined, resolve: () => (asked = false), reject: () => (asked = false) });
+        s.send(encodeWire({ id, command: 'getState' }));
+      }
+    }, Math.max(50, beat / 4));
+  }
+
+  /** Give up on a socket: its handlers are cut and the reconnection starts at once. */
+  function drop(s: SocketLike): void {
+    const onclose = s.onclose;
+    s.onopen = s.onmessage = s.onclose = null;
+    try {
+      s.close();
+    } catch {
+      // already closing
+    }
+    onclose?.(undefined);
+  }
+
   function openSocket(): void {
     if (socket || closed || !Socket) return;
     const wsBase = base ? base.replace(/^http/, 'ws') : '';
     const url = `${wsBase}${HTTP.ws}${token ? `?${HTTP.tokenParam}=${encodeURIComponent(token)}` : ''}`;
     const s = new Socket(url);
     socket = s;
+    s.onopen = () => {
+      setConn({ state: 'open', attempts: 0 });
+      heartbeat(s);
+    };
     s.onmessage = (ev) => {
       retry = 250;
+      lastHeard = Date.now();
       let msg: { event?: EventName; payload?: unknown; id?: number; result?: unknown; error?: ApiError };
       try {
         msg = decodeWire(typeof ev.data === 'string' ? ev.data : String(ev.data)) as typeof msg;
@@ -134,7 +211,10 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
     };
     s.onerror = () => {};
     s.onclose = () => {
+      if (socket !== s) return;
       socket = undefined;
+      clearInterval(beatTimer);
+      if (!closed) setConn(conn.state === 'connecting' ? conn : { state: 'lost', attempts: conn.state === 'lost' ? conn.attempts + 1 : 0 });
       // Calls the socket took but did not answer go again over HTTP.
       for (const [id, p] of inflight) {
         inflight.delete(id);
@@ -179,8 +259,15 @@ export function createHttpClient(opts: HttpClientOptions = {}): HttpRwsApi {
       openSocket();
       return () => set!.delete(cb as (payload: never) => void);
     },
+    onConnection(cb: (c: ConnectionState) => void): () => void {
+      connListeners.add(cb);
+      cb(conn);
+      openSocket();
+      return () => connListeners.delete(cb);
+    },
     close(): void {
       closed = true;
+      clearInterval(beatTimer);
       socket?.close();
       socket = undefined;
     },

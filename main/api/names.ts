@@ -25,5 +25,8 @@ export const COMMANDS = [
   'previewCondition',
   'getThumbnail',
   'uploadFiles',
+  'classifyFile',
+  'cancelEvaluation',
+  'readResults',
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];

@@ -71,6 +71,12 @@ export const schemas = {
       top: z.number().int().min(1).max(100).optional(),
       copyToClassFolders: z.boolean().optional(),
       batch: z.number().int().min(1).max(1024).optional(),
+      /**
+       * When `output` already holds a run: `resume` continues that run (from its journal), `replace`
+       * starts again and swaps the new results in only once the new run is done (the old ones stay
+       * until then). Without it such a folder is refused (code `output-has-run`).
+       */
+      existing: z.enum(['resume', 'replace']).optional(),
     })
     .strict(),
   stopFolderRun: none,
@@ -108,7 +114,7 @@ export const schemas = {
       image: ImageSchema,
     })
     .strict(),
-  getThumbnail: z.object({ file: pathText, size: z.number().int().min(8).max(512).optional() }).strict(),
+  getThumbnail: z.object({ file: pathText, size: z.number().int().min(8).max(1024).optional() }).strict(),
   uploadFiles: z
     .object({
       /** Continue filling this run folder (from a previous call); default a new one. */
@@ -125,6 +131,26 @@ export const schemas = {
         .max(1000),
     })
     .strict(),
+  classifyFile: z
+    .object({
+      file: pathText,
+      /** Default: the engine's current mix. */
+      mix: MixSchema.optional(),
+      top: z.number().int().min(1).max(100).optional(),
+      /** A condition simulated on the image (at the model's size, by `rws corrupt`'s code) before both models see it. */
+      simulate: z
+        .object({
+          condition: idText,
+          family: idText.optional(),
+          severity: z.number().min(1).max(5),
+          seed: z.number().int().optional(),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict(),
+  cancelEvaluation: none,
+  readResults: z.object({ format: z.enum(['csv', 'json']) }).strict(),
 } as const satisfies Record<CommandName, z.ZodType>;
 
 /** Validate a command's arguments; throws RwsError('bad-argument') naming the field. */

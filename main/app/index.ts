@@ -1,9 +1,11 @@
 // Electron main process: one instance, a hardened session, the renderer under app://rws, the
 // engine in a utility process, and one IPC handler per command routing to it.
-import { app, BrowserWindow, ipcMain, Menu, Notification, session, utilityProcess } from 'electron';
+import { app, BrowserWindow, ipcMain, Menu, session, utilityProcess } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EVENT_CHANNELS, type DeviceId, type EventName, type FolderProgress, type RwsEvents } from '../api/contract.js';
+import { RunFeedback } from './desktop-shell.js';
+import { electronShell } from './electron-shell.js';
 import { EngineHost, type EngineProcess } from './engine-host.js';
 import { toApiError } from '../api/errors.js';
 import type { EngineMessage } from './engine-protocol.js';
@@ -74,21 +76,13 @@ function spawnEngine(packDir: string | undefined) {
   };
 }
 
+const desktop = electronShell(() => mainWindow);
+/** Taskbar progress and the notification at a run's end, from the engine's progress events. */
+const feedback = new RunFeedback(desktop);
+
 function broadcast<E extends EventName>(event: E, payload: RwsEvents[E]): void {
   for (const w of BrowserWindow.getAllWindows()) if (!w.isDestroyed()) w.webContents.send(EVENT_CHANNELS[event], payload);
-  if (event === 'progress') notifyRunEnd(payload as FolderProgress);
-}
-
-let lastPhase = '';
-/** A system notification when a folder run ends while the window is not in front. */
-function notifyRunEnd(p: FolderProgress): void {
-  const phase = `${p.kind}:${p.phase}`;
-  if (phase === lastPhase) return;
-  lastPhase = phase;
-  if (p.kind !== 'folder' || (p.phase !== 'done' && p.phase !== 'failed')) return;
-  if (mainWindow?.isFocused() || !Notification.isSupported()) return;
-  const body = p.phase === 'done' ? `${p.done} images classified${p.failed ? `, ${p.failed} failed` : ''}.` : (p.message ?? 'The run failed.');
-  new Notification({ title: p.phase === 'done' ? 'Folder run finished' : 'Folder run failed', body }).show();
+  if (event === 'progress') feedback.onProgress(payload as FolderProgress);
 }
 
 async function start(): Promise<void> {
@@ -112,6 +106,7 @@ async function start(): Promise<void> {
   const ctx: IpcContext = {
     engine: host,
     settings,
+    shell: desktop,
     window: () => mainWindow,
     handle(channel, fn) {
       ipcMain.handle(channel, async (event, args): Promise<IpcReply> => {

@@ -38,6 +38,9 @@ const api: RwsApi = {
   previewCondition: command('previewCondition'),
   getThumbnail: command('getThumbnail'),
   uploadFiles: command('uploadFiles'),
+  classifyFile: command('classifyFile'),
+  cancelEvaluation: command('cancelEvaluation'),
+  readResults: command('readResults'),
   on<E extends EventName>(event: E, cb: (payload: RwsEvents[E]) => void): () => void {
     const channel = `rws:event:${event}`;
     // The renderer never sees the IpcRendererEvent (it would expose ipcRenderer.sender).

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import { CrashBudget, deviceAfterCrash, isWorkerCrash } from '../core/crash-policy.js';
@@ -48,6 +49,11 @@ export class Engine {
   private readonly factory: ClassifierFactory;
   private loadingPack?: Promise<LoadedPack>;
   private readonly crashes = new CrashBudget({ max: MAX_WORKER_CRASHES, windowMs: 60_000 });
+  /** This engine, as against one started later (a restarted `rws serve`): the UI sets a new one up again. */
+  readonly instance = randomBytes(6).toString('hex');
+  /** Devices whose provider failed to start here, with why (the models then fell back to the CPU). */
+  private readonly failedDevices = new Map<string, string>();
+  private evaluation: { controller: AbortController; progress: FolderProgress | null } | null = null;
 
   private constructor(options: EngineOptions, guard: RootGuard | null) {
     this.options = options;
@@ -270,6 +276,38 @@ export class Engine {
     return job.progress();
   }
 
+  /** Why `device` failed to start here, if it did (listDevices shows it as unavailable). */
+  deviceFailure(device: string): string | undefined {
+    return this.failedDevices.get(device);
+  }
+
+  /** Mark an evaluation as under way (one at a time); its signal aborts on cancelEvaluation. */
+  beginEvaluation(): AbortSignal {
+    if (this.evaluation) throw new RwsError('eval-busy', 'evaluate: an evaluation is under way: cancel it first', { field: 'data' });
+    this.evaluation = { controller: new AbortController(), progress: null };
+    return this.evaluation.controller.signal;
+  }
+
+  /** Record and send the evaluation's progress. */
+  setEvaluationProgress(p: FolderProgress): void {
+    if (this.evaluation) this.evaluation.progress = p;
+    this.events.emit('progress', p);
+  }
+
+  endEvaluation(): void {
+    this.evaluation = null;
+  }
+
+  /** Ask the evaluation under way to stop after its batch in hand; its progress, or null when none runs. */
+  cancelEvaluation(): FolderProgress | null {
+    const e = this.evaluation;
+    if (!e) return null;
+    e.controller.abort();
+    const p: FolderProgress = { ...(e.progress ?? { kind: 'eval', done: 0, failed: 0, total: null, rate: 0, eta: null }), phase: 'stopping' };
+    this.setEvaluationProgress(p);
+    return p;
+  }
+
   /** Throw when a folder run is under way. */
   assertNoRun(): void {
     if (this._folder?.running) throw new RwsError('run-busy', 'a folder run is under way: stop it first', { field: 'inputs' });
@@ -292,6 +330,7 @@ export class Engine {
       mixKey: mixKey(this._mix),
       run: this._folder?.progress() ?? null,
       warnings,
+      instance: this.instance,
     };
     if (l?.patched.strategy) out.strategy = l.patched.strategy;
     if (this.message) out.message = this.message;
@@ -305,7 +344,10 @@ export class Engine {
   /** Record the device the models actually run on, and tell the UI when it changed. */
   private noteDevice(c: Classifier): void {
     const next: DeviceChange = { requested: this._requestedDevice, device: c.device ?? this._requestedDevice };
-    if (c.fallback) next.fallback = c.fallback;
+    if (c.fallback) {
+      next.fallback = c.fallback;
+      this.failedDevices.set(this._requestedDevice, c.fallback);
+    }
     const changed = JSON.stringify(next) !== JSON.stringify(this._device);
     this._device = next;
     if (changed) this.events.emit('deviceChange', next);

@@ -1,4 +1,5 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix, FolderFailure, FolderProgress, RunPhase } from '../api/contract.js';
@@ -28,10 +29,38 @@ export interface FolderJobSpec {
   top: number;
   copyToClassFolders: boolean;
   batch?: number;
+  /** The output holds an earlier run: run in OUTPUT_FILES.replacing inside it, and swap in only when done. */
+  replace?: boolean;
 }
 
-/** Files a run writes into its output folder. */
-export const OUTPUT_FILES = { journal: 'journal.jsonl', json: 'results.json', csv: 'results.csv', byClass: 'by-class' } as const;
+/**
+ * Files a run writes into its output folder; a run that replaces another works in `replacing` (a
+ * hidden folder inside it) until it is done, then its files take the old ones' places.
+ */
+export const OUTPUT_FILES = { journal: 'journal.jsonl', json: 'results.json', csv: 'results.csv', byClass: 'by-class', replacing: '.rws-replacing', replaced: '.rws-replaced' } as const;
+
+/** The files of a run, in the order a replacement swaps them. */
+const RUN_FILES = [OUTPUT_FILES.journal, OUTPUT_FILES.json, OUTPUT_FILES.csv, OUTPUT_FILES.byClass];
+
+/** Move `name` from `from` to `to` if it exists. */
+async function moveIfThere(from: string, to: string, name: string): Promise<void> {
+  try {
+    await rename(path.join(from, name), path.join(to, name));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** A finished replacement: the old run's files out of `output` (kept aside until the new ones are in), the new ones from `work` in. */
+async function swapIn(output: string, work: string): Promise<void> {
+  const aside = path.join(output, OUTPUT_FILES.replaced);
+  await rm(aside, { recursive: true, force: true });
+  await mkdir(aside);
+  for (const name of RUN_FILES) await moveIfThere(output, aside, name);
+  for (const name of RUN_FILES) await moveIfThere(work, output, name);
+  await rm(aside, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
+}
 
 const RESULT_FLUSH_MS = 150;
 /** Engine crashes one folder run survives before it gives up (it can still be resumed by hand). */
@@ -88,6 +117,11 @@ export class FolderJob {
 
   get running(): boolean {
     return this.phase === 'starting' || this.phase === 'running' || this.phase === 'stopping';
+  }
+
+  /** Where the run's files are now: its output folder, or, while it replaces another run, the folder it works in. */
+  get folder(): string {
+    return this.spec.replace && this.phase !== 'done' ? path.join(this.spec.output, OUTPUT_FILES.replacing) : this.spec.output;
   }
 
   progress(): FolderProgress {
@@ -183,10 +217,13 @@ export class FolderJob {
     const { engine, loaded, spec } = this;
     let classifier: Classifier | undefined;
     let crash: RwsError | undefined;
+    const work = spec.replace ? path.join(spec.output, OUTPUT_FILES.replacing) : spec.output;
     try {
-      await mkdir(spec.output, { recursive: true });
+      // A replacement started afresh drops what an earlier, unfinished one left.
+      if (spec.replace && !resume) await rm(work, { recursive: true, force: true });
+      await mkdir(work, { recursive: true });
       // A kill during an earlier run's final write left its temp files: they go before this run writes.
-      for (const f of [OUTPUT_FILES.json, OUTPUT_FILES.csv]) await removeStaleTemps(path.join(spec.output, f));
+      for (const dir of new Set([spec.output, work])) for (const f of [OUTPUT_FILES.json, OUTPUT_FILES.csv]) await removeStaleTemps(path.join(dir, f));
       const uses = (id: string) => spec.auto === true || spec.mix[id] !== undefined;
       classifier = await engine.makePatched(loaded, uses);
       await classifier.setMix(spec.auto ? {} : spec.mix);
@@ -225,9 +262,9 @@ export class FolderJob {
         mix: spec.auto ? 'auto' : spec.mix,
         top: spec.top,
         batch: spec.batch,
-        journal: path.join(spec.output, OUTPUT_FILES.journal),
+        journal: path.join(work, OUTPUT_FILES.journal),
         resume,
-        copyTo: spec.copyToClassFolders ? path.join(spec.output, OUTPUT_FILES.byClass) : undefined,
+        copyTo: spec.copyToClassFolders ? path.join(work, OUTPUT_FILES.byClass) : undefined,
         signal: this.controller.signal,
         keepResults: false,
         onProgress: (p) => {
@@ -260,8 +297,9 @@ export class FolderJob {
       this.done = this.results.count;
       this.failedCount = summary.failed.length;
       this.eta = summary.stopped ? null : 0;
-      await this.writeOutputs(path.join(spec.output, OUTPUT_FILES.json), 'json');
-      await this.writeOutputs(path.join(spec.output, OUTPUT_FILES.csv), 'csv');
+      await this.writeOutputs(path.join(work, OUTPUT_FILES.json), 'json');
+      await this.writeOutputs(path.join(work, OUTPUT_FILES.csv), 'csv');
+      if (spec.replace && !summary.stopped) await swapIn(spec.output, work);
       this.phase = summary.stopped ? 'stopped' : 'done';
       if (summary.fallback) this.message = summary.fallback;
     } catch (e) {
@@ -331,9 +369,27 @@ export async function assertWalkInsideRoots(engine: { guard: RootGuard | null },
   return walk;
 }
 
-/** The spec of an earlier run, from the journal in its output folder (to resume after a restart). */
-export async function specFromJournal(output: string): Promise<Omit<FolderJobSpec, 'copyToClassFolders' | 'batch'> & { header: JournalHeader }> {
-  const file = path.join(output, OUTPUT_FILES.journal);
+/**
+ * True when `output` holds a run's files (finished or not), or an unfinished replacement of one.
+ * Only regular files count: a FIFO where the journal goes is no run, and the run refuses it when it writes.
+ */
+export function holdsRun(output: string): boolean {
+  return [OUTPUT_FILES.journal, OUTPUT_FILES.json, OUTPUT_FILES.csv, path.join(OUTPUT_FILES.replacing, OUTPUT_FILES.journal)].some((f) => isRegularFile(path.join(output, f)));
+}
+
+function isRegularFile(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+/**
+ * The spec of an earlier run, from the journal in its output folder (to resume after a restart);
+ * an unfinished replacement of a run there is the one resumed.
+ */
+export async function specFromJournal(output: string): Promise<Omit<FolderJobSpec, 'copyToClassFolders' | 'batch'> & { header: JournalHeader; folder: string }> {
+  const staged = path.join(output, OUTPUT_FILES.replacing);
+  const replace = isRegularFile(path.join(staged, OUTPUT_FILES.journal));
+  const folder = replace ? staged : output;
+  const file = path.join(folder, OUTPUT_FILES.journal);
   let text: string;
   try {
     text = await readRegularText(file, { what: 'the journal', code: 'no-journal', field: 'output' });
@@ -344,6 +400,6 @@ export async function specFromJournal(output: string): Promise<Omit<FolderJobSpe
   const header = parseJournal(text).header;
   if (!header) throw new RwsError('no-journal', `${file}: the journal has no usable header`, { file, field: 'output' });
   const auto = header.mix === 'auto';
-  return { inputs: header.inputs, output, mix: auto ? {} : (header.mix as ConditionMix), ...(auto ? { auto } : {}), top: header.top, header };
+  return { inputs: header.inputs, output, mix: auto ? {} : (header.mix as ConditionMix), ...(auto ? { auto } : {}), ...(replace ? { replace } : {}), top: header.top, header, folder };
 }
 

@@ -24,6 +24,9 @@ import { setMix } from './commands/set-mix.js';
 import { startFolderRun } from './commands/start-folder-run.js';
 import { stopFolderRun } from './commands/stop-folder-run.js';
 import { uploadFiles } from './commands/upload-files.js';
+import { classifyFile } from './commands/classify-file.js';
+import { cancelEvaluation } from './commands/cancel-evaluation.js';
+import { readResults } from './commands/read-results.js';
 
 export { Engine, type EngineOptions } from './engine.js';
 export type { Classifier, ClassifierFactory } from './models.js';
@@ -50,6 +53,9 @@ export const handlers: { [K in CommandName]: Handler<K> } = {
   previewCondition,
   getThumbnail,
   uploadFiles,
+  classifyFile,
+  cancelEvaluation,
+  readResults,
 };
 
 /** The engine with its commands, as a transport sees it. */

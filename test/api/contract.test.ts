@@ -60,7 +60,7 @@ describe('api contract', () => {
   it('has one schema per command, and types window.rws as one function per command', () => {
     expect(Object.keys(schemas).sort()).toEqual([...COMMANDS].sort());
     // Checked by `tsc -p tsconfig.test.json` (npm test): the API's functions are exactly the commands plus the host's extras.
-    expectTypeOf<Exclude<keyof RwsApi, CommandName>>().toEqualTypeOf<'on' | 'host' | 'pickFolder' | 'pickSaveFile' | 'openPath'>();
+    expectTypeOf<Exclude<keyof RwsApi, CommandName>>().toEqualTypeOf<'on' | 'host' | 'pickFolder' | 'pickSaveFile' | 'openPath' | 'onConnection'>();
     expectTypeOf<RwsApi['setMix']>().parameter(0).toEqualTypeOf<CommandArgs<'setMix'>>();
     expectTypeOf<ReturnType<RwsApi['setMix']>>().toEqualTypeOf<Promise<CommandResults['setMix']>>();
   });

@@ -72,6 +72,36 @@ describe.skipIf(!binary)('Electron app (smoke)', () => {
     expect(['idle', 'loading', 'ready', 'starting', 'error']).toContain(state.status);
   });
 
+  it('shows a folder run in the window title and the taskbar, notifies its end, and opens its folder through the shell', async () => {
+    // Record what the app asks of the desktop instead of showing it (the window is put behind, as a
+    // user who went to another window would have it, so the notification is due).
+    await app.evaluate(({ BrowserWindow, Notification, shell }) => {
+      const seen = { progress: [] as number[], notes: [] as string[], opened: [] as string[] };
+      (globalThis as { rwsSeen?: typeof seen }).rwsSeen = seen;
+      const proto = BrowserWindow.prototype as unknown as { setProgressBar(v: number, o?: unknown): void };
+      const setProgressBar = proto.setProgressBar;
+      proto.setProgressBar = function (v: number, o?: unknown) {
+        seen.progress.push(v);
+        return setProgressBar.call(this, v, o);
+      };
+      Notification.prototype.show = function (this: Electron.Notification) {
+        seen.notes.push(`${this.title}: ${this.body}`);
+      };
+      Object.defineProperty(shell, 'openPath', { value: async (p: string) => (seen.opened.push(p), ''), configurable: true, writable: true });
+      for (const w of BrowserWindow.getAllWindows()) w.blur();
+    });
+    const out = mkdtempSync(path.join(os.tmpdir(), 'rws-electron-run-'));
+    const samples = path.join(repo, 'native-models', 'fashion-mnist', 'samples');
+    await win.evaluate(({ samples, out }) => (window as unknown as { rws: { startFolderRun(a: unknown): Promise<unknown> } }).rws.startFolderRun({ inputs: [samples], output: out }), { samples, out });
+    await expect.poll(() => win.title(), { timeout: 60_000 }).toMatch(/^Done · Folder run/);
+    const seen = await app.evaluate(() => (globalThis as unknown as { rwsSeen: { progress: number[]; notes: string[]; opened: string[] } }).rwsSeen);
+    expect(seen.progress.length).toBeGreaterThan(1);
+    expect(seen.progress.at(-1)).toBe(-1);
+    expect(seen.notes.some((n) => n.startsWith('Folder run finished:') && n.includes(out))).toBe(true);
+    await win.evaluate((out) => (window as unknown as { rws: { openPath(p: string): Promise<void> } }).rws.openPath(out), out);
+    expect((await app.evaluate(() => (globalThis as unknown as { rwsSeen: { opened: string[] } }).rwsSeen)).opened).toEqual([out]);
+  });
+
   it('refuses to navigate away from the app', async () => {
     await win.evaluate(() => {
       location.href = 'https://example.com/';

@@ -8,6 +8,7 @@ import { CHANNELS, COMMANDS, type CommandName } from '../../main/api/contract.js
 import { registerCommandHandlers } from '../../main/app/ipc/commands.js';
 import type { IpcContext } from '../../main/app/ipc/context.js';
 import { SettingsStore } from '../../main/app/settings.js';
+import { fakeShell } from './fake-shell.js';
 import { createService } from '../../main/service/index.js';
 import { fakeFactory } from '../service/fake-classifier.js';
 import { writeFixturePack } from '../service/fixture-pack.js';
@@ -28,6 +29,7 @@ async function fakeContext() {
       },
     },
     settings,
+    shell: fakeShell(),
     window: () => null,
     handle: (channel, fn) => {
       expect(handlers.has(channel)).toBe(false);

@@ -1,6 +1,6 @@
 // `npm run bench`: runs every benchmark section in one process and writes bench-results/bench.json
 // and bench-results/bench.md. Pass section names (patcher, families, startup, folder, camera, auto,
-// train, shards) to run only those, and `--readme` to put the tables of the sections run into
+// train, shards, gallery) to run only those, and `--readme` to put the tables of the sections run into
 // README.md, between its `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` lines.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +16,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   auto: async () => (await import('./auto.js')).benchAuto(),
   train: async () => (await import('./train.js')).benchTrain(),
   shards: async () => (await import('./shard.js')).benchShards(),
+  gallery: async () => (await import('./gallery.js')).benchGallery(),
 };
 
 function table(s: BenchSection): string {

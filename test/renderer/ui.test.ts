@@ -109,7 +109,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect(page.getByRole('switch', { name: 'Fog' }).isChecked()).resolves.toBe(false);
     // A signature the pack cannot find: its condition cannot be switched on.
     await expect(page.getByRole('switch', { name: 'Motion blur' }).isDisabled()).resolves.toBe(true);
-    await page.getByRole('button', { name: 'Off', exact: true }).click();
+    await page.getByRole('radio', { name: 'Off', exact: true }).click();
     await expect.poll(async () => (await lastCall('setMix'))?.args).toEqual({ mix: {} });
     // A change made elsewhere (another window, an engine restart) shows up in the panel.
     const before = (await calls()).filter((c) => c.name === 'setMix').length;
@@ -117,7 +117,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect.poll(() => page.getByTestId('active-mix').textContent()).toBe('Snow 50%');
     await expect(page.getByRole('switch', { name: 'Snow' }).isChecked()).resolves.toBe(true);
     expect((await calls()).filter((c) => c.name === 'setMix').length).toBe(before);
-    await page.getByRole('button', { name: 'Off', exact: true }).click();
+    await page.getByRole('radio', { name: 'Off', exact: true }).click();
     await expect.poll(async () => (await lastCall('setMix'))?.args).toEqual({ mix: {} });
   });
 
@@ -154,8 +154,8 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await expect.poll(() => page.evaluate(() => (window as any).rwsCamera.frames()), { timeout: 15_000 }).toBeGreaterThan(framesAtPick + 5);
     expect((await calls()).filter((c) => c.name === 'setMix').length).toBe(setMixes);
     // A manual change takes over again.
-    await page.getByRole('button', { name: 'Off', exact: true }).click();
-    await expect(page.getByTestId('mix-auto').getAttribute('aria-pressed')).resolves.toBe('false');
+    await page.getByRole('radio', { name: 'Off', exact: true }).click();
+    await expect(page.getByTestId('mix-auto').getAttribute('aria-checked')).resolves.toBe('false');
     await expect.poll(async () => (await lastCall('setMix'))?.args).toEqual({ mix: {} });
     await page.getByRole('switch', { name: 'Low light' }).check();
     const parts: Record<string, number>[] = await page.evaluate(() => (window as any).rwsCamera.parts());
@@ -171,7 +171,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     await page.getByTestId('folder-input').fill('/data/shirts');
     await expect(page.getByTestId('folder-output').inputValue()).resolves.toBe('/data/shirts-rws');
     await page.getByTestId('folder-start').click();
-    await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 20_000 }).toMatch(/^235 of 240/);
+    await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 20_000 }).toMatch(/^240 of 240 files/);
     expect(await lastCall('startFolderRun')).toMatchObject({ args: { inputs: ['/data/shirts'], output: '/data/shirts-rws', top: 3, mix: { 'low-light': 1 } } });
     await expect(page.getByTestId('run-mix').textContent()).resolves.toBe('low-light=1');
     await page.getByTestId('tab-failed').click();
@@ -203,7 +203,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
     const stoppedAt = parseInt((await page.getByTestId('folder-count').textContent())!, 10);
     expect(stoppedAt).toBeLessThan(235);
     await page.getByTestId('folder-resume').click();
-    await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 20_000 }).toMatch(/^235 of 240/);
+    await expect.poll(() => page.getByTestId('folder-count').textContent(), { timeout: 20_000 }).toMatch(/^240 of 240 files/);
     expect(await lastCall('resumeFolderRun')).toMatchObject({ args: { output: '/data/shirts-rws' } });
     await expect.poll(() => page.getByTestId('results-table').locator('tbody tr').count()).toBe(100);
   });
@@ -252,7 +252,7 @@ describe.skipIf(!haveChromium)('renderer in Chromium with a stand-in API', () =>
       reached.add(await page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.textContent?.trim().slice(0, 20) ?? ''));
     }
     for (const id of ['camera-start', 'simulate-select', 'condition-fog', 'mix-night-rain']) expect(reached).toContain(id);
-    expect(reached).toContain('Off');
+    expect(reached).toContain('mode-off');
   });
 
   it('stays readable on a 4K screen', async () => {

@@ -259,3 +259,61 @@ describe('folder runs through the service', () => {
     expect((await service.call('getFolderResults', { limit: 1 })).mixKey).toBe('auto');
   });
 });
+
+describe('a results folder that already holds a run', () => {
+  it('is refused without a choice; replace keeps the old results until the new run is done', async () => {
+    const out = path.join(root, 'out');
+    const before = readFileSync(path.join(out, 'results.json'), 'utf8');
+    const e = await service.call('startFolderRun', { inputs: [images], output: out, mix: { 'low-light': 1 } }).catch((x: RwsError) => x);
+    expect([(e as RwsError).code, (e as RwsError).field]).toEqual(['output-has-run', 'output']);
+    // Replace, stopped half-way: the old results are untouched, the new ones wait aside.
+    factory.delay.ms = 15;
+    const stopped = waitFor(service, ['stopped', 'done', 'failed']);
+    let asked = false;
+    const off = service.on('progress', (p) => {
+      if (!asked && p.kind === 'folder' && p.phase === 'running' && p.done >= 4) {
+        asked = true;
+        expect(readFileSync(path.join(out, 'results.json'), 'utf8')).toBe(before);
+        void service.call('stopFolderRun', undefined);
+      }
+    });
+    await service.call('startFolderRun', { inputs: [images], output: out, mix: { 'low-light': 1 }, top: 3, batch: 2, existing: 'replace' });
+    expect((await stopped).phase).toBe('stopped');
+    off();
+    factory.delay.ms = 0;
+    expect(readFileSync(path.join(out, 'results.json'), 'utf8')).toBe(before);
+    expect(existsSync(path.join(out, '.rws-replacing', 'journal.jsonl'))).toBe(true);
+    const partial = await service.call('readResults', { format: 'json' });
+    expect(partial.file).toBe(path.join(out, '.rws-replacing', 'results.json'));
+    // A new engine (a restarted server) resumes the replacement, then swaps it in.
+    const fresh = await createService({ roots: [root], packDir: path.join(tmp, 'pack'), classifierFactory: fakeFactory() });
+    try {
+      const done = waitFor(fresh, ['done', 'failed']);
+      await fresh.call('resumeFolderRun', { output: out });
+      expect((await done).phase).toBe('done');
+      const now = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+      expect(now.mix).toEqual({ 'low-light': 1 });
+      expect(now.results).toHaveLength(N);
+      expect(existsSync(path.join(out, '.rws-replacing'))).toBe(false);
+      expect(parseJournal(readFileSync(path.join(out, 'journal.jsonl'), 'utf8')).header!.mix).toEqual({ 'low-light': 1 });
+      const text = await fresh.call('readResults', { format: 'csv' });
+      expect(text.file).toBe(path.join(out, 'results.csv'));
+      expect(text.text.split('\r\n')[0]).toMatch(/^file,status,top1_index/);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('resumes the run that is there when asked, only if it classified the same inputs', async () => {
+    const out = path.join(root, 'out');
+    const before = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+    const done = waitFor(service, ['done', 'failed']);
+    const p = await service.call('startFolderRun', { inputs: [images], output: out, mix: { fog: 1 }, existing: 'resume' });
+    expect(p.output).toBe(out);
+    expect((await done).phase).toBe('done');
+    // Resumed as it was (the journal's mix, not the one asked for): nothing classified again.
+    expect(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'))).toEqual(before);
+    const e = await service.call('startFolderRun', { inputs: [path.join(images, 'sub dir')], output: out, existing: 'resume' }).catch((x: RwsError) => x);
+    expect((e as RwsError).code).toBe('resume-other-inputs');
+  });
+});

@@ -86,6 +86,8 @@ describe('service over the real engine', () => {
     for (const f of ['pack.json']) writeFileSync(path.join(dir, `${f}.sig`), JSON.stringify(signBytes(f, readFileSync(path.join(dir, f)), key)));
     process.env.RWS_TRUSTED_KEYS = keys;
     try {
+      let runs = 0;
+      // Each run into a folder of its own (a folder that holds a run is refused without resume or replace).
       const run = async (mix: string) => {
         const done = new Promise<FolderProgress>((resolve) => {
           const off = service.on('progress', (p) => {
@@ -95,7 +97,7 @@ describe('service over the real engine', () => {
             }
           });
         });
-        await service.call('startFolderRun', { inputs: [path.join(tmp, 'images')], output: path.join(tmp, `out-${mix}`), mix });
+        await service.call('startFolderRun', { inputs: [path.join(tmp, 'images')], output: path.join(tmp, `out-${mix}-${++runs}`), mix });
         return done;
       };
       await service.call('loadPack', { dir });

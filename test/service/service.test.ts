@@ -209,6 +209,11 @@ describe('paths under the roots', () => {
       ['notes.txt', 'file', false],
       ['red.png', 'file', true],
     ]);
+    // Images in the sub-folders are counted (a link among them as a folder, as a run would walk it).
+    expect(b.below).toEqual({ images: 0, complete: true });
+    await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toFile(path.join(root, 'photos', 'sub', 'deep.png'));
+    expect((await service.call('browse', { dir: path.join(root, 'photos') })).below).toEqual({ images: 2, complete: true });
+    rmSync(path.join(root, 'photos', 'sub', 'deep.png'));
     expect((await service.call('browse', { dir: root })).parent).toBeNull();
     expect((await service.call('browse', { dir: 'photos' })).dir).toBe(path.join(root, 'photos'));
   });
@@ -302,10 +307,107 @@ describe('evaluate', () => {
       ['low-light', [1, 3]],
     ]);
     for (const c of r.conditions) for (const p of c.points) for (const a of [p.clean, p.patched]) expect(a >= 0 && a <= 1).toBe(true);
-    expect(progress.at(-1)).toBe(5);
+    // Progress counts images (6 clean, then 6 per condition and severity), each through both models.
+    expect(progress.at(-1)).toBe(30);
     const e = await rejects(service.call('evaluate', { data: outside }));
     expect(e.code).toBe('outside-roots');
     const e2 = await rejects(service.call('evaluate', { data, conditions: ['rain'] }));
     expect(e2.code).toBe('eval-condition');
+  });
+});
+
+describe('evaluate, long ones', () => {
+  it('gives its rate in images and an ETA, and cancelEvaluation stops it after the batch in hand', async () => {
+    const data = path.join(root, 'labelled');
+    const seen: import('../../main/api/contract.js').FolderProgress[] = [];
+    const off = service.on('progress', (p) => p.kind === 'eval' && seen.push(p));
+    factory.delay.ms = 30;
+    try {
+      const running = service.call('evaluate', { data, severities: [1, 2, 3, 4, 5], limit: 6 });
+      await expect.poll(() => seen.filter((p) => p.phase === 'running' && p.done > 0).length).toBeGreaterThan(1);
+      const busy = await rejects(service.call('evaluate', { data }));
+      expect(busy.code).toBe('eval-busy');
+      const p = await service.call('cancelEvaluation', undefined);
+      expect(p?.phase).toBe('stopping');
+      const e = await rejects(running);
+      expect(e.code).toBe('cancelled');
+    } finally {
+      factory.delay.ms = 0;
+      off();
+    }
+    const ticks = seen.filter((p) => p.phase === 'running' && p.done > 0);
+    expect(ticks.every((p) => p.total === 66 && p.rate > 0 && p.eta !== null && p.eta >= 0)).toBe(true);
+    expect(seen.at(-1)!.phase).toBe('stopped');
+    expect(seen.at(-1)!.done).toBeLessThan(66);
+    expect(await service.call('cancelEvaluation', undefined)).toBeNull();
+  });
+});
+
+describe('classifyFile (the image view)', () => {
+  it('gives the clean and the patched top-k of one file, with the mix asked for, and leaves the engine\'s mix as it was', async () => {
+    await service.call('setMix', { mix: { 'low-light': 1 } });
+    const file = path.join(root, 'photos', 'red.png');
+    const r = await service.call('classifyFile', { file, mix: 'fog=1', top: 3 });
+    expect(r.mixKey).toBe('fog=1');
+    expect(r.patched).toHaveLength(3);
+    expect(r.clean).toHaveLength(3);
+    // The fake model moves its class by 3 per unit of fog.
+    expect((r.patched[0]!.index - r.clean[0]!.index + 10) % 10).toBe(3);
+    expect(r.input.dataUrl.startsWith('data:image/png;base64,')).toBe(true);
+    expect([r.input.width, r.input.height]).toEqual([28, 28]);
+    expect((await service.call('getState', undefined)).mixKey).toBe('low-light=1');
+    const now = await service.call('classifyFile', { file });
+    expect(now.mixKey).toBe('low-light=1');
+    await service.call('setMix', { mix: 'off' });
+  });
+
+  it('simulates a condition on the image before both models see it, and refuses what is not an image', async () => {
+    const file = path.join(root, 'photos', 'red.png');
+    const plain = await service.call('classifyFile', { file });
+    const fogged = await service.call('classifyFile', { file, simulate: { condition: 'fog', severity: 5, seed: 1 } });
+    expect(fogged.simulated).toMatch(/^Fog · severity 5$/);
+    expect(fogged.input.dataUrl).not.toBe(plain.input.dataUrl);
+    const e = await rejects(service.call('classifyFile', { file: path.join(root, 'photos', 'notes.txt') }));
+    expect(e.code).toBe('not-image');
+    const o = await rejects(service.call('classifyFile', { file: path.join(outside, 'secret.png') }));
+    expect(o.code).toBe('outside-roots');
+  });
+});
+
+describe('devices that fail to start', () => {
+  it('are listed as unavailable, with why, once the models fell back to the CPU', async () => {
+    const fb = fakeFactory();
+    const falling = (async (model: string, files: Map<string, string>, opts: { device: string }) => {
+      const c = await fb(model, files, opts as never);
+      if (opts.device !== 'webgpu') return c;
+      return Object.assign(c, { device: 'cpu', fallback: 'device "webgpu" could not be used (Assertion failed: adapter); running on the CPU instead' });
+    }) as unknown as typeof fb;
+    const svc = await createService({ roots: [root], packDir: path.join(root, 'pack'), classifierFactory: falling });
+    try {
+      await svc.call('loadPack', undefined);
+      const before = (await svc.call('listDevices', undefined)).find((d) => d.id === 'webgpu');
+      if (!before?.available) return;
+      const d = await svc.call('setDevice', { device: 'webgpu' });
+      expect(d).toMatchObject({ requested: 'webgpu', device: 'cpu' });
+      const after = (await svc.call('listDevices', undefined)).find((x) => x.id === 'webgpu')!;
+      expect(after.available).toBe(false);
+      expect(after.reason).toContain('could not start on this machine');
+      expect(after.reason).not.toContain('Assertion');
+    } finally {
+      await svc.dispose();
+    }
+  });
+});
+
+describe('the engine instance', () => {
+  it('differs between two engines, so a client tells a restarted server from the one it knew', async () => {
+    const other = await createService({ roots: [root], packDir: path.join(root, 'pack'), classifierFactory: fakeFactory() });
+    try {
+      const [a, b] = [(await service.call('getState', undefined)).instance, (await other.call('getState', undefined)).instance];
+      expect(a).toMatch(/^[0-9a-f]{12}$/);
+      expect(b).not.toBe(a);
+    } finally {
+      await other.dispose();
+    }
   });
 });

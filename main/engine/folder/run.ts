@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, link, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
+import { classFolderNames } from '../../core/class-folders.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { Classifier } from './classifier.js';
 import { walkInputs, type WalkFile, type WalkResult } from './walk.js';
@@ -111,12 +112,6 @@ const MAX_DECODING_BYTES = 256 * 1024 * 1024;
 export function defaultDecoders(batch: number, spec?: InputSpec): number {
   const byMemory = spec ? Math.floor(MAX_DECODING_BYTES / (spec.channels * spec.width * spec.height * 4)) : Infinity;
   return Math.max(1, Math.min(64, Math.max(8, batch), byMemory));
-}
-
-/** A class label as a folder name: no separators or characters that Windows refuses. */
-function folderName(label: string, index: number): string {
-  const s = label.replace(/[\\/:*?"<>|\x00-\x1f]/g, '_').replace(/^[.\s]+|[.\s]+$/g, '');
-  return s || `class-${index}`;
 }
 
 async function sameBytes(a: string, b: string): Promise<boolean> {
@@ -310,7 +305,7 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
         if (opts.copyTo) {
           for (const d of done) {
             const best = d.result.top[0]!;
-            await copyInto(d.file.path, path.join(opts.copyTo, folderName(best.label, best.index)));
+            await copyInto(d.file.path, path.join(opts.copyTo, classFolderNames(classifier.labels)[best.index]!));
           }
         }
         await journal?.append(done.map((d) => d.result), failed);

@@ -263,10 +263,5 @@ export function toTensor(pixels: Uint8Array, have: number, spec: InputSpec): Flo
   return out;
 }
 
-/** File extensions that name images; used only to decide which unknown files to look inside. */
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heif', '.heic']);
-
-/** True when the file name has an image extension. */
-export function hasImageExtension(file: string): boolean {
-  return IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());
-}
+// Which names are images is core's (the app's drop uses the same rule).
+export { hasImageExtension, IMAGE_EXTENSIONS } from '../../core/image-names.js';

@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { Image } from '../../core/corruptions/index.js';
+import { classFolderNames, classOfFolder } from '../../core/class-folders.js';
 import { RwsError } from '../../core/errors.js';
 import { hasImageExtension, resizeToInput } from './image-decode.js';
 import { readIdx } from './idx.js';
@@ -38,12 +39,6 @@ export function idxPair(data: string, isDir: boolean, stems: readonly string[] =
   return undefined;
 }
 
-/** The class a sub-folder names: a label of the pack, or a class index; -1 when neither. */
-export function classOfFolder(name: string, labels: readonly string[]): number {
-  const byName = labels.indexOf(name);
-  return byName >= 0 ? byName : /^\d+$/.test(name) && Number(name) < labels.length ? Number(name) : -1;
-}
-
 async function toModelImage(file: string | Buffer, spec: InputSpec): Promise<Image> {
   const c = spec.channels;
   let p = resizeToInput(sharp(file, { failOn: 'error' }).rotate(), spec).removeAlpha();
@@ -58,7 +53,8 @@ async function toModelImage(file: string | Buffer, spec: InputSpec): Promise<Ima
 
 /**
  * Loads labelled images: Fashion-MNIST-style IDX files (`.gz` or plain; a folder or the images
- * file), or a folder with one sub-folder per class named by its label or its index. Takes the
+ * file), or a folder with one sub-folder per class named by its label (core/class-folders.ts: as a
+ * folder run's class folders name it, in any case) or its index. Takes the
  * first `limit` images (IDX) or every `stride`-th per class in name order (folders).
  */
 export async function loadLabelledData(data: string, spec: InputSpec, labels: string[], limit = Infinity): Promise<LabelledData> {
@@ -92,7 +88,10 @@ export async function loadLabelledData(data: string, spec: InputSpec, labels: st
   const perClass: { file: string; label: number }[][] = [];
   for (const sub of subs) {
     const label = classOfFolder(sub, labels);
-    if (label < 0) throw new RwsError('eval-data', `${path.join(data, sub)}: folder name is neither a label of the pack nor a class index 0..${labels.length - 1}`, { file: path.join(data, sub), field: 'data' });
+    if (label < 0) {
+      const names = classFolderNames(labels).join(', ');
+      throw new RwsError('eval-data', `${path.join(data, sub)}: folder name is neither a class of the pack (${names}; any case, with spaces, _ or - between words) nor a class index 0..${labels.length - 1}`, { file: path.join(data, sub), field: 'data' });
+    }
     const files = (await readdir(path.join(data, sub))).filter(hasImageExtension).sort();
     perClass.push(files.map((f) => ({ file: path.join(data, sub, f), label })));
   }

@@ -76,9 +76,10 @@ export function machineProbe(): DeviceProbe {
   };
 }
 
-const CUDA_HOWTO =
-  'the CUDA build of onnxruntime is not installed: run `npm install --onnxruntime-node-install=cuda12` ' +
-  '(needs CUDA 12 and cuDNN 9 on the machine; see README)';
+/** The command that fetches onnxruntime's CUDA libraries, as the README gives it (a test holds them equal). */
+export const CUDA_INSTALL_COMMAND = 'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12';
+
+const CUDA_HOWTO = `the CUDA build of onnxruntime is not installed: run \`${CUDA_INSTALL_COMMAND}\` (needs internet, CUDA 12 and cuDNN 9 on the machine; see README)`;
 
 /** Lists the execution providers with whether each can be used here, and why not. */
 export function listDevices(probe: DeviceProbe = machineProbe()): DeviceInfo[] {

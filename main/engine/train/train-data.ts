@@ -8,13 +8,14 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Image } from '../../core/corruptions/index.js';
+import { classOfFolder } from '../../core/class-folders.js';
 import { applyDraw, type ConditionDraw } from '../../core/corruptions/mixture.js';
 import { RwsError } from '../../core/errors.js';
 import { imageSize, unitToBytes } from '../../core/tensors.js';
 import { walkInputs } from '../folder/walk.js';
 import { decodePixels, hasImageExtension, toTensor } from '../io/image-decode.js';
 import { readIdx } from '../io/idx.js';
-import { classOfFolder, idxPair } from '../io/labelled-data.js';
+import { idxPair } from '../io/labelled-data.js';
 import type { InputSpec } from '../packs/pack.js';
 
 /** Training images as decoded pixels, with labels when the data carries them. */

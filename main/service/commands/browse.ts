@@ -6,8 +6,36 @@ import { hasImageExtension } from '../../engine/io/image-decode.js';
 import type { Engine } from '../engine.js';
 
 const MAX_ENTRIES = 5000;
+/** Entries looked at when counting the images below a folder: enough for a big folder, quick to answer. */
+const MAX_COUNTED = 20_000;
 
-/** Command `browse`: one folder's sub-folders and files (folders first, by name), hidden files left out. */
+/**
+ * Images in the sub-folders of `dir` (recursively, hidden ones and links left out, as a folder run
+ * would find them by name), counted until MAX_COUNTED entries were seen.
+ */
+async function imagesBelow(engine: Engine, dirs: string[]): Promise<{ images: number; complete: boolean }> {
+  let images = 0;
+  let seen = 0;
+  const queue = [...dirs];
+  while (queue.length) {
+    const dir = queue.shift()!;
+    let names: import('node:fs').Dirent[];
+    try {
+      names = await readdir(await engine.readable(dir, 'dir'), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const d of names) {
+      if (++seen > MAX_COUNTED) return { images, complete: false };
+      if (d.name.startsWith('.')) continue;
+      if (d.isDirectory()) queue.push(path.join(dir, d.name));
+      else if (d.isFile() && hasImageExtension(d.name)) images++;
+    }
+  }
+  return { images, complete: true };
+}
+
+/** Command `browse`: one folder's sub-folders and files (folders first, by name), hidden files left out, and how many images its sub-folders hold. */
 export async function browse(engine: Engine, args: CommandArgs<'browse'>): Promise<BrowseResult> {
   const dir = await engine.readable(args.dir, 'dir');
   let names: import('node:fs').Dirent[];
@@ -43,5 +71,8 @@ export async function browse(engine: Engine, args: CommandArgs<'browse'>): Promi
   }
   entries.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'dir' ? -1 : 1));
   const atRoot = engine.guard ? engine.guard.list().some((r) => r.path === dir) : path.dirname(dir) === dir;
-  return { dir, parent: atRoot ? null : path.dirname(dir), entries };
+  const subfolders = entries.filter((e) => e.kind === 'dir').map((e) => e.path);
+  const out: BrowseResult = { dir, parent: atRoot ? null : path.dirname(dir), entries };
+  if (subfolders.length) out.below = await imagesBelow(engine, subfolders);
+  return out;
 }

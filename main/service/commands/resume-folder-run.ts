@@ -17,7 +17,7 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
   const output = args?.output ? await engine.writable(args.output, 'output') : job?.spec.output;
   if (!output) throw new RwsError('no-run', 'resumeFolderRun: no earlier run; give its output folder', { field: 'output' });
   if (job && job.spec.output === output) return engine.startFolderJob(job.spec, true);
-  const { header, ...spec } = await specFromJournal(output);
+  const { header, folder, ...spec } = await specFromJournal(output);
   const m = loaded.pack.manifest;
   if (header.model !== (await packRunIdentity(loaded.pack, (id) => spec.auto === true || spec.mix[id] !== undefined))) {
     const theirs = identityPack(header.model);
@@ -27,6 +27,6 @@ export async function resumeFolderRun(engine: Engine, args: CommandArgs<'resumeF
   for (const [i, p] of spec.inputs.entries()) await engine.readable(p, `inputs.${i}`);
   const walk = await assertWalkInsideRoots(engine, spec.inputs);
   // The journal does not say whether files were copied into class folders; the folder does.
-  const copyToClassFolders = existsSync(path.join(output, OUTPUT_FILES.byClass));
+  const copyToClassFolders = existsSync(path.join(folder, OUTPUT_FILES.byClass));
   return engine.startFolderJob({ ...spec, copyToClassFolders }, true, walk);
 }

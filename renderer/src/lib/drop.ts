@@ -5,7 +5,17 @@ import type { RwsApi } from '../../../main/api/contract.js';
 /** Files of dropped entries with their paths relative to the drop (folders walked recursively). */
 export async function droppedFiles(items: DataTransferItemList): Promise<{ name: string; file: File }[]> {
   const out: { name: string; file: File }[] = [];
-  const entries = [...items].map((i) => i.webkitGetAsEntry?.()).filter((e): e is FileSystemEntry => !!e);
+  const entries: FileSystemEntry[] = [];
+  for (const item of [...items]) {
+    if (item.kind !== 'file') continue;
+    const entry = item.webkitGetAsEntry?.();
+    if (entry) entries.push(entry);
+    else {
+      // No file-system entry (a browser without it, or files handed over by a script): the file alone.
+      const file = item.getAsFile();
+      if (file) out.push({ name: file.name, file });
+    }
+  }
   async function walk(entry: FileSystemEntry, prefix: string): Promise<void> {
     if (entry.isFile) {
       const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej));

@@ -44,3 +44,9 @@ export function joinPath(base: string, ...parts: string[]): string {
   const sep = base.includes('\\') && !base.includes('/') ? '\\' : '/';
   return [base.replace(/[\\/]+$/, ''), ...parts].join(sep);
 }
+
+/** A rate of images per second with its unit: `1,250 images/s`, `3.4 images/s`, `—` when unknown. */
+export function formatRate(perSecond: number | undefined): string {
+  if (perSecond === undefined || !Number.isFinite(perSecond) || perSecond <= 0) return '— images/s';
+  return `${perSecond >= 100 ? Math.round(perSecond).toLocaleString('en-US') : perSecond.toFixed(1)} images/s`;
+}

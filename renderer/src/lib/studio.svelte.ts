@@ -3,6 +3,7 @@
 // views' own calls touch the RwsApi.
 import type {
   ConditionMix,
+  ConnectionState,
   DeviceChange,
   DeviceId,
   DeviceInfo,
@@ -15,12 +16,17 @@ import type {
   PackInfo,
   RwsApi,
 } from '../../../main/api/contract.js';
+import { runEndNotice } from '../../../main/api/run-notice.js';
 import { connectApi } from './client.js';
+import { problemOf, type Problem } from './errors.js';
 import { cleanMix, describeMix, mixFromSettings, mixKey, offSettings, settingsFromMix, type ConditionSettings } from './mix.js';
 import { RowSet } from './results.js';
+import { readSaved, writeSaved } from './saved.js';
 
 /** How often rows arriving during a run reach the results table (they come every 150 ms or so). */
 const ROWS_EVERY_MS = 500;
+/** How often a run's progress ticks reach the page. */
+const PROGRESS_EVERY_MS = 250;
 
 export type View = 'camera' | 'folder' | 'evaluation' | 'packs';
 export const VIEWS: { id: View; name: string; key: string }[] = [
@@ -34,21 +40,35 @@ export interface Notice {
   id: number;
   kind: 'info' | 'success' | 'error';
   text: string;
+  /** An error's code and message, shown in the app's words with the engine's one click away. */
+  problem?: Problem;
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+const RUNNING: FolderProgress['phase'][] = ['starting', 'running', 'stopping'];
+/** True while a run (or an evaluation) is under way. */
+export const isActive = (p: FolderProgress | null): boolean => p !== null && RUNNING.includes(p.phase);
 
 export class Studio {
   /** Set once connected; views call it directly for their own commands. */
   api: RwsApi | null = null;
   connected = $state(false);
-  connectError = $state<string | null>(null);
+  connectError = $state<Problem | null>(null);
+  /** The connection to the engine: `lost` while `rws serve` cannot be reached (the client keeps trying). */
+  connection = $state<ConnectionState['state']>('connecting');
+  reconnectTries = $state(0);
+  /** The engine this window set up; another one (a restarted server) is set up again. */
+  private instance: string | null = null;
+  /** The notice that says the connection is lost, taken down when it is back. */
+  private lostNotice: number | null = null;
+  /** Set while this window sets a restarted engine up again: the engine's interim states are not the panel's. */
+  private resyncing = false;
+  /** Bumped after a reconnection, so views re-read what they may have missed. */
+  resynced = $state(0);
   view = $state<View>('camera');
 
   pack = $state<PackInfo | null>(null);
-  packError = $state<string | null>(null);
+  packError = $state<Problem | null>(null);
   devices = $state<DeviceInfo[]>([]);
   device = $state<DeviceChange | null>(null);
   engine = $state<EngineState | null>(null);
@@ -65,7 +85,7 @@ export class Studio {
    * Auto: the engine picks the condition from the camera frames (with hysteresis) and patches it in;
    * the panel then follows the engine's mix. Any manual change turns it off.
    */
-  auto = $state(false);
+  auto = $state(readSaved('auto', false, isBoolean));
   autoPick = $state<FrameResult['auto'] | null>(null);
   /** The mix the engine has confirmed, and how long the switch took there. */
   appliedKey = $state('off');
@@ -113,19 +133,24 @@ export class Studio {
       const api = await connectApi();
       this.api = api;
       api.on('engineState', (s) => this.onEngineState(s));
-      api.on('deviceChange', (d) => (this.device = d));
+      api.on('deviceChange', (d) => {
+        if (!this.resyncing) this.device = d;
+      });
       api.on('progress', (p) => this.onProgress(p));
       api.on('result', (rows) => this.onRows(rows));
-      api.on('error', (e) => this.notify('error', e.message));
+      api.on('error', (e) => this.notifyProblem(e));
+      if (api.onConnection) api.onConnection((c) => this.onConnection(c));
+      else this.connection = 'open';
       this.connected = true;
       const state = await api.getState();
+      this.instance = state.instance ?? null;
       this.onEngineState(state);
       this.device = state.device;
       const [pack, devices] = await Promise.all([state.pack ? api.getPack() : this.loadDefaultPack(), api.listDevices()]);
       this.devices = devices;
       if (pack) this.setPack(pack, state.mix);
     } catch (e) {
-      this.connectError = message(e);
+      this.connectError = problemOf(e);
     }
   }
 
@@ -133,14 +158,94 @@ export class Studio {
     try {
       return await this.api!.loadPack();
     } catch (e) {
-      this.packError = message(e);
+      this.packError = problemOf(e);
       return null;
+    }
+  }
+
+  private onConnection(c: ConnectionState): void {
+    const was = this.connection;
+    this.connection = c.state;
+    this.reconnectTries = c.attempts;
+    if (c.state === 'lost' && was === 'open') {
+      this.lostNotice = this.notify('error', 'Lost the connection to the engine: reconnecting…');
+      // Until it is back and set up, what the engine says does not replace what this window showed.
+      this.resyncing = true;
+    }
+    if (c.state === 'open' && was === 'lost') {
+      if (this.lostNotice !== null) this.dismiss(this.lostNotice);
+      this.lostNotice = null;
+      void this.resync();
+    }
+  }
+
+  /**
+   * Back in touch with the engine. When it is a new one (rws serve restarted), set it up as this
+   * window shows it (pack, device, mix) and mark a run it no longer has as interrupted (Resume
+   * continues it from its journal); either way, say what happened and re-read the state.
+   */
+  private async resync(): Promise<void> {
+    const api = this.api;
+    if (!api) return;
+    // What this window showed when the connection went (the engine's own news is held back meanwhile).
+    const device = this.device?.requested;
+    const pack = this.pack;
+    try {
+      const state = await api.getState();
+      const restarted = this.instance !== null && state.instance !== undefined && state.instance !== this.instance;
+      this.instance = state.instance ?? null;
+      if (!restarted) {
+        this.resyncing = false;
+        this.onEngineState(state);
+        this.notify('info', 'Connection to the engine is back.');
+        this.resynced++;
+        return;
+      }
+      const said: string[] = [];
+      try {
+        if (pack && state.pack?.dir !== pack.dir) {
+          const again = await api.loadPack({ dir: pack.dir }).catch(() => api.loadPack());
+          this.pack = again;
+          said.push(`pack ${again.name} ${again.version} loaded again`);
+        }
+        if (device && device !== state.device.requested) {
+          this.device = await api.setDevice({ device });
+          said.push(`device ${this.device.device}`);
+        }
+        if (this.auto) said.push('Auto on');
+        else if (this.key !== state.mixKey) {
+          const r = await api.setMix({ mix: $state.snapshot(this.mix) as ConditionMix });
+          this.appliedKey = r.key;
+          this.wantedKey = r.key;
+          said.push(`mix ${this.label}`);
+        } else said.push(`mix ${this.label}`);
+        const run = this.run;
+        if (run && isActive(run) && !isActive(state.run)) {
+          this.run = { ...run, phase: 'stopped', eta: null, rate: 0, message: 'interrupted when the server restarted; Resume continues it from its journal' };
+          said.push(`the folder run was interrupted at ${run.done} of ${run.total ?? '?'} (Resume continues it)`);
+        }
+        if (isActive(this.evalProgress)) {
+          this.evalProgress = { ...this.evalProgress!, phase: 'failed', eta: null, message: 'interrupted when the server restarted' };
+          said.push('the evaluation was interrupted (run it again)');
+        }
+      } finally {
+        this.resyncing = false;
+      }
+      const now = await api.getState();
+      this.onEngineState(now);
+      this.devices = await api.listDevices();
+      this.notify('info', `The server restarted and was set up again: ${said.join(', ')}.`);
+      this.resynced++;
+    } catch (e) {
+      this.resyncing = false;
+      this.notifyProblem(e, 'Could not set the restarted server up again');
     }
   }
 
   private onEngineState(s: EngineState): void {
     const was = this.engine?.status;
     this.engine = s;
+    if (this.resyncing) return;
     this.device = s.device;
     if (s.status === 'crashed' && was !== 'crashed') this.notify('error', `The engine stopped: ${s.message ?? 'unknown reason'}. Restarting it…`);
     if (s.run) this.onProgress(s.run);
@@ -166,15 +271,82 @@ export class Studio {
     }
   }
 
+  /** The placeholder a run being started shows until the engine reports that run (see beginRun). */
+  private startingRun: FolderProgress | null = null;
+  /** The newest tick not shown yet, and when one was last shown (per kind). */
+  private pendingTick: Partial<Record<FolderProgress['kind'], FolderProgress>> = {};
+  private tickTimer: Partial<Record<FolderProgress['kind'], ReturnType<typeof setTimeout>>> = {};
+
+  /**
+   * Progress of a run or an evaluation. Ticks of the same phase reach the page at most every
+   * PROGRESS_EVERY_MS (the engine sends one per batch; redrawing for each costs a large run's page
+   * its smoothness); a change of phase at once.
+   */
   private onProgress(p: FolderProgress): void {
-    if (p.kind === 'eval') {
-      this.evalProgress = p;
+    // While a run is being started, the end of another one (the last run, in an engine state sent
+    // before the new run took over) is not this run's state; the new run's own events say starting
+    // or running first.
+    if (p.kind === 'folder' && this.run === this.startingRun && !isActive(p) && p.output !== this.startingRun?.output) return;
+    const current = p.kind === 'eval' ? this.evalProgress : this.run;
+    if (current && current.phase === p.phase && current.output === p.output) {
+      this.pendingTick[p.kind] = p;
+      this.tickTimer[p.kind] ??= setTimeout(() => {
+        this.tickTimer[p.kind] = undefined;
+        const next = this.pendingTick[p.kind];
+        this.pendingTick[p.kind] = undefined;
+        if (next) this.showProgress(next);
+      }, PROGRESS_EVERY_MS);
       return;
     }
-    const before = this.run?.phase;
-    this.run = p;
-    if (p.phase === 'done' && before !== 'done') this.notify('success', `Folder run finished: ${p.done} images${p.failed ? `, ${p.failed} failed` : ''}.`);
-    if (p.phase === 'failed' && before !== 'failed') this.notify('error', `Folder run failed: ${p.message ?? 'see the failures list'}`);
+    clearTimeout(this.tickTimer[p.kind]);
+    this.tickTimer[p.kind] = undefined;
+    this.pendingTick[p.kind] = undefined;
+    this.showProgress(p);
+  }
+
+  private showProgress(p: FolderProgress): void {
+    const before = p.kind === 'eval' ? this.evalProgress : this.run;
+    if (p.kind === 'eval') this.evalProgress = p;
+    else this.run = p;
+    // Only an end seen happening (not the state a reloaded page finds) is announced.
+    if (isActive(before) && !isActive(p)) this.announceEnd(p);
+  }
+
+  /** The end of a run or an evaluation: a notice here, and in a browser a system notification when the page is behind (the desktop's comes from its main process). */
+  private announceEnd(p: FolderProgress): void {
+    const n = runEndNotice(p);
+    if (!n) return;
+    this.notify(n.tone, `${n.title}: ${n.body}`);
+    if (this.api?.host !== 'browser' || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
+    if (document.visibilityState === 'visible' && document.hasFocus()) return;
+    try {
+      new Notification(n.title, { body: n.body });
+    } catch {
+      // Some browsers allow notifications only from a service worker: the notice above stays.
+    }
+  }
+
+  /** In a browser, ask once (on a click that starts something long) whether the app may notify when it ends. */
+  askToNotify(): void {
+    if (this.api?.host !== 'browser' || typeof Notification === 'undefined' || Notification.permission !== 'default') return;
+    void Notification.requestPermission().catch(() => undefined);
+  }
+
+  /**
+   * A folder run is being started (or resumed): show it as starting at once, not the last run's
+   * end, until the engine says more. Returns `adopt`, for the command's answer: taken only if no
+   * progress event came first (a short run can be over before its start is answered).
+   */
+  beginRun(output: string): (p: FolderProgress) => void {
+    clearTimeout(this.tickTimer.folder);
+    this.tickTimer.folder = undefined;
+    this.pendingTick.folder = undefined;
+    this.run = { kind: 'folder', phase: 'starting', done: 0, failed: 0, total: null, rate: 0, eta: null, output };
+    const placeholder = this.run;
+    this.startingRun = placeholder;
+    return (p) => {
+      if (this.run === placeholder) this.run = p;
+    };
   }
 
   /** Show a pack and set the panel from the engine's current mix. */
@@ -196,8 +368,9 @@ export class Studio {
       this.setPack(pack, {});
       this.notify('success', `Loaded pack ${pack.name} ${pack.version}.`);
     } catch (e) {
-      this.packError = message(e);
-      this.notify('error', message(e));
+      // Said once: in the pack view when it is open, else as a notice.
+      this.packError = problemOf(e);
+      if (this.view !== 'packs') this.notifyProblem(e);
     }
   }
 
@@ -205,17 +378,21 @@ export class Studio {
     if (!this.api) return;
     try {
       this.device = await this.api.setDevice({ device });
-      if (this.device.fallback) this.notify('error', this.device.fallback);
+      // A fallback is shown in the device view, in words, with the engine's reason one click away.
       this.devices = await this.api.listDevices();
     } catch (e) {
-      this.notify('error', message(e));
+      this.notifyProblem(e);
     }
   }
+
+  /** The last mix set by hand, which Manual brings back after Off or Auto. */
+  private lastManual: ConditionMix = {};
 
   /** Send the panel's mix to the engine; calls are serialised and superseded ones skipped. */
   applyMix(): void {
     const mix = $state.snapshot(this.mix) as ConditionMix;
     const key = mixKey(mix);
+    if (!this.auto && key !== 'off') this.lastManual = mix;
     this.wantedKey = key;
     const api = this.api;
     if (!api) return;
@@ -226,7 +403,7 @@ export class Studio {
         this.appliedKey = r.key;
         this.mixMs = r.ms;
       } catch (e) {
-        this.notify('error', message(e));
+        this.notifyProblem(e);
       }
     });
   }
@@ -237,7 +414,7 @@ export class Studio {
   }
 
   setCondition(id: string, change: Partial<{ on: boolean; strength: number }>): void {
-    this.auto = false;
+    if (this.auto) this.setAuto(false);
     const cur = this.settings[id] ?? { on: false, strength: 1 };
     this.settings[id] = { ...cur, ...change };
     this.applyMix();
@@ -245,25 +422,32 @@ export class Studio {
 
   /** Apply a named mix (or any mix) to the panel. */
   useMix(mix: ConditionMix): void {
-    this.auto = false;
+    if (this.auto) this.setAuto(false);
     const { settings, rest } = settingsFromMix(this.pack?.conditions ?? [], mix);
     this.settings = settings;
     this.extraMix = rest;
     this.applyMix();
   }
 
+  /** The mix by hand: Auto off, and the last mix set by hand back when there is none now. */
+  manual(): void {
+    if (this.auto) this.setAuto(false);
+    if (this.key === 'off' && mixKey(this.lastManual) !== 'off') this.useMix(this.lastManual);
+  }
+
   /** Every condition off: the clean model. */
   off(): void {
-    this.auto = false;
+    if (this.auto) this.setAuto(false);
     this.settings = offSettings(this.pack?.conditions ?? []);
     this.extraMix = {};
     this.applyMix();
   }
 
-  /** Let the engine choose the mix from the camera frames (it starts from the clean model). */
+  /** Let the model's outputs choose the mix: on the camera from its frames, in a folder run per file. Remembered across reloads. */
   setAuto(on: boolean): void {
     this.auto = on;
     this.autoPick = null;
+    writeSaved('auto', on);
   }
 
   /** A camera frame's result: with auto, what was recognised. */
@@ -271,10 +455,17 @@ export class Studio {
     if (this.auto && r.auto) this.autoPick = r.auto;
   }
 
-  notify(kind: Notice['kind'], text: string): void {
+  /** Show a notice for a while; returns its id (to take it down sooner). */
+  notify(kind: Notice['kind'], text: string, problem?: Problem): number {
     const id = ++this.noticeId;
-    this.notices = [...this.notices.slice(-4), { id, kind, text }];
-    setTimeout(() => this.dismiss(id), kind === 'error' ? 12_000 : 5_000);
+    this.notices = [...this.notices.slice(-4), { id, kind, text, ...(problem ? { problem } : {}) }];
+    setTimeout(() => this.dismiss(id), kind === 'error' ? 15_000 : 6_000);
+    return id;
+  }
+
+  /** An error as a notice, in the app's words (ErrorNote), `context` before it. */
+  notifyProblem(e: unknown, context = ''): void {
+    this.notify('error', context, problemOf(e));
   }
 
   dismiss(id: number): void {

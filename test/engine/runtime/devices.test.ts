@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { listDevices, parseDevice, resolveDevice, type DeviceProbe } from '../../../main/engine/runtime/devices.js';
+import { CUDA_INSTALL_COMMAND, listDevices, parseDevice, resolveDevice, type DeviceProbe } from '../../../main/engine/runtime/devices.js';
 
 const linux: DeviceProbe = {
   platform: 'linux',
@@ -20,7 +21,7 @@ describe('listDevices', () => {
     expect(list.find((d) => d.id === 'cpu')!.available).toBe(true);
     const cuda = list.find((d) => d.id === 'cuda')!;
     expect(cuda.available).toBe(false);
-    expect(cuda.reason).toContain('--onnxruntime-node-install=cuda12');
+    expect(cuda.reason).toContain(CUDA_INSTALL_COMMAND);
     expect(list.find((d) => d.id === 'dml')!.reason).toContain('Windows');
     expect(list.find((d) => d.id === 'coreml')!.reason).toContain('macOS');
     expect(resolveDevice('auto', list)).toBe('cpu');
@@ -50,5 +51,12 @@ describe('listDevices', () => {
   it('parseDevice refuses unknown names and lists the choices', () => {
     expect(parseDevice('cuda')).toBe('cuda');
     expect(() => parseDevice('tpu')).toThrow(/unknown device "tpu".*auto, cpu, cuda/);
+  });
+});
+
+describe('the CUDA hint', () => {
+  it('gives the same command as the README', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+    expect(readme).toContain(`\`${CUDA_INSTALL_COMMAND}\``);
   });
 });
