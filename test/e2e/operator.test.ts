@@ -585,7 +585,7 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
   it('3. a lost server is noticed, and after its restart the UI sets it up again (pack, mix, device, run) and says so; the gallery stays responsive while results stream', async () => {
     await fillRun(path.join(root, 'huge'), path.join(root, 'huge-results'));
     await page.getByTestId('layout-gallery').click({ timeout: 5_000 }).catch(() => console.log('e2e (operator): no gallery here; results streamed into the table'));
-    await page.getByRole('switch', { name: 'Fog' }).check();
+    await page.getByRole('switch', { name: 'Fog', exact: true }).check();
     await expect.poll(async () => (await api.getState()).mixKey).toMatch(/^fog=/);
     const device = (await api.getState()).device.requested;
     // Long tasks on the page's main thread while results stream into the gallery.
