@@ -144,7 +144,7 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
   beforeAll(async () => {
     ensureBuilt(ROOT);
     tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'rws-operator-')));
-    root = path.join(tmp, 'root');
+    root = path.join(tmp, 'field');
     const usingDefault = existsSync(path.join(DEFAULT_PACK, 'pack.json'));
     packDir = usingDefault ? DEFAULT_PACK : writeFixturePack(path.join(tmp, 'pack'));
     if (usingDefault) labels = JSON.parse(readFileSync(path.join(DEFAULT_PACK, 'pack.json'), 'utf8')).labels;
@@ -436,7 +436,7 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     // The folder picker counts the images in sub-folders.
     await page.getByRole('button', { name: 'Choose…' }).first().click();
     const picker = page.getByRole('dialog');
-    await picker.getByRole('button', { name: /root/ }).click();
+    await picker.getByRole('button', { name: /field/ }).click();
     await picker.getByRole('button', { name: /nested/ }).click();
     await expect.poll(() => picker.getByText(/image.* in this folder/).textContent()).toMatch(/^0 images in this folder, 12 in its sub-folders/);
     await shot('picker');
