@@ -172,14 +172,13 @@ def main():
                       f'{pct(r["tent"])} / {pct(r["tent_clean"])} | {pct(r["rws_bn"])} / {pct(r["rws_bn_clean"])} |')
         w('')
         w('### α per strength (left-out signatures on the family left out, mean over every condition and family)\n')
-        alphas = None
         acc = {}
         for c, row in fig['conditions'].items():
             for f, fr in row['families'].items():
                 for s, r in fr['strengths'].items():
                     for al, v in (r.get('lofo_alpha') or {}).items():
                         acc.setdefault((int(s), al), []).append(v)
-                        alphas = sorted({k[1] for k in acc}, key=float)
+        alphas = sorted({k[1] for k in acc}, key=float)
         if alphas:
             w('| strength | ' + ' | '.join(f'α={x}' for x in alphas) + ' |')
             w('|---|' + '---|' * len(alphas))
