@@ -201,11 +201,16 @@ export class SampleCommit {
         tallies[j]!.add(await this.runner.run(x, [part.length, ...shape]), this.kind);
       }
     }
+    const [folder = '', chunk = '0'] = key.split(/#(?=[^#]*$)/);
+    return this.judge(tallies, images.length, folder, Number(chunk) || 0);
+  }
+
+  /** Each candidate's check against the clean model's: the choice (not yet marked switched) and, given where, its report. */
+  private judge(tallies: readonly OutputTally[], images: number, folder?: string, chunk?: number): AutoChoice {
     const checks: CandidateCheck<ConditionMix>[] = this.all.map((c, j) => ({ id: c.id, value: c.mix, check: tallies[j]!.check() }));
     const pick = choose(checks, 'clean', this.opts.margin);
-    const [folder = '', chunk = '0'] = key.split(/#(?=[^#]*$)/);
-    this.reports.push({ folder, chunk: Number(chunk) || 0, images: images.length, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
-    return { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images.length), switched: false, evidence: { gain: pick.gain, images: images.length, abstained: pick.abstained } };
+    if (folder !== undefined) this.reports.push({ folder, chunk: chunk ?? 0, images, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
+    return { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
   }
 
   private async runGroup(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {
@@ -231,23 +236,14 @@ export class SampleCommit {
       if (!t) st.tallies.set(c.id, (t = new OutputTally(this.classes)));
       t.add(out, this.kind);
     }
-    const checks: CandidateCheck<ConditionMix>[] = this.all.map((c) => ({ id: c.id, value: c.mix, check: st.tallies.get(c.id)!.check() }));
-    const pick = choose(checks, 'clean', this.opts.margin);
     const images = st.tallies.get('clean')!.images;
-    const choice: AutoChoice = {
-      mix: { ...pick.value },
-      id: pick.id,
-      severity: 0,
-      confidence: certainty(pick.lead, images),
-      switched: pick.id !== st.lastId,
-      evidence: { gain: pick.gain, images, abstained: pick.abstained },
-    };
-    st.lastId = pick.id;
-    if (images >= this.opts.sample) {
-      st.committed = choice;
-      this.reports.push({ folder: key, chunk: this.reports.filter((r) => r.folder === key).length, images, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
-    }
-    return { scores: outs.get(pick.id)!, choices: Array.from({ length: n }, (_, i) => ({ ...choice, switched: i === 0 && choice.switched })) };
+    const commit = images >= this.opts.sample;
+    const tallies = this.all.map((c) => st.tallies.get(c.id)!);
+    const choice = commit ? this.judge(tallies, images, key, this.reports.filter((r) => r.folder === key).length) : this.judge(tallies, images);
+    choice.switched = choice.id !== st.lastId;
+    st.lastId = choice.id;
+    if (commit) st.committed = choice;
+    return { scores: outs.get(choice.id)!, choices: Array.from({ length: n }, (_, i) => ({ ...choice, switched: i === 0 && choice.switched })) };
   }
 }
 
