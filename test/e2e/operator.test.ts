@@ -277,6 +277,8 @@ describe.skipIf(!haveChromium)('RWS Studio as a field operator uses it (rws serv
     const r = await api.getFolderResults({ limit: 1000 });
     expect(r.mixKey).toBe('auto');
     expect(r.results.every((x) => typeof x.mix === 'string')).toBe(true);
+    // The rows reach the table on the view's next merge (every 500 ms), after the run is done.
+    await expect.poll(() => page.getByTestId('row-mix').count()).toBe(Math.min(IMAGES, 100));
     const cells = await page.getByTestId('row-mix').allTextContents();
     expect(cells.length).toBe(Math.min(IMAGES, 100));
     expect(cells.every((c) => c.length > 0)).toBe(true);
