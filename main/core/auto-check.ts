@@ -118,3 +118,32 @@ export function choose<T>(checks: readonly CandidateCheck<T>[], cleanId: string,
   if (best !== clean && gain < margin) return { id: clean.id, value: clean.value, gain: 0, lead: lead(clean), abstained: true };
   return { id: best.id, value: best.value, gain: best === clean ? 0 : gain, lead: checks.length > 1 ? lead(best) : Infinity, abstained: false };
 }
+
+/**
+ * The margin a candidate must beat the clean model by on `n` images: `margin` up to
+ * FULL_MARGINAL_IMAGES, then shrinking as 1/√n, as the noise of a score averaged over n images does.
+ */
+export function marginAt(margin: number, n: number): number {
+  return margin * Math.sqrt(FULL_MARGINAL_IMAGES / Math.max(n, FULL_MARGINAL_IMAGES));
+}
+
+/** A choice on the images so far, and whether it is settled (no more images need be scored). */
+export interface Verdict<T> {
+  choice: CheckedChoice<T>;
+  settled: boolean;
+}
+
+/**
+ * Sequential sample-then-commit: on `n` images the choice (by `choose` at `marginAt(margin, n)`) is
+ * settled once it is clear, i.e. the winner leads the clean model (or, when the clean model wins, the
+ * best patch) by twice that margin, or once `n` reaches `maxImages`; otherwise more images should be
+ * scored. Clear cases settle on the first images; close ones (a patch that helps a little, two
+ * patches nearly alike) get up to `maxImages` before the margin decides.
+ */
+export function verdict<T>(checks: readonly CandidateCheck<T>[], cleanId: string, margin: number, maxImages: number): Verdict<T> {
+  const n = Math.max(0, ...checks.map((c) => c.check.images));
+  const m = marginAt(margin, n);
+  const choice = choose(checks, cleanId, m);
+  const clear = choice.abstained ? false : choice.id === cleanId ? choice.lead >= 2 * m : choice.gain >= 2 * m;
+  return { choice, settled: clear || n >= maxImages };
+}

@@ -155,7 +155,7 @@ export async function benchAuto(): Promise<BenchSection> {
   const sc = createChooser('folder', patcher, candidates, { classes, kind: manifest.output.kind });
   t0 = performance.now();
   for (const x of folder) await sc.run(x, batchDimsOf(32));
-  rows.push({ name: `folder of 2,048 images with auto / without (${candidates.length + 1} candidates sampled on 48+ images)`, value: (performance.now() - t0) / plainFolder, unit: '×' });
+  rows.push({ name: `folder of 2,048 images with auto / without (${candidates.length + 1} candidates sampled on 32–256 images)`, value: (performance.now() - t0) / plainFolder, unit: '×' });
   await patcher.dispose();
 
   // Camera mode as the app runs it: classifyFrame through the service (inference in a worker), with

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { choose, FULL_MARGINAL_IMAGES, marginalWeight, OutputTally } from '../../main/core/auto-check.js';
+import { choose, FULL_MARGINAL_IMAGES, marginAt, marginalWeight, OutputTally, verdict } from '../../main/core/auto-check.js';
 
 const K = 10;
 /** `n` rows of logits: each row sure of class `classOf(i)` by `margin` nats over the rest. */
@@ -69,5 +69,28 @@ describe('choose', () => {
   it('keeps the clean model, without abstaining, when nothing scores above it', () => {
     expect(choose([mk('clean', 2), mk('fog', 1)], 'clean', 0.1)).toMatchObject({ id: 'clean', abstained: false });
     expect(() => choose([mk('fog', 1)], 'clean', 0.1)).toThrow(/no "clean" candidate/);
+  });
+});
+
+describe('verdict (sequential sample-then-commit)', () => {
+  const mk = (id: string, score: number, images: number) => ({ id, value: id, check: { images, entropy: 0, confidence: 0, marginal: 0, score } });
+  it('shrinks the margin as 1/√n from FULL_MARGINAL_IMAGES on', () => {
+    expect(marginAt(0.05, 8)).toBe(0.05);
+    expect(marginAt(0.05, FULL_MARGINAL_IMAGES)).toBe(0.05);
+    expect(marginAt(0.05, FULL_MARGINAL_IMAGES * 4)).toBeCloseTo(0.025, 12);
+  });
+  it('settles a clear lead at once, samples on while it is close, and lets the margin decide at the cap', () => {
+    const clear = verdict([mk('clean', 1, 32), mk('fog', 1.2, 32)], 'clean', 0.05, 256);
+    expect(clear).toMatchObject({ settled: true, choice: { id: 'fog' } });
+    const cleanClear = verdict([mk('clean', 1, 32), mk('fog', 0.8, 32)], 'clean', 0.05, 256);
+    expect(cleanClear).toMatchObject({ settled: true, choice: { id: 'clean', abstained: false } });
+    // 0.04 over the clean model: below the margin on 32 images (kept clean, not settled)...
+    const close = verdict([mk('clean', 1, 32), mk('fog', 1.04, 32)], 'clean', 0.05, 256);
+    expect(close).toMatchObject({ settled: false, choice: { id: 'clean', abstained: true } });
+    // ...chosen on 128 (margin 0.025) but not yet settled (2 × 0.025 > 0.04), and settled at the cap.
+    expect(verdict([mk('clean', 1, 128), mk('fog', 1.04, 128)], 'clean', 0.05, 256)).toMatchObject({ settled: false, choice: { id: 'fog' } });
+    expect(verdict([mk('clean', 1, 256), mk('fog', 1.04, 256)], 'clean', 0.05, 256)).toMatchObject({ settled: true, choice: { id: 'fog' } });
+    // A patch that scores below the clean model is never taken, however many images.
+    expect(verdict([mk('clean', 1, 256), mk('fog', 0.99, 256)], 'clean', 0.05, 256).choice.id).toBe('clean');
   });
 });

@@ -41,7 +41,7 @@ export function createChooser(scope: AutoScope, runner: MixRunner, candidates: r
     return { candidates: s.candidates, run: (input, dims, images) => s.frame(input, dims, images?.()) };
   }
   if (scope === 'file') return new PerImageChooser(runner, candidates, opts.classes, opts.kind, opts.sample?.margin);
-  const sc = new SampleCommit(runner, candidates, opts.classes, opts.kind, scope === 'batch' ? { ...opts.sample, sample: 1, chunk: 1 } : opts.sample);
+  const sc = new SampleCommit(runner, candidates, opts.classes, opts.kind, scope === 'batch' ? { ...opts.sample, sample: 1, maxSample: 1, chunk: 1 } : opts.sample);
   return {
     candidates: sc.candidates,
     run: (input, dims, _images, files) => sc.run(input, dims, scope === 'folder' ? files : undefined),

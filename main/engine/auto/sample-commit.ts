@@ -1,27 +1,30 @@
 // `--mix auto` over a folder: sample, then commit. The first images of each folder (and of every
 // chunk of a long one) are classified under every candidate mix (the clean model included); the
 // model's own outputs score each candidate without labels (main/core/auto-check.ts), and once the
-// sample is large enough the best one, if it beats the clean model by a margin, is used for the rest
-// of the chunk. Images in the sample get the choice the sample so far supports, from outputs already
+// choice is clear (a wide lead on the first images, or the margin's verdict after up to `maxSample`
+// images when candidates are close) the best one, if it beats the clean model by a margin, is used
+// for the rest of the chunk. Images in the sample get the choice the sample so far supports, from outputs already
 // computed, so the sample costs only the other candidates' runs. No classifier is needed, so the
 // choice holds on weather made by any implementation; each folder and each new chunk samples again,
 // following a tree whose conditions change from folder to folder or along a long folder's paths.
-import { choose, OutputTally, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
+import { OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
 import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
 
 /** Tuning of `SampleCommit`. */
 export interface SampleCommitOptions {
-  /** Images scored under every candidate before the choice is committed. */
+  /** Images scored under every candidate before the choice may be committed. */
   sample?: number;
+  /** Most images scored under every candidate when the choice stays close (sampled in doublings from `sample`). */
+  maxSample?: number;
   /** Images per chunk: each chunk samples anew. */
   chunk?: number;
-  /** Score a candidate must gain over the clean model (nats) to be chosen. */
+  /** Score a candidate must gain over the clean model (nats) to be chosen, on 32 images (less on more: auto-check.ts `marginAt`). */
   margin?: number;
 }
 
-export const SAMPLE_COMMIT_DEFAULTS: Required<SampleCommitOptions> = { sample: 48, chunk: 2048, margin: 0.05 };
+export const SAMPLE_COMMIT_DEFAULTS: Required<SampleCommitOptions> = { sample: 32, maxSample: 256, chunk: 2048, margin: 0.05 };
 
 /** A candidate with its outputs' check on the sample, as `rws run --mix auto` reports it. */
 export interface SampleReport {
@@ -48,7 +51,7 @@ const KEPT_FOLDERS = 64;
 
 /**
  * A run's whole listing, to decide each folder's chunks on fixed images: the chunk's first `sample`
- * files in listing order, whichever shard, batch or resumed run meets the chunk first. `decode` gives
+ * (up to `maxSample`) files in listing order, whichever shard, batch or resumed run meets the chunk first. `decode` gives
  * an image's input tensor (undefined for one that fails: it is left out of the sample).
  */
 export interface SampleListing<F extends { rel: string }> {
@@ -82,6 +85,7 @@ export class SampleCommit {
     opts: SampleCommitOptions = {},
   ) {
     this.opts = { ...SAMPLE_COMMIT_DEFAULTS, ...opts };
+    this.opts.maxSample = Math.max(this.opts.sample, this.opts.maxSample);
     const seen = new Set<string>(['off']);
     this.all = [{ id: 'clean', mix: {} }];
     for (const c of candidates) {
@@ -93,7 +97,7 @@ export class SampleCommit {
   }
 
   /** With a listing: each file's chunk and each chunk's sample (planned by `plan`). */
-  private planned?: { chunkOf: Map<string, string>; samples: Map<string, () => Promise<Float32Array[]>>; batch: number };
+  private planned?: { chunkOf: Map<string, string>; samples: Map<string, (from: number, to: number) => Promise<Float32Array[]>>; batch: number };
   /** Choices committed per chunk of a planned run (kept for the folders in flight; a chunk evicted decides again, the same). */
   private readonly decided = new Map<string, AutoChoice>();
 
@@ -114,11 +118,11 @@ export class SampleCommit {
       chunkOf.set(f.rel, key);
       let m = members.get(key);
       if (!m) members.set(key, (m = []));
-      if (m.length < this.opts.sample) m.push(f);
+      if (m.length < this.opts.maxSample) m.push(f);
     }
-    const samples = new Map<string, () => Promise<Float32Array[]>>();
+    const samples = new Map<string, (from: number, to: number) => Promise<Float32Array[]>>();
     for (const [key, files] of members) {
-      samples.set(key, async () => (await Promise.all(files.map((f) => listing.decode(f)))).filter((t): t is Float32Array => t !== undefined));
+      samples.set(key, async (from, to) => (await Promise.all(files.slice(from, to).map((f) => listing.decode(f)))).filter((t): t is Float32Array => t !== undefined));
     }
     this.planned = { chunkOf, samples, batch: Math.max(1, listing.batch) };
   }
@@ -175,10 +179,10 @@ export class SampleCommit {
     const n = dims[0]!;
     let choice = this.decided.get(key);
     if (!choice) {
-      const sample = (await this.planned!.samples.get(key)?.()) ?? [];
+      const sample = this.planned!.samples.get(key);
       // A file outside the listing (it appeared after the walk) decides on itself.
-      const images = sample.length ? sample : Array.from({ length: n }, (_, i) => input.subarray((i * input.length) / n, ((i + 1) * input.length) / n));
-      choice = await this.decide(key, images, dims.slice(1));
+      const own = Array.from({ length: n }, (_, i) => input.subarray((i * input.length) / n, ((i + 1) * input.length) / n));
+      choice = await this.decide(key, sample ?? (async (from) => (from === 0 ? own : [])), dims.slice(1));
       this.decided.set(key, choice);
       if (this.decided.size > KEPT_FOLDERS) this.decided.delete(this.decided.keys().next().value!);
     }
@@ -187,30 +191,47 @@ export class SampleCommit {
     return { scores, choices: Array.from({ length: n }, () => ({ ...choice, switched: false })) };
   }
 
-  /** Runs the sample under every candidate, in batches of the run's size, and chooses. */
-  private async decide(key: string, images: readonly Float32Array[], shape: number[]): Promise<AutoChoice> {
+  /**
+   * Runs the sample under every candidate, in batches of the run's size, a doubling at a time (the
+   * chunk's images `sample`, then up to 2·`sample`, …, `maxSample`) until the choice is settled.
+   */
+  private async decide(key: string, images: (from: number, to: number) => Promise<Float32Array[]>, shape: number[]): Promise<AutoChoice> {
     const batch = this.planned!.batch;
     const tallies = this.all.map(() => new OutputTally(this.classes));
-    for (const [j, c] of this.all.entries()) {
-      await this.runner.setMix(c.mix);
-      for (let i = 0; i < images.length; i += batch) {
-        const part = images.slice(i, i + batch);
-        const x = new Float32Array(part.reduce((a, t) => a + t.length, 0));
-        let at = 0;
-        for (const t of part) (x.set(t, at), (at += t.length));
-        tallies[j]!.add(await this.runner.run(x, [part.length, ...shape]), this.kind);
-      }
-    }
     const [folder = '', chunk = '0'] = key.split(/#(?=[^#]*$)/);
-    return this.judge(tallies, images.length, folder, Number(chunk) || 0);
+    let from = 0;
+    for (let to = this.opts.sample; ; to = Math.min(this.opts.maxSample, to * 2)) {
+      const part = from < to ? await images(from, to) : [];
+      for (const [j, c] of this.all.entries()) {
+        if (!part.length) break;
+        await this.runner.setMix(c.mix);
+        for (let i = 0; i < part.length; i += batch) {
+          const some = part.slice(i, i + batch);
+          const x = new Float32Array(some.reduce((a, t) => a + t.length, 0));
+          let at = 0;
+          for (const t of some) (x.set(t, at), (at += t.length));
+          tallies[j]!.add(await this.runner.run(x, [some.length, ...shape]), this.kind);
+        }
+      }
+      from = to;
+      const { settled } = this.judge(tallies);
+      // The chunk has no more images to sample (or every one failed to decode): the margin decides now.
+      if (settled || !part.length || to >= this.opts.maxSample) return this.judge(tallies, true, folder, Number(chunk) || 0).choice;
+    }
   }
 
-  /** Each candidate's check against the clean model's: the choice (not yet marked switched) and, given where, its report. */
-  private judge(tallies: readonly OutputTally[], images: number, folder?: string, chunk?: number): AutoChoice {
+  /**
+   * Each candidate's check against the clean model's: the choice (not yet marked switched) and whether
+   * it is settled; `final` takes the margin's verdict on the images so far, and with `folder` reports it.
+   */
+  private judge(tallies: readonly OutputTally[], final = false, folder?: string, chunk?: number): { choice: AutoChoice; settled: boolean } {
     const checks: CandidateCheck<ConditionMix>[] = this.all.map((c, j) => ({ id: c.id, value: c.mix, check: tallies[j]!.check() }));
-    const pick = choose(checks, 'clean', this.opts.margin);
+    const images = tallies[0]!.images;
+    const v = verdict(checks, 'clean', this.opts.margin, final ? images : this.opts.maxSample);
+    const pick = v.choice;
     if (folder !== undefined) this.reports.push({ folder, chunk: chunk ?? 0, images, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
-    return { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
+    const choice = { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
+    return { choice, settled: v.settled };
   }
 
   private async runGroup(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {
@@ -237,9 +258,10 @@ export class SampleCommit {
       t.add(out, this.kind);
     }
     const images = st.tallies.get('clean')!.images;
-    const commit = images >= this.opts.sample;
     const tallies = this.all.map((c) => st.tallies.get(c.id)!);
-    const choice = commit ? this.judge(tallies, images, key, this.reports.filter((r) => r.folder === key).length) : this.judge(tallies, images);
+    // From `sample` images on, a clear choice is committed; a close one samples on up to `maxSample`.
+    const commit = images >= this.opts.sample && (images >= this.opts.maxSample || this.judge(tallies).settled);
+    const choice = commit ? this.judge(tallies, true, key, this.reports.filter((r) => r.folder === key).length).choice : this.judge(tallies).choice;
     choice.switched = choice.id !== st.lastId;
     st.lastId = choice.id;
     if (commit) st.committed = choice;

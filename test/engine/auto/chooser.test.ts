@@ -49,6 +49,7 @@ function fakeModel(): Fake {
         if (mix.collapse) row[0] = 12; // sure, and always class 0
         else if (mix.scramble) row.fill(0.1);
         else if (mix.fog) row[cls] = fog ? 6 : 5.5; // fits fog, costs a little on clean images
+        else if (mix.mild) row[cls] = fog ? 1 : 5.5; // helps on fog, but only a little (0.04 nats an image)
         else row[cls] = fog ? 0.8 : 6; // the clean model: unsure on fog
       }
       return out;
@@ -112,9 +113,24 @@ describe('sample-then-commit (folder)', () => {
     expect(ids.slice(64).every((id) => id === 'clean')).toBe(true);
   });
 
+  it('samples on while the choice is close: a patch that helps a little is found on more images', async () => {
+    const model = fakeModel();
+    const sc = new SampleCommit(model, [{ id: 'mild', mix: { mild: 1 } }], K, 'logits', { sample: 32, maxSample: 256, margin: 0.05 });
+    const ids: string[] = [];
+    for (let b = 0; b < 20; b++) ids.push(...(await sc.run(batch(items(16, 1, b + 1)).input, [16, PER])).choices.map((c) => c.id));
+    // 0.04 nats an image is below the margin on 32 images (0.05), above it on 256 (0.018).
+    expect(ids.slice(0, 32).every((id) => id === 'clean')).toBe(true);
+    expect(sc.reports).toHaveLength(1);
+    expect(sc.reports[0]).toMatchObject({ chosen: 'mild', abstained: false, images: 256 });
+    expect(ids.slice(256).every((id) => id === 'mild')).toBe(true);
+    // Sampled batches ran under both candidates, the rest under the choice alone.
+    expect(model.runs).toBe((256 / 16) * 2 + (320 - 256) / 16);
+  });
+
   it('decides each folder on its own when it knows the files: a clean folder and a foggy one in one batch', async () => {
     const model = fakeModel();
-    const sc = new SampleCommit(model, CANDIDATES, K, 'logits', { sample: 32 });
+    // A chunk's choice is reported once settled: here on the first 32 images, clear or not.
+    const sc = new SampleCommit(model, CANDIDATES, K, 'logits', { sample: 32, maxSample: 32 });
     const fog = items(40, 1, 3);
     const clean = items(40, 0, 4);
     // Interleaved, as decoding finishes out of order.
