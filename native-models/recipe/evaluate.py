@@ -1,6 +1,6 @@
 """Figures of the recipe, in folded weight space (the space of the ONNX model and its signatures).
 
-`train.py evaluate --ckpt WORKDIR --out figures.json [--samples N]`
+`train.py evaluate --ckpt WORKDIR --out figures.json [--samples N] [--reuse OLD.json]`
 
 Reads from WORKDIR (run.sh makes them): families.json (gen-data.ts: every condition's families and
 lineages), test-<c>@<f>-s<k>.u8 and test-clean.u8; pre.pt, clean.pt; robust-<c>@<f>.pt (all layers
@@ -16,8 +16,14 @@ minimisation of the BN affine parameters, online, one Adam step per batch), each
 accuracy it leaves behind, and the shipped signature plus BN adaptation. Also every shipped signature
 on every set with the label-free scores Auto can see (mean entropy, mean confidence, entropy of the
 mean prediction), composition, quantisation, and transfer.
+
+The slow figures (the peers) depend only on the clean model, a signature's checkpoint and the test
+images: with `--reuse`, those of an earlier figures.json whose inputs (SHA-256 of each checkpoint and
+test file, listed under `inputs`) are the same are taken from it, so retraining one signature
+re-measures only what depends on it.
 """
 import copy
+import hashlib
 import json
 import os
 import time
@@ -40,6 +46,11 @@ class Ctx:
         self.cache = {}
         self.n = args.samples or 2000
         self.families = json.load(open(os.path.join(self.dir, 'families.json')))
+        self.inputs = {}
+        self.old = json.load(open(args.reuse)) if getattr(args, 'reuse', None) else {}
+        if self.old.get('samples') != self.n:
+            self.old = {}
+        self.old_inputs = self.old.get('inputs', {})
 
     def data(self, name):
         """Test set by file stem, e.g. `test-fog@physical-s3` or `test-clean`."""
@@ -53,6 +64,22 @@ class Ctx:
 
     def model(self, f):
         return load_model(os.path.join(self.dir, f))
+
+    def sha(self, f):
+        """SHA-256 of a file of the work folder (a checkpoint, or a test set by stem), recorded in `inputs`."""
+        f = f if f.endswith('.pt') else f + '.u8'
+        if f not in self.inputs:
+            with open(os.path.join(self.dir, f), 'rb') as fh:
+                self.inputs[f] = hashlib.sha256(fh.read()).hexdigest()
+        return self.inputs[f]
+
+    def reused(self, old, files, keys):
+        """The figures `keys` of `old` (a dict of an earlier run), if every file they rest on is unchanged."""
+        if old is None or not all(k in old for k in keys):
+            return None
+        if any(self.old_inputs.get(f if f.endswith('.pt') else f + '.u8') != self.sha(f) for f in files):
+            return None
+        return {k: old[k] for k in keys}
 
 
 def acc(model, ctx, name):
@@ -189,9 +216,18 @@ def run(args):
                         r['lofo_alpha'][str(a)] = acc(patched, ctx, name)
                     r['lofo'] = r['lofo_alpha']['1.0']
                 patched.set([])
-                r['bn'], r['bn_clean'] = bn_adapt(clean, ctx, name)
-                r['tent'], r['tent_clean'] = tent(clean, ctx, name)
-                r['rws_bn'], r['rws_bn_clean'] = bn_adapt(sig[c]['model'], ctx, name)
+                old = ctx.old.get('conditions', {}).get(c, {}).get('families', {}).get(f, {}).get('strengths', {}).get(str(s))
+                peers = ctx.reused(old, ['clean.pt', name], ['bn', 'bn_clean', 'tent', 'tent_clean'])
+                if peers is None:
+                    peers = {}
+                    peers['bn'], peers['bn_clean'] = bn_adapt(clean, ctx, name)
+                    peers['tent'], peers['tent_clean'] = tent(clean, ctx, name)
+                r.update(peers)
+                both = ctx.reused(old, [f'sig-{c}.pt', name], ['rws_bn', 'rws_bn_clean'])
+                if both is None:
+                    both = {}
+                    both['rws_bn'], both['rws_bn_clean'] = bn_adapt(sig[c]['model'], ctx, name)
+                r.update(both)
                 r['gap_in_family'] = gap(r['patched'], r['clean'], r.get('robust'))
                 if 'lofo' in r:
                     r['gap_lofo'] = gap(r['lofo'], r['clean'], r.get('robust'))
@@ -300,6 +336,9 @@ def run(args):
             tr[c] = r
             print(f'  {key} {c}: {json.dumps(r)}', flush=True)
         fig[key] = tr
+    for f in ['clean.pt'] + [f'sig-{c}.pt' for c in sig]:
+        ctx.sha(f)
+    fig['inputs'] = ctx.inputs
     fig['seconds'] = round(time.time() - t0)
     write(args, fig)
 

@@ -376,6 +376,7 @@ def main():
     ap.add_argument('--out')
     ap.add_argument('--init')
     ap.add_argument('--ckpt')
+    ap.add_argument('--reuse', help='evaluate: an earlier figures.json whose figures on unchanged inputs are kept')
     ap.add_argument('--data', action='append', default=[])
     ap.add_argument('--test')
     ap.add_argument('--part', default='all', choices=['all', 'shallow', 'deep'])
