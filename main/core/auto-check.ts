@@ -135,15 +135,17 @@ export interface Verdict<T> {
 
 /**
  * Sequential sample-then-commit: on `n` images the choice (by `choose` at `marginAt(margin, n)`) is
- * settled once it is clear, i.e. the winner leads the clean model (or, when the clean model wins, the
- * best patch) by twice that margin, or once `n` reaches `maxImages`; otherwise more images should be
- * scored. Clear cases settle on the first images; close ones (a patch that helps a little, two
- * patches nearly alike) get up to `maxImages` before the margin decides.
+ * settled once it is clear, i.e. the winner leads every other candidate (the clean model included) by
+ * twice that margin, or once `n` reaches `maxImages`; otherwise more images should be scored. Clear
+ * cases settle on the first images; close ones (a patch that helps a little, two patches nearly
+ * alike) get up to `maxImages` before the margin decides.
  */
 export function verdict<T>(checks: readonly CandidateCheck<T>[], cleanId: string, margin: number, maxImages: number): Verdict<T> {
   const n = Math.max(0, ...checks.map((c) => c.check.images));
   const m = marginAt(margin, n);
   const choice = choose(checks, cleanId, m);
-  const clear = choice.abstained ? false : choice.id === cleanId ? choice.lead >= 2 * m : choice.gain >= 2 * m;
+  // Clear: the winner (a patch, or the clean model) leads every other candidate by twice the margin; a
+  // patch that beats the clean model but not another patch by as much samples on, to choose between them.
+  const clear = !choice.abstained && choice.lead >= 2 * m;
   return { choice, settled: clear || n >= maxImages };
 }

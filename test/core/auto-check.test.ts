@@ -90,6 +90,8 @@ describe('verdict (sequential sample-then-commit)', () => {
     // ...chosen on 128 (margin 0.025) but not yet settled (2 × 0.025 > 0.04), and settled at the cap.
     expect(verdict([mk('clean', 1, 128), mk('fog', 1.04, 128)], 'clean', 0.05, 256)).toMatchObject({ settled: false, choice: { id: 'fog' } });
     expect(verdict([mk('clean', 1, 256), mk('fog', 1.04, 256)], 'clean', 0.05, 256)).toMatchObject({ settled: true, choice: { id: 'fog' } });
+    // Two patches nearly alike: ahead of the clean model, but not of each other, so not yet settled.
+    expect(verdict([mk('clean', 1, 32), mk('fog', 1.3, 32), mk('haze', 1.28, 32)], 'clean', 0.05, 256)).toMatchObject({ settled: false, choice: { id: 'fog' } });
     // A patch that scores below the clean model is never taken, however many images.
     expect(verdict([mk('clean', 1, 256), mk('fog', 0.99, 256)], 'clean', 0.05, 256).choice.id).toBe('clean');
   });
