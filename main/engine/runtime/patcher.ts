@@ -186,10 +186,7 @@ export class Patcher {
     }
 
     let reason = '';
-    // In place only when asked for: with the retrained default pack it intermittently failed its own
-    // load-time check and, more rarely, crashed the process at load (2 of 10 starts, not yet
-    // understood), so `auto` does not take it until that is found.
-    if (patched.length && opts.strategy === 'inplace' && onCpu) {
+    if (patched.length && (auto || opts.strategy === 'inplace') && onCpu) {
       try {
         return await Patcher.inPlace(model, bytes, patched, weights, { ...sessionOpts, auto, warnings, inputName, outputName, fallback: planned.fallback });
       } catch (e) {
