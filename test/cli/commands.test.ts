@@ -64,4 +64,11 @@ describe('what each command line loads (a child process, the built CLI)', () => 
     for (const heavy of ['onnxruntime-node', 'sharp', 'protobufjs']) expect(help).not.toContain(heavy);
     expect(await loaded(['corrupt', '--families'])).not.toContain('onnxruntime-node');
   });
+
+  it('rws run of a pack parses its model in the inference worker only: this thread loads sharp, neither protobufjs nor onnxruntime', async () => {
+    const image = path.join(root, 'native-models', 'fashion-mnist', 'samples', 'clean', 'ankle-boot.png');
+    const run = await loaded(['run', '--quiet', image]);
+    expect(run).toContain('sharp');
+    for (const heavy of ['onnxruntime-node', 'protobufjs']) expect(run).not.toContain(heavy);
+  });
 });
