@@ -67,3 +67,8 @@ export function commandOf(args: readonly string[]): string | undefined {
   }
   return words[0] === 'help' ? words[1] : words[0];
 }
+
+/** Whether a command line (without node and the script) classifies images: `rws run`, not its help. */
+export function runsInference(args: readonly string[]): boolean {
+  return commandOf(args) === 'run' && !args.some((a) => a === 'help' || a === '--help' || a === '-h');
+}

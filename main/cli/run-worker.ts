@@ -3,7 +3,6 @@
 // worker loads onnxruntime and the ONNX reader meanwhile, on the other core. Until `rws run` takes
 // it, it does not keep the process alive: a command line that fails to parse exits as it would.
 import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
-import { commandOf } from './commands.js';
 
 let early: RemotePatcher | undefined;
 
@@ -13,11 +12,6 @@ let early: RemotePatcher | undefined;
  */
 function start(): RemotePatcher {
   return RemotePatcher.start(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {});
-}
-
-/** Whether a command line (without node and the script) will classify images: `rws run`, not its help. */
-export function runsInference(args: readonly string[]): boolean {
-  return commandOf(args) === 'run' && !args.some((a) => a === 'help' || a === '--help' || a === '-h');
 }
 
 /** Starts the worker now, for `takeRunWorker`; it holds the process open only once taken. */

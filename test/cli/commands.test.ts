@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Help } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../main/cli/commands.js';
+import { COMMANDS, runsInference } from '../../main/cli/commands.js';
 import { buildProgram, commandOf } from '../../main/cli/index.js';
 import { ensureBuilt, rws } from './cli-harness.js';
 
@@ -38,6 +38,11 @@ describe('the command listing', () => {
     expect(commandOf(['help', 'pack'])).toBe('pack');
     expect(commandOf(['--help'])).toBeUndefined();
     expect(commandOf([])).toBeUndefined();
+  });
+
+  it('starts the inference worker early only for a command line that classifies images', () => {
+    expect(runsInference(['--trusted-keys', 'keys', 'run', '--mix', 'fog', 'x.png'])).toBe(true);
+    for (const args of [['run', '--help'], ['run', '-h'], ['help', 'run'], ['inspect', 'x.onnx'], ['--help']]) expect(runsInference(args)).toBe(false);
   });
 
   it('a command still gets the program-wide --trusted-keys option', async () => {
