@@ -324,9 +324,10 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     throw e;
   }
   // Loading the decoder (sharp) here overlaps the model's load in the worker.
-  const engine = Promise.all([import('../engine/folder/run.js'), import('../engine/folder/results-file.js'), import('cli-progress')]);
+  const useBar = Boolean(process.stderr.isTTY) && !process.env.CI;
+  const engine = Promise.all([import('../engine/folder/run.js'), import('../engine/folder/results-file.js'), useBar ? import('cli-progress') : undefined]);
   const classifier = await makeClassifier(worker, plan, o, device);
-  const [{ runFolder }, { resultsContent, writeResults }, { default: cliProgress }] = await engine;
+  const [{ runFolder }, { resultsContent, writeResults }, progress] = await engine;
   const scopeText = { folder: 'sample, then commit', batch: 'per batch', file: 'per file', stream: 'stream' } as const;
   const mixText = plan.auto ? `auto (${scopeText[plan.auto.scope]}; ${plan.auto.candidates.length} mixes and the clean model)` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';
@@ -343,8 +344,8 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const useBar = Boolean(process.stderr.isTTY) && !process.env.CI;
-  const bar = useBar
+  const cliProgress = progress?.default;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         { format: ' {bar} {value}/{total} | {failed} failed | {rate} img/s | ETA {eta_text}', hideCursor: true, clearOnComplete: true, stream: process.stderr },
         cliProgress.Presets.shades_classic,

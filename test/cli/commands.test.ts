@@ -70,10 +70,10 @@ describe('what each command line loads (a child process, the built CLI)', () => 
     expect(await loaded(['corrupt', '--families'])).not.toContain('onnxruntime-node');
   });
 
-  it('rws run of a pack parses its model in the inference worker only: this thread loads sharp, neither protobufjs nor onnxruntime', async () => {
+  it('rws run of one image parses the pack\'s model in the inference worker only: this thread loads sharp, not protobufjs, onnxruntime, the folder glob or a progress bar (no terminal)', async () => {
     const image = path.join(root, 'native-models', 'fashion-mnist', 'samples', 'clean', 'ankle-boot.png');
     const run = await loaded(['run', '--quiet', image]);
     expect(run).toContain('sharp');
-    for (const heavy of ['onnxruntime-node', 'protobufjs']) expect(run).not.toContain(heavy);
+    for (const heavy of ['onnxruntime-node', 'protobufjs', 'picomatch', 'cli-progress']) expect(run).not.toContain(heavy);
   });
 });
