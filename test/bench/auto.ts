@@ -188,26 +188,28 @@ export async function benchAuto(): Promise<BenchSection> {
   await patcher.dispose();
 
   // Camera mode as the app runs it: classifyFrame through the service (inference in a worker), with
-  // and without auto, at a camera's pace: a frame with auto every 33 ms and one without half-way
-  // between (their order alternating), so that Auto's check between frames has the idle time a
-  // camera leaves it, and the frames without auto run under the same mix. A real pack only (the
-  // service loads it from its folder).
+  // and without auto, at a camera's pace: each side its own service, fed a frame every 33 ms, the
+  // side without auto half-way between (their order alternating) and under the mix Auto is on. On one
+  // service, Auto's check after a frame would delay whichever frame came next, often the other side's.
+  // A real pack only (the service loads it from its folder).
   const packDir = process.env.RWS_PACK_DIR ?? defaultPackDir();
   if (label.startsWith('default pack') || process.env.RWS_PACK_DIR) {
-    const service = await createService({ packDir });
+    const withService = await createService({ packDir });
+    const withoutService = await createService({ packDir });
     try {
       const framesHwc = frames(280).map((img) => ({ width: img.width, height: img.height, channels: img.channels, data: img.data }));
-      for (const f of framesHwc.slice(0, 10)) await service.call('classifyFrame', f);
+      for (const f of framesHwc.slice(0, 10)) for (const s of [withService, withoutService]) await s.call('classifyFrame', f);
       const off: number[] = [];
       const on: number[] = [];
       const period = 33;
       let tick = performance.now();
       for (const [i, f] of framesHwc.entries()) {
-        const first = i % 2 === 0;
-        const runOne = async (auto: boolean) => (auto ? on : off).push(await timed(() => service.call('classifyFrame', { ...f, auto })));
-        await runOne(first);
+        const runOne = async (auto: boolean) => (auto ? on : off).push(await timed(() => (auto ? withService : withoutService).call('classifyFrame', { ...f, auto })));
+        await runOne(i % 2 === 0);
         await sleepUntil(tick + period / 2);
-        await runOne(!first);
+        await runOne(i % 2 !== 0);
+        const mix = (await withService.call('getState', undefined)).mix;
+        await withoutService.call('setMix', { mix });
         tick += period;
         await sleepUntil(tick);
       }
@@ -215,7 +217,8 @@ export async function benchAuto(): Promise<BenchSection> {
       rows.push({ name: 'classifyFrame with auto / without (median)', value: median(on) / median(off), unit: '×', note: 'camera mode minus the browser; its frame → shown time is larger still' });
       rows.push({ name: 'classifyFrame with auto / without (p95)', value: percentile(on, 95) / percentile(off, 95), unit: '×', target: '≤ 1.10' });
     } finally {
-      await service.dispose();
+      await withService.dispose();
+      await withoutService.dispose();
     }
   }
   return { title: 'Auto condition (CPU)', rows };

@@ -8,9 +8,10 @@
 // above the current mix by `margin`: a steady scene never flickers, a harmful patch is never taken,
 // and the clean model is a candidate like any other (Auto abstains by going back to it).
 // The challenger's run is not on the frame's critical path: `frame` returns the frame's result under
-// the current mix and leaves the check pending; `explore` runs it (a camera has ~33 ms between frames
-// and the check takes one inference), and the next frame runs it first if nobody did. A switch so
-// decided acts from the next frame, which reports it.
+// the current mix and leaves the check pending; `explore` runs it in the time a camera leaves between
+// frames (~33 ms; the check is one inference and two mix changes, and a mix change is what it costs:
+// tens of ms where the patcher makes a session per mix), and the next frame runs it first if nobody
+// did. A switch so decided acts from the next frame, which reports it.
 import { OutputTally } from '../../core/auto-check.js';
 import type { Image } from '../../core/corruptions/image.js';
 import { mixKey } from '../../core/mix.js';
