@@ -56,3 +56,19 @@ export function described(name: string): string {
   if (!listing) throw new Error(`no rws command "${name}" in main/cli/commands.ts`);
   return listing.description;
 }
+
+/** The command a command line runs (`rws help run` counts as run), or undefined. */
+export function commandOf(args: readonly string[]): string | undefined {
+  const words: string[] = [];
+  for (let i = 0; i < args.length && words.length < 2; i++) {
+    const a = args[i]!;
+    if (a === '--trusted-keys') i++;
+    else if (!a.startsWith('-')) words.push(a);
+  }
+  return words[0] === 'help' ? words[1] : words[0];
+}
+
+/** Whether a command line (without node and the script) classifies images: `rws run`, not its help. */
+export function runsInference(args: readonly string[]): boolean {
+  return commandOf(args) === 'run' && !args.some((a) => a === 'help' || a === '--help' || a === '-h');
+}

@@ -1,9 +1,10 @@
 import { Command, CommanderError, Help } from 'commander';
 import { isRwsError } from '../core/errors.js';
-import { COMMANDS, type CommandListing } from './commands.js';
+import { commandOf, COMMANDS, type CommandListing } from './commands.js';
 import { EXIT } from './exit.js';
 
 export { EXIT } from './exit.js';
+export { commandOf } from './commands.js';
 
 /** A command module: registers its command(s) on the program. */
 type CommandModule = { register(program: Command): void };
@@ -22,17 +23,6 @@ const MODULES: Record<CommandListing['module'], () => Promise<CommandModule>> = 
   pack: () => import('./pack.js'),
   train: () => import('./train.js'),
 };
-
-/** The command a command line runs (`rws help run` counts as run), or undefined. */
-export function commandOf(args: readonly string[]): string | undefined {
-  const words: string[] = [];
-  for (let i = 0; i < args.length && words.length < 2; i++) {
-    const a = args[i]!;
-    if (a === '--trusted-keys') i++;
-    else if (!a.startsWith('-')) words.push(a);
-  }
-  return words[0] === 'help' ? words[1] : words[0];
-}
 
 /**
  * Build the `rws` program. Only the modules of `load` (command names; all of them by default) are

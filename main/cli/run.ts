@@ -17,9 +17,12 @@ import type { FolderProgress } from '../engine/folder/run.js';
 import { DEFAULT_MAX_PIXELS } from '../engine/io/image-limits.js';
 import { MAX_MODEL_BYTES } from '../core/limits.js';
 import type { InputSpec } from '../engine/packs/pack.js';
-import { RemotePatcher } from '../engine/runtime/remote-patcher.js';
+import type { PackModelCheck } from '../engine/packs/pack-model.js';
+import type { RemotePatcher } from '../engine/runtime/remote-patcher.js';
+import { takeRunWorker } from './run-worker.js';
 import type { PatchStrategy } from '../engine/runtime/patcher.js';
 import { parseShard, shardText } from '../engine/folder/shard.js';
+import { FREE_BATCH } from '../engine/folder/plan.js';
 import type { FileFailure, FileResult } from '../engine/folder/journal.js';
 import { EXIT } from './exit.js';
 import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.js';
@@ -92,14 +95,18 @@ interface Plan {
   mix: ConditionMix;
   /** With `--mix auto`: the mixes it chooses among, how, and the pack's condition classifier if it has one. */
   auto?: { candidates: AutoCandidate[]; scope: AutoScope; recogniser?: AutoMix };
-  maxBatch: number;
+  /** The largest batch the model takes; a pack's is known once the worker has read its model. */
+  maxBatch?: number;
   /** What a pack says of its model: the tensors it names and how to patch (a bare model: its first input and output, auto). */
   packOptions?: { inputName: string; outputName: string; strategy: PatchStrategy | 'auto' };
+  /** A pack's description of its model, checked by the worker on the one parse of the model. */
+  packModel?: PackModelCheck;
 }
 
 async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
-  const [{ loadPack }, { packRunIdentity, modelBatchLimit }] = await Promise.all([import('../engine/packs/pack.js'), import('../engine/folder/plan.js')]);
-  const pack = await loadPack(dir);
+  const [{ loadPack }, { packRunIdentity }, { packModelCheck }] = await Promise.all([import('../engine/packs/pack.js'), import('../engine/folder/plan.js'), import('../engine/packs/pack-model.js')]);
+  // The model is read and hashed here; the worker parses it once, and checks it against pack.json then.
+  const pack = await loadPack(dir, [], { checkModel: false });
   const m = pack.manifest;
   if (o.signature.length) throw new RwsError('usage-signature', '--signature: a pack names its own signatures; use --mix with their ids (or --model to run a bare model)', { field: '--signature' });
   const given = INPUT_FLAGS.find((k) => o[k] !== undefined);
@@ -131,8 +138,8 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     auto,
-    maxBatch: await modelBatchLimit(pack.modelPath),
     packOptions: { inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy },
+    packModel: packModelCheck(m, path.join(dir, 'pack.json')),
   };
 }
 
@@ -189,21 +196,12 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
 }
 
 /**
- * The engine's inference worker, started before the run is planned so that it loads onnxruntime
- * and the patcher on the other core meanwhile. `RWS_INFERENCE_WORKER` names the compiled worker
- * script when running from TypeScript sources (tests); the build puts it next to the patcher.
- */
-function startWorker(): RemotePatcher {
-  return RemotePatcher.start(process.env.RWS_INFERENCE_WORKER ? { workerUrl: process.env.RWS_INFERENCE_WORKER } : {});
-}
-
-/**
  * The model in the engine's RemotePatcher: onnxruntime runs in a worker thread, so decoding keeps
  * going on this one while a batch is inferred. Disposes of the worker when it fails.
  */
 async function makeClassifier(p: RemotePatcher, plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
   try {
-    await p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect });
+    await p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect, packModel: plan.packModel });
     await p.setMix(plan.mix);
   } catch (e) {
     await p.dispose();
@@ -215,7 +213,7 @@ async function makeClassifier(p: RemotePatcher, plan: Plan, o: RunOptions, devic
     inputSpec: plan.inputSpec,
     labels: plan.labels,
     outputKind: plan.outputKind,
-    maxBatch: plan.maxBatch,
+    maxBatch: plan.maxBatch ?? p.maxBatch ?? FREE_BATCH,
     device: p.device,
     fallback: p.fallback,
     // Each batch is a fresh array: hand its buffer over rather than copy it.
@@ -314,7 +312,9 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   // Temp files that a kill during an earlier run's final write left beside the outputs.
   for (const f of [o.json, o.csv]) if (f) await (await import('../engine/io/atomic-file.js')).removeStaleTemps(f);
 
-  const worker = startWorker();
+  // Started by bin/rws.js before this code loaded (run-worker.ts), or now: either way before the
+  // run is planned, so that it loads onnxruntime and the patcher on the other core meanwhile.
+  const worker = takeRunWorker();
   let plan: Plan;
   try {
     plan = o.model ? await planFromModel(o.model, o) : await planFromPack(o.pack ?? (await import('../engine/packs/pack.js')).defaultPackDir(), o);
@@ -324,9 +324,10 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
     throw e;
   }
   // Loading the decoder (sharp) here overlaps the model's load in the worker.
-  const engine = Promise.all([import('../engine/folder/run.js'), import('../engine/folder/results-file.js'), import('cli-progress')]);
+  const useBar = Boolean(process.stderr.isTTY) && !process.env.CI;
+  const engine = Promise.all([import('../engine/folder/run.js'), import('../engine/folder/results-file.js'), useBar ? import('cli-progress') : undefined]);
   const classifier = await makeClassifier(worker, plan, o, device);
-  const [{ runFolder }, { resultsContent, writeResults }, { default: cliProgress }] = await engine;
+  const [{ runFolder }, { resultsContent, writeResults }, progress] = await engine;
   const scopeText = { folder: 'sample, then commit', batch: 'per batch', file: 'per file', stream: 'stream' } as const;
   const mixText = plan.auto ? `auto (${scopeText[plan.auto.scope]}; ${plan.auto.candidates.length} mixes and the clean model)` : Object.keys(plan.mix).length ? Object.entries(plan.mix).map(([k, a]) => `${k}=${a}`).join(',') : 'off';
   const shardNote = shard ? `, shard ${shardText(shard)}${shard.from ? ` (from ${shard.from})` : ''}` : '';
@@ -343,8 +344,8 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const useBar = Boolean(process.stderr.isTTY) && !process.env.CI;
-  const bar = useBar
+  const cliProgress = progress?.default;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         { format: ' {bar} {value}/{total} | {failed} failed | {rate} img/s | ETA {eta_text}', hideCursor: true, clearOnComplete: true, stream: process.stderr },
         cliProgress.Presets.shades_classic,

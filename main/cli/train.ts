@@ -14,7 +14,7 @@ import { loadPack } from '../engine/packs/pack.js';
 import { sha256File } from '../engine/packs/trust.js';
 import type { HeldBackEffect } from '../engine/train/measure.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../engine/train/train-data.js';
-import { defaultEpochs, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
+import { defaultEpochs, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
 import { TrainCheckpoint } from '../engine/train/train-state.js';
 import { TorchGraph } from '../engine/train/torch-graph.js';
 import { EXIT } from './exit.js';
@@ -150,7 +150,7 @@ export function register(program: Command): void {
     .requiredOption('--data <folder>', 'the images: any folder of images (unlabelled), a folder with one sub-folder per class (named by label or index), or IDX files (…-images-idx3-ubyte[.gz] with their labels)')
     .option('--condition <ids>', `conditions to train a signature for, comma-separated (${CONDITIONS.map((c) => c.id).join(', ')})`, list)
     .option('--layers <k|auto|names>', 'layers to train (the signature holds them): the first k; auto: the stem and the first stage; or layer names/patterns, comma-separated (rws inspect MODEL lists them)', parseLayers, 'auto' as number | 'auto' | string[])
-    .option('--labels <source>', 'targets: folder (the data\'s labels: class sub-folders or IDX labels) or model (the clean model\'s own prediction on the uncorrupted image: no labels needed); default folder when the data has labels, else model', oneOf(['folder', 'model'] as const))
+    .option('--labels <source>', `targets: folder (the data's labels: class sub-folders or IDX labels) or model (the clean model's own prediction on the uncorrupted image, its probabilities sharpened to temperature ${TARGET_TEMPERATURE}: no labels needed); default folder when the data has labels, else model`, oneOf(['folder', 'model'] as const))
     .option('--epochs <n>', 'passes over the training images (default 2; 3 for low light and the conditions at night, as the recipe trains them)', positiveInt)
     .option('--out <dir>', 'where to write the signatures (default: the pack\'s signatures/ folder)')
     .option('--id <id>', 'signature id (one condition only; default: the condition, or CONDITION-without-LINEAGE with --exclude-family)')
@@ -233,7 +233,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
       if (holdout >= data.pixels.length) throw new RwsError('usage', `--holdout ${o.holdout}: leaves no image to train on (${data.pixels.length} images)`, { field: '--holdout' });
       const { layers, reason } = trainedLayers(model, o.layers);
       console.error(`rws train: ${layers.length} of ${model.layers().length} layers trained (${reason}): ${layers.map((l) => l.node).join(', ')}`);
-      console.error(`rws train: targets: ${labels === 'model' ? 'the clean model\'s own predictions on the uncorrupted images (self-distillation)' : 'the data\'s labels'}; ${holdout} images held back to measure on`);
+      console.error(`rws train: targets: ${labels === 'model' ? `the clean model's own predictions on the uncorrupted images, sharpened to temperature ${TARGET_TEMPERATURE} (self-distillation)` : 'the data\'s labels'}; ${holdout} images held back to measure on`);
       await mkdir(out, { recursive: true });
       for (const [k, condition] of conditions.entries()) {
         const id = ids[k]!;

@@ -10,6 +10,8 @@ export interface Classifier {
   /** Output tensor ([n, classes]) for `input` of shape `dims`. */
   run(input: Float32Array, dims: number[]): Promise<Float32Array>;
   dispose(): Promise<void> | void;
+  /** The mix it holds, where it tells (as of the last setMix that completed). */
+  readonly mix?: ConditionMix;
   readonly device?: string;
   readonly fallback?: string;
   readonly strategy?: string;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Help } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../main/cli/commands.js';
+import { COMMANDS, runsInference } from '../../main/cli/commands.js';
 import { buildProgram, commandOf } from '../../main/cli/index.js';
 import { ensureBuilt, rws } from './cli-harness.js';
 
@@ -40,6 +40,11 @@ describe('the command listing', () => {
     expect(commandOf([])).toBeUndefined();
   });
 
+  it('starts the inference worker early only for a command line that classifies images', () => {
+    expect(runsInference(['--trusted-keys', 'keys', 'run', '--mix', 'fog', 'x.png'])).toBe(true);
+    for (const args of [['run', '--help'], ['run', '-h'], ['help', 'run'], ['inspect', 'x.onnx'], ['--help']]) expect(runsInference(args)).toBe(false);
+  });
+
   it('a command still gets the program-wide --trusted-keys option', async () => {
     const r = await rws('--trusted-keys', path.join(root, 'no-such-keys-folder'), 'inspect', path.join(root, 'native-models', 'fashion-mnist'));
     expect(r.code).not.toBe(0);
@@ -63,5 +68,12 @@ describe('what each command line loads (a child process, the built CLI)', () => 
     const help = await loaded(['--help']);
     for (const heavy of ['onnxruntime-node', 'sharp', 'protobufjs']) expect(help).not.toContain(heavy);
     expect(await loaded(['corrupt', '--families'])).not.toContain('onnxruntime-node');
+  });
+
+  it('rws run of one image parses the pack\'s model in the inference worker only: this thread loads sharp, not protobufjs, onnxruntime, the folder glob or a progress bar (no terminal)', async () => {
+    const image = path.join(root, 'native-models', 'fashion-mnist', 'samples', 'clean', 'ankle-boot.png');
+    const run = await loaded(['run', '--quiet', image]);
+    expect(run).toContain('sharp');
+    for (const heavy of ['onnxruntime-node', 'protobufjs', 'picomatch', 'cli-progress']) expect(run).not.toContain(heavy);
   });
 });

@@ -55,7 +55,7 @@ describe.skipIf(!hasTorch)('rws train: a signature for your model from your imag
     const r = await rws('train', '--pack', pack, '--data', field, '--condition', 'fog', '--epochs', '1', '--batch', '8', '--threads', '1');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/30 images from .*field at 32×32 \(0 could not be read; labels: none\)/);
-    expect(r.stderr).toMatch(/targets: the clean model's own predictions on the uncorrupted images \(self-distillation\); 3 images held back/);
+    expect(r.stderr).toMatch(/targets: the clean model's own predictions on the uncorrupted images, sharpened to temperature 0\.5 \(self-distillation\); 3 images held back/);
     expect(r.stdout).toMatch(/signature "fog" \(fog\) → .*field-pack\/signatures\/fog\.rws\.safetensors \([0-9.]+ KiB, int8, 3 layers, 4 steps/);
     expect(r.stdout).toMatch(/measured on 3 held-back images, agreement with the clean model's top class on the clean image \(the data has no labels\)/);
     expect(r.stdout).toMatch(/ {4}clean images +100\.0% +[0-9.]+%/);
@@ -64,7 +64,8 @@ describe.skipIf(!hasTorch)('rws train: a signature for your model from your imag
     expect(manifest.signatures.map((s: { id: string }) => s.id)).toEqual(['fog']);
     expect(existsSync(path.join(pack, 'signatures', 'fog.train'))).toBe(false);
     const sig = decodeSignature(readFileSync(path.join(pack, 'signatures', 'fog.rws.safetensors')), 'fog');
-    expect(sig.meta).toMatchObject({ condition: 'fog', method: 'finetune', layers: 3, quant: 'int8', effect: { images: 3, against: 'clean-model', training: { targets: 'clean-model', images: 27 } } });
+    expect(sig.meta).toMatchObject({ condition: 'fog', method: 'finetune', layers: 3, quant: 'int8', effect: { images: 3, against: 'clean-model', training: { targets: 'clean-model', targetTemperature: 0.5, images: 27 } } });
+    expect(sig.meta.description).toMatch(/targets: the clean model's predictions on the clean images, sharpened to temperature 0\.5$/);
     const run = await rws('run', '--pack', pack, '--mix', 'fog', '--quiet', field);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/30 images classified, 0 failed/);

@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corrupt, type Image } from '../../main/core/corruptions/index.js';
 import { createService, type Service } from '../../main/service/index.js';
 import { smallClassifier, syntheticItems } from '../engine/auto/fixtures.js';
-import { fakeFactory } from './fake-classifier.js';
+import { fakeFactory, type FakeClassifier } from './fake-classifier.js';
 import { writeFixturePack } from './fixture-pack.js';
 
 let tmp: string;
 let service: Service;
 let bare: string;
+let factory: ReturnType<typeof fakeFactory>;
 
 beforeAll(async () => {
   tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'rws-frame-auto-')));
@@ -20,7 +21,8 @@ beforeAll(async () => {
   const file = path.join(pack, 'pack.json');
   writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), autoMix: { classifier: smallClassifier() } }));
   bare = writeFixturePack(path.join(tmp, 'bare'));
-  service = await createService({ roots: [tmp], packDir: pack, classifierFactory: fakeFactory() });
+  factory = fakeFactory();
+  service = await createService({ roots: [tmp], packDir: pack, classifierFactory: factory });
 });
 afterAll(async () => {
   await service?.dispose();
@@ -51,6 +53,40 @@ describe('classifyFrame with auto', () => {
     expect(last.mixKey).toBe('fog=1');
     expect(last.auto!.confidence).toBeGreaterThan(0.5);
     expect((await service.call('getState', undefined)).mixKey).toBe('fog=1');
+  });
+
+  it('a steady scene patches nothing per frame, and a frame waits for no check of a challenger', async () => {
+    const model = factory.made.at(-1) as FakeClassifier;
+    // Runs that take a while, counted when they end: a check queued behind a frame cannot end before the frame's caller has its result.
+    factory.delay.ms = 3;
+    let ended = 0;
+    const run = model.run.bind(model);
+    model.run = async (x, d) => {
+      const out = await run(x, d);
+      ended++;
+      return out;
+    };
+    const calls = model.calls.length;
+    const fog = (f: number) => frame(corrupt(items[f % 60]!, 'fog', 4, 200 + f));
+    try {
+      for (let f = 0; f < 30; f++) {
+        const before = ended;
+        await service.call('classifyFrame', fog(f));
+        expect(ended - before, `frame ${f}`).toBe(1);
+        // A camera's next frame comes later: the check (if any) runs in between.
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    } finally {
+      factory.delay.ms = 0;
+    }
+    const made = model.calls.slice(calls);
+    // Frames under the mix already in force do not set it again: mix changes come only from the
+    // checks of challengers (each sets the challenger and back), one in 25 frames on a steady scene.
+    const sets = made.filter((c) => c.startsWith('setMix'));
+    const checks = made.filter((c) => c.startsWith('run')).length - 30;
+    expect(checks).toBeGreaterThan(0);
+    expect(checks).toBeLessThan(5);
+    expect(sets.length).toBe(2 * checks);
   });
 
   it('without auto, frames leave the mix alone', async () => {

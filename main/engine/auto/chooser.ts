@@ -2,6 +2,7 @@
 import { choose, OutputTally } from '../../core/auto-check.js';
 import type { Image } from '../../core/corruptions/image.js';
 import { mixKey } from '../../core/mix.js';
+import type { ConditionMix } from '../../core/signature.js';
 import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
 import type { AutoMix } from './mix.js';
 import { certainty, SampleCommit, SAMPLE_COMMIT_DEFAULTS, type SampleCommitOptions, type SampleListing } from './sample-commit.js';
@@ -20,6 +21,12 @@ export interface AutoChooser {
   readonly candidates: readonly AutoCandidate[];
   /** One batch; `images` gives the frame as 0..1 images (streams' classifier), `files` each image's path (folders). */
   run(input: Float32Array, dims: number[], images?: () => Image[], files?: readonly string[]): Promise<AutoRun>;
+  /**
+   * `stream`: runs the check the last frame left pending (off the frame's critical path: call it
+   * after showing the frame; the next `run` does it first otherwise). Resolves to the mix it
+   * switched to, if it did.
+   */
+  explore?(): Promise<ConditionMix | undefined>;
   /** `folder`: decide each folder chunk on its first images of the whole listing (see `SampleCommit.plan`). */
   plan?<F extends { rel: string }>(listing: SampleListing<F>): void;
 }
@@ -38,7 +45,7 @@ export interface ChooserOptions {
 export function createChooser(scope: AutoScope, runner: MixRunner, candidates: readonly AutoCandidate[], opts: ChooserOptions): AutoChooser {
   if (scope === 'stream') {
     const s = new StreamAuto(runner, candidates, opts.classes, opts.kind, opts.recogniser, opts.stream);
-    return { candidates: s.candidates, run: (input, dims, images) => s.frame(input, dims, images?.()) };
+    return { candidates: s.candidates, run: (input, dims, images) => s.frame(input, dims, images?.()), explore: () => s.explore() };
   }
   if (scope === 'file') return new PerImageChooser(runner, candidates, opts.classes, opts.kind, opts.sample?.margin);
   const sc = new SampleCommit(runner, candidates, opts.classes, opts.kind, scope === 'batch' ? { ...opts.sample, sample: 1, maxSample: 1, chunk: 1 } : opts.sample);

@@ -7,9 +7,15 @@
 // when, on at least `pairs` paired frames, the model's own outputs (main/core/auto-check.ts) score it
 // above the current mix by `margin`: a steady scene never flickers, a harmful patch is never taken,
 // and the clean model is a candidate like any other (Auto abstains by going back to it).
+// The challenger's run is not on the frame's critical path: `frame` returns the frame's result under
+// the current mix and leaves the check pending; `explore` runs it in the time a camera leaves between
+// frames (~33 ms; the check is one inference and two mix changes, and a mix change is what it costs:
+// tens of ms where the patcher makes a session per mix), and the next frame runs it first if nobody
+// did. A switch so decided acts from the next frame, which reports it.
 import { OutputTally } from '../../core/auto-check.js';
 import type { Image } from '../../core/corruptions/image.js';
 import { mixKey } from '../../core/mix.js';
+import type { ConditionMix } from '../../core/signature.js';
 import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
 import type { AutoMix } from './mix.js';
 import { certainty } from './sample-commit.js';
@@ -38,6 +44,15 @@ interface Pair {
   challenger: Float32Array;
 }
 
+/** A challenger to run on a frame already shown: the frame, and its outputs under the current mix. */
+interface PendingCheck {
+  frame: number;
+  cand: AutoCandidate;
+  input: Float32Array;
+  dims: number[];
+  current: Float32Array;
+}
+
 /** The bandit over a stream's frames. */
 export class StreamAuto {
   private readonly opts: StreamOptions;
@@ -50,6 +65,9 @@ export class StreamAuto {
   private readonly cooling = new Map<string, number>();
   private lastLead = 0;
   private lastImages = 0;
+  private pending: PendingCheck | undefined;
+  /** A check switched the mix after the last frame: the next frame is the first under it. */
+  private switchedSince = false;
 
   constructor(
     private readonly runner: MixRunner,
@@ -81,14 +99,18 @@ export class StreamAuto {
     this.urgent = undefined;
     this.cooling.clear();
     this.frameNo = 0;
+    this.pending = undefined;
+    this.switchedSince = false;
     this.recogniser?.reset();
   }
 
   /**
    * One frame (a batch of one, batch-first `dims`; `images` are the frame as 0..1 images for the
-   * classifier, when there is one): its scores under the mix in force, and that mix (a switch acts on the frame that decided it).
+   * classifier, when there is one): its scores under the mix in force, and that mix. A check of a
+   * challenger on this frame is left pending for `explore` (the input is kept until then).
    */
   async frame(input: Float32Array, dims: number[], images?: readonly Image[]): Promise<AutoRun> {
+    await this.explore();
     const f = this.frameNo++;
     let severity = 0;
     if (this.recogniser && images?.length) {
@@ -100,21 +122,12 @@ export class StreamAuto {
     await this.runner.setMix(this.current.mix);
     const scores = await this.runner.run(input, dims);
     const challenger = this.urgent ?? (f % this.opts.explorePeriod === this.opts.explorePeriod - 1 ? this.nextToExplore() : undefined);
-    let switched = false;
-    let shown = scores;
     if (challenger) {
-      const cand = this.all.find((c) => c.id === challenger)!;
-      await this.runner.setMix(cand.mix);
-      const other = await this.runner.run(input, dims);
-      await this.runner.setMix(this.current.mix);
-      const list = (this.pairs.get(cand.id) ?? []).filter((p) => f - p.frame <= this.opts.maxAge);
-      list.push({ frame: f, current: scores.slice(), challenger: other });
-      this.pairs.set(cand.id, list.slice(-this.opts.window));
-      // A switch acts on this very frame: its outputs under the new mix are at hand.
-      if ((switched = this.judge(cand, f))) shown = other;
-      // A challenger that looks better on its first pair is paired on every frame until judged.
-      else if (!this.urgent && this.pairGain(scores, other) >= this.opts.margin && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
+      // Copies: the caller may reuse its buffers once the frame is shown.
+      this.pending = { frame: f, cand: this.all.find((c) => c.id === challenger)!, input: input.slice(), dims: [...dims], current: scores.slice() };
     }
+    const switched = this.switchedSince;
+    this.switchedSince = false;
     const choice: AutoChoice = {
       mix: { ...this.current.mix },
       id: this.current.id,
@@ -123,7 +136,31 @@ export class StreamAuto {
       switched,
       evidence: { gain: this.lastLead, images: this.lastImages, abstained: false },
     };
-    return { scores: shown, choices: [choice] };
+    return { scores, choices: [choice] };
+  }
+
+  /**
+   * Runs the check the last frame left pending, if any, and leaves the runner on the mix in force:
+   * the mix it switched to when the check decided a switch (the next frame runs under it).
+   */
+  async explore(): Promise<ConditionMix | undefined> {
+    const p = this.pending;
+    if (!p) return undefined;
+    this.pending = undefined;
+    const { frame: f, cand } = p;
+    await this.runner.setMix(cand.mix);
+    const other = await this.runner.run(p.input, p.dims);
+    const list = (this.pairs.get(cand.id) ?? []).filter((q) => f - q.frame <= this.opts.maxAge);
+    list.push({ frame: f, current: p.current, challenger: other.slice() });
+    this.pairs.set(cand.id, list.slice(-this.opts.window));
+    if (this.judge(cand, f)) {
+      this.switchedSince = true;
+      return { ...cand.mix };
+    }
+    // A challenger that looks better on its first pair is paired on every frame until judged.
+    if (!this.urgent && this.pairGain(p.current, other) >= this.opts.margin && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
+    await this.runner.setMix(this.current.mix);
+    return undefined;
   }
 
   /** Takes `cand` over when its paired frames say so; ends an urgent check that has had its frames. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { RwsError } from '../../core/errors.js';
 import { MAX_BATCH, MAX_BATCH_TENSOR_BYTES } from '../../core/limits.js';
 import { imageSize, type InputLayout } from '../../core/tensors.js';
-import { loadOnnx, type OnnxModel } from '../onnx/model.js';
+import type { OnnxModel } from '../onnx/model.js';
 import type { ModelPack } from '../packs/pack.js';
 
 /** Batch limit of a model whose batch dimension is free. */
@@ -46,6 +46,8 @@ export function batchLimit(model: OnnxModel): number {
 /** `batchLimit` of a model file; FREE_BATCH when it cannot be read here (the session reports why). */
 export async function modelBatchLimit(modelPath: string): Promise<number> {
   try {
+    // Loaded here, not with this file: `rws run` plans a pack's run without the ONNX reader.
+    const { loadOnnx } = await import('../onnx/model.js');
     return batchLimit(await loadOnnx(modelPath));
   } catch {
     return FREE_BATCH;

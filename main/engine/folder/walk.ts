@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { glob } from 'tinyglobby';
 import { RwsError } from '../../core/errors.js';
 import { hasImageExtension, readHead, sniffImage } from '../io/image-decode.js';
 import { specialKind, type FileError } from '../io/regular-file.js';
@@ -144,6 +143,8 @@ export async function walkInputs(inputs: string[], opts: { signal?: AbortSignal 
           });
         })) as unknown as typeof fs.realpath,
     };
+    // Loaded with the first folder: a run of single files does without it.
+    const { glob } = await import('tinyglobby');
     const found = await glob('**/*', {
       cwd: root,
       onlyFiles: true,

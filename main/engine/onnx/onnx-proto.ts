@@ -207,18 +207,7 @@ message FunctionProto {
 }
 `;
 
-/** ONNX TensorProto.DataType values we read or write. */
-export const DataType = {
-  FLOAT: 1,
-  UINT8: 2,
-  INT8: 3,
-  INT32: 6,
-  INT64: 7,
-  BOOL: 9,
-  FLOAT16: 10,
-  DOUBLE: 11,
-  BFLOAT16: 16,
-} as const;
+export { DataType } from './data-type.js';
 
 /** protobufjs decodes int64 as a Long when the `long` package is present, else as a number. */
 export type Int64 = number | { toNumber(): number };

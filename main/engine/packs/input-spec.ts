@@ -2,7 +2,7 @@
 // normalisation, resize), its schema, and its own consistency. Shared by packs, `rws pack init`
 // and `rws run --model`; docs/pack-json.md describes each field.
 import { z } from 'zod';
-import { RwsError } from '../../core/errors.js';
+import { fail } from './field-error.js';
 import { MAX_INPUT_MAGNITUDE, MAX_INPUT_SIDE } from '../../core/limits.js';
 
 /** A normalisation number whose float32 inputs stay finite (README: Limits). */
@@ -31,10 +31,7 @@ export const InputSpecSchema = z.object({
 
 export type InputSpec = z.infer<typeof InputSpecSchema>;
 
-/** A refused field: the file (or command), the field, and why. */
-export function fail(file: string, field: string, why: string): never {
-  throw new RwsError('pack-field', `${file}: field "${field}": ${why}`, { file, field });
-}
+export { fail };
 
 function list(values: readonly number[]): string {
   return `[${values.join(', ')}]`;

@@ -3,15 +3,31 @@
 // model is refused here, naming the field, instead of giving onnxruntime's raw error or silently
 // wrong scores.
 import type { OnnxModel } from '../onnx/model.js';
-import { DataType } from '../onnx/onnx-proto.js';
-import { fail, type InputSpec } from './input-spec.js';
+import { DataType } from '../onnx/data-type.js';
+import { fail } from './field-error.js';
+import type { InputSpec } from './input-spec.js';
 
 /** The parts of a manifest checked against the model. */
-interface PackModelSpec {
+export interface PackModelSpec {
   model: string;
   input: InputSpec;
   output: { name: string };
   labels: string[];
+}
+
+/**
+ * The check `loadPack` leaves out with `checkModel: false`, as plain data (it crosses to the
+ * inference worker): the manifest's parts and the pack.json they come from.
+ */
+export interface PackModelCheck {
+  file: string;
+  spec: PackModelSpec;
+}
+
+/** The PackModelCheck of `manifest`, read from `file`. */
+export function packModelCheck(manifest: PackModelSpec, file: string): PackModelCheck {
+  const { model, input, output, labels } = manifest;
+  return { file, spec: { model, input, output: { name: output.name }, labels } };
 }
 
 /** The model's input and output dims as text, for messages. */

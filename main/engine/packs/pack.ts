@@ -8,7 +8,6 @@ import { MAX_STRENGTH } from '../../core/mix.js';
 import { installRoot } from '../io/install-root.js';
 import { readRegularFile, realFolder, realPathWithin, sha256Hex, type ReadWhat } from '../io/regular-file.js';
 import { AutoMixSchema } from '../auto/schema.js';
-import { checkExternalData, parseOnnx } from '../onnx/model.js';
 import { trustPolicy, verifyBytes, vouchFor } from './trust.js';
 import { checkPackModel } from './pack-model.js';
 import { checkInputSpec, InputSpecSchema, type InputSpec } from './input-spec.js';
@@ -130,6 +129,16 @@ async function present(p: string): Promise<boolean> {
 const MANIFEST: ReadWhat = { what: 'the pack manifest', code: 'pack-missing', maxBytes: MAX_MANIFEST_BYTES };
 const SIGNATURE: ReadWhat = { what: 'a signature', code: 'signature-read', maxBytes: MAX_MODEL_BYTES };
 
+/** Options of `loadPack`. */
+export interface LoadPackOptions {
+  /**
+   * `false`: the model is read and hashed but not parsed, and its check against the manifest is
+   * left to whoever parses it next (`rws run`'s inference worker, with `packModelCheck`), so that
+   * it is parsed once. Default `true`.
+   */
+  checkModel?: boolean;
+}
+
 /**
  * Load a pack folder: validate pack.json, read the model once (its hash is what later reads are
  * held to) and check its input and output against the manifest, and find each signature in the
@@ -137,7 +146,7 @@ const SIGNATURE: ReadWhat = { what: 'a signature', code: 'signature-read', maxBy
  * the user library. A file whose SHA-256 differs from the manifest's is not used. The pack's own
  * files must be regular files inside its folder: links that lead out, FIFOs and devices are refused.
  */
-export async function loadPack(dir: string, extraLibraries: string[] = []): Promise<ModelPack> {
+export async function loadPack(dir: string, extraLibraries: string[] = [], opts: LoadPackOptions = {}): Promise<ModelPack> {
   const file = path.join(dir, 'pack.json');
   const root = await realFolder(dir);
   const own = (f: string, w: ReadWhat) => readOwn(root, f, w);
@@ -162,10 +171,14 @@ export async function loadPack(dir: string, extraLibraries: string[] = []): Prom
     }
     if (policy) vouchFor(modelSha256);
   }
-  // The graph is enough to check the manifest against; external data is checked, not read.
-  const model = parseOnnx(modelBytes, { file: modelPath });
-  checkPackModel(manifest, model, file);
-  await checkExternalData(model, path.dirname(modelPath));
+  if (opts.checkModel !== false) {
+    // The graph is enough to check the manifest against; external data is checked, not read.
+    // (The ONNX reader loads protobufjs: only here, not for a caller that parses the model elsewhere.)
+    const { checkExternalData, parseOnnx } = await import('../onnx/model.js');
+    const model = parseOnnx(modelBytes, { file: modelPath });
+    checkPackModel(manifest, model, file);
+    await checkExternalData(model, path.dirname(modelPath));
+  }
   const libraries = [
     path.join(dir, 'signatures'),
     ...extraLibraries,

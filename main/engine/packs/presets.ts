@@ -2,7 +2,7 @@
 // writes into pack.json and what `rws run --model` uses, before the user's flags override it.
 import { RwsError } from '../../core/errors.js';
 import type { OnnxModel, ValueInfo } from '../onnx/model.js';
-import { DataType } from '../onnx/onnx-proto.js';
+import { DataType } from '../onnx/data-type.js';
 import type { InputSpec } from './input-spec.js';
 
 /** Preprocessing presets by name. */

@@ -102,8 +102,10 @@ export function cpuSessions(threads?: number, devices?: DeviceInfo[]): InPlaceSe
   return {
     saveOrt: async (b, file) => (await createSession(b, { ...base, form: { kind: 'save-ort', file } })).session,
     live: async (b, prepack) => (await createSession(b, { ...base, form: { kind: 'ort-live', prepack } })).session,
-    // A copy of the bytes, so the session's weights are its own (read at creation), not the live memory.
-    copy: async (b, prepack) => (await createSession(b.slice(), { ...base, form: { kind: 'ort-live', prepack } })).session,
+    // onnxruntime copies every weight at creation, so the session never reads `b` again. (It once ran
+    // in place from a copy of `b` that nothing kept referenced: when the garbage collector freed it
+    // before the check run, the load crashed or failed its check.)
+    copy: async (b, prepack) => (await createSession(b, { ...base, form: { kind: 'ort-copy', prepack } })).session,
   };
 }
 

@@ -29,6 +29,7 @@ function serve(port: NonNullable<typeof parentPort>, gate?: Int32Array): void {
         signatureIds: patcher.signatureIds,
       };
       if (patcher.fallback) info.fallback = patcher.fallback;
+      if (patcher.maxBatch !== undefined) info.maxBatch = patcher.maxBatch;
       return { value: info };
     }
     const p = patcher ?? (await creating);

@@ -25,6 +25,7 @@ import { DataType } from '../onnx/onnx-proto.js';
 import { byteTemplate, splitModel, type HeadTemplate } from '../onnx/split.js';
 import { createSession, plannedDevice } from './session.js';
 import { assertHonestExport, withoutInitializerInputs } from '../onnx/export-check.js';
+import { checkPackModel, type PackModelCheck } from '../packs/pack-model.js';
 
 export { loadSignatures };
 import { checkSignatures, loadSignatures } from '../signatures/fit.js';
@@ -51,6 +52,11 @@ export interface PatcherOptions {
    * reads and refuses other bytes, so a file replaced since is never used.
    */
   expect?: { model?: string; signatures?: Record<string, string> };
+  /**
+   * A pack's description of its model, checked by `Patcher.open` against the model it reads (a pack
+   * loaded with `checkModel: false` leaves that to this one parse). Errors as `loadPack`'s.
+   */
+  packModel?: PackModelCheck;
 }
 
 /**
@@ -123,6 +129,8 @@ export class Patcher {
   readonly outputName: string;
   /** Ids of the loaded signatures. */
   readonly signatureIds: string[];
+  /** The largest batch the model's input takes (its fixed batch dimension), or none when free. */
+  readonly maxBatch?: number;
 
   private applied = 0;
   private current: ConditionMix = {};
@@ -136,7 +144,7 @@ export class Patcher {
     private readonly plain: ort.InferenceSession | undefined,
     private readonly runner: PatchedRunner | undefined,
     private readonly weights: WeightPatch,
-    init: { device: string; strategy: PatchStrategy; reason: string; warnings: string[]; fallback?: string; inputName: string; outputName: string },
+    init: { device: string; strategy: PatchStrategy; reason: string; warnings: string[]; fallback?: string; inputName: string; outputName: string; maxBatch?: number },
   ) {
     this.device = init.device;
     this.strategy = init.strategy;
@@ -146,6 +154,7 @@ export class Patcher {
     this.inputName = init.inputName;
     this.outputName = init.outputName;
     this.signatureIds = weights.signatureIds();
+    if (init.maxBatch !== undefined) this.maxBatch = init.maxBatch;
   }
 
   /**
@@ -186,10 +195,7 @@ export class Patcher {
     }
 
     let reason = '';
-    // In place only when asked for: with the retrained default pack it intermittently failed its own
-    // load-time check and, more rarely, crashed the process at load (2 of 10 starts, not yet
-    // understood), so `auto` does not take it until that is found.
-    if (patched.length && opts.strategy === 'inplace' && onCpu) {
+    if (patched.length && (auto || opts.strategy === 'inplace') && onCpu) {
       try {
         return await Patcher.inPlace(model, bytes, patched, weights, { ...sessionOpts, auto, warnings, inputName, outputName, fallback: planned.fallback });
       } catch (e) {
@@ -231,7 +237,7 @@ export class Patcher {
       await created.session.release();
       throw e;
     }
-    return new Patcher(created.session, runner, weights, { device, strategy, reason, warnings, fallback: created.fallback, inputName, outputName });
+    return new Patcher(created.session, runner, weights, { device, strategy, reason, warnings, fallback: created.fallback, inputName, outputName, maxBatch: model.maxBatch() });
   }
 
   /**
@@ -280,12 +286,14 @@ export class Patcher {
       }
     }
     if (!o.auto) reason = `strategy inplace was asked for; ${reason}`;
-    return new Patcher(undefined, runner, weights, { device: 'cpu', strategy: 'inplace', reason, warnings: o.warnings, fallback: o.fallback, inputName: o.inputName, outputName: o.outputName });
+    return new Patcher(undefined, runner, weights, { device: 'cpu', strategy: 'inplace', reason, warnings: o.warnings, fallback: o.fallback, inputName: o.inputName, outputName: o.outputName, maxBatch: model.maxBatch() });
   }
 
   /** Loads the model and signature files (keyed by the map's ids, or each file's own id), held to `opts.expect`, and creates a Patcher. */
   static async open(modelPath: string, signatureFiles: readonly string[] | ReadonlyMap<string, string>, opts: PatcherOptions = {}): Promise<Patcher> {
     const model = await loadOnnx(modelPath, { sha256: opts.expect?.model });
+    // loadOnnx has read (and so checked) any external data, the other half of loadPack's check.
+    if (opts.packModel) checkPackModel(opts.packModel.spec, model, opts.packModel.file);
     const files = Array.isArray(signatureFiles) ? undefined : (signatureFiles as ReadonlyMap<string, string>);
     return Patcher.create(model, await loadSignatures(signatureFiles, opts.expect?.signatures), opts, files);
   }

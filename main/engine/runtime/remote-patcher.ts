@@ -29,6 +29,7 @@ export interface CreatedInfo {
   inputName: string;
   outputName: string;
   signatureIds: string[];
+  maxBatch?: number;
 }
 
 /** An error as it crosses the thread boundary: core's ErrorInfo, with the worker's stack for a crash. */
@@ -126,6 +127,12 @@ export class RemotePatcher {
     return new RemotePatcher(worker);
   }
 
+  /** Whether the worker keeps the process alive (it does from `start`; a worker started ahead of its use need not). */
+  keepAlive(on: boolean): void {
+    if (on) this.worker.ref();
+    else this.worker.unref();
+  }
+
   /** Loads the model and signatures in the worker started by `start` (once); the worker is stopped if that fails. */
   async open(modelPath: string, signatureFiles: readonly string[] | ReadonlyMap<string, string>, opts: RemotePatcherOptions = {}): Promise<void> {
     const files = Array.isArray(signatureFiles) ? [...signatureFiles] : new Map(signatureFiles as ReadonlyMap<string, string>);
@@ -157,6 +164,10 @@ export class RemotePatcher {
   }
   get signatureIds(): string[] {
     return this.created.signatureIds;
+  }
+  /** The largest batch the model takes, or none when its batch dimension is free. */
+  get maxBatch(): number | undefined {
+    return this.created.maxBatch;
   }
   private get created(): CreatedInfo {
     if (!this.info) throw new RwsError('worker-state', 'the inference worker has no model yet (call open)');

@@ -24,9 +24,11 @@ export interface SessionOptions {
  *   save-ort  – the same, and the optimised graph saved in onnxruntime's format to `file`;
  *   ort-live  – ORT-format bytes run as they are (no optimisation), the initializers of more than
  *               127 bytes read straight from the caller's buffer, which must outlive the session;
- *               `prepack: false` stops kernels from keeping their own re-packed copies of weights.
+ *               `prepack: false` stops kernels from keeping their own re-packed copies of weights;
+ *   ort-copy  – ORT-format bytes run as they are, every initializer copied at creation: the caller's
+ *               buffer may change or be freed afterwards; `prepack` as for `ort-live`.
  */
-export type ModelForm = { kind: 'onnx' } | { kind: 'save-ort'; file: string } | { kind: 'ort-live'; prepack: boolean };
+export type ModelForm = { kind: 'onnx' } | { kind: 'save-ort'; file: string } | { kind: 'ort-live' | 'ort-copy'; prepack: boolean };
 
 /** A created session, the device it runs on, and why it is not the one asked for (when it is not). */
 export interface CreatedSession {
@@ -48,14 +50,14 @@ export function sessionOptions(device: Exclude<Device, 'auto'>, threads?: number
   if (form.kind === 'ort-live') {
     session.use_ort_model_bytes_directly = '1';
     session.use_ort_model_bytes_for_initializers = '1';
-    if (!form.prepack) session.disable_prepacking = '1';
   }
+  if ((form.kind === 'ort-live' || form.kind === 'ort-copy') && !form.prepack) session.disable_prepacking = '1';
   return {
     executionProviders: [device],
     intraOpNumThreads: n,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    graphOptimizationLevel: form.kind === 'ort-live' ? 'disabled' : 'all',
+    graphOptimizationLevel: form.kind === 'ort-live' || form.kind === 'ort-copy' ? 'disabled' : 'all',
     // Saving warns that the file is specific to this machine: it is, and it never leaves it.
     ...(form.kind === 'save-ort' ? { optimizedModelFilePath: form.file, logSeverityLevel: 3 as const } : {}),
     enableCpuMemArena: true,

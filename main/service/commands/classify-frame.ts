@@ -19,8 +19,13 @@ function streamChooser(loaded: LoadedPack): AutoChooser {
   const m = loaded.pack.manifest;
   const available = loaded.info.signatures.filter((s) => s.available).map((s) => s.id);
   const recogniser = m.autoMix?.classifier ? AutoMix.fromPack(m, { available }, `${loaded.pack.dir}/pack.json`) : undefined;
-  // Exploring runs patch the model directly: only the mix in force is published to the UI.
-  const runner = { setMix: (mix: ConditionMix) => loaded.patched.setMix(mix), run: (x: Float32Array, d: number[]) => loaded.patched.run(x, d) };
+  // Exploring runs patch the model directly: only the mix in force is published to the UI. The mix
+  // in force is set again before every frame; where the model says which mix it holds, that is
+  // skipped (with the inference worker it is a round trip, a large share of a small model's frame).
+  const runner = {
+    setMix: (mix: ConditionMix) => (loaded.patched.mix && mixKey(loaded.patched.mix) === mixKey(mix) ? Promise.resolve() : loaded.patched.setMix(mix)),
+    run: (x: Float32Array, d: number[]) => loaded.patched.run(x, d),
+  };
   return createChooser('stream', runner, packCandidates(m, available), { classes: m.labels.length, kind: m.output.kind, recogniser });
 }
 
@@ -41,7 +46,7 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
   const clean = args.compare ? await engine.cleanClassifier() : undefined;
   let auto = args.auto ? autos.get(loaded) : undefined;
   if (args.auto && !auto) autos.set(loaded, (auto = streamChooser(loaded)));
-  return engine.exclusive(() => engine.survive(loaded, async () => {
+  const result = await engine.exclusive(() => engine.survive(loaded, async () => {
     const t0 = performance.now();
     let p: Float32Array;
     let choice: AutoChoice | undefined;
@@ -61,4 +66,25 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
     if (choice) out.auto = { id: choice.id, severity: choice.severity, confidence: choice.confidence, switched: choice.switched };
     return out;
   }));
+  if (auto?.explore) exploreAfter(engine, loaded, auto);
+  return result;
+}
+
+/**
+ * Auto's check of a challenger on the frame just shown, queued behind it (a camera's next frame
+ * comes ~33 ms later), so it does not add to the frame's time; a switch it decides becomes the
+ * engine's mix (what the UI shows) and acts from the next frame.
+ */
+function exploreAfter(engine: Engine, loaded: LoadedPack, auto: AutoChooser): void {
+  engine
+    .exclusive(() =>
+      engine.survive(loaded, async () => {
+        if (engine.loaded !== loaded) return;
+        const mix = await auto.explore!();
+        if (mix && mixKey(mix) !== mixKey(engine.mix)) await engine.useMix(loaded, mix);
+      }),
+    )
+    // A failed check is only a lost pair of outputs: the next frame runs on the same model and
+    // reports its error (a crashed worker has already been remade and announced by survive).
+    .catch(() => undefined);
 }

@@ -20,7 +20,7 @@ import { runEndNotice } from '../../../main/api/run-notice.js';
 import { connectApi } from './client.js';
 import { problemOf, type Problem } from './errors.js';
 import { cleanMix, describeMix, mixFromSettings, mixKey, offSettings, settingsFromMix, type ConditionSettings } from './mix.js';
-import { RowSet } from './results.js';
+import { RowSet, type RowsGrowth } from './results.js';
 import { readSaved, writeSaved } from './saved.js';
 
 /** How often rows arriving during a run reach the results table (they come every 150 ms or so). */
@@ -93,6 +93,8 @@ export class Studio {
 
   run = $state<FolderProgress | null>(null);
   #rows = $state.raw<FolderResultRow[]>([]);
+  #classCounts = $state.raw<Map<number, number>>(new Map());
+  #mixCounts = $state.raw<[string, number][]>([]);
   private rowSet = new RowSet();
   private incoming: FolderResultRow[] = [];
   private rowsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -106,6 +108,19 @@ export class Studio {
     this.incoming = [];
     this.rowSet.reset(rows);
     this.#rows = rows;
+    this.showCounts();
+  }
+  /** What the last batch did to the rows (new files put in), for ShownResults; null after a full read or a replaced row. */
+  get rowsGrowth(): RowsGrowth | null {
+    return this.rowSet.growth;
+  }
+  /** Top-1 predictions per class index over the rows. */
+  get classCounts(): Map<number, number> {
+    return this.#classCounts;
+  }
+  /** Files per mix over the rows of an Auto run, most used first (as mixCounts). */
+  get mixCounts(): [string, number][] {
+    return this.#mixCounts;
   }
   failures = $state.raw<FolderFailure[]>([]);
   evalProgress = $state<FolderProgress | null>(null);
@@ -119,12 +134,23 @@ export class Studio {
   /** Rows of a run reach the table in batches: sorting and counting tens of thousands of rows per event would keep the page busy. */
   private onRows(rows: readonly FolderResultRow[]): void {
     for (const r of rows) this.incoming.push(r);
-    this.rowsTimer ??= setTimeout(() => {
-      this.rowsTimer = undefined;
-      const incoming = this.incoming;
-      this.incoming = [];
-      this.#rows = this.rowSet.merge(incoming);
-    }, ROWS_EVERY_MS);
+    this.rowsTimer ??= setTimeout(() => this.flushRows(), ROWS_EVERY_MS);
+  }
+
+  /** Show the rows that came since the last batch now (a run that ended is shown whole at once). */
+  flushRows(): void {
+    clearTimeout(this.rowsTimer);
+    this.rowsTimer = undefined;
+    if (this.incoming.length === 0) return;
+    const incoming = this.incoming;
+    this.incoming = [];
+    this.#rows = this.rowSet.merge(incoming);
+    this.showCounts();
+  }
+
+  private showCounts(): void {
+    this.#classCounts = this.rowSet.classCounts();
+    this.#mixCounts = this.rowSet.mixCounts();
   }
 
   /** Connect to the host's API, subscribe to its events and load the engine's state. */

@@ -189,6 +189,33 @@ describe('stream bandit (camera)', () => {
     expect(model.images / 600).toBeLessThan(1 + 1 / 25 + 0.01);
   });
 
+  it('returns each frame after one inference; the challenger runs in explore, and a switch it decides shows from the next frame', async () => {
+    const model = fakeModel();
+    const stream = createChooser('stream', model, CANDIDATES, opts);
+    let decided = -1;
+    for (let f = 0; f < 300 && decided < 0; f++) {
+      const { input, dims } = batch([[f % K, 1]]);
+      const before = model.images;
+      const r = await stream.run(input, dims);
+      // The frame's own run only, under the mix in force, and its scores are that run's.
+      expect(model.images - before, `frame ${f}`).toBe(1);
+      expect(model.mixes.at(-1)).toBe(r.choices[0]!.id);
+      expect(r.choices[0]!.switched).toBe(false);
+      const mix = await stream.explore!();
+      if (mix) {
+        expect(mix).toEqual({ fog: 1 });
+        // The check leaves the model on the mix it switched to.
+        expect(model.mixes.at(-1)).toBe('fog');
+        decided = f;
+      }
+    }
+    expect(decided).toBeGreaterThan(0);
+    const { input, dims } = batch([[1, 1]]);
+    const next = await stream.run(input, dims);
+    expect(next.choices[0]).toMatchObject({ id: 'fog', switched: true });
+    expect(model.mixes.at(-1)).toBe('fog');
+  });
+
   it('checks what the classifier proposes and refuses it when the outputs say it hurts', async () => {
     const model = fakeModel();
     // A recogniser that always says the harmful patch's condition.

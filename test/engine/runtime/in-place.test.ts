@@ -1,6 +1,8 @@
 // In-place patching (main/engine/runtime/in-place.ts): the optimised model's weights are memory
 // this process writes. Its equivalence with θ_clean + Σ αΔ on every model family is in
 // patcher.test.ts and patcher-families.test.ts; here, what is particular to writing in place.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import type { ConditionMix } from '../../../main/core/signature.js';
@@ -79,6 +81,30 @@ describe('in-place patching', () => {
     await expect(runner([fc.weight], true)).rejects.toThrow(/small\.onnx: in-place patching does not fit this model: weights written in place did not reach every kernel/);
     const ok = await runner([fc.weight]);
     await ok.dispose();
+  });
+
+  it('the check session keeps its own weights: the bytes it was made from may be overwritten or freed (a crash at load once)', async () => {
+    // A full collection on demand: the check session once ran from a copy that nothing kept
+    // referenced, and a collection between its creation and its run freed the memory it read.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { plain, ortBytes, layout } = await probeLayout(model, first, sessions, fixture.bytes);
+    const feeds = () => ({ input: new ort.Tensor('float32', input.slice(), dims) });
+    const expected = (await plain.run(feeds())).logits!.data as Float32Array;
+    await plain.release();
+    for (let k = 0; k < 5; k++) {
+      const copy = await sessions.copy(ortBytes, layout.prepack);
+      ortBytes.fill(0xff, ortBytes.length >> 1);
+      // Collect, then fill fresh memory with NaN bytes where freed weights would have been.
+      for (let i = 0; i < 3; i++) {
+        gc();
+        for (let j = 0; j < 8; j++) new Uint8Array(fixture.bytes.length * 2).fill(0xff);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect((await copy.run(feeds())).logits!.data).toEqual(expected);
+      await copy.release();
+      ortBytes.set((await probeLayout(model, first, sessions, fixture.bytes)).ortBytes);
+    }
   });
 
   it('a switch is one write between runs: interleaved runs and mix changes each see one whole mix, in call order', async () => {

@@ -28,8 +28,7 @@ describe('Patcher on torch exports: patched = torch\'s own robust model (≤ 1e-
           // Kept BatchNorms too: onnxruntime folds them into the convs, and so does the in-place
           // patcher. (Families whose tiny tensors need a session re-created per switch, or whose
           // patched Linear layers turn pre-packing off, decide by a timing.)
-          // auto does not take in place (an intermittent crash at load is being looked into): only when asked.
-          if (strategy === 'auto') expect(p.strategy).not.toBe('inplace');
+          if (strategy === 'auto' && !['regnet', 'convnext', 'vit'].includes(f.family)) expect(p.strategy).toBe('inplace');
           try {
             expect(maxDiff(await p.run(x.data.slice(), x.dims), torchOutputs(f.family, 'clean', f.inputBatch)[o]!)).toBeLessThanOrEqual(1e-5);
             await p.setMix({ fog: 1 });
@@ -178,7 +177,7 @@ describe('auto never settles on a strategy that does not load', () => {
     const sig = randomSignature(m, [{ name: '/stem.weight' }, { name: 'branch.weight' }], 8);
     const p = await Patcher.create(m, new Map([['sig', sig]]), { threads: 1 });
     expect(p.strategy).toBe('session');
-    expect(p.strategyReason).toMatch(/the head\/tail split does not load/);
+    expect(p.strategyReason).toMatch(/^in-place patching was not used: subgraph\.onnx: .*holds values computed from patched tensors.*; the head\/tail split does not load/);
     expect(p.warnings.join('\n')).toMatch(/subgraph\.onnx: the head\/tail split does not load .*re-creating the whole model's session/);
     const x0 = Float32Array.from({ length: 48 }, (_, i) => Math.sin(i));
     const plain = await p.run(x0.slice(), [1, 3, 4, 4]);

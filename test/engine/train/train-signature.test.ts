@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDraw } from '../../../main/core/corruptions/mixture.js';
 import { decodeSignature } from '../../../main/core/signature-codec.js';
 import type { Signature } from '../../../main/core/signature.js';
-import { batchDims, rowProbabilities, unitToBytes } from '../../../main/core/tensors.js';
+import { argmaxRow, batchDims, rowProbabilities, unitToBytes } from '../../../main/core/tensors.js';
 import { toTensor } from '../../../main/engine/io/image-decode.js';
 import { loadOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { parsePackManifest, type PackManifest } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../../../main/engine/train/train-data.js';
-import { defaultEpochs, splitImages, stepImages, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
+import { defaultEpochs, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
 import { TrainCheckpoint } from '../../../main/engine/train/train-state.js';
 import { pythonCommand, TorchGraph, type StepTarget } from '../../../main/engine/train/torch-graph.js';
 import { testImage } from '../folder/fixtures.js';
@@ -146,7 +146,7 @@ describe.skipIf(!hasTorch)('trainSignature: the signature patches exactly what w
 });
 
 describe.skipIf(!hasTorch)('trainSignature --labels model: the clean model\'s own predictions on the uncorrupted images are the targets', () => {
-  it('every image of a step is corrupted, its target is the softmax of the clean model on the clean image', async () => {
+  it('every image of a step is corrupted, its target is the clean model\'s softmax on the clean image at temperature 0.5', async () => {
     const model = await loadOnnx(familyFiles(['resnet'])[1]!.file);
     const ctx = await context(model, 'distil-state');
     const seen: { input: Float32Array; target: StepTarget }[] = [];
@@ -178,11 +178,23 @@ describe.skipIf(!hasTorch)('trainSignature --labels model: the clean model\'s ow
     const out = await session.run({ [model.inputs[0]!.name]: new ort.Tensor('float32', clean, batchDims(spec, idx.length)) });
     await session.release();
     const logits = out[model.outputs[0]!.name]!.data as Float32Array;
+    // Sharpened as a softmax of logits / T, not as the engine does it (p^(1/T), renormalised).
+    expect(TARGET_TEMPERATURE).toBe(0.5);
+    const sharpLogits = logits.map((v) => v / TARGET_TEMPERATURE);
     const want = new Float32Array(idx.length * 10);
-    idx.forEach((_, j) => want.set(rowProbabilities(logits, j, 10, 'logits'), j * 10));
+    const plain = new Float32Array(idx.length * 10);
+    idx.forEach((_, j) => {
+      want.set(rowProbabilities(sharpLogits, j, 10, 'logits'), j * 10);
+      plain.set(rowProbabilities(logits, j, 10, 'logits'), j * 10);
+    });
     const target = seen[0]!.target;
     expect('probabilities' in target).toBe(true);
-    expect(maxDiff((target as { probabilities: Float32Array }).probabilities, want)).toBeLessThanOrEqual(1e-5);
+    const got = (target as { probabilities: Float32Array }).probabilities;
+    expect(maxDiff(got, want)).toBeLessThanOrEqual(1e-5);
+    // The plain probabilities are far enough from the sharpened ones for the check above to tell them apart.
+    expect(maxDiff(got, plain)).toBeGreaterThan(1e-3);
+    // Sharpening keeps each image's top class.
+    idx.forEach((_, j) => expect(argmaxRow(got, j, 10)).toBe(argmaxRow(plain, j, 10)));
   });
 });
 

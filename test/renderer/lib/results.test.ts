@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FolderResultRow } from '../../../main/api/contract.js';
-import { classCounts, DEFAULT_QUERY, evenSample, mixCounts, queryResults, RowSet, type ResultQuery } from '../../../renderer/src/lib/results.js';
+import { classCounts, DEFAULT_QUERY, evenSample, mixCounts, queryResults, RowSet, ShownResults, type ResultQuery } from '../../../renderer/src/lib/results.js';
 
 const row = (file: string, index: number, score: number, mix?: string): FolderResultRow => ({ file, path: `/in/${file}`, top: [{ index, label: `c${index}`, score }], ...(mix ? { mix } : {}) });
 /** In file order, as RowSet and getFolderResults give them. */
@@ -59,6 +59,87 @@ describe('results table', () => {
     // A reset (a full read, or a new run) starts from its rows, forgetting the earlier ones.
     set.reset([]);
     expect(set.merge([row('a.png', 2, 0.4)]).map((r) => r.file)).toEqual(['a.png']);
+  });
+
+  it('keeps rows in file order and their class and mix counts over any batches, a file sent again replacing its row', () => {
+    const rowArb = fc.record({ file: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'), index: fc.integer({ min: 0, max: 3 }), mix: fc.option(fc.constantFrom('off', 'fog=1')) });
+    fc.assert(
+      fc.property(fc.array(fc.array(rowArb, { maxLength: 5 }), { maxLength: 6 }), fc.array(rowArb, { maxLength: 4 }), (batches, start) => {
+        const set = new RowSet();
+        const latest = new Map<string, FolderResultRow>();
+        const first = start.map((r) => row(r.file, r.index, 0.5, r.mix ?? undefined));
+        for (const r of first) latest.set(r.file, r);
+        let shown: readonly FolderResultRow[] = [...latest.values()].sort((a, b) => (a.file < b.file ? -1 : 1));
+        set.reset(shown);
+        for (const b of batches) {
+          const incoming = b.map((r) => row(r.file, r.index, 0.5, r.mix ?? undefined));
+          for (const r of incoming) latest.set(r.file, r);
+          shown = set.merge(incoming);
+        }
+        const want = [...latest.values()].sort((a, b) => (a.file < b.file ? -1 : 1));
+        expect(shown).toEqual(want);
+        expect(set.classCounts()).toEqual(classCounts(want));
+        expect(set.mixCounts()).toEqual(mixCounts(want));
+      }),
+    );
+  });
+
+  it('keeps the shown rows of any query as queryResults gives them while batches arrive, going on from the last answer where it can', () => {
+    const rowArb = fc.record({ file: fc.string({ minLength: 1, maxLength: 3 }), index: fc.integer({ min: 0, max: 3 }), score: fc.constantFrom(0.1, 0.5, 0.5, 0.9), mix: fc.constantFrom('off', 'fog=1') });
+    const queryArb = fc.record({
+      sort: fc.constantFrom<ResultQuery['sort']>('file', 'label', 'score'),
+      descending: fc.boolean(),
+      classIndex: fc.option(fc.integer({ min: 0, max: 3 })),
+      minScore: fc.constantFrom(0, 0.3),
+      maxScore: fc.constantFrom(1, 0.7),
+      text: fc.constantFrom('', 'a'),
+      mix: fc.option(fc.constantFrom('off', 'fog=1')),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.array(rowArb, { maxLength: 6 }), fc.option(queryArb, { freq: 3 })), { maxLength: 8 }), queryArb, (steps, first) => {
+        const set = new RowSet();
+        const shown = new ShownResults();
+        let q: ResultQuery = first;
+        let rows: readonly FolderResultRow[] = set.merge([]);
+        expect(shown.of(rows, q, set.growth)).toEqual(queryResults(rows, q));
+        for (const [batch, next] of steps) {
+          rows = set.merge(batch.map((r) => row(r.file, r.index, r.score, r.mix)));
+          if (next) q = next;
+          expect(shown.of(rows, q, set.growth).map((r) => r.file)).toEqual(queryResults(rows, q).map((r) => r.file));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('puts a batch of new files into a sorted answer without sorting the rows shown before', () => {
+    const set = new RowSet();
+    const shown = new ShownResults();
+    const q = { ...DEFAULT_QUERY, sort: 'score' as const };
+    const before = shown.of(set.merge(rows), q, set.growth);
+    // Every sort of an array or of packed keys records its length.
+    const sort = Array.prototype.sort;
+    const sortPacked = Float64Array.prototype.sort;
+    const sorted: number[] = [];
+    Array.prototype.sort = function (this: unknown[], ...args: Parameters<typeof sort>) {
+      sorted.push(this.length);
+      return sort.apply(this, args) as never;
+    } as typeof sort;
+    Float64Array.prototype.sort = function (this: Float64Array, ...args: Parameters<typeof sortPacked>) {
+      sorted.push(this.length);
+      return sortPacked.apply(this, args);
+    };
+    try {
+      const after = shown.of(set.merge([row('b2.png', 0, 0.5), row('a2.png', 0, 0.95)]), q, set.growth);
+      expect(after.map((r) => r.file)).toEqual(['a.png', 'b2.png', 'c.png', 'b.png', 'a2.png', 'd/e.png']);
+      expect(before.map((r) => r.file)).toEqual(['a.png', 'c.png', 'b.png', 'd/e.png']);
+    } finally {
+      Array.prototype.sort = sort;
+      Float64Array.prototype.sort = sortPacked;
+    }
+    // Only the two new rows were sorted (in RowSet and in ShownResults), never the whole list.
+    expect(sorted.length).toBeGreaterThan(0);
+    expect(sorted.every((n) => n <= 2)).toBe(true);
   });
 
   it('samples evenly', () => {
