@@ -37,6 +37,13 @@ export interface SampleReport {
   checks: { id: string; check: OutputCheck }[];
 }
 
+/** A choice on the sample so far, whether it is settled, and the checks it rests on. */
+interface Judged {
+  choice: AutoChoice;
+  settled: boolean;
+  checks: CandidateCheck<ConditionMix>[];
+}
+
 /** What one folder (or the whole run) has learnt: its current chunk's sample and choice. */
 interface Stream {
   seen: number;
@@ -214,24 +221,26 @@ export class SampleCommit {
         }
       }
       from = to;
-      const { settled } = this.judge(tallies);
+      const judged = this.judge(tallies);
       // The chunk has no more images to sample (or every one failed to decode): the margin decides now.
-      if (settled || !part.length || to >= this.opts.maxSample) return this.judge(tallies, true, folder, Number(chunk) || 0).choice;
+      if (judged.settled || !part.length || to >= this.opts.maxSample) return this.commit(judged, folder, Number(chunk) || 0);
     }
   }
 
-  /**
-   * Each candidate's check against the clean model's: the choice (not yet marked switched) and whether
-   * it is settled; `final` takes the margin's verdict on the images so far, and with `folder` reports it.
-   */
-  private judge(tallies: readonly OutputTally[], final = false, folder?: string, chunk?: number): { choice: AutoChoice; settled: boolean } {
+  /** Each candidate's check against the clean model's: the choice on the images so far (not yet marked switched) and whether it is settled. */
+  private judge(tallies: readonly OutputTally[]): Judged {
     const checks: CandidateCheck<ConditionMix>[] = this.all.map((c, j) => ({ id: c.id, value: c.mix, check: tallies[j]!.check() }));
     const images = tallies[0]!.images;
-    const v = verdict(checks, 'clean', this.opts.margin, final ? images : this.opts.maxSample);
-    const pick = v.choice;
-    if (folder !== undefined) this.reports.push({ folder, chunk: chunk ?? 0, images, chosen: pick.id, abstained: pick.abstained, checks: checks.map((c) => ({ id: c.id, check: c.check })) });
+    const { choice: pick, settled } = verdict(checks, 'clean', this.opts.margin, this.opts.maxSample);
     const choice = { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
-    return { choice, settled: v.settled };
+    return { choice, settled, checks };
+  }
+
+  /** Commits a judged choice for a folder's chunk: it is reported, and returned. */
+  private commit(j: Judged, folder: string, chunk: number): AutoChoice {
+    const e = j.choice.evidence!;
+    this.reports.push({ folder, chunk, images: e.images, chosen: j.choice.id, abstained: e.abstained, checks: j.checks.map((c) => ({ id: c.id, check: c.check })) });
+    return j.choice;
   }
 
   private async runGroup(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {
@@ -260,8 +269,9 @@ export class SampleCommit {
     const images = st.tallies.get('clean')!.images;
     const tallies = this.all.map((c) => st.tallies.get(c.id)!);
     // From `sample` images on, a clear choice is committed; a close one samples on up to `maxSample`.
-    const commit = images >= this.opts.sample && (images >= this.opts.maxSample || this.judge(tallies).settled);
-    const choice = commit ? this.judge(tallies, true, key, this.reports.filter((r) => r.folder === key).length).choice : this.judge(tallies).choice;
+    const judged = this.judge(tallies);
+    const commit = images >= this.opts.sample && (images >= this.opts.maxSample || judged.settled);
+    const choice = commit ? this.commit(judged, key, this.reports.filter((r) => r.folder === key).length) : judged.choice;
     choice.switched = choice.id !== st.lastId;
     st.lastId = choice.id;
     if (commit) st.committed = choice;
