@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// The `rws` command: runs the compiled CLI (built by `npm install` through the `prepare` script).
+// The `rws` command: runs the bundled CLI (out/cli, made by `npm run build` and `npm install`), or the
+// compiled one (dist/) where that is newer, as after a bare `tsc`.
 import module from 'node:module';
+import { statSync } from 'node:fs';
 
 // Node 22.1 and newer keep compiled code between runs (in the OS's temp folder): a faster start.
 module.enableCompileCache?.();
-// `rws run` starts its inference worker first, so onnxruntime loads there while the CLI loads here.
-const { runsInference } = await import('../dist/main/cli/commands.js');
-if (runsInference(process.argv.slice(2))) (await import('../dist/main/cli/run-worker.js')).startRunWorker();
-const { main } = await import('../dist/main/cli/index.js');
+const mtime = (rel) => statSync(new URL(rel, import.meta.url), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+const bundled = mtime('../out/cli/rws.js') >= mtime('../dist/main/cli/entry.js');
+const { start } = await import(bundled ? '../out/cli/rws.js' : '../dist/main/cli/entry.js');
 
-main(process.argv).then(
+start(process.argv).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(`rws: ${err?.message ?? err}`); process.exitCode = 1; },
 );

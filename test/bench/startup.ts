@@ -40,6 +40,8 @@ export async function benchStartup(): Promise<BenchSection> {
     ['rws --help', [rws, '--help']],
     ['rws run, one image', [rws, 'run', image]],
     ['rws run --mix auto, one image', [rws, 'run', '--mix', 'auto', image]],
+    // The same command from the compiled files (dist/) instead of the bundle (out/cli) bin/rws.js runs.
+    ['rws run, one image, unbundled (dist/)', ['-e', `import(${JSON.stringify(pathToFileURL(path.join(installRoot(), 'dist', 'main', 'cli', 'entry.js')).href)}).then((m) => m.start(['node', 'rws', 'run', ${JSON.stringify(image)}])).then((c) => { process.exitCode = c; })`]],
   ];
   const times = new Map<string, number[]>(commands.map(([name]) => [name, []]));
   for (const [, args] of commands) timed(args);

@@ -46,7 +46,10 @@ export async function rws(...args: string[]): Promise<CliResult> {
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
-/** dist/ is what `bin/rws.js` runs; build it when a source of this command is newer (CI's install builds it). */
+/**
+ * dist/ and its bundle out/cli are what `bin/rws.js` runs; build both when a source of this command is
+ * newer (CI's install builds them).
+ */
 export async function ensureBuilt(): Promise<void> {
   const sources = (await readdir(path.join(root, 'main'), { recursive: true }))
     // What tsconfig.json compiles of main/ (the CLI's tree).
@@ -61,4 +64,5 @@ export async function ensureBuilt(): Promise<void> {
     // Type errors elsewhere in the tree still emit JavaScript; only a missing output is fatal.
     () => {},
   );
+  await promisify(execFile)(process.execPath, [path.join(root, 'scripts', 'bundle-cli.mjs')], { cwd: root });
 }

@@ -1,6 +1,8 @@
 // The program lists every command from main/cli/commands.ts and loads a command's module only when
 // it runs: the listing must say what the modules register, and `rws --help` must not load them.
 import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -75,5 +77,25 @@ describe('what each command line loads (a child process, the built CLI)', () => 
     const run = await loaded(['run', '--quiet', image]);
     expect(run).toContain('sharp');
     for (const heavy of ['onnxruntime-node', 'protobufjs', 'picomatch', 'cli-progress']) expect(run).not.toContain(heavy);
+  });
+
+  it('bin/rws.js runs the bundle (out/cli): it imports only node:, onnxruntime-node and sharp, and answers as the compiled CLI does', async () => {
+    const files = (await readdir(path.join(root, 'out', 'cli'))).filter((f) => f.endsWith('.js'));
+    expect(files).toContain('rws.js');
+    expect(files).toContain('inference-worker.js');
+    const imported = new Set<string>();
+    for (const f of files) {
+      const code = await readFile(path.join(root, 'out', 'cli', f), 'utf8');
+      // Static imports open a line; chunks load each other with import("./x.js").
+      for (const m of code.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']|\bimport\(["']([^"']+)["']\)/gm)) imported.add((m[1] ?? m[2] ?? m[3])!);
+    }
+    const outside = [...imported].filter((s) => !s.startsWith('./') && !s.startsWith('node:') && !builtinModules.includes(s));
+    expect(outside.sort()).toEqual(['onnxruntime-node', 'sharp'].filter((p) => outside.includes(p)));
+    expect([...imported].some((s) => s.includes('dist/'))).toBe(false);
+    const image = path.join(root, 'native-models', 'fashion-mnist', 'samples', 'fog', 'ankle-boot.png');
+    const bundled = await promisify(execFile)(process.execPath, [path.join(root, 'bin', 'rws.js'), 'run', '--mix', 'fog', image], { cwd: root });
+    const compiled = await promisify(execFile)(process.execPath, ['-e', `import('./dist/main/cli/entry.js').then((m) => m.start(process.argv.slice(0, 1).concat(['rws', 'run', '--mix', 'fog', ${JSON.stringify(image)}])))`], { cwd: root });
+    expect(bundled.stdout).toContain('Ankle boot');
+    expect(bundled.stdout).toBe(compiled.stdout);
   });
 });

@@ -286,6 +286,21 @@ export function onnxRoot(): protobuf.Root {
   return root;
 }
 
+/**
+ * Generates every ONNX message's encoder and decoder now: protobufjs writes them on first use, which
+ * costs a model's first decode about as much again as the decode itself. The inference worker calls
+ * this while it waits for its model, so `rws run` does not pay it on its critical path.
+ */
+export function prepareOnnxCodecs(): void {
+  const visit = (ns: protobuf.NamespaceBase): void => {
+    for (const o of ns.nestedArray) {
+      if (o instanceof protobuf.Type) o.setup();
+      if (o instanceof protobuf.Namespace) visit(o);
+    }
+  };
+  visit(onnxRoot());
+}
+
 /** The protobufjs type of one ONNX message, e.g. `onnxType('ModelProto')`. */
 export function onnxType(name: string): protobuf.Type {
   return onnxRoot().lookupType(`onnx.${name}`);
