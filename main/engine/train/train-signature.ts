@@ -222,6 +222,7 @@ export async function trainSignature(ctx: TrainContext, s: TrainSettings): Promi
     holdout: held.length,
     exclude: s.exclude,
     strength: s.strength,
+    ...(s.labels === 'model' ? { targetTemperature: TARGET_TEMPERATURE } : {}),
   };
   const saved = await ctx.checkpoint.start(identity, ctx.resume);
   const fixed = model.maxBatch();

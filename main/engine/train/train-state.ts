@@ -43,6 +43,11 @@ export type TrainIdentity = TrainSteps & {
   data: string;
   /** The trained tensors, in order. */
   tensors: string[];
+  /**
+   * With --labels model: the temperature the clean model's probabilities are sharpened to (each
+   * step sharpens them; 1 before rws train sharpened). Absent with labels.
+   */
+  targetTemperature?: number;
 };
 
 /** The flag a user changes to change each field (for the refusal's message). */
@@ -63,6 +68,7 @@ const FLAG: Record<keyof TrainIdentity, string> = {
   holdout: '--holdout',
   exclude: '--exclude-family',
   strength: '--strength',
+  targetTemperature: 'temperature of the clean model\'s targets (set by this version of rws train, not by a flag)',
 };
 
 export interface TrainProgressRecord {
@@ -133,7 +139,9 @@ export class TrainCheckpoint {
     }
     for (const key of Object.keys(FLAG) as (keyof TrainIdentity)[]) {
       if (!same(saved.identity[key], identity[key])) {
-        const was = key === 'model' || key === 'data' ? '' : ` (it was ${JSON.stringify(saved.identity[key])}, now ${JSON.stringify(identity[key])})`;
+        // A state saved before the targets were sharpened has no temperature: theirs was 1.
+        const before = key === 'targetTemperature' && saved.identity.labels === 'model' ? (saved.identity[key] ?? 1) : saved.identity[key];
+        const was = key === 'model' || key === 'data' ? '' : ` (it was ${JSON.stringify(before)}, now ${JSON.stringify(identity[key])})`;
         throw new RwsError('usage-train-changed', `${this.stateFile}: field "identity.${key}": this training was started with another ${FLAG[key]}${was}: resume it with the same settings, or remove ${this.dir} to start over`, { file: this.stateFile, field: `identity.${key}` });
       }
     }

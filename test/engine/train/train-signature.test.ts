@@ -3,6 +3,7 @@
 // classes) and a few dozen generated images keep each training to a few seconds.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -219,6 +220,18 @@ describe.skipIf(!hasTorch)('trainSignature --labels model, several conditions on
       expect(stopped.stopped).toBeDefined();
       expect(calls).toBe(first);
       expect(await rain.checkpoint.targets(data.pixels.length * 10)).toBeInstanceOf(Float32Array);
+      // The targets' temperature is part of what a resume must find again: a state saved before
+      // rws train sharpened them (no temperature: 1) is refused, naming the field.
+      const state = JSON.parse(await readFile(rain.checkpoint.stateFile, 'utf8')) as { identity: Record<string, unknown> };
+      expect(state.identity.targetTemperature).toBe(TARGET_TEMPERATURE);
+      delete state.identity.targetTemperature;
+      await writeFile(rain.checkpoint.stateFile, JSON.stringify(state));
+      const resumed = { ...rain, signal: undefined, onProgress: undefined, resume: true };
+      await expect(trainSignature(resumed, { ...settings, condition: 'rain', id: 'rain' })).rejects.toMatchObject({
+        code: 'usage-train-changed',
+        field: 'identity.targetTemperature',
+        message: expect.stringContaining(`it was 1, now ${TARGET_TEMPERATURE}`),
+      });
     } finally {
       ctx.graph.forward = forward;
     }
