@@ -20,7 +20,8 @@ mean prediction), composition, quantisation, and transfer.
 The slow figures (the peers) depend only on the clean model, a signature's checkpoint and the test
 images: with `--reuse`, those of an earlier figures.json whose inputs (SHA-256 of each checkpoint and
 test file, listed under `inputs`) are the same are taken from it, so retraining one signature
-re-measures only what depends on it.
+re-measures only what depends on it; a condition none of whose checkpoints and test sets changed keeps
+its whole row.
 """
 import copy
 import hashlib
@@ -184,6 +185,17 @@ def run(args):
     fig['conditions'] = {}
     for c in conds:
         if c not in sig:
+            continue
+        # A condition none of whose inputs changed keeps its whole row from --reuse.
+        fams = ctx.families[c]
+        files = ['clean.pt', f'sig-{c}.pt', 'test-clean']
+        files += [f for f in dict.fromkeys(f'lofo-{c}@{x["lineage"]}.pt' for x in fams) if ctx.has(f)]
+        files += [f'robust-{c}@{x["id"]}.pt' for x in fams if ctx.has(f'robust-{c}@{x["id"]}.pt')]
+        files += [f'test-{c}@{x["id"]}-s{s}' for x in fams for s in range(1, 6)]
+        kept = ctx.reused({'row': ctx.old['conditions'][c]} if c in ctx.old.get('conditions', {}) else None, files, ['row'])
+        if kept is not None:
+            fig['conditions'][c] = kept['row']
+            print(f'  {c}: inputs unchanged, figures kept ({time.time() - t0:.0f}s)', flush=True)
             continue
         d = sig[c]['delta']
         row = {'families': {}}

@@ -83,6 +83,12 @@ class ResNet(nn.Module):
         return pairs
 
 
+def save(m, out):
+    """Writes a checkpoint whole or not at all: run.sh skips a stage whose output exists."""
+    torch.save(m.state_dict(), out + '.tmp')
+    os.replace(out + '.tmp', out)
+
+
 def load_model(path):
     m = ResNet()
     m.load_state_dict(torch.load(path, map_location='cpu'))
@@ -292,7 +298,7 @@ def stage_pre(args):
     m = ResNet()
     print(f'θ_pre: {sum(p.numel() for p in m.parameters())} parameters, {len(x)} images, {args.epochs} epochs, lr {args.lr}', flush=True)
     secs = train(m, x, y, args.epochs, args.lr, augment=True, seed=args.seed)
-    torch.save(m.state_dict(), args.out)
+    save(m, args.out)
     xt, yt = load_set('fashion:test', args)
     acc = accuracy(m, xt, yt)
     print(f'θ_pre test accuracy {acc:.4f} ({secs:.0f}s)', flush=True)
@@ -319,7 +325,7 @@ def stage_finetune(args):
     print(f'{os.path.basename(args.out)}: fine-tune ({args.part}) from {os.path.basename(args.init)} on {",".join(os.path.basename(d) for d in args.data)}'
           f'{f" + {args.clean_share:.0%} clean" if args.clean_share else ""}: {len(x)} images, {args.epochs} epochs, lr {args.lr}', flush=True)
     secs = train(m, x, y, args.epochs, args.lr, part=args.part, augment=args.augment, seed=args.seed, bn_stats=args.bn_stats)
-    torch.save(m.state_dict(), args.out)
+    save(m, args.out)
     res = {'stage': 'finetune', 'out': os.path.basename(args.out), 'part': args.part, 'seconds': secs, 'images': len(x), 'epochs': args.epochs, 'clean_share': args.clean_share}
     if args.test:
         xt, yt = load_set(args.test, args)

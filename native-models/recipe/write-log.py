@@ -89,6 +89,8 @@ def main():
     ap.add_argument('--work', required=True)
     ap.add_argument('--seconds', type=int, required=True)
     ap.add_argument('--out', required=True)
+    ap.add_argument('--jobs', type=int, default=1, help='signature fine-tunes run at once (run.sh RWS_RECIPE_JOBS)')
+    ap.add_argument('--nuisance', default='', help='the conditions whose signatures trained with camera nuisances (run.sh NUISANCE)')
     a = ap.parse_args()
     W = a.work
     load = lambda f: json.load(open(os.path.join(W, f))) if os.path.exists(os.path.join(W, f)) else None
@@ -105,16 +107,22 @@ def main():
     train_s = sum(r.get('seconds', 0) for r in train)
     gen = data_seconds(W)
     w(f'- Last invocation: {a.seconds / 60:.1f} min; training stages {train_s / 60:.1f} min in all, data generation {sum(gen.values()) / 60:.1f} min;'
-      f' {os.cpu_count()} CPU cores ({platform.machine()}), torch threads 2, machine shared with other jobs during the run.')
+      f' {os.cpu_count()} CPU cores ({platform.machine()}), torch threads 2'
+      + (f' (signature fine-tunes {a.jobs} at a time, one thread each)' if a.jobs > 1 else '') + ', machine shared with other jobs during the run.')
     w(f'- Every condition has several generator families (`rws corrupt --families`); training sets draw a family and a strength'
       f' (uniform in 1–5) per image, seeds of stream 1; test sets hold each family at strengths 1–5, seeds of stream 2.')
-    w('- Low light\'s signatures (shipped and left out) train on copies of those sets with camera nuisances on half of the images'
-      ' (`recipe/nuisance.ts`: a little blur, exposure gain, a tone curve, a faint veil, sensor noise), so they learn the condition'
-      ' rather than its generators: without them, the signature trained with the physical family left out scored below the clean'
-      ' model on it (gap −13% at strength 3). The other conditions train without them (not yet measured).')
+    nuis = a.nuisance.split()
+    plain = [c for c in (fig or {}).get('conditions', {}) if c not in nuis]
+    if nuis:
+        w(f'- The signatures (shipped and left out) of {", ".join(nuis)} train on copies of those sets with camera nuisances on half'
+          ' of the images (`recipe/nuisance.ts`: a little blur, exposure gain, a tone curve, a faint veil, sensor noise), so they'
+          ' learn the condition rather than its generators. Low light came first: without them, its signature trained with the'
+          ' physical family left out scored below the clean model on it (gap −13% at strength 3); the others followed where'
+          ' their left-out figures fell short.' + (f' {", ".join(plain).capitalize()} train without them.' if plain else ''))
     if 'inputs' in (fig or {}):
-        w('- Figures on checkpoints and test sets unchanged since the previous evaluation (the peers: BN adaptation, TENT) are'
-          ' carried over from it (`evaluate.py --reuse`, matched by SHA-256); everything resting on a retrained checkpoint is new.')
+        w('- Figures on checkpoints and test sets unchanged since the previous evaluation (the peers, BN adaptation and TENT; and'
+          ' every figure of a condition none of whose checkpoints changed) are carried over from it (`evaluate.py --reuse`,'
+          ' matched by SHA-256); everything resting on a retrained checkpoint is new.')
     if fig:
         w(f'- Evaluation in torch on {fig.get("samples")} test images per family and strength, in folded weight space (the ONNX'
           f' model\'s space); BN adaptation and TENT on the unfolded model, batches of {fig.get("peer_batch")}.')
