@@ -29,7 +29,7 @@ import { collect, inputFlags, parseSignatureArg, positiveInt } from './options.j
 import { flagName, type PresetName } from '../engine/packs/presets.js';
 import { described } from './commands.js';
 
-interface RunOptions {
+export interface RunOptions {
   pack?: string;
   model?: string;
   mix?: string;
@@ -103,7 +103,7 @@ interface Plan {
   packModel?: PackModelCheck;
 }
 
-async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
+export async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
   const [{ loadPack }, { packRunIdentity }, { packModelCheck }] = await Promise.all([import('../engine/packs/pack.js'), import('../engine/folder/plan.js'), import('../engine/packs/pack-model.js')]);
   // The model is read and hashed here; the worker parses it once, and checks it against pack.json then.
   const pack = await loadPack(dir, [], { checkModel: false });
@@ -138,7 +138,9 @@ async function planFromPack(dir: string, o: RunOptions): Promise<Plan> {
     transfers: m.signatures.filter((x) => x.transfer).map((x) => x.id),
     mix,
     auto,
-    packOptions: { inputName: m.input.name, outputName: m.output.name, strategy: m.patching.strategy },
+    // A fixed mix never switches: under `auto`, one patched session (a creation at load) instead of
+    // the in-place set-up (the plain session saved, a probe, the live session and its checks).
+    packOptions: { inputName: m.input.name, outputName: m.output.name, strategy: !auto && m.patching.strategy === 'auto' ? 'session' : m.patching.strategy },
     packModel: packModelCheck(m, path.join(dir, 'pack.json')),
   };
 }

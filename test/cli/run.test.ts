@@ -310,3 +310,15 @@ describe('rws run, killed and resumed', () => {
     rowsB.forEach((row, i) => expect(row.split(',')[0]).toBe(rowsA[i]!.split(',')[0]));
   });
 });
+
+describe('rws run: the patching strategy of a pack whose pack.json says auto', () => {
+  it('a fixed mix never switches: one patched session; --mix auto keeps auto (it switches per folder, batch or file)', async () => {
+    const { planFromPack } = await import('../../main/cli/run.js');
+    const { defaultPackDir } = await import('../../main/engine/packs/pack.js');
+    const dir = defaultPackDir();
+    const opts = (mix: string) => ({ mix, autoBy: 'folder', signature: [] }) as unknown as Parameters<typeof planFromPack>[1];
+    expect((await planFromPack(dir, opts('fog'))).packOptions?.strategy).toBe('session');
+    expect((await planFromPack(dir, opts('off'))).packOptions?.strategy).toBe('session');
+    expect((await planFromPack(dir, opts('auto'))).packOptions?.strategy).toBe('auto');
+  });
+});
