@@ -115,17 +115,16 @@ for c in "${CONDITIONS[@]}"; do
   shallow() { # out test-family [left-out lineage]
     [[ -f "$WORK/$1" ]] && return 0
     log "$1"
+    # shellcheck disable=SC2046,SC2206
+    local cmd=($T finetune --init "$WORK/clean.pt" --part shallow $(train_files "$c" "${3:-}") --samples "$FT" --clean-share $CLEAN_SHARE
+      --test "$WORK/test-$c@$2-s3.u8" --epochs $epochs --lr 0.1 --out "$WORK/$1" $REC)
     if (( JOBS > 1 )); then
       # At most JOBS at once (a failed one stops the run: wait -n returns its status under set -e).
       while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done
-      # shellcheck disable=SC2046
-      OMP_NUM_THREADS=1 $T finetune --init "$WORK/clean.pt" --part shallow $(train_files "$c" "${3:-}") --samples "$FT" --clean-share $CLEAN_SHARE \
-        --test "$WORK/test-$c@$2-s3.u8" --epochs $epochs --lr 0.1 --out "$WORK/$1" $REC > "$WORK/$1.log" 2>&1 &
-      return 0
+      OMP_NUM_THREADS=1 "${cmd[@]}" > "$WORK/$1.log" 2>&1 &
+    else
+      "${cmd[@]}"
     fi
-    # shellcheck disable=SC2046
-    $T finetune --init "$WORK/clean.pt" --part shallow $(train_files "$c" "${3:-}") --samples "$FT" --clean-share $CLEAN_SHARE \
-      --test "$WORK/test-$c@$2-s3.u8" --epochs $epochs --lr 0.1 --out "$WORK/$1" $REC
   }
   first=$(families "$c" | cut -d' ' -f1)
   shallow "sig-$c.pt" "$first"
