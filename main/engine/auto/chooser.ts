@@ -19,7 +19,10 @@ export type AutoScope = 'folder' | 'batch' | 'file' | 'stream';
 /** What runs batches with `--mix auto`, keeping what it learnt between them. */
 export interface AutoChooser {
   readonly candidates: readonly AutoCandidate[];
-  /** One batch; `images` gives the frame as 0..1 images (streams' classifier), `files` each image's path (folders). */
+  /**
+   * One batch; `images` gives the frame as 0..1 images (streams' classifier, which may look at them
+   * after `run` returns, so they must not change), `files` each image's path (folders).
+   */
   run(input: Float32Array, dims: number[], images?: () => Image[], files?: readonly string[]): Promise<AutoRun>;
   /**
    * `stream`: runs the check the last frame left pending (off the frame's critical path: call it
@@ -45,7 +48,7 @@ export interface ChooserOptions {
 export function createChooser(scope: AutoScope, runner: MixRunner, candidates: readonly AutoCandidate[], opts: ChooserOptions): AutoChooser {
   if (scope === 'stream') {
     const s = new StreamAuto(runner, candidates, opts.classes, opts.kind, opts.recogniser, opts.stream);
-    return { candidates: s.candidates, run: (input, dims, images) => s.frame(input, dims, images?.()), explore: () => s.explore() };
+    return { candidates: s.candidates, run: (input, dims, images) => s.frame(input, dims, images), explore: () => s.explore() };
   }
   if (scope === 'file') return new PerImageChooser(runner, candidates, opts.classes, opts.kind, opts.sample?.margin);
   const sc = new SampleCommit(runner, candidates, opts.classes, opts.kind, scope === 'batch' ? { ...opts.sample, sample: 1, maxSample: 1, chunk: 1 } : opts.sample);

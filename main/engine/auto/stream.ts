@@ -7,11 +7,13 @@
 // when, on at least `pairs` paired frames, the model's own outputs (main/core/auto-check.ts) score it
 // above the current mix by `margin`: a steady scene never flickers, a harmful patch is never taken,
 // and the clean model is a candidate like any other (Auto abstains by going back to it).
-// The challenger's run is not on the frame's critical path: `frame` returns the frame's result under
-// the current mix and leaves the check pending; `explore` runs it in the time a camera leaves between
-// frames (~33 ms; the check is one inference and two mix changes, and a mix change is what it costs:
-// tens of ms where the patcher makes a session per mix), and the next frame runs it first if nobody
-// did. A switch so decided acts from the next frame, which reports it.
+// Neither the challenger's run nor the classifier is on the frame's critical path: `frame` returns
+// the frame's result under the current mix and leaves the check (and the classifier's look at the
+// frame) pending; `explore` runs them in the time a camera leaves between frames (~33 ms; the check is
+// one inference and two mix changes, and a mix change is what it costs: tens of ms where the patcher
+// makes a session per mix), and the next frame runs them first if nobody did. A proposal of the
+// classifier is paired from the next frame; a switch so decided acts from the next frame, which
+// reports it.
 import { OutputTally } from '../../core/auto-check.js';
 import type { Image } from '../../core/corruptions/image.js';
 import { mixKey } from '../../core/mix.js';
@@ -66,6 +68,9 @@ export class StreamAuto {
   private lastLead = 0;
   private lastImages = 0;
   private pending: PendingCheck | undefined;
+  /** The last frame's images, for the classifier to look at in `explore`. */
+  private unseen: { frame: number; images: readonly Image[] } | undefined;
+  private severity = 0;
   /** A check switched the mix after the last frame: the next frame is the first under it. */
   private switchedSince = false;
 
@@ -100,30 +105,30 @@ export class StreamAuto {
     this.cooling.clear();
     this.frameNo = 0;
     this.pending = undefined;
+    this.unseen = undefined;
+    this.severity = 0;
     this.switchedSince = false;
     this.recogniser?.reset();
   }
 
   /**
-   * One frame (a batch of one, batch-first `dims`; `images` are the frame as 0..1 images for the
+   * One frame (a batch of one, batch-first `dims`; `images` gives the frame as 0..1 images for the
    * classifier, when there is one): its scores under the mix in force, and that mix. A check of a
-   * challenger on this frame is left pending for `explore` (the input is kept until then).
+   * challenger on this frame, and the classifier's look at it, are left pending for `explore`: a copy
+   * of the input is kept, and the images `images` returns are kept as they are (they must not change
+   * until then; `imagesFromInput` makes new ones).
    */
-  async frame(input: Float32Array, dims: number[], images?: readonly Image[]): Promise<AutoRun> {
+  async frame(input: Float32Array, dims: number[], images?: () => readonly Image[]): Promise<AutoRun> {
     await this.explore();
     const f = this.frameNo++;
-    let severity = 0;
-    if (this.recogniser && images?.length) {
-      const t = this.recogniser.observe(images);
-      severity = t.severity;
-      const cand = this.all.find((c) => (c.condition ?? c.id) === t.id);
-      if (cand && cand !== this.current && !this.urgent && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
+    if (this.recogniser && images) {
+      const list = images();
+      if (list.length) this.unseen = { frame: f, images: list };
     }
     await this.runner.setMix(this.current.mix);
     const scores = await this.runner.run(input, dims);
     const challenger = this.urgent ?? (f % this.opts.explorePeriod === this.opts.explorePeriod - 1 ? this.nextToExplore() : undefined);
     if (challenger) {
-      // Copies: the caller may reuse its buffers once the frame is shown.
       this.pending = { frame: f, cand: this.all.find((c) => c.id === challenger)!, input: input.slice(), dims: [...dims], current: scores.slice() };
     }
     const switched = this.switchedSince;
@@ -131,7 +136,7 @@ export class StreamAuto {
     const choice: AutoChoice = {
       mix: { ...this.current.mix },
       id: this.current.id,
-      severity: this.current.id === 'clean' ? 0 : Math.round(severity * 10) / 10,
+      severity: this.current.id === 'clean' ? 0 : Math.round(this.severity * 10) / 10,
       confidence: this.current.id === 'clean' && this.lastImages === 0 ? 1 : certainty(this.lastLead, this.lastImages),
       switched,
       evidence: { gain: this.lastLead, images: this.lastImages, abstained: false },
@@ -140,10 +145,14 @@ export class StreamAuto {
   }
 
   /**
-   * Runs the check the last frame left pending, if any, and leaves the runner on the mix in force:
-   * the mix it switched to when the check decided a switch (the next frame runs under it).
+   * Runs what the last frame left pending: the classifier's look at it (a proposal is paired from the
+   * next frame) and the check of a challenger, if any. Leaves the runner on the mix in force: the mix
+   * it switched to when the check decided a switch (the next frame runs under it).
    */
   async explore(): Promise<ConditionMix | undefined> {
+    const seen = this.unseen;
+    this.unseen = undefined;
+    if (seen) this.recognise(seen.frame, seen.images);
     const p = this.pending;
     if (!p) return undefined;
     this.pending = undefined;
@@ -161,6 +170,14 @@ export class StreamAuto {
     if (!this.urgent && this.pairGain(p.current, other) >= this.opts.margin && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
     await this.runner.setMix(this.current.mix);
     return undefined;
+  }
+
+  /** The classifier's look at frame `f`: a condition it recognises other than the mix in force becomes urgent. */
+  private recognise(f: number, images: readonly Image[]): void {
+    const t = this.recogniser!.observe(images);
+    this.severity = t.severity;
+    const cand = this.all.find((c) => (c.condition ?? c.id) === t.id);
+    if (cand && cand !== this.current && !this.urgent && (this.cooling.get(cand.id) ?? -Infinity) <= f) this.urgent = cand.id;
   }
 
   /** Takes `cand` over when its paired frames say so; ends an urgent check that has had its frames. */

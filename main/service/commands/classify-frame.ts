@@ -66,13 +66,14 @@ export async function classifyFrame(engine: Engine, args: CommandArgs<'classifyF
     if (choice) out.auto = { id: choice.id, severity: choice.severity, confidence: choice.confidence, switched: choice.switched };
     return out;
   }));
-  if (auto?.explore) exploreAfter(engine, loaded, auto);
+  // After this frame's reply has gone out (a macrotask later), not in the microtasks before it.
+  if (auto?.explore) setImmediate(() => exploreAfter(engine, loaded, auto));
   return result;
 }
 
 /**
- * Auto's check of a challenger on the frame just shown, queued behind it (a camera's next frame
- * comes ~33 ms later), so it does not add to the frame's time; a switch it decides becomes the
+ * Auto's look at the frame just shown and its check of a challenger, queued behind it (a camera's
+ * next frame comes ~33 ms later), so they do not add to the frame's time; a switch it decides becomes the
  * engine's mix (what the UI shows) and acts from the next frame.
  */
 function exploreAfter(engine: Engine, loaded: LoadedPack, auto: AutoChooser): void {

@@ -7,6 +7,7 @@ import type { AutoCandidate, MixRunner } from '../../../main/engine/auto/choice.
 import { createChooser } from '../../../main/engine/auto/chooser.js';
 import { SampleCommit } from '../../../main/engine/auto/sample-commit.js';
 import { AutoMix } from '../../../main/engine/auto/mix.js';
+import type { Image } from '../../../main/core/corruptions/image.js';
 
 const K = 6;
 /** An image is two values: its true class and whether it is foggy (1) or clean (0). */
@@ -64,6 +65,11 @@ const CANDIDATES: AutoCandidate[] = [
   { id: 'scramble', mix: { scramble: 1 } },
 ];
 const opts = { classes: K, kind: 'logits' as const };
+
+/** A frame as the classifier sees it (the fake recognisers here do not read it). */
+function frameImage(): Image {
+  return { width: 1, height: 1, channels: 1, data: new Float32Array(1) };
+}
 
 describe('sample-then-commit (folder)', () => {
   it('samples every candidate on the first images, then commits to the fitting one and runs only it', async () => {
@@ -219,13 +225,39 @@ describe('stream bandit (camera)', () => {
   it('checks what the classifier proposes and refuses it when the outputs say it hurts', async () => {
     const model = fakeModel();
     // A recogniser that always says the harmful patch's condition.
-    const recogniser = { observe: () => ({ id: 'collapse', severity: 3, confidence: 0.99, switched: true, mix: { collapse: 1 } }), reset: () => {} } as unknown as AutoMix;
+    let looks = 0;
+    const recogniser = { observe: () => (looks++, { id: 'collapse', severity: 3, confidence: 0.99, switched: true, mix: { collapse: 1 } }), reset: () => {} } as unknown as AutoMix;
     const stream = createChooser('stream', model, CANDIDATES.slice(1), { ...opts, recogniser });
     const ids = new Set<string>();
     for (let f = 0; f < 300; f++) {
       const { input, dims } = batch([[f % K, 0]]);
-      ids.add((await stream.run(input, dims, () => [])).choices[0]!.id);
+      ids.add((await stream.run(input, dims, () => [frameImage()])).choices[0]!.id);
     }
     expect(ids).toEqual(new Set(['clean']));
+    // It did look (every frame but the last, whose look waits for the next explore), and checked its proposal.
+    expect(looks).toBe(299);
+    expect(model.mixes).toContain('collapse');
+  });
+
+  it("keeps the classifier off the frame's path: it looks at a frame in explore, and its proposal is paired from the next frame", async () => {
+    const model = fakeModel();
+    const seen: number[] = [];
+    let frames = 0;
+    const recogniser = { observe: () => (seen.push(frames), { id: 'fog', severity: 3, confidence: 0.99, switched: true, mix: { fog: 1 } }), reset: () => {} } as unknown as AutoMix;
+    const stream = createChooser('stream', model, CANDIDATES, { ...opts, recogniser });
+    const { input, dims } = batch([[2, 1]]);
+    await stream.run(input, dims, () => [frameImage()]);
+    frames++;
+    // The first frame ran under the clean model alone, and the classifier has not looked yet.
+    expect(seen).toEqual([]);
+    expect(model.mixes).toEqual(['clean']);
+    expect(await stream.explore!()).toBeUndefined();
+    expect(seen).toEqual([1]);
+    // Nothing was pending to check on the first frame: the proposal waits for the next one.
+    expect(model.mixes).toEqual(['clean']);
+    await stream.run(input, dims, () => [frameImage()]);
+    await stream.explore!();
+    // The second frame under the clean model, then the proposal on that frame.
+    expect(model.mixes).toEqual(['clean', 'clean', 'fog']);
   });
 });
