@@ -91,6 +91,8 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--jobs', type=int, default=1, help='signature fine-tunes run at once (run.sh RWS_RECIPE_JOBS)')
     ap.add_argument('--nuisance', default='', help='the conditions whose signatures trained with camera nuisances (run.sh NUISANCE)')
+    ap.add_argument('--clean-share', type=float, default=0.3, help='the clean share of the other signature fine-tunes (run.sh CLEAN_SHARE)')
+    ap.add_argument('--clean-half', default='', help='the conditions whose signatures trained with half clean images (run.sh CLEAN_HALF)')
     a = ap.parse_args()
     W = a.work
     load = lambda f: json.load(open(os.path.join(W, f))) if os.path.exists(os.path.join(W, f)) else None
@@ -119,6 +121,10 @@ def main():
           ' learn the condition rather than its generators. Low light came first: without them, its signature trained with the'
           ' physical family left out scored below the clean model on it (gap −13% at strength 3); the others followed where'
           ' their left-out figures fell short.' + (f' {", ".join(plain).capitalize()} train without them.' if plain else ''))
+    half = a.clean_half.split()
+    if half:
+        w(f'- Signature fine-tunes mix clean images in: {a.clean_share:.0%} of the images, and half for {", ".join(half)}, whose patched model'
+          f' fell more than 1 pp below the clean one on clean images at {a.clean_share:.0%} (the stages table below has each one\'s share).')
     if 'inputs' in (fig or {}):
         w('- Figures on checkpoints and test sets unchanged since the previous evaluation (the peers, BN adaptation and TENT; and'
           ' every figure of a condition none of whose checkpoints changed) are carried over from it (`evaluate.py --reuse`,'
