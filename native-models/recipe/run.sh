@@ -75,6 +75,8 @@ fi
 CONDITIONS=($("$PY" -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))))' "$WORK/families.json"))
 families() { "$PY" -c 'import json,sys; print(" ".join(f["id"] for f in json.load(open(sys.argv[1]))[sys.argv[2]]))' "$WORK/families.json" "$1"; }
 lineages() { "$PY" -c 'import json,sys; print(" ".join(dict.fromkeys(f["lineage"] for f in json.load(open(sys.argv[1]))[sys.argv[2]])))' "$WORK/families.json" "$1"; }
+# Whether $1 is one of the other arguments (a condition in one of the lists below).
+listed() { local x=$1; shift; [[ " $* " == *" $x "* ]]; }
 # Conditions whose signatures train on copies of their families' images with camera nuisances on half
 # of them (recipe/nuisance.ts): low light first (its signature trained without the physical family hurt
 # on it, and did not with nuisances), then rain, snow, motion blur and night rain, whose left-out figures
@@ -88,10 +90,10 @@ NUISANCE=(low-light rain snow motion-blur night-rain)
 # −1.6, foggy night −1.2). On snow, 2,000 images: 0.3 −2.0 pp, 0.5 −0.9 pp, in-family figures within
 # ±1 pp of each other; 0.5 with the clean model's probabilities as the clean images' targets −1.75 pp.
 CLEAN_HALF=(rain snow foggy-night night-rain)
-clean_share() { [[ " ${CLEAN_HALF[*]} " == *" $1 "* ]] && echo 0.5 || echo $CLEAN_SHARE; }
+clean_share() { listed "$1" "${CLEAN_HALF[@]}" && echo 0.5 || echo $CLEAN_SHARE; }
 # The training files of a condition's families, leaving out lineage $2 (none when empty).
 train_files() {
-  local pre=train; [[ " ${NUISANCE[*]} " == *" $1 "* ]] && pre=trainn
+  local pre=train; listed "$1" "${NUISANCE[@]}" && pre=trainn
   "$PY" -c 'import json,sys; print(" ".join("--data " + sys.argv[3] + "/" + sys.argv[5] + "-" + sys.argv[2] + "@" + f["id"] + ".u8" for f in json.load(open(sys.argv[1]))[sys.argv[2]] if f["lineage"] != sys.argv[4]))' "$WORK/families.json" "$1" "$WORK" "${2:-}" "$pre"
 }
 
@@ -109,7 +111,7 @@ for c in "${CONDITIONS[@]}"; do
     log "$out"
     $T finetune --init "$WORK/clean.pt" --part all --data "$WORK/train-$c@$f.u8" --test "$WORK/test-$c@$f-s3.u8" --epochs 1 --lr 0.05 --out "$WORK/$out" $REC
   done
-  if [[ " ${NUISANCE[*]} " == *" $c "* ]]; then
+  if listed "$c" "${NUISANCE[@]}"; then
     for f in $(families "$c"); do
       [[ -f "$WORK/trainn-$c@$f.u8" ]] && continue
       node dist/native-models/recipe/nuisance.js "$WORK/train-$c@$f.u8" "$WORK/trainn-$c@$f.u8"
