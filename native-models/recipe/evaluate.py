@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from train import Folded, accuracy, delta, load_model, load_set, projected, fold, subset, to_input
 
 SHALLOW = 5  # stem + the 4 convs of stage 1
+STAGE = 5  # convs per stage after the first (2 blocks and the downsampling conv)
 PEER_BATCH = 200
 ALPHAS = (0.5, 0.75, 1.0, 1.25, 1.5)
 
@@ -160,6 +161,16 @@ def tent(model, ctx, name, clean_name='test-clean', lr=1e-3):
     return round(right / len(x), 4), round(cright / len(cx), 4)
 
 
+def held(ft, fc, names):
+    """The convs a shallow fine-tune trained: stem + stage 1, or further when it trained more stages
+    (`train.py --stages`), read from the checkpoint itself (untrained convs stay θ_clean's bit for bit)."""
+    changed = [i for i, n in enumerate(names) if not (torch.equal(ft[n][0], fc[n][0]) and torch.equal(ft[n][1], fc[n][1]))]
+    k = SHALLOW
+    while changed and k <= changed[-1]:
+        k += STAGE
+    return names[:k]
+
+
 def gap(patched, clean, robust):
     return None if robust is None or abs(robust - clean) < 1e-9 else round((patched - clean) / (robust - clean), 4)
 
@@ -181,7 +192,9 @@ def run(args):
     for c in conds:
         if ctx.has(f'sig-{c}.pt'):
             sig[c] = {'model': ctx.model(f'sig-{c}.pt')}
-            sig[c]['delta'] = delta(fold(sig[c]['model']), fc, shallow_names)
+            fs = fold(sig[c]['model'])
+            sig[c]['names'] = held(fs, fc, names)
+            sig[c]['delta'] = delta(fs, fc, sig[c]['names'])
     fig['conditions'] = {}
     for c in conds:
         if c not in sig:
@@ -198,7 +211,7 @@ def run(args):
             print(f'  {c}: inputs unchanged, figures kept ({time.time() - t0:.0f}s)', flush=True)
             continue
         d = sig[c]['delta']
-        row = {'families': {}}
+        row = {'families': {}, 'layers': len(sig[c]['names'])}
         patched.set([(1.0, d)])
         row['clean_acc_patched'] = acc(patched, ctx, 'test-clean')
         patched.set([])
@@ -207,7 +220,8 @@ def run(args):
         for fam in ctx.families[c]:
             f, lin = fam['id'], fam['lineage']
             if lin not in lofo and ctx.has(f'lofo-{c}@{lin}.pt'):
-                lofo[lin] = delta(fold(ctx.model(f'lofo-{c}@{lin}.pt')), fc, shallow_names)
+                fl = fold(ctx.model(f'lofo-{c}@{lin}.pt'))
+                lofo[lin] = delta(fl, fc, held(fl, fc, names))
                 patched.set([(1.0, lofo[lin])])
                 lofo_clean = acc(patched, ctx, 'test-clean')
             rob = ctx.model(f'robust-{c}@{f}.pt') if ctx.has(f'robust-{c}@{f}.pt') else None
@@ -249,6 +263,8 @@ def run(args):
             print(f'  {c}@{f} s3: clean {s3["clean"]:.3f} robust {s3.get("robust", float("nan")):.3f} patched {s3["patched"]:.3f} '
                   f'lofo {s3.get("lofo", float("nan")):.3f} bn {s3["bn"]:.3f} tent {s3["tent"]:.3f} rws+bn {s3["rws_bn"]:.3f} ({time.time() - t0:.0f}s)', flush=True)
         fig['conditions'][c] = row
+        for f in files:
+            ctx.sha(f)  # what the row rests on, so that the next run can keep it (--reuse)
     # Every shipped signature on every set, with what Auto can see without labels.
     fig['candidates'] = {}
     for c in conds:
@@ -274,7 +290,7 @@ def run(args):
         fs = fold(v['model'])
         q = {}
         for b in (32, 8, 4):
-            patched.set([(1.0, delta(fs, fc, shallow_names, b))])
+            patched.set([(1.0, delta(fs, fc, v['names'], b))])
             q[b] = round(float(np.mean([acc(patched, ctx, f'test-{c}@{fam["id"]}-s3') for fam in ctx.families[c]])), 4)
         patched.set([])
         fig['quant'][c] = q
@@ -339,6 +355,8 @@ def run(args):
         for c, v in sig.items():
             if not ctx.has(f'{prefix}-robust-{c}.pt'):
                 continue
+            if key == 'transfer_shared' and len(v['names']) > SHALLOW:
+                continue  # it holds convs past stage 1, which the shared-stem model does not share
             name = f'digitstest-{c}-s3'
             r = {'clean': acc(dm, ctx, name), 'robust': acc(ctx.model(f'{prefix}-robust-{c}.pt'), ctx, name)}
             dpatched.set([(1.0, v['delta'])])

@@ -7,8 +7,9 @@ comes from the TypeScript corruptions (gen-data.ts writes raw uint8 files), neve
 Stages:
   pre       θ_pre: short clean training from scratch
   finetune  fine-tune a checkpoint on a data file, all layers (`--part all`), stem + stage 1 only
-            (`--part shallow`: deeper layers frozen, their BatchNorm statistics too), or all but
-            those (`--part deep`: a model for another data set that shares θ_clean's stem)
+            (`--part shallow`: deeper layers frozen, their BatchNorm statistics too; `--stages 2`
+            trains stage 2 as well), or all but stem + stage 1 (`--part deep`: a model for another
+            data set that shares θ_clean's stem)
   digits    write the transfer data set (sklearn digits) as uint8 files
   export    ONNX export (BatchNorm folded by torch's constant folding; input "input", output
             "logits", dynamic batch axis)
@@ -68,8 +69,13 @@ class ResNet(nn.Module):
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
-    def shallow_modules(self):
-        return [self.conv1, self.bn1, self.layer1]
+    def shallow_modules(self, stages=1):
+        """The stem and the first `stages` stages: what a signature of that depth holds."""
+        return [self.conv1, self.bn1, *[self.layer1, self.layer2, self.layer3][:stages]]
+
+    def deeper_modules(self, stages=1):
+        """Everything after the stem and the first `stages` stages."""
+        return [*[self.layer1, self.layer2, self.layer3][stages:], self.fc]
 
     def conv_bn_pairs(self):
         """(conv, bn, name) in graph order; the first 5 are the stem and stage 1."""
@@ -125,10 +131,10 @@ def to_input(xb):
 
 # ---------------------------------------------------------------- training
 
-def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0, wd=5e-4, log=None, bn_stats='train'):
+def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0, wd=5e-4, log=None, bn_stats='train', stages=1):
     g = torch.Generator().manual_seed(seed)
     if part in ('shallow', 'deep'):
-        shallow = set(id(p) for m in model.shallow_modules() for p in m.parameters())
+        shallow = set(id(p) for m in model.shallow_modules(stages if part == 'shallow' else 1) for p in m.parameters())
         params = [p for p in model.parameters() if (id(p) in shallow) == (part == 'shallow')]
         chosen = set(id(p) for p in params)
         for p in model.parameters():
@@ -144,11 +150,11 @@ def train(model, x, y, epochs, lr, batch=128, part='all', augment=False, seed=0,
         model.train()
         if part == 'shallow':
             # Deeper layers stay exactly as they were: their BN statistics are not in the signature.
-            for m in [model.layer2, model.layer3, model.fc]:
+            for m in model.deeper_modules(stages):
                 m.eval()
             if bn_stats == 'frozen':
                 # The shallow layers' BN statistics stay θ_clean's too (clean images are normalised as before).
-                for m in model.shallow_modules():
+                for m in model.shallow_modules(stages):
                     for b in m.modules():
                         if isinstance(b, nn.BatchNorm2d):
                             b.eval()
@@ -322,11 +328,13 @@ def stage_finetune(args):
     m = load_model(args.init)
     if args.new_head:
         m.fc = nn.Linear(64, args.new_head)
-    print(f'{os.path.basename(args.out)}: fine-tune ({args.part}) from {os.path.basename(args.init)} on {",".join(os.path.basename(d) for d in args.data)}'
+    print(f'{os.path.basename(args.out)}: fine-tune ({args.part}{f", stem + {args.stages} stages" if args.part == "shallow" else ""}) from {os.path.basename(args.init)} on {",".join(os.path.basename(d) for d in args.data)}'
           f'{f" + {args.clean_share:.0%} clean" if args.clean_share else ""}: {len(x)} images, {args.epochs} epochs, lr {args.lr}', flush=True)
-    secs = train(m, x, y, args.epochs, args.lr, part=args.part, augment=args.augment, seed=args.seed, bn_stats=args.bn_stats)
+    secs = train(m, x, y, args.epochs, args.lr, part=args.part, augment=args.augment, seed=args.seed, bn_stats=args.bn_stats, stages=args.stages)
     save(m, args.out)
     res = {'stage': 'finetune', 'out': os.path.basename(args.out), 'part': args.part, 'seconds': secs, 'images': len(x), 'epochs': args.epochs, 'clean_share': args.clean_share}
+    if args.part == 'shallow':
+        res['stages'] = args.stages
     if args.test:
         xt, yt = load_set(args.test, args)
         res['acc'] = accuracy(m, xt, yt)
@@ -386,6 +394,7 @@ def main():
     ap.add_argument('--data', action='append', default=[])
     ap.add_argument('--test')
     ap.add_argument('--part', default='all', choices=['all', 'shallow', 'deep'])
+    ap.add_argument('--stages', type=int, default=1, choices=[1, 2, 3], help='--part shallow: how many stages after the stem it trains')
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--lr', type=float, default=0.05)
     ap.add_argument('--samples', type=int, default=0)

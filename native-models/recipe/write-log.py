@@ -93,6 +93,7 @@ def main():
     ap.add_argument('--nuisance', default='', help='the conditions whose signatures trained with camera nuisances (run.sh NUISANCE)')
     ap.add_argument('--clean-share', type=float, default=0.3, help='the clean share of the other signature fine-tunes (run.sh CLEAN_SHARE)')
     ap.add_argument('--clean-half', default='', help='the conditions whose signatures trained with half clean images (run.sh CLEAN_HALF)')
+    ap.add_argument('--deep', default='', help='the conditions whose signatures hold stem + stages 1-2 (run.sh DEEP)')
     a = ap.parse_args()
     W = a.work
     load = lambda f: json.load(open(os.path.join(W, f))) if os.path.exists(os.path.join(W, f)) else None
@@ -125,6 +126,11 @@ def main():
     if half:
         w(f'- Signature fine-tunes mix clean images in: {a.clean_share:.0%} of the images, and half for {", ".join(half)}, whose patched model'
           f' fell more than 1 pp below the clean one on clean images at {a.clean_share:.0%} (the stages table below has each one\'s share).')
+    deep = a.deep.split()
+    if deep:
+        w(f'- The signatures hold the stem and stage 1 (5 convs), and the stem and stages 1–2 (10 convs) for {", ".join(deep)}, whose'
+          ' figures in family were capped by 5 convs (`run.sh` DEEP has the figures that chose them). The shared-stem digits model'
+          ' below shares only the first 5, so those signatures are left out of its transfer tables.')
     if 'inputs' in (fig or {}):
         w('- Figures on checkpoints and test sets unchanged since the previous evaluation (the peers, BN adaptation and TENT; and'
           ' every figure of a condition none of whose checkpoints changed) are carried over from it (`evaluate.py --reuse`,'
@@ -264,7 +270,8 @@ def main():
     w('| stage | part | images | clean share | epochs | seconds | test accuracy | on |')
     w('|---|---|---|---|---|---|---|---|')
     for r in train:
-        w(f'| {r["out"]} | {r.get("part", "all")} | {r.get("images")} | {pct(r.get("clean_share"))} | {r.get("epochs")} | {r.get("seconds", 0):.0f} | {pct(r.get("acc"))} | {r.get("test", "fashion:test")} |')
+        part = r.get('part', 'all') + (f' ({r["stages"]} stages)' if r.get('stages', 1) > 1 else '')
+        w(f'| {r["out"]} | {part} | {r.get("images")} | {pct(r.get("clean_share"))} | {r.get("epochs")} | {r.get("seconds", 0):.0f} | {pct(r.get("acc"))} | {r.get("test", "fashion:test")} |')
     w('')
     with open(a.out, 'w') as f:
         f.write('\n'.join(L) + '\n')
