@@ -183,7 +183,6 @@ def run(args):
     pre = ctx.model('pre.pt')
     fc, fp = fold(clean), fold(pre)
     names = [n for _, _, n in clean.conv_bn_pairs()]
-    shallow_names = names[:SHALLOW]
     patched = Folded(clean)
     fig['clean_acc'] = acc(clean, ctx, 'test-clean')
     fig['folded_clean_acc'] = acc(patched, ctx, 'test-clean')
@@ -310,7 +309,7 @@ def run(args):
                 patched.set([(1.0, dd)])
                 res[f'{meth}_k{k}'] = acc(patched, ctx, name)
         for k in (1, 3, SHALLOW):
-            patched.set([(1.0, {n: sig[c]['delta'][n] for n in shallow_names[:k]})])
+            patched.set([(1.0, {n: sig[c]['delta'][n] for n in names[:k]})])
             res[f'finetune_k{k}'] = acc(patched, ctx, name)
         patched.set([])
         fig['extraction'][c] = res

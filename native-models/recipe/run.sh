@@ -103,7 +103,6 @@ clean_share() { listed "$1" "${CLEAN_HALF[@]}" && echo 0.5 || echo $CLEAN_SHARE;
 # The shared-stem digits model of step 10 shares only stem + stage 1, so these do not transfer to it.
 DEEP=(low-light snow motion-blur noise)
 stages() { listed "$1" "${DEEP[@]}" && echo 2 || echo 1; }
-layers() { listed "$1" "${DEEP[@]}" && echo 10 || echo 5; }
 # The training files of a condition's families, leaving out lineage $2 (none when empty).
 train_files() {
   local pre=train; listed "$1" "${NUISANCE[@]}" && pre=trainn
@@ -194,7 +193,8 @@ cp "$WORK/onnx/clean.onnx" "$PACK/model.onnx"
 RWS="node bin/rws.js"
 for c in "${CONDITIONS[@]}"; do
   log "signature $c"
-  k=$(layers "$c"); what="stem + stage 1"; (( k > 5 )) && what="stem + stages 1-2"
+  # The convs the signature holds: the stem and 4 in stage 1, then 5 per further stage (rws inspect's order).
+  s=$(stages "$c"); k=$(( 5 * s )); what="stem + stage 1"; (( s > 1 )) && what="stem + stages 1-$s"
   desc="$what fine-tuned on every generator family of $c (strengths 1-5) with $(awk -v s="$(clean_share "$c")" 'BEGIN { printf "%d", s * 100 }')% clean images (native-models/recipe)"
   $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/sig-$c.onnx" --condition "$c" --id "$c" --layers $k \
     --quant int8 --method finetune --severity 1-5 --out "$SIGS/$c.rws.safetensors" --description "$desc" | tee -a "$WORK/recipe.log"
