@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import sharp from 'sharp';
+import sharp from '../engine/io/sharp.js';
 import { CONDITIONS, corrupt, familiesOf, findFamily, SOURCES, type Image } from '../core/corruptions/index.js';
 import { RwsError } from '../core/errors.js';
 import { mixSeed } from '../core/random.js';

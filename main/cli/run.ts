@@ -203,7 +203,10 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
  */
 async function makeClassifier(p: RemotePatcher, plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
   try {
-    await p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect, packModel: plan.packModel });
+    const opened = p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect, packModel: plan.packModel });
+    // While the worker reads the model: onnxruntime's once-per-process set-up, on this idle thread.
+    const warmed = import('../engine/runtime/warm-up.js').then((w) => w.warmOnnxruntime()).catch(() => {});
+    await Promise.all([opened, warmed]);
     await p.setMix(plan.mix);
   } catch (e) {
     await p.dispose();

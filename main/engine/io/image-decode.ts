@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import type { OutputInfo, Sharp } from 'sharp';
 import { RwsError } from '../../core/errors.js';
 import { DEFAULT_MAX_PIXELS } from './image-limits.js';
 import type { InputSpec } from '../packs/pack.js';
 import { openRegular, READ_FLAGS, readRange, specialKind } from './regular-file.js';
+import sharp from './sharp.js';
 
 // Folder runs decode each file once: libvips' operation cache (up to 50 MB by default) only holds
 // memory that is never reused, and makes RSS grow over a long run.

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp from './sharp.js';
 import type { Image } from '../../core/corruptions/index.js';
 import { classFolderNames, classOfFolder } from '../../core/class-folders.js';
 import { RwsError } from '../../core/errors.js';

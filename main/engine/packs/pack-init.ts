@@ -3,7 +3,7 @@
 // flags and a preprocessing preset, checked the way loadPack checks it, and tried on an image.
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp from '../io/sharp.js';
 import { RwsError } from '../../core/errors.js';
 import { MAX_MANIFEST_BYTES, MAX_MODEL_BYTES } from '../../core/limits.js';
 import type { Signature } from '../../core/signature.js';

@@ -12,7 +12,7 @@
 // With the other three, the clean model runs through its own plain session, so an empty mix gives
 // exactly the plain model's outputs and switching a patch off costs nothing; `inplace` copies the
 // clean bytes back.
-import * as ort from 'onnxruntime-node';
+import { ort } from './ort.js';
 import { RwsError } from '../../core/errors.js';
 import { mixKey, normalizeMix } from '../../core/mix.js';
 import type { ConditionMix, Signature } from '../../core/signature.js';

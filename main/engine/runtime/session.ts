@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { ort } from './ort.js';
 import { RwsError } from '../../core/errors.js';
 import { defaultThreads, listDevices, resolveDevice, type Device, type DeviceInfo } from './devices.js';
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp from '../io/sharp.js';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Image } from '../../core/corruptions/index.js';
 import { classOfFolder } from '../../core/class-folders.js';

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp from '../../engine/io/sharp.js';
 import type { CommandArgs, ImageResult } from '../../api/contract.js';
 import { CONDITIONS, corrupt } from '../../core/corruptions/index.js';
 import { mixKey } from '../../core/mix.js';

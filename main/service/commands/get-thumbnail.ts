@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp from '../../engine/io/sharp.js';
 import { RwsError } from '../../core/errors.js';
 import type { CommandArgs, Thumbnail } from '../../api/contract.js';
 import { openImage } from '../../engine/io/image-decode.js';
