@@ -66,7 +66,7 @@ export function machineProbe(): DeviceProbe {
   const arch = process.arch;
   const folder = binaryFolder(platform, arch);
   // Loaded here, not at the top: naming a device (`--device`) must not load onnxruntime's binary
-  // into a thread that never runs a model (rws run infers in a worker).
+  // into rws run's main thread before it has handed the worker its model (rws run infers there).
   const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
   return {
     platform,
