@@ -309,7 +309,15 @@ async function scanResultsJson(file: string, fh: FileHandle, chunkBytes: number)
           pos = le;
           continue;
         }
-        pos = j; // the row's first lines are cut by the chunk: read on from its start
+        // The row's first lines are cut by the chunk: read on from its start, unless the rows ended
+        // before it (it is the first failure, and dropping the bytes before it would lose their end).
+        const q = buf.indexOf(ROWS_END, pos);
+        if (q !== -1 && q < j) {
+          if (pending >= 0) rows.add(pendingFile, pending, at + q - pending);
+          tailFrom = q + ROWS_END.length;
+          break;
+        }
+        pos = j;
       } else {
         const q = buf.indexOf(ROWS_END, pos);
         if (q !== -1) {

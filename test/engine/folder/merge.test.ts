@@ -128,7 +128,7 @@ describe('mergeShards', () => {
         expect(whole.rows.files).toEqual(expected.map((r) => r.file));
         const reader = new RowReader(file, whole.rows, 256);
         for (const i of [0, 1, 77, expected.length - 1]) expect(await reader.row(i)).toMatchObject({ file: expected[i]!.file, top: expected[i]!.top, ...(auto ? { mix: expected[i]!.mix } : {}) });
-        for (const chunkBytes of [16, 97, 1000]) {
+        for (const chunkBytes of [16, 61, 97, 131, 1000]) {
           const cut = await readShardResults(file, { chunkBytes });
           expect([cut.rows.held, whole.rows.held]).toEqual([undefined, undefined]);
           expect(cut.rows).toEqual(whole.rows);
