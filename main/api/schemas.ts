@@ -136,6 +136,8 @@ export const schemas = {
       file: pathText,
       /** Default: the engine's current mix. */
       mix: MixSchema.optional(),
+      /** An Auto hedge's second mix: the patched prediction is the mean of both mixes' probabilities (as the folder run made it). */
+      blend: MixSchema.optional(),
       top: z.number().int().min(1).max(100).optional(),
       /** A condition simulated on the image (at the model's size, by `rws corrupt`'s code) before both models see it. */
       simulate: z

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { RwsError } from '../core/errors.js';
 import type { ConditionMix } from '../core/signature.js';
-import { mixKey, parseMix } from '../core/mix.js';
+import { parseMix, ranUnderKey } from '../core/mix.js';
 import type { AutoMix } from '../engine/auto/mix.js';
 import type { AutoCandidate } from '../engine/auto/choice.js';
 import type { AutoChooser, AutoScope } from '../engine/auto/chooser.js';
@@ -237,7 +237,7 @@ async function autoRunner(plan: Plan, p: RemotePatcher): Promise<Pick<Classifier
   return {
     runWithMixes: async (x, d, files) => {
       const r = await chooser.run(x, d, () => imagesFromInput(x, d, plan.inputSpec), files);
-      return { scores: r.scores, mixes: r.choices.map((c) => c.mix) };
+      return { scores: r.scores, mixes: r.choices.map((c) => c.mix), blends: r.choices.map((c) => c.blend?.mix) };
     },
     ...(chooser.plan ? { planAuto: (files, decode, batch) => chooser.plan!({ files, decode, batch }) } : {}),
   };
@@ -268,7 +268,7 @@ function percent(score: number): string {
 
 /** One concise line per image: the file, then each top class with its probability. */
 export function formatResult(r: FileResult, showMix = false): string {
-  return `${r.file}  ${showMix ? `[${mixKey(r.mix)}]  ` : ''}${r.top.map((t) => `${t.label} ${percent(t.score)}`).join('  ')}`;
+  return `${r.file}  ${showMix ? `[${ranUnderKey(r.mix, r.blend)}]  ` : ''}${r.top.map((t) => `${t.label} ${percent(t.score)}`).join('  ')}`;
 }
 
 /** Registers `rws run`: classify images and folders with a pack (or a bare model) and a mix. */
@@ -423,7 +423,7 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   ];
   if (plan.auto && n) {
     const used = new Map<string, number>();
-    for (const r of summary.results) used.set(mixKey(r.mix), (used.get(mixKey(r.mix)) ?? 0) + 1);
+    for (const r of summary.results) used.set(ranUnderKey(r.mix, r.blend), (used.get(ranUnderKey(r.mix, r.blend)) ?? 0) + 1);
     console.error(`rws run: auto ran ${[...used].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${c} under ${k}`).join(', ')}`);
   }
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');

@@ -23,9 +23,14 @@ export interface OutputCheck {
   score: number;
 }
 
+/** Images whose predicted class a tally keeps, for `disagreement` (a sample is at most a few hundred). */
+export const KEPT_PREDICTIONS = 4096;
+
 /** Accumulates a candidate's outputs over batches. */
 export class OutputTally {
   private n = 0;
+  /** The predicted class of each of the first KEPT_PREDICTIONS images. */
+  private readonly predicted: number[] = [];
   private entropySum = 0;
   private confidenceSum = 0;
   private probSum: Float64Array;
@@ -50,12 +55,14 @@ export class OutputTally {
       }
       let h = 0;
       let best = 0;
+      let arg = 0;
       for (let j = 0; j < k; j++) {
         const q = sum > 0 ? p[j]! / sum : 1 / k;
         if (q > 0) h -= q * Math.log(q);
-        if (q > best) best = q;
+        if (q > best) [best, arg] = [q, j];
         this.probSum[j]! += q;
       }
+      if (this.predicted.length < KEPT_PREDICTIONS) this.predicted.push(arg);
       this.entropySum += h;
       this.confidenceSum += best;
       this.n++;
@@ -64,6 +71,11 @@ export class OutputTally {
 
   get images(): number {
     return this.n;
+  }
+
+  /** The predicted class of image `i` (in the order added), if kept. */
+  prediction(i: number): number | undefined {
+    return this.predicted[i];
   }
 
   /** The check so far (an empty tally scores −∞). */
@@ -78,6 +90,18 @@ export class OutputTally {
     const entropy = this.entropySum / n;
     return { images: n, entropy, confidence: this.confidenceSum / n, marginal, score: marginalWeight(n) * marginal - entropy };
   }
+}
+
+/**
+ * The share of images two candidates classify differently, over the images both tallies kept (the
+ * same images, in the same order). It bounds how far apart their accuracies can be, labels unseen.
+ */
+export function disagreement(a: OutputTally, b: OutputTally): number {
+  const n = Math.min(a.images, b.images, KEPT_PREDICTIONS);
+  if (n === 0) return 0;
+  let differ = 0;
+  for (let i = 0; i < n; i++) if (a.prediction(i) !== b.prediction(i)) differ++;
+  return differ / n;
 }
 
 /** How much the mean prediction counts on `n` images. */
@@ -131,6 +155,10 @@ export function marginAt(margin: number, n: number): number {
 export interface Verdict<T> {
   choice: CheckedChoice<T>;
   settled: boolean;
+  /** Settled because the winner leads clearly (not merely because `maxImages` were scored). */
+  clear: boolean;
+  /** The best of the other candidates (the clean model included), by score. */
+  second?: CandidateCheck<T>;
 }
 
 /**
@@ -147,5 +175,7 @@ export function verdict<T>(checks: readonly CandidateCheck<T>[], cleanId: string
   // Clear: the winner (a patch, or the clean model) leads every other candidate by twice the margin; a
   // patch that beats the clean model but not another patch by as much samples on, to choose between them.
   const clear = !choice.abstained && choice.lead >= 2 * m;
-  return { choice, settled: clear || n >= maxImages };
+  let second: CandidateCheck<T> | undefined;
+  for (const c of checks) if (c.id !== choice.id && (!second || c.check.score > second.check.score)) second = c;
+  return { choice, settled: clear || n >= maxImages, clear, ...(second ? { second } : {}) };
 }

@@ -31,6 +31,11 @@ export function mixKey(mix: ConditionMix): string {
   return entries.length === 0 ? 'off' : entries.map(([id, alpha]) => `${id}=${formatStrength(alpha)}`).join(',');
 }
 
+/** What a file ran under as text: its mix, or for an Auto hedge both mixes, `a | b` (their probabilities averaged). */
+export function ranUnderKey(mix: ConditionMix, blend?: ConditionMix): string {
+  return blend ? `${mixKey(mix)} | ${mixKey(blend)}` : mixKey(mix);
+}
+
 /** A strength as mix text: 12 significant digits, so 0.1 + 0.2 reads `0.3` and not `0.30000000000000004`. */
 export function formatStrength(alpha: number): string {
   return String(Number(alpha.toPrecision(12)));

@@ -244,7 +244,7 @@ export class FolderJob {
           ? {
               runWithMixes: async (input: Float32Array, dims: number[], files?: readonly string[]) => {
                 const r = await chooser.run(input, dims, undefined, files);
-                return { scores: r.scores, mixes: r.choices.map((x) => x.mix) };
+                return { scores: r.scores, mixes: r.choices.map((x) => x.mix), blends: r.choices.map((x) => x.blend?.mix) };
               },
               ...(chooser.plan ? { planAuto: (files, decode, batch) => chooser.plan!({ files, decode, batch }) } : {}),
             }
@@ -278,11 +278,11 @@ export class FolderJob {
         },
         onResumed: (r) => {
           // Earlier results are not sent as events (they all come before the new ones).
-          this.results.add(r.file, r.top, undefined, spec.auto ? r.mix : undefined);
+          this.results.add(r.file, r.top, undefined, spec.auto ? r.mix : undefined, r.blend);
           this.flushedUpTo = this.results.count;
         },
         onResult: (r, file) => {
-          this.results.add(r.file, r.top, file.path, spec.auto ? r.mix : undefined);
+          this.results.add(r.file, r.top, file.path, spec.auto ? r.mix : undefined, r.blend);
           this.flushTimer ??= setTimeout(() => this.flushResults(), RESULT_FLUSH_MS);
         },
         onFailure: (f) => {

@@ -1,5 +1,5 @@
 import type { ConditionMix, FolderResultRow, Prediction } from '../api/contract.js';
-import { mixKey } from '../core/mix.js';
+import { ranUnderKey } from '../core/mix.js';
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** A slot with no mix recorded (a run with a fixed mix). */
@@ -22,8 +22,8 @@ export class FolderResultStore {
   private order = new Uint32Array(0);
   private orderedUpTo = 0;
   private widest = 0;
-  /** In an Auto run: each distinct mix once, and per slot its index (NO_MIX when the run has none). */
-  private readonly mixes: { key: string; mix: ConditionMix }[] = [];
+  /** In an Auto run: each distinct mix (or hedge of two) once, and per slot its index (NO_MIX when the run has none). */
+  private readonly mixes: { key: string; mix: ConditionMix; blend?: ConditionMix }[] = [];
   private mixOf = new Uint16Array(0);
 
   constructor(
@@ -42,14 +42,17 @@ export class FolderResultStore {
     return this.widest;
   }
 
-  /** Add one result; `path` is kept only when it differs from the one rebuilt from the file; `mix`, in an Auto run, the file's mix. */
-  add(file: string, top: readonly Prediction[], path?: string, mix?: ConditionMix): void {
+  /**
+   * Add one result; `path` is kept only when it differs from the one rebuilt from the file; `mix`, in
+   * an Auto run, the file's mix, and `blend` the second mix of a hedge.
+   */
+  add(file: string, top: readonly Prediction[], path?: string, mix?: ConditionMix, blend?: ConditionMix): void {
     const slot = this.files.length;
     if (slot === this.counts.length) this.grow(Math.max(1024, slot * 2));
     if (mix) {
-      const key = mixKey(mix);
+      const key = ranUnderKey(mix, blend);
       let m = this.mixes.findIndex((x) => x.key === key);
-      if (m < 0) m = this.mixes.push({ key, mix: { ...mix } }) - 1;
+      if (m < 0) m = this.mixes.push({ key, mix: { ...mix }, ...(blend ? { blend: { ...blend } } : {}) }) - 1;
       this.mixOf[slot] = m;
     } else {
       this.mixOf[slot] = NO_MIX;
@@ -130,13 +133,14 @@ export class FolderResultStore {
   }
 
   /** The rows there are now, in file order, each built as it is read (for streamed exports); later adds are not in it. */
-  sorted(): { count: number; rows: Iterable<{ file: string; top: Prediction[]; mix?: ConditionMix }> } {
+  sorted(): { count: number; rows: Iterable<{ file: string; top: Prediction[]; mix?: ConditionMix; blend?: ConditionMix }> } {
     const order = this.sortedSlots();
     const rows = function* (this: FolderResultStore) {
       for (let i = 0; i < order.length; i++) {
         const slot = order[i]!;
         const m = this.mixOf[slot]!;
-        yield { file: this.files[slot]!, top: this.top(slot), ...(m !== NO_MIX ? { mix: this.mixes[m]!.mix } : {}) };
+        const x = m !== NO_MIX ? this.mixes[m]! : undefined;
+        yield { file: this.files[slot]!, top: this.top(slot), ...(x ? { mix: x.mix } : {}), ...(x?.blend ? { blend: x.blend } : {}) };
       }
     }.call(this);
     return { count: order.length, rows };

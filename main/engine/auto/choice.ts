@@ -18,6 +18,56 @@ export interface AutoChoice {
   switched: boolean;
   /** For a choice made by the model's own outputs: its score gain over the clean model (nats), the images it rests on, and whether it abstained. */
   evidence?: { gain: number; images: number; abstained: boolean };
+  /**
+   * A hedge (folder runs): the runner-up, when the sample could not tell it from `mix` and the two
+   * classify enough of its images differently; each image then runs under both and takes the mean
+   * of their probabilities (`blendOutputs`).
+   */
+  blend?: { id: string; mix: ConditionMix };
+}
+
+/** How a choice is named in reports: its id, or `a|b` for a hedge of two. */
+export function choiceName(c: Pick<AutoChoice, 'id' | 'blend'>): string {
+  return c.blend ? `${c.id}|${c.blend.id}` : c.id;
+}
+
+/**
+ * The mean of two candidates' probabilities for each row of `classes` scores: as probabilities, or
+ * for `logits` as their logarithm (whose softmax is that mean).
+ */
+export function blendOutputs(a: Float32Array, b: Float32Array, classes: number, kind: 'logits' | 'probabilities'): Float32Array {
+  const out = new Float32Array(a.length);
+  const pa = new Float64Array(classes);
+  const pb = new Float64Array(classes);
+  for (let r = 0; r < a.length / classes; r++) {
+    const at = r * classes;
+    if (kind === 'logits') {
+      softmaxRow(a, at, pa);
+      softmaxRow(b, at, pb);
+    } else {
+      normalisedRow(a, at, pa);
+      normalisedRow(b, at, pb);
+    }
+    for (let j = 0; j < classes; j++) {
+      const q = (pa[j]! + pb[j]!) / 2;
+      out[at + j] = kind === 'logits' ? Math.log(Math.max(q, Number.MIN_VALUE)) : q;
+    }
+  }
+  return out;
+}
+
+function softmaxRow(x: Float32Array, at: number, p: Float64Array): void {
+  let top = -Infinity;
+  for (let j = 0; j < p.length; j++) top = Math.max(top, x[at + j]!);
+  let sum = 0;
+  for (let j = 0; j < p.length; j++) sum += p[j] = Math.exp(x[at + j]! - top);
+  for (let j = 0; j < p.length; j++) p[j]! /= sum;
+}
+
+function normalisedRow(x: Float32Array, at: number, p: Float64Array): void {
+  let sum = 0;
+  for (let j = 0; j < p.length; j++) sum += p[j] = Math.max(0, x[at + j]!);
+  for (let j = 0; j < p.length; j++) p[j] = sum > 0 ? p[j]! / sum : 1 / p.length;
 }
 
 /** A mix auto may choose: its id, the mix, and the condition it is for (what the classifier names), if one. */

@@ -11,7 +11,7 @@ import { createRandom, mixSeed } from '../../core/random.js';
 import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
 import path from 'node:path';
-import { packCandidates, type AutoCandidate, type MixRunner } from './choice.js';
+import { choiceName, packCandidates, type AutoCandidate, type MixRunner } from './choice.js';
 import { createChooser, type AutoScope } from './chooser.js';
 import { AutoMix } from './mix.js';
 import { fashionMnistDir } from '../io/idx.js';
@@ -165,7 +165,7 @@ export async function evaluateAuto(input: AutoEvalInput): Promise<AutoEvalReport
       const r = await chooser.run(tensorOf(part, spec), batchDims(spec, part.length));
       r.choices.forEach((c, j) => {
         if (argmaxRow(r.scores, j, classes) === labels[start + j]) right++;
-        picks[c.id] = (picks[c.id] ?? 0) + 1 / data.length;
+        picks[choiceName(c)] = (picks[choiceName(c)] ?? 0) + 1 / data.length;
         if (c.evidence?.abstained) abstained++;
       });
     }

@@ -7,10 +7,15 @@
 // computed, so the sample costs only the other candidates' runs. No classifier is needed, so the
 // choice holds on weather made by any implementation; each folder and each new chunk samples again,
 // following a tree whose conditions change from folder to folder or along a long folder's paths.
-import { OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
+// When the sample cannot tell the best two patches apart (the margin's verdict after `maxSample`
+// images) and they classify more than one image in twenty differently, the chunk hedges: every image
+// runs under both and takes the mean of their probabilities. Where they agree on nearly every image,
+// which one is used hardly matters (their accuracies differ by at most the share they disagree on),
+// and the chunk keeps the one that scored best, at the cost of one run.
+import { disagreement, OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
 import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
-import type { AutoCandidate, AutoChoice, AutoRun, MixRunner } from './choice.js';
+import { blendOutputs, choiceName, type AutoCandidate, type AutoChoice, type AutoRun, type MixRunner } from './choice.js';
 
 /** Tuning of `SampleCommit`. */
 export interface SampleCommitOptions {
@@ -26,6 +31,9 @@ export interface SampleCommitOptions {
 
 export const SAMPLE_COMMIT_DEFAULTS: Required<SampleCommitOptions> = { sample: 32, maxSample: 256, chunk: 2048, margin: 0.05 };
 
+/** Share of the sample's images two close candidates must classify differently for a chunk to hedge between them. */
+export const HEDGE_DISAGREEMENT = 0.05;
+
 /** A candidate with its outputs' check on the sample, as `rws run --mix auto` reports it. */
 export interface SampleReport {
   /** The folder (path inside the input, `''` for the top or a run without paths). */
@@ -37,11 +45,12 @@ export interface SampleReport {
   checks: { id: string; check: OutputCheck }[];
 }
 
-/** A choice on the sample so far, whether it is settled, and the checks it rests on. */
+/** A choice on the sample so far, whether it is settled, the checks it rests on, and the hedge a commit would take. */
 interface Judged {
   choice: AutoChoice;
   settled: boolean;
   checks: CandidateCheck<ConditionMix>[];
+  hedge?: AutoChoice['blend'];
 }
 
 /** What one folder (or the whole run) has learnt: its current chunk's sample and choice. */
@@ -193,8 +202,7 @@ export class SampleCommit {
       this.decided.set(key, choice);
       if (this.decided.size > KEPT_FOLDERS) this.decided.delete(this.decided.keys().next().value!);
     }
-    await this.runner.setMix(choice.mix);
-    const scores = await this.runner.run(input, dims);
+    const scores = await this.runUnder(choice, input, dims);
     return { scores, choices: Array.from({ length: n }, () => ({ ...choice, switched: false })) };
   }
 
@@ -231,16 +239,32 @@ export class SampleCommit {
   private judge(tallies: readonly OutputTally[]): Judged {
     const checks: CandidateCheck<ConditionMix>[] = this.all.map((c, j) => ({ id: c.id, value: c.mix, check: tallies[j]!.check() }));
     const images = tallies[0]!.images;
-    const { choice: pick, settled } = verdict(checks, 'clean', this.opts.margin, this.opts.maxSample);
+    const { choice: pick, settled, clear, second } = verdict(checks, 'clean', this.opts.margin, this.opts.maxSample);
     const choice = { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
-    return { choice, settled, checks };
+    // A close call between two patches that disagree on enough images: hedge between them if committed now.
+    let hedge: Judged['hedge'];
+    if (!clear && !pick.abstained && pick.id !== 'clean' && second && second.id !== 'clean') {
+      const at = (id: string) => tallies[this.all.findIndex((c) => c.id === id)]!;
+      if (disagreement(at(pick.id), at(second.id)) > HEDGE_DISAGREEMENT) hedge = { id: second.id, mix: { ...second.value } };
+    }
+    return { choice, settled, checks, ...(hedge ? { hedge } : {}) };
   }
 
-  /** Commits a judged choice for a folder's chunk: it is reported, and returned. */
+  /** Commits a judged choice for a folder's chunk (with its hedge, if any): it is reported, and returned. */
   private commit(j: Judged, folder: string, chunk: number): AutoChoice {
-    const e = j.choice.evidence!;
-    this.reports.push({ folder, chunk, images: e.images, chosen: j.choice.id, abstained: e.abstained, checks: j.checks.map((c) => ({ id: c.id, check: c.check })) });
-    return j.choice;
+    const choice: AutoChoice = j.hedge ? { ...j.choice, blend: j.hedge } : j.choice;
+    const e = choice.evidence!;
+    this.reports.push({ folder, chunk, images: e.images, chosen: choiceName(choice), abstained: e.abstained, checks: j.checks.map((c) => ({ id: c.id, check: c.check })) });
+    return choice;
+  }
+
+  /** A batch under a committed choice: its mix, or for a hedge the mean of both mixes' probabilities. */
+  private async runUnder(choice: AutoChoice, input: Float32Array, dims: number[]): Promise<Float32Array> {
+    await this.runner.setMix(choice.mix);
+    const a = await this.runner.run(input, dims);
+    if (!choice.blend) return a;
+    await this.runner.setMix(choice.blend.mix);
+    return blendOutputs(a, await this.runner.run(input, dims), this.classes, this.kind);
   }
 
   private async runGroup(key: string, input: Float32Array, dims: number[]): Promise<AutoRun> {
@@ -253,8 +277,7 @@ export class SampleCommit {
     }
     st.seen += n;
     if (st.committed) {
-      await this.runner.setMix(st.committed.mix);
-      const scores = await this.runner.run(input, dims);
+      const scores = await this.runUnder(st.committed, input, dims);
       return { scores, choices: Array.from({ length: n }, () => ({ ...st.committed!, switched: false })) };
     }
     const outs = new Map<string, Float32Array>();
@@ -272,10 +295,11 @@ export class SampleCommit {
     const judged = this.judge(tallies);
     const commit = images >= this.opts.sample && (images >= this.opts.maxSample || judged.settled);
     const choice = commit ? this.commit(judged, key, this.reports.filter((r) => r.folder === key).length) : judged.choice;
-    choice.switched = choice.id !== st.lastId;
-    st.lastId = choice.id;
+    choice.switched = choiceName(choice) !== st.lastId;
+    st.lastId = choiceName(choice);
     if (commit) st.committed = choice;
-    return { scores: outs.get(choice.id)!, choices: Array.from({ length: n }, (_, i) => ({ ...choice, switched: i === 0 && choice.switched })) };
+    const scores = choice.blend ? blendOutputs(outs.get(choice.id)!, outs.get(choice.blend.id)!, this.classes, this.kind) : outs.get(choice.id)!;
+    return { scores, choices: Array.from({ length: n }, (_, i) => ({ ...choice, switched: i === 0 && choice.switched })) };
   }
 }
 

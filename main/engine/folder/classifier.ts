@@ -18,8 +18,12 @@ export interface Classifier {
   readonly maxBatch: number;
   /** Scores for `dims[0]` images, `classes` values each, image after image. */
   run(input: Float32Array, dims: number[]): Promise<Float32Array>;
-  /** With `--mix auto`: like `run`, and the mix each image was run with; `files` are the images' paths inside their input (Auto decides per folder). */
-  runWithMixes?(input: Float32Array, dims: number[], files?: readonly string[]): Promise<{ scores: Float32Array; mixes: ConditionMix[] }>;
+  /**
+   * With `--mix auto`: like `run`, and the mix each image was run with (and, where Auto hedged, the
+   * second mix whose probabilities were averaged with it); `files` are the images' paths inside
+   * their input (Auto decides per folder).
+   */
+  runWithMixes?(input: Float32Array, dims: number[], files?: readonly string[]): Promise<{ scores: Float32Array; mixes: ConditionMix[]; blends?: (ConditionMix | undefined)[] }>;
   /**
    * With `--mix auto` by folder: the whole listing (every shard's files, done ones included) before
    * the first batch, so each folder is decided on the same images in a single run, a shard or a

@@ -14,6 +14,8 @@ export interface FileResult {
   file: string;
   top: TopClass[];
   mix: ConditionMix;
+  /** An Auto hedge: the second mix the file also ran under, its probabilities averaged with `mix`'s. */
+  blend?: ConditionMix;
   device: string;
 }
 
@@ -221,7 +223,7 @@ export class RunJournal {
   /** Append results and failures (one write), syncing when the last sync is old enough. */
   append(results: FileResult[], failures: FileFailure[] = []): Promise<void> {
     const lines: unknown[] = [
-      ...results.map((r) => ({ file: r.file, top: r.top, mix: r.mix, device: r.device })),
+      ...results.map((r) => ({ file: r.file, top: r.top, mix: r.mix, ...(r.blend ? { blend: r.blend } : {}), device: r.device })),
       ...failures.map((f) => ({ file: f.file, failed: { code: f.code, message: f.message } })),
     ];
     if (lines.length === 0) return this.chain;

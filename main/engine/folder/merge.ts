@@ -124,7 +124,7 @@ function mergedRows(shards: ShardResults[], order: Uint32Array, auto: boolean): 
       const readers = shards.map((s) => new RowReader(s.source, s.rows, each));
       for (let i = 0; i < order.length; i += 2) {
         const r = await readers[order[i]!]!.row(order[i + 1]!);
-        yield auto ? { file: r.file, top: r.top, mix: r.mix ?? {} } : { file: r.file, top: r.top };
+        yield auto ? { file: r.file, top: r.top, mix: r.mix ?? {}, ...(r.blend ? { blend: r.blend } : {}) } : { file: r.file, top: r.top };
       }
     },
   };

@@ -8,11 +8,12 @@ import { writeFileAtomicWith } from '../io/atomic-file.js';
 import type { FileFailure, FileResult } from './journal.js';
 import type { Listing } from './shard.js';
 
-/** One result row; `mix` is the mix Auto chose for the file (written only for an auto run). */
+/** One result row; `mix` is the mix Auto chose for the file (written only for an auto run), `blend` the second mix of a hedge. */
 export interface ResultRow {
   file: string;
   top: TopClass[];
   mix?: ConditionMix;
+  blend?: ConditionMix;
 }
 
 /**
@@ -47,7 +48,7 @@ const byFile = (a: { file: string }, b: { file: string }) => (a.file < b.file ? 
 
 /** The content of a run held in memory (rws run): results and failures sorted by path. */
 export function resultsContent(pack: string, mix: ConditionMix | 'auto', device: string, results: Iterable<FileResult>, failed: Iterable<FileFailure>): ResultsFileContent & { rows: ResultRow[] } {
-  const rows = [...results].sort(byFile).map((r): ResultRow => (mix === 'auto' ? { file: r.file, top: r.top, mix: r.mix } : { file: r.file, top: r.top }));
+  const rows = [...results].sort(byFile).map((r): ResultRow => (mix === 'auto' ? { file: r.file, top: r.top, mix: r.mix, ...(r.blend ? { blend: r.blend } : {}) } : { file: r.file, top: r.top }));
   return { pack, mix, device, rows, topWidth: Math.max(0, ...rows.map((r) => r.top.length)), failed: [...failed].sort(byFile) };
 }
 
@@ -138,6 +139,7 @@ export function rowJson(r: ResultRow, auto: boolean, scores = scoreTexts(r)): st
     s += '\n      ]';
   }
   if (auto && r.mix !== undefined) s += ',\n      "mix": ' + indent(JSON.stringify(r.mix, null, 2), '      ');
+  if (auto && r.blend !== undefined) s += ',\n      "blend": ' + indent(JSON.stringify(r.blend, null, 2), '      ');
   return s + '\n    }';
 }
 
@@ -163,6 +165,8 @@ function jsonLayout(c: ResultsFileContent): Layout {
   };
 }
 
+const csvMix = (mix: ConditionMix) => Object.entries(mix).map(([id, a]) => `${id}=${a}`).join(';');
+
 function csvField(v: string | number): string {
   // A text cell starting like a formula (a file named `=HYPERLINK(...).png`, a label `@cmd`) is
   // run by spreadsheets that open the CSV: prefixed with ' it stays text, as OWASP advises.
@@ -177,7 +181,7 @@ const csvCell = (v: string | number | undefined | null) => (v === undefined || v
  * CSV (RFC 4180; text cells that would start a spreadsheet formula get a leading '), results and
  * failures merged in file order: one row per file, `status` ok or failed, then index, label and
  * score of each of the k best classes, for an auto run the mix chosen (`id=α;id=α`, empty for the
- * clean model), then the failure's code and message.
+ * clean model; `id=α | id=α` for a hedge of two), then the failure's code and message.
  */
 function csvLayout(c: ResultsFileContent): Layout {
   const k = c.topWidth;
@@ -217,7 +221,7 @@ function csvLayout(c: ResultsFileContent): Layout {
         const t = r.top[i];
         line += t ? ',' + csvCell(t.index) + ',' + label(t.label) + ',' + (typeof t.score === 'number' ? scores[i] : csvCell(t.score)) : ',,,';
       }
-      if (auto) line += ',' + csvField(r.mix ? Object.entries(r.mix).map(([id, a]) => `${id}=${a}`).join(';') : '');
+      if (auto) line += ',' + csvField(r.mix ? csvMix(r.mix) + (r.blend ? ` | ${csvMix(r.blend)}` : '') : '');
       return text + line + ',,\r\n';
     },
     end: () => {

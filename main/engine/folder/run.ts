@@ -357,6 +357,8 @@ export async function runFolder(opts: FolderRunOptions): Promise<FolderRunSummar
             mix: ('mixes' in ran ? ran.mixes[i] : undefined) ?? (opts.mix === 'auto' ? {} : opts.mix),
             device: classifier.device,
           };
+          const blend = 'blends' in ran ? ran.blends?.[i] : undefined;
+          if (blend) result.blend = blend;
           doneCount++;
           if (keep) results.set(result.file, result);
           opts.onResult?.(result, d.file);

@@ -1,7 +1,8 @@
 import sharp from '../../engine/io/sharp.js';
 import type { CommandArgs, ImageResult } from '../../api/contract.js';
 import { CONDITIONS, corrupt } from '../../core/corruptions/index.js';
-import { mixKey } from '../../core/mix.js';
+import { mixKey, ranUnderKey } from '../../core/mix.js';
+import { blendOutputs } from '../../engine/auto/choice.js';
 import { batchDims, topClasses, unitToBytes } from '../../core/tensors.js';
 import { decodePixels, toTensor } from '../../engine/io/image-decode.js';
 import type { Engine } from '../engine.js';
@@ -19,6 +20,7 @@ export async function classifyFile(engine: Engine, args: CommandArgs<'classifyFi
   const m = loaded.pack.manifest;
   const spec = m.input;
   const mix = args.mix === undefined ? undefined : mixFromArgument(engine, args.mix, 'mix');
+  const blend = args.blend === undefined ? undefined : mixFromArgument(engine, args.blend, 'blend');
   const px = await decodePixels(file, spec, { name: args.file });
   let bytes = px.data;
   let simulated: string | undefined;
@@ -44,15 +46,19 @@ export async function classifyFile(engine: Engine, args: CommandArgs<'classifyFi
       let p: Float32Array;
       try {
         p = await loaded.patched.run(input.slice(), dims);
+        if (blend) {
+          await loaded.patched.setMix(blend);
+          p = blendOutputs(p, await loaded.patched.run(input.slice(), dims), m.labels.length, m.output.kind);
+        }
       } finally {
-        if (other) await loaded.patched.setMix(current);
+        if (other || blend) await loaded.patched.setMix(current);
       }
       const c = await clean.run(input, dims);
       const out: ImageResult = {
         file: args.file,
         patched: topClasses(p, m.labels, k, m.output.kind),
         clean: topClasses(c, m.labels, k, m.output.kind),
-        mixKey: mixKey(use),
+        mixKey: ranUnderKey(use, blend),
         input: { dataUrl: `data:image/png;base64,${png.toString('base64')}`, width: spec.width, height: spec.height },
         ms: performance.now() - t0,
       };

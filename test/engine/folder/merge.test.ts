@@ -34,7 +34,8 @@ function wholeRun(n: number, auto = false): { results: FileResult[]; failed: Fil
     }
     const top = [0, 1, 2].map((k) => ({ index: (i + k) % 5, label: LABELS[(i + k) % 5]!, score: 1 / (i + k + 2) }));
     const mix: ConditionMix = auto ? (i % 3 === 0 ? {} : { fog: (i % 7) / 7 }) : {};
-    results.push({ file, top, mix, device: 'cpu' });
+    // Some files ran under an Auto hedge: a second mix, its probabilities averaged in.
+    results.push({ file, top, mix, ...(auto && i % 5 === 1 ? { blend: { rain: 1 } } : {}), device: 'cpu' });
   }
   return { results, failed };
 }
@@ -105,10 +106,12 @@ describe('mergeShards', () => {
     }
   });
 
-  it('keeps the mix Auto chose for each file', async () => {
+  it('keeps the mix Auto chose for each file, and the second mix of a hedge', async () => {
     const run = wholeRun(120, true);
     const dir = await mkdtemp(path.join(tmp, 'auto-'));
     const want = await single(dir, run, 'auto');
+    expect(want.json).toContain('"blend": {\n        "rain": 1\n      }');
+    expect(want.csv).toMatch(/,fog=[0-9.e-]+ \| rain=1,/);
     const shards = await writeShards(dir, run, 3, { mix: 'auto' });
     expect((await merged(dir, shards.json)).json).toBe(want.json);
     const fromJournals = await merged(dir, shards.journals);

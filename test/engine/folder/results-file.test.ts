@@ -69,10 +69,11 @@ describe('writeResultsFile', () => {
 
   it('writes each row as JSON.stringify does, for any names, labels, scores and mixes', () => {
     const top = fc.record({ index: fc.integer({ min: 0, max: 999 }), label: fc.string({ unit: 'grapheme', maxLength: 12 }), score: fc.oneof(fc.double(), fc.constantFrom(0, -0, 1, 1e-300, NaN)) });
-    const row = fc.record({ file: fc.string({ unit: 'grapheme', maxLength: 30 }), top: fc.array(top, { maxLength: 6 }), mix: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.double({ noNaN: true })) });
+    const mix = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.double({ noNaN: true }));
+    const row = fc.record({ file: fc.string({ unit: 'grapheme', maxLength: 30 }), top: fc.array(top, { maxLength: 6 }), mix, blend: mix }, { requiredKeys: ['file', 'top', 'mix'] });
     fc.assert(
       fc.property(row, fc.boolean(), (r, auto) => {
-        const want = JSON.stringify(auto ? { file: r.file, top: r.top, mix: r.mix } : { file: r.file, top: r.top }, null, 2).replace(/\n/g, '\n    ');
+        const want = JSON.stringify(auto ? { file: r.file, top: r.top, mix: r.mix, blend: r.blend } : { file: r.file, top: r.top }, null, 2).replace(/\n/g, '\n    ');
         expect(rowJson(r, auto)).toBe(want);
       }),
     );
