@@ -7,7 +7,8 @@ import { openRegular, readRange, readRegularFile, readRegularRangeSync, realFold
 import { realpathSync } from 'node:fs';
 import {
   DataType,
-  onnxType,
+  decodeModelProto,
+  encodeModelProto,
   toNumber,
   type GraphProto,
   type ModelProto,
@@ -309,7 +310,7 @@ export async function loadOnnx(file: string, opts: LoadOnnxOptions = {}): Promis
 function decodeModel(bytes: Uint8Array, file: string): ModelProto {
   let proto: ModelProto;
   try {
-    proto = onnxType('ModelProto').decode(bytes) as unknown as ModelProto;
+    proto = decodeModelProto(bytes);
   } catch (e) {
     throw new RwsError('onnx-format', `${file}: not a valid ONNX model or truncated (${(e as Error).message})`, { file });
   }
@@ -409,7 +410,7 @@ function clearStorage(t: TensorProto): void {
 
 /** ModelProto bytes as a plain Uint8Array (protobufjs gives a Buffer, whose slice() is a view, not a copy). */
 export function encodeProto(model: ModelProto): Uint8Array {
-  const buf = onnxType('ModelProto').encode(model as never).finish();
+  const buf = encodeModelProto(model);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 

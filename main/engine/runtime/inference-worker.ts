@@ -3,7 +3,6 @@
 // RemotePatcher (remote-patcher.ts) is the other end and defines the messages.
 import { parentPort, workerData } from 'node:worker_threads';
 import { RwsError } from '../../core/errors.js';
-import { prepareOnnxCodecs } from '../onnx/onnx-proto.js';
 import { Patcher } from './patcher.js';
 import { toWire, WORKER_MARK, type CreatedInfo, type RunReply, type WorkerReply, type WorkerRequest } from './remote-patcher.js';
 
@@ -72,6 +71,4 @@ function serve(port: NonNullable<typeof parentPort>, gate?: Int32Array): void {
 const data = workerData as Record<string, unknown> | undefined;
 if (parentPort && data?.[WORKER_MARK] === true) {
   serve(parentPort, data.runGate instanceof Int32Array ? data.runGate : undefined);
-  // While the caller plans its run: the model's decoders, which its first message needs.
-  setImmediate(prepareOnnxCodecs);
 }

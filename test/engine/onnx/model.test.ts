@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { loadOnnx, parseOnnx } from '../../../main/engine/onnx/model.js';
-import { onnxType } from '../../../main/engine/onnx/onnx-proto.js';
+import { onnxType } from '../../fixtures/onnx-reflect.js';
 import { hashTensor } from '../../../main/engine/signatures/tensor-hash.js';
 import { RwsError } from '../../../main/core/errors.js';
 import fc from 'fast-check';

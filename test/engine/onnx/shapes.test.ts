@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
-import { onnxType } from '../../../main/engine/onnx/onnx-proto.js';
+import { onnxType } from '../../fixtures/onnx-reflect.js';
 import { inferTypes } from '../../../main/engine/onnx/shapes.js';
 import { encodeModel, smallResNet, tinyConvNet } from '../../fixtures/models.js';
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { rawDataOffsets, splitIsIdentity, splitModel, type ModelSplit } from '../../../main/engine/onnx/split.js';
 import { RwsError } from '../../../main/core/errors.js';
-import { onnxType } from '../../../main/engine/onnx/onnx-proto.js';
+import { onnxType } from '../../fixtures/onnx-reflect.js';
 import { encodeModel, resnet18Like, smallResNet, tinyConvNet, withExternalData, type FixtureModel } from '../../fixtures/models.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
