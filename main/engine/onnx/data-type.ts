@@ -1,4 +1,4 @@
-// ONNX's TensorProto.DataType values, apart from the protobuf schema (onnx-proto.ts), so that code
+// ONNX's TensorProto.DataType values, apart from the protobuf codec (onnx-codec.ts), so that code
 // checking element types (a pack's input) does not load protobufjs with them.
 
 /** ONNX TensorProto.DataType values we read or write. */
