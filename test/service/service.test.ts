@@ -361,6 +361,17 @@ describe('classifyFile (the image view)', () => {
     await service.call('setMix', { mix: 'off' });
   });
 
+  it('runs an Auto hedge (mix and blend) as the folder run did: the patched top-k is the mean of both mixes\' probabilities', async () => {
+    const file = path.join(root, 'photos', 'red.png');
+    const fog = await service.call('classifyFile', { file, mix: 'fog=1', top: 10 });
+    const low = await service.call('classifyFile', { file, mix: 'low-light=1', top: 10 });
+    const both = await service.call('classifyFile', { file, mix: 'fog=1', blend: 'low-light=1', top: 10 });
+    expect(both.mixKey).toBe('fog=1 | low-light=1');
+    const p = (r: typeof fog, i: number) => r.patched.find((t) => t.index === i)?.score ?? 0;
+    for (let i = 0; i < 10; i++) expect(p(both, i)).toBeCloseTo((p(fog, i) + p(low, i)) / 2, 5);
+    expect((await service.call('getState', undefined)).mixKey).toBe('off');
+  });
+
   it('simulates a condition on the image before both models see it, and refuses what is not an image', async () => {
     const file = path.join(root, 'photos', 'red.png');
     const plain = await service.call('classifyFile', { file });
