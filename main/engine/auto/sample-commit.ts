@@ -12,7 +12,7 @@
 // runs under both and takes the mean of their probabilities. Where they agree on nearly every image,
 // which one is used hardly matters (their accuracies differ by at most the share they disagree on),
 // and the chunk keeps the one that scored best, at the cost of one run.
-import { disagreement, OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
+import { disagreement, marginAt, OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
 import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
 import { blendOutputs, choiceName, type AutoCandidate, type AutoChoice, type AutoRun, type MixRunner } from './choice.js';
@@ -241,9 +241,12 @@ export class SampleCommit {
     const images = tallies[0]!.images;
     const { choice: pick, settled, clear, second } = verdict(checks, 'clean', this.opts.margin, this.opts.maxSample);
     const choice = { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
-    // A close call between two patches that disagree on enough images: hedge between them if committed now.
+    // A close call between two patches, each ahead of the clean model by the margin, that disagree on
+    // enough images: hedge between them if committed now.
     let hedge: Judged['hedge'];
-    if (!clear && !pick.abstained && pick.id !== 'clean' && second && second.id !== 'clean') {
+    const cleanScore = checks[0]!.check.score;
+    const ahead = (c: CandidateCheck<ConditionMix>) => c.check.score - cleanScore >= marginAt(this.opts.margin, images);
+    if (!clear && !pick.abstained && pick.id !== 'clean' && second && second.id !== 'clean' && ahead(second)) {
       const at = (id: string) => tallies[this.all.findIndex((c) => c.id === id)]!;
       if (disagreement(at(pick.id), at(second.id)) > HEDGE_DISAGREEMENT) hedge = { id: second.id, mix: { ...second.value } };
     }

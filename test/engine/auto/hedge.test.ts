@@ -28,6 +28,9 @@ function fakeModel(): MixRunner & { mixes: string[] } {
         const off = (cls + 1) % K;
         if (id === 'left' || id === 'twin') out[i * K + (cls < 3 ? cls : off)] = 5;
         else if (id === 'right') out[i * K + (cls >= 3 ? cls : off)] = 5;
+        // Barely surer than the clean model: right (mild), or one class off at two strengths (faint*).
+        else if (id === 'mild') out[i * K + cls] = 0.6;
+        else if (id.startsWith('faint')) out[i * K + off] = id === 'faint' ? 0.45 : 0.55;
         else out[i * K + cls] = 0.3; // the clean model: right, but unsure
       }
       return out;
@@ -108,6 +111,21 @@ describe('Auto hedges between two close patches that disagree', () => {
     expect(choice.id).toBe('left');
     expect(model.mixes.slice(-1)).toEqual(['left']);
     expect(HEDGE_DISAGREEMENT).toBeLessThan(0.5);
+  });
+
+  it('hedges only with a runner-up that is itself ahead of the clean model by the margin', async () => {
+    // Score gains over the clean model on 256 images (marginal entropy is the same for all three):
+    // mild +0.025, faint +0.010, faint2 +0.019 nats; the margin there is 0.018, twice it 0.035.
+    const weak = (await runFolder([
+      { id: 'mild', mix: { mild: 1 } },
+      { id: 'faint', mix: { faint: 1 } },
+    ])).runs.at(-1)!.choices[0]!;
+    expect([weak.id, weak.blend]).toEqual(['mild', undefined]);
+    const strong = (await runFolder([
+      { id: 'mild', mix: { mild: 1 } },
+      { id: 'faint2', mix: { faint2: 1 } },
+    ])).runs.at(-1)!.choices[0]!;
+    expect([strong.id, strong.blend?.id]).toEqual(['mild', 'faint2']);
   });
 
   it('never hedges with the clean model: a patch that only ties the clean model is not taken at all', async () => {
