@@ -69,6 +69,7 @@ interface TrainCliOptions {
   holdout: number;
   excludeFamily?: string[];
   strength?: [number, number];
+  nuisances?: boolean;
   quant: Quantization;
   threads?: number;
   resume?: boolean;
@@ -164,6 +165,7 @@ export function register(program: Command): void {
     .option('--holdout <n|share>', 'images held back to measure the signature on: a count, or a share (at most 1000 images)', parseHoldout, 0.1)
     .option('--exclude-family <lineages>', 'leave these generator families (lineages) out of training and measure on them: leave-one-family-out (rws corrupt --families lists them); the signature is written but not added to the pack', list)
     .option('--strength <range>', 'strengths to train on, 1 (light) to 5 (heavy) (default: 1-5)', parseStrength)
+    .option('--nuisances', 'camera nuisances on half of the corrupted images (a little blur, exposure gain, a tone curve, a faint veil, sensor noise), so that the signature learns the condition rather than its generators (the recipe trains low light, rain, snow, motion blur and night rain so)')
     .option('--quant <q>', 'signature storage: int8, int4, f16 or f32', oneOf(['int8', 'int4', 'f16', 'f32'] as const), 'int8')
     .option('--threads <n>', 'torch threads (default: all cores)', positiveInt)
     .option('--resume', 'continue a training that was stopped (Ctrl-C) or killed, from its saved state')
@@ -252,6 +254,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
           holdout,
           exclude: o.excludeFamily,
           strength: o.strength,
+          ...(o.nuisances ? { nuisances: true } : {}),
           quant: o.quant,
           saveEvery: o.saveEvery,
           threads: o.threads,

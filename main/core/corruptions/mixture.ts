@@ -4,10 +4,11 @@
  * generator. Leaving a lineage out (`exclude`) gives the leave-one-family-out training sets.
  */
 import { RwsError } from '../errors.js';
-import type { Random } from '../random.js';
+import { createRandom, type Random } from '../random.js';
 import { familiesOf, type Family } from './families.js';
 import type { Image } from './image.js';
 import { corrupt } from './index.js';
+import { applyNuisance, drawNuisance } from './nuisance.js';
 
 /** Which families and strengths a draw may take. */
 export interface MixtureOptions {
@@ -25,6 +26,8 @@ export interface ConditionDraw {
   family: string;
   strength: number;
   seed: number;
+  /** Seed of camera nuisances applied after the condition (nuisance.ts); none when absent. */
+  nuisance?: number;
 }
 
 /** The families a mixture of `condition` draws from, `exclude` left out; refuses an empty mixture. */
@@ -48,5 +51,8 @@ export function drawCondition(condition: string, rng: Random, opts: MixtureOptio
 
 /** Applies a draw: the same image and draw give the same result. */
 export function applyDraw(img: Image, draw: ConditionDraw): Image {
-  return corrupt(img, `${draw.condition}/${draw.family}`, draw.strength, draw.seed);
+  const out = corrupt(img, `${draw.condition}/${draw.family}`, draw.strength, draw.seed);
+  if (draw.nuisance === undefined) return out;
+  const rng = createRandom(draw.nuisance);
+  return applyNuisance(out, drawNuisance(rng), rng);
 }

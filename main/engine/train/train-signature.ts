@@ -8,6 +8,7 @@
 // difference from the clean weights, measured on held-back images before it is stored.
 import { CONDITIONS, familiesOf } from '../../core/corruptions/index.js';
 import { drawCondition, mixtureFamilies, type ConditionDraw } from '../../core/corruptions/mixture.js';
+import { NUISANCE_SHARE } from '../../core/corruptions/nuisance.js';
 import { encodeSignature, decodeSignature } from '../../core/signature-codec.js';
 import { RwsError } from '../../core/errors.js';
 import { createRandom, mixSeed, permutation } from '../../core/random.js';
@@ -130,7 +131,7 @@ export function trainedLayers(model: OnnxModel, choice: LayerChoice): { layers: 
  */
 export function stepImages(
   train: readonly number[],
-  s: Pick<TrainSettings, 'seed' | 'batch' | 'cleanShare' | 'condition' | 'exclude' | 'strength'>,
+  s: Pick<TrainSettings, 'seed' | 'batch' | 'cleanShare' | 'condition' | 'exclude' | 'strength' | 'nuisances'>,
   step: number,
 ): { idx: number[]; draws: (ConditionDraw | undefined)[] } {
   const stepsPerEpoch = Math.ceil(train.length / s.batch);
@@ -140,7 +141,11 @@ export function stepImages(
   const idx = order.slice(at, at + s.batch).map((k) => train[k]!);
   const draws = idx.map((_, j): ConditionDraw | undefined => {
     const rng = createRandom(mixSeed(s.seed, 3, epoch, at + j));
-    return rng.next() < s.cleanShare ? undefined : drawCondition(s.condition, rng, { exclude: s.exclude, strength: s.strength });
+    if (rng.next() < s.cleanShare) return undefined;
+    const draw = drawCondition(s.condition, rng, { exclude: s.exclude, strength: s.strength });
+    // Drawn only with --nuisances, so that the draws without it stay what they were.
+    if (s.nuisances && rng.next() < NUISANCE_SHARE) draw.nuisance = Math.floor(rng.next() * 2 ** 32);
+    return draw;
   });
   return { idx, draws };
 }
@@ -222,6 +227,7 @@ export async function trainSignature(ctx: TrainContext, s: TrainSettings): Promi
     holdout: held.length,
     exclude: s.exclude,
     strength: s.strength,
+    ...(s.nuisances ? { nuisances: true } : {}),
     ...(s.labels === 'model' ? { targetTemperature: TARGET_TEMPERATURE } : {}),
   };
   const saved = await ctx.checkpoint.start(identity, ctx.resume);

@@ -33,6 +33,8 @@ export interface TrainSteps {
   /** Lineages or family ids left out of training (leave-one-family-out). */
   exclude: string[];
   strength: [number, number];
+  /** Camera nuisances on a share of the corrupted images (`--nuisances`); absent when off. */
+  nuisances?: boolean;
 }
 
 /** What decides the training's steps: resuming with any of it changed is refused, naming the field. */
@@ -68,6 +70,7 @@ const FLAG: Record<keyof TrainIdentity, string> = {
   holdout: '--holdout',
   exclude: '--exclude-family',
   strength: '--strength',
+  nuisances: '--nuisances',
   targetTemperature: 'temperature of the clean model\'s targets (set by this version of rws train, not by a flag)',
 };
 

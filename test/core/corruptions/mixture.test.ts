@@ -6,6 +6,19 @@ import { createRandom } from '../../../main/core/random.js';
 
 const img: Image = { width: 16, height: 16, channels: 1, data: Float32Array.from({ length: 256 }, (_, i) => (i % 16 > 4 && i % 16 < 12 ? 0.8 : 0.05)) };
 
+describe('camera nuisances after a condition', () => {
+  it('change the image the same way for the same seed, keep it in 0..1, and are absent without a seed', () => {
+    const d = drawCondition('fog', createRandom(5), { strength: [3, 3] });
+    const bare = applyDraw(img, d);
+    const a = applyDraw(img, { ...d, nuisance: 11 });
+    expect(Array.from(applyDraw(img, { ...d, nuisance: 11 }).data)).toEqual(Array.from(a.data));
+    // Some seed of a few changes the image (each nuisance is present with its own chance).
+    const changed = [11, 12, 13, 14, 15].some((n) => applyDraw(img, { ...d, nuisance: n }).data.some((v, i) => Math.abs(v - bare.data[i]!) > 1e-3));
+    expect(changed).toBe(true);
+    for (const n of [11, 12, 13, 14, 15]) for (const v of applyDraw(img, { ...d, nuisance: n }).data) expect(v >= 0 && v <= 1).toBe(true);
+  });
+});
+
 describe('condition mixtures', () => {
   it('draws every family of a condition and strengths over the whole range', () => {
     const rng = createRandom(3);

@@ -278,3 +278,21 @@ describe('defaultEpochs: the recipe\'s passes', () => {
     expect(['low-light', 'foggy-night', 'night-rain'].map(defaultEpochs)).toEqual([3, 3, 3]);
   });
 });
+
+describe('stepImages --nuisances: camera nuisances on half of the corrupted images', () => {
+  it('adds a nuisance seed to about half of the corrupted draws, the same for the same seed, and leaves the draws without it as they were', () => {
+    const train = Array.from({ length: 4000 }, (_, i) => i);
+    const s = { ...SETTINGS, batch: 4000 };
+    const plain = stepImages(train, s, 0);
+    const withN = stepImages(train, { ...s, nuisances: true }, 0);
+    expect(withN.idx).toEqual(plain.idx);
+    expect(plain.draws.some((d) => d?.nuisance !== undefined)).toBe(false);
+    const corrupted = withN.draws.filter((d) => d !== undefined);
+    const share = corrupted.filter((d) => d!.nuisance !== undefined).length / corrupted.length;
+    expect(share).toBeGreaterThan(0.45);
+    expect(share).toBeLessThan(0.55);
+    // Clean or corrupted, family, strength and seed are what they are without nuisances.
+    expect(withN.draws.map((d) => d && { ...d, nuisance: undefined })).toEqual(plain.draws.map((d) => d && { ...d, nuisance: undefined }));
+    expect(stepImages(train, { ...s, nuisances: true }, 0).draws).toEqual(withN.draws);
+  });
+});
