@@ -423,7 +423,10 @@ async function runCommand(inputs: string[], o: RunOptions): Promise<number> {
   ];
   if (plan.auto && n) {
     const used = new Map<string, number>();
-    for (const r of summary.results) used.set(ranUnderKey(r.mix, r.blend), (used.get(ranUnderKey(r.mix, r.blend)) ?? 0) + 1);
+    for (const r of summary.results) {
+      const key = ranUnderKey(r.mix, r.blend);
+      used.set(key, (used.get(key) ?? 0) + 1);
+    }
     console.error(`rws run: auto ran ${[...used].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${c} under ${k}`).join(', ')}`);
   }
   const outs = [o.json, o.csv].filter(Boolean).join(' and ');

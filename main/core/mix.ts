@@ -31,9 +31,17 @@ export function mixKey(mix: ConditionMix): string {
   return entries.length === 0 ? 'off' : entries.map(([id, alpha]) => `${id}=${formatStrength(alpha)}`).join(',');
 }
 
+const HEDGE_SEPARATOR = ' | ';
+
 /** What a file ran under as text: its mix, or for an Auto hedge both mixes, `a | b` (their probabilities averaged). */
 export function ranUnderKey(mix: ConditionMix, blend?: ConditionMix): string {
-  return blend ? `${mixKey(mix)} | ${mixKey(blend)}` : mixKey(mix);
+  return blend ? `${mixKey(mix)}${HEDGE_SEPARATOR}${mixKey(blend)}` : mixKey(mix);
+}
+
+/** `ranUnderKey`'s text back in its parts: the mix text, and the hedge's second mix text if any. */
+export function splitRanUnder(text: string): { mix: string; blend?: string } {
+  const at = text.indexOf(HEDGE_SEPARATOR);
+  return at < 0 ? { mix: text } : { mix: text.slice(0, at), blend: text.slice(at + HEDGE_SEPARATOR.length) };
 }
 
 /** A strength as mix text: 12 significant digits, so 0.1 + 0.2 reads `0.3` and not `0.30000000000000004`. */

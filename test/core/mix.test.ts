@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkStrength, mixKey, normalizeMix, parseMix, type MixVocabulary } from '../../main/core/mix.js';
+import { checkStrength, mixKey, normalizeMix, parseMix, ranUnderKey, splitRanUnder, type MixVocabulary } from '../../main/core/mix.js';
 
 describe('normalizeMix', () => {
   it('drops zero strengths and sorts ids', () => {
@@ -63,5 +63,14 @@ describe('parseMix', () => {
     const m = parseMix('constructor=1,tostring=2', undefined);
     expect(Object.keys(m)).toEqual(['constructor', 'tostring']);
     expect(m.constructor).toBe(1);
+  });
+});
+
+describe('ranUnderKey and splitRanUnder', () => {
+  it('write a hedge as `a | b` and read it back; a single mix stays as it is', () => {
+    expect(ranUnderKey({ fog: 1 }, { rain: 0.75, 'low-light': 0.5 })).toBe('fog=1 | low-light=0.5,rain=0.75');
+    expect(splitRanUnder(ranUnderKey({ fog: 1 }, { rain: 0.75 }))).toEqual({ mix: 'fog=1', blend: 'rain=0.75' });
+    expect(splitRanUnder(ranUnderKey({ fog: 1 }))).toEqual({ mix: 'fog=1' });
+    expect(splitRanUnder('off')).toEqual({ mix: 'off' });
   });
 });

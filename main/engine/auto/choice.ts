@@ -1,6 +1,7 @@
 // What Auto chooses among and what it tells about a choice: shared by the recogniser (mix.ts),
 // sample-then-commit (sample-commit.ts), the stream bandit (stream.ts) and the choosers (chooser.ts).
 import { mixKey } from '../../core/mix.js';
+import { rowProbabilities } from '../../core/tensors.js';
 import type { ConditionMix } from '../../core/signature.js';
 import type { PackManifest } from '../packs/pack.js';
 
@@ -37,37 +38,15 @@ export function choiceName(c: Pick<AutoChoice, 'id' | 'blend'>): string {
  */
 export function blendOutputs(a: Float32Array, b: Float32Array, classes: number, kind: 'logits' | 'probabilities'): Float32Array {
   const out = new Float32Array(a.length);
-  const pa = new Float64Array(classes);
-  const pb = new Float64Array(classes);
   for (let r = 0; r < a.length / classes; r++) {
-    const at = r * classes;
-    if (kind === 'logits') {
-      softmaxRow(a, at, pa);
-      softmaxRow(b, at, pb);
-    } else {
-      normalisedRow(a, at, pa);
-      normalisedRow(b, at, pb);
-    }
+    const pa = rowProbabilities(a, r, classes, kind);
+    const pb = rowProbabilities(b, r, classes, kind);
     for (let j = 0; j < classes; j++) {
       const q = (pa[j]! + pb[j]!) / 2;
-      out[at + j] = kind === 'logits' ? Math.log(Math.max(q, Number.MIN_VALUE)) : q;
+      out[r * classes + j] = kind === 'logits' ? Math.log(Math.max(q, Number.MIN_VALUE)) : q;
     }
   }
   return out;
-}
-
-function softmaxRow(x: Float32Array, at: number, p: Float64Array): void {
-  let top = -Infinity;
-  for (let j = 0; j < p.length; j++) top = Math.max(top, x[at + j]!);
-  let sum = 0;
-  for (let j = 0; j < p.length; j++) sum += p[j] = Math.exp(x[at + j]! - top);
-  for (let j = 0; j < p.length; j++) p[j]! /= sum;
-}
-
-function normalisedRow(x: Float32Array, at: number, p: Float64Array): void {
-  let sum = 0;
-  for (let j = 0; j < p.length; j++) sum += p[j] = Math.max(0, x[at + j]!);
-  for (let j = 0; j < p.length; j++) p[j] = sum > 0 ? p[j]! / sum : 1 / p.length;
 }
 
 /** A mix auto may choose: its id, the mix, and the condition it is for (what the classifier names), if one. */
