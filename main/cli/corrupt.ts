@@ -81,6 +81,17 @@ export function familiesText(): string {
   return lines.join('\n');
 }
 
+/** The same as JSON, for scripts: per condition, each family's id, lineage, what it models, parameters at strengths 1, 3 and 5, and sources. */
+export function familiesJson(): Record<string, { id: string; lineage: string; about: string; params: Record<string, Record<string, unknown>>; sources: string[] }[]> {
+  return Object.fromEntries(CONDITIONS.map((c) => [c.id, familiesOf(c.id).map((f) => ({
+    id: f.id,
+    lineage: f.lineage,
+    about: f.about,
+    params: Object.fromEntries([1, 3, 5].map((s) => [String(s), f.params(s)])),
+    sources: f.sources.map((k) => SOURCES[k]),
+  }))]));
+}
+
 /** Registers `rws corrupt`: corrupted copies of images, for previews, tests and datasets. */
 export function register(program: Command): void {
   const ids = CONDITIONS.map((c) => c.id);
@@ -93,15 +104,16 @@ export function register(program: Command): void {
     .option('--strength <1-5>', 'strength, 1 (light) through 3 (moderate) to 5 (heavy); fractions allowed', strengthArg)
     .option('--severity <1-5>', 'the same as --strength', strengthArg)
     .option('--families', 'list the generator families of every condition, their parameters and sources, and exit')
+    .option('--json', 'with --families: the list as JSON (each family with its lineage, the unit leave-one-family-out leaves out)')
     .option('--seed <n>', 'random seed (each file mixes in its own name)', (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
       return n;
     }, 0)
     .option('--out <dir>', 'output folder; relative paths under the inputs are kept')
-    .action(async (inputs: string[], o: { condition?: string; family?: string; strength?: number; severity?: number; families?: boolean; seed: number; out?: string }) => {
+    .action(async (inputs: string[], o: { condition?: string; family?: string; strength?: number; severity?: number; families?: boolean; json?: boolean; seed: number; out?: string }) => {
       if (o.families) {
-        console.log(familiesText());
+        console.log(o.json ? JSON.stringify(familiesJson(), null, 2) : familiesText());
         return;
       }
       const usage = (m: string) => program.error(`error: ${m}`, { exitCode: EXIT.usage });

@@ -4,6 +4,7 @@ import cliProgress from 'cli-progress';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CONDITIONS } from '../core/corruptions/index.js';
+import { NUISANCE_LEVELS, type NuisanceLevel } from '../core/corruptions/nuisance.js';
 import { RwsError } from '../core/errors.js';
 import type { Quantization } from '../core/signature.js';
 import { scoreClassifierOn, trainClassifierOn, writePackAutoMix } from '../engine/auto/train.js';
@@ -69,7 +70,7 @@ interface TrainCliOptions {
   holdout: number;
   excludeFamily?: string[];
   strength?: [number, number];
-  nuisances?: boolean;
+  nuisances?: NuisanceLevel | true;
   quant: Quantization;
   threads?: number;
   resume?: boolean;
@@ -165,7 +166,7 @@ export function register(program: Command): void {
     .option('--holdout <n|share>', 'images held back to measure the signature on: a count, or a share (at most 1000 images)', parseHoldout, 0.1)
     .option('--exclude-family <lineages>', 'leave these generator families (lineages) out of training and measure on them: leave-one-family-out (rws corrupt --families lists them); the signature is written but not added to the pack', list)
     .option('--strength <range>', 'strengths to train on, 1 (light) to 5 (heavy) (default: 1-5)', parseStrength)
-    .option('--nuisances', 'camera nuisances on half of the corrupted images (a little blur, exposure gain, a tone curve, a faint veil, sensor noise), so that the signature learns the condition rather than its generators (the recipe trains low light, rain, snow, motion blur and night rain so)')
+    .option('--nuisances [reach]', `camera nuisances on half of the corrupted images (a little blur, exposure gain, a tone curve, a veil, sensor noise), so that the signature learns the condition rather than its generators; reach: standard (a faint veil, the default) or wide (a veil down to transmission 0.45 and blur to 1.5 px, as heavy rain brings); the recipe trains low light, motion blur, snow, noise and night rain with standard, rain with wide`, oneOf(NUISANCE_LEVELS))
     .option('--quant <q>', 'signature storage: int8, int4, f16 or f32', oneOf(['int8', 'int4', 'f16', 'f32'] as const), 'int8')
     .option('--threads <n>', 'torch threads (default: all cores)', positiveInt)
     .option('--resume', 'continue a training that was stopped (Ctrl-C) or killed, from its saved state')
@@ -254,7 +255,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
           holdout,
           exclude: o.excludeFamily,
           strength: o.strength,
-          ...(o.nuisances ? { nuisances: true } : {}),
+          ...(o.nuisances ? { nuisances: o.nuisances === true ? 'standard' : o.nuisances } : {}),
           quant: o.quant,
           saveEvery: o.saveEvery,
           threads: o.threads,

@@ -23,14 +23,16 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 SMOKE=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
-PY=${RWS_PYTHON:-/usr/bin/python3}
+# PY, and which conditions train with nuisances, half clean images, deeper signatures, or through retrain.sh.
+# shellcheck source=settings.sh
+source native-models/recipe/settings.sh
 FASHION=${RWS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 WORK=${RWS_RECIPE_WORK:-${TMPDIR:-/tmp}/rws-recipe}
 FT=${RWS_FT_SAMPLES:-40000}
 FAM=${RWS_FAMILY_SAMPLES:-20000}
 JOBS=${RWS_RECIPE_JOBS:-1}
 TEST=${RWS_TEST_SAMPLES:-2000}
-PRE_EPOCHS=5; CLEAN_SAMPLES=20000; SHALLOW_EPOCHS=2; DIGIT_EPOCHS=6; CLEAN_SHARE=0.3
+PRE_EPOCHS=5; CLEAN_SAMPLES=20000; SHALLOW_EPOCHS=2; DIGIT_EPOCHS=6
 if (( SMOKE )); then
   WORK=${WORK}-smoke; FT=600; FAM=300; TEST=200; PRE_EPOCHS=1; CLEAN_SAMPLES=600; SHALLOW_EPOCHS=1; DIGIT_EPOCHS=1
 fi
@@ -75,36 +77,6 @@ fi
 CONDITIONS=($("$PY" -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))))' "$WORK/families.json"))
 families() { "$PY" -c 'import json,sys; print(" ".join(f["id"] for f in json.load(open(sys.argv[1]))[sys.argv[2]]))' "$WORK/families.json" "$1"; }
 lineages() { "$PY" -c 'import json,sys; print(" ".join(dict.fromkeys(f["lineage"] for f in json.load(open(sys.argv[1]))[sys.argv[2]])))' "$WORK/families.json" "$1"; }
-# Whether $1 is one of the other arguments (a condition in one of the lists below).
-listed() { local x=$1; shift; [[ " $* " == *" $x "* ]]; }
-# Conditions whose signatures train on copies of their families' images with camera nuisances on half
-# of them (recipe/nuisance.ts): low light first (its signature trained without the physical family hurt
-# on it, and did not with nuisances), then rain, snow, motion blur and night rain, whose left-out figures
-# fell short and rose with them. Fog and sensor noise keep their plain families (their left-out figures
-# held; noise is itself one of the nuisances), and so does foggy night: with nuisances its left-out
-# figures barely moved (mean gap +0.00 at strength 3, +0.03 at 5, worst family 0.43 -> 0.37 at 5) while
-# in-family accuracy fell by about 1 pp and clean images while patched by 0.7 pp.
-NUISANCE=(low-light rain snow motion-blur night-rain)
-# Conditions whose signatures train with half clean images instead of CLEAN_SHARE: those whose patched
-# model fell more than 1 pp below the clean one on clean images at 0.3 (rain and snow −2.1 pp, night rain
-# −1.6, foggy night −1.2). On snow, 2,000 images: 0.3 −2.0 pp, 0.5 −0.9 pp, in-family figures within
-# ±1 pp of each other; 0.5 with the clean model's probabilities as the clean images' targets −1.75 pp.
-CLEAN_HALF=(rain snow foggy-night night-rain)
-clean_share() { listed "$1" "${CLEAN_HALF[@]}" && echo 0.5 || echo $CLEAN_SHARE; }
-# Conditions whose signatures hold stem + stages 1-2 (10 convs) instead of stem + stage 1 (5): those
-# whose in-family figures were capped by the 5 convs. Low light, torch, 2,000 images, gamma-dark at s3:
-# in family 86.3% (stem + stage 1) -> 88.7% (stem + stages 1-2), all layers fine-tuned on it 88.6%; that
-# lineage left out 84.4% -> 87.5% (gap 0.60 -> 0.90); clean images while patched -0.1 -> +0.7 pp. Snow:
-# the imagenet-c lineage left out 88.6% -> 91.9% on rws-v1 at s3, physical in family 63.4% -> 73.5% at s5,
-# clean images while patched -0.9 -> +0.05 pp. Motion blur: line left out 72.5% -> 74.9% at s5 (gap 0.69 ->
-# 0.75). Noise: physical left out 32.7% -> 37.6% at s5 (gap 0.28 -> 0.35). Rain (2,000 images, physical
-# at s5): in family 70.3% -> 78.7%, left out 28.4% (16.5% with 5 convs in LOG.md's rws eval); clean
-# images while patched -0.1 pp. With 5 convs, the deeper snow signature won Auto's label-free check on
-# that family and scored 3.6 pp below rain's; the deeper rain signature has the best confidence and
-# entropy there. Fog and the two pairs keep 5 convs for now (not yet measured deeper).
-# The shared-stem digits model of step 10 shares only stem + stage 1, so these do not transfer to it.
-DEEP=(low-light rain snow motion-blur noise)
-stages() { listed "$1" "${DEEP[@]}" && echo 2 || echo 1; }
 # The training files of a condition's families, leaving out lineage $2 (none when empty).
 train_files() {
   local pre=train; listed "$1" "${NUISANCE[@]}" && pre=trainn
@@ -194,6 +166,9 @@ done
 cp "$WORK/onnx/clean.onnx" "$PACK/model.onnx"
 RWS="node bin/rws.js"
 for c in "${CONDITIONS[@]}"; do
+  for f in $(families "$c"); do cp "$WORK/onnx/robust-$c@$f.onnx" "$WORK/robust/$c@$f.onnx"; done
+  # Conditions retrained with rws train on model.onnx (settings.sh RETRAINED) get their signatures below.
+  [[ -n "${RETRAINED[$c]:-}" ]] && continue
   log "signature $c"
   # The convs the signature holds: the stem and 4 in stage 1, then 5 per further stage (rws inspect's order).
   s=$(stages "$c"); k=$(( 5 * s )); what="stem + stage 1"; (( s > 1 )) && what="stem + stages 1-$s"
@@ -204,7 +179,6 @@ for c in "${CONDITIONS[@]}"; do
     --quant int4 --method finetune --severity 1-5 --out "$WORK/onnx/$c-int4.rws.safetensors" --description "$desc" >/dev/null
   $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/sig-$c.onnx" --condition "$c" --id "$c" --layers $k \
     --quant f32 --method finetune --severity 1-5 --out "$WORK/onnx/$c-f32.rws.safetensors" >/dev/null
-  for f in $(families "$c"); do cp "$WORK/onnx/robust-$c@$f.onnx" "$WORK/robust/$c@$f.onnx"; done
   for l in $(lineages "$c"); do
     $RWS extract --clean "$PACK/model.onnx" --robust "$WORK/onnx/lofo-$c@$l.onnx" --condition "$c" --id "$c" --layers $k \
       --quant int8 --method finetune --severity 1-5 --out "$WORK/lofo/$c@$l.rws.safetensors" \
@@ -218,6 +192,13 @@ cp "$WORK/onnx/robust-foggy-night@physical.onnx" "$WORK/robust/low-light+fog.onn
 #    every family), and the sample images the README's first command classifies.
 log "pack"
 node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
+# The shipped and left-out signatures of RETRAINED conditions: rws train on the model.onnx just made.
+if (( ${#RETRAINED[@]} )); then
+  log "signatures by rws train: ${!RETRAINED[*]}"
+  RWS_RECIPE_WORK=$WORK/retrain RWS_RECIPE_JOBS=$(( JOBS > 1 ? JOBS : 2 )) native-models/recipe/retrain.sh $( (( SMOKE )) && echo --smoke) --train-only \
+    --pack "$PACK" --sigs "$SIGS" --lofo "$WORK/lofo" "${!RETRAINED[@]}"
+  node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
+fi
 log "auto-mix classifier"
 node dist/main/engine/auto/train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"
 node dist/native-models/recipe/make-samples.js "$FASHION" | tee -a "$WORK/recipe.log"

@@ -14,6 +14,10 @@ def pct(v):
     return '–' if v is None or (isinstance(v, float) and v != v) else f'{v * 100:.1f}'
 
 
+def yes(met):
+    return 'yes' if met else '**no**'
+
+
 def data_seconds(W):
     """Seconds gen-data.ts took per family, from the run's logs (recipe.log, or gen.log of a hand-started run)."""
     out = {}
@@ -35,6 +39,44 @@ def family_rows(ev):
                 yield c['id'], f['family'], f.get('lineage', f['family']), s
 
 
+def gap_targets(w, ev, only=None):
+    """The gap rows (left out, strengths 3 and 5) and clean-while-patched rows of rws eval's conditions (or of `only`)."""
+    by = {}
+    for c, f, lin, s in family_rows(ev):
+        if s.get('gapLofo') is None or s.get('robust') is None or s['robust'] - s['clean'] < 0.02:
+            continue
+        by.setdefault((c, s['severity']), []).append((s['gapLofo'], f))
+    ids = [x['id'] for x in ev['conditions'] if only is None or x['id'] in only]
+    for c in ids:
+        for sev, need in ((3, 0.8), (5, 0.6)):
+            g = by.get((c, sev))
+            if not g:
+                continue
+            worst = min(g)
+            w(f'| gap recovered ≥ {need:.0%} at strength {sev} | {c} | {pct(worst[0])}% ({worst[1]}); mean {pct(statistics.mean(x for x, _ in g))}% | {yes(worst[0] >= need)} |')
+    for c in ev['conditions']:
+        if c['id'] not in ids:
+            continue
+        d = c['cleanWhilePatched'] - ev['clean']
+        w(f'| clean images while patched within 1 pp | {c["id"]} | {d * 100:+.1f} pp ({pct(c["cleanWhilePatched"])} vs {pct(ev["clean"])}) | {yes(d >= -0.01)} |')
+
+
+def auto_targets(w, auto):
+    """Auto's rows of the targets table (auto-eval.json)."""
+    rows = auto['rows']
+    for c in sorted({r['condition'] for r in rows}):
+        rs = [r for r in rows if r['condition'] == c]
+        best = min(rs, key=lambda r: r['auto'] - r['best']['accuracy'])
+        clean = min(rs, key=lambda r: r['auto'] - r['clean'])
+        if c != 'clean':
+            w(f'| Auto within 3 pp of the best mix (hindsight) | {c} | {(best["auto"] - best["best"]["accuracy"]) * 100:+.1f} pp ({best["family"]} s{best["strength"]}) | {yes(best["auto"] - best["best"]["accuracy"] >= -0.03)} |')
+        where = '' if c == 'clean' else f' ({clean["family"]} s{clean["strength"]})'
+        w(f'| Auto never more than 1 pp below no patch | {c} | {(clean["auto"] - clean["clean"]) * 100:+.1f} pp{where} | {yes(clean["auto"] - clean["clean"] >= -0.01)} |')
+    cl = next((r for r in rows if r['condition'] == 'clean'), None)
+    if cl:
+        w(f'| clean images stay ≥ 91% with Auto | clean | {pct(cl["auto"])}% | {yes(cl["auto"] >= 0.91)} |')
+
+
 def targets(w, fig, ev, auto):
     """Issue 11's targets, each with the figure that decides it (leave-one-family-out, rws eval, int8)."""
     w('## Targets (leave-one-family-out, `rws eval`: ONNX, int8 signatures)\n')
@@ -43,36 +85,10 @@ def targets(w, fig, ev, auto):
     w('gains under 2 pp over the clean model at that strength is not counted (the gap is noise there; it is in the table below).\n')
     w('| target | condition | figure (worst family; mean) | met |')
     w('|---|---|---|---|')
-    yes = lambda b: 'yes' if b else '**no**'
     if ev:
-        by = {}
-        for c, f, lin, s in family_rows(ev):
-            if s.get('gapLofo') is None or s.get('robust') is None or s['robust'] - s['clean'] < 0.02:
-                continue
-            by.setdefault((c, s['severity']), []).append((s['gapLofo'], f))
-        for c in [x['id'] for x in ev['conditions']]:
-            for sev, need in ((3, 0.8), (5, 0.6)):
-                g = by.get((c, sev))
-                if not g:
-                    continue
-                worst = min(g)
-                w(f'| gap recovered ≥ {need:.0%} at strength {sev} | {c} | {pct(worst[0])}% ({worst[1]}); mean {pct(statistics.mean(x for x, _ in g))}% | {yes(worst[0] >= need)} |')
-        for c in ev['conditions']:
-            d = c['cleanWhilePatched'] - ev['clean']
-            w(f'| clean images while patched within 1 pp | {c["id"]} | {d * 100:+.1f} pp ({pct(c["cleanWhilePatched"])} vs {pct(ev["clean"])}) | {yes(d >= -0.01)} |')
+        gap_targets(w, ev)
     if auto:
-        rows = auto['rows']
-        for c in sorted({r['condition'] for r in rows}):
-            rs = [r for r in rows if r['condition'] == c]
-            best = min(rs, key=lambda r: r['auto'] - r['best']['accuracy'])
-            clean = min(rs, key=lambda r: r['auto'] - r['clean'])
-            if c != 'clean':
-                w(f'| Auto within 3 pp of the best mix (hindsight) | {c} | {(best["auto"] - best["best"]["accuracy"]) * 100:+.1f} pp ({best["family"]} s{best["strength"]}) | {yes(best["auto"] - best["best"]["accuracy"] >= -0.03)} |')
-            where = '' if c == 'clean' else f' ({clean["family"]} s{clean["strength"]})'
-            w(f'| Auto never more than 1 pp below no patch | {c} | {(clean["auto"] - clean["clean"]) * 100:+.1f} pp{where} | {yes(clean["auto"] - clean["clean"] >= -0.01)} |')
-        cl = next((r for r in rows if r['condition'] == 'clean'), None)
-        if cl:
-            w(f'| clean images stay ≥ 91% with Auto | clean | {pct(cl["auto"])}% | {yes(cl["auto"] >= 0.91)} |')
+        auto_targets(w, auto)
     if fig:
         for c, row in fig['conditions'].items():
             for f, fr in row['families'].items():
@@ -81,6 +97,42 @@ def targets(w, fig, ev, auto):
                     continue
                 beat = r['patched'] > r['bn'] and r['patched'] > r['tent']
                 w(f'| patched beats BN adaptation and TENT at strength 3 (torch) | {c} / {f} | patched {pct(r["patched"])}, BN {pct(r["bn"])}, TENT {pct(r["tent"])} | {yes(beat)} |')
+    w('')
+
+
+def family_row(w, c, f, s):
+    """One row of the every-condition table."""
+    b = s.get('best') or {}
+    w(f'| {c} | {f} | {s["severity"]} | {pct(s["clean"])} | {pct(s.get("robust"))} | {pct(s["patched"])} | {pct(s.get("gapRecovered"))} | '
+      f'{pct(s.get("lofo"))} | {pct(s.get("gapLofo"))} | {pct(s.get("auto"))} | {b.get("id", "–")} {pct(b.get("accuracy"))} |')
+
+
+def quant_rows(w, c):
+    for q in c['quant']:
+        w(f'| {c["id"]} | {pct(c["cleanWhilePatched"])} | {q["quant"]} | {q["bytes"]} | {q["smallerThanModel"]:.1f}× | {pct(q["corrupted"])} |')
+
+
+def composition_row(w, m):
+    w(f'| {m["name"]} | {json.dumps(m["mix"])} | {" then ".join(m["corruptions"])} | {pct(m["clean"])} | ' + ', '.join(f'{k} {pct(v)}' for k, v in m['singles'].items()) +
+      f' | {pct(m["mixed"])} | ' + (', '.join(f'{k} {pct(v)}' for k, v in m['dedicated'].items()) or '–') + f' | {pct(m.get("pairModel"))} | {pct(m.get("shareOfPair"))} |')
+
+
+def auto_section(w, auto):
+    """The Auto section: every family and strength, against the best mix with hindsight (auto-eval.json)."""
+    w('## Auto (`rws eval --mix auto`)\n')
+    w(f'Candidates: {", ".join(auto["candidates"])}. Auto chooses by the model\'s own outputs and was trained on nothing:'
+      ' every family below is one it never saw.\n')
+    w('| condition | family | strength | clean model | best mix (hindsight) | Auto | Auto − best | Auto − clean | ran under |')
+    w('|---|---|---|---|---|---|---|---|---|')
+    for r in auto['rows']:
+        picks = ', '.join(f'{k} {pct(v)}%' for k, v in sorted(r['picks'].items(), key=lambda x: -x[1])[:2])
+        w(f'| {r["condition"]} | {r["family"] or "–"} | {r["strength"] or "–"} | {pct(r["clean"])} | {r["best"]["id"]} {pct(r["best"]["accuracy"])} | {pct(r["auto"])} | '
+          f'{(r["auto"] - r["best"]["accuracy"]) * 100:+.1f} | {(r["auto"] - r["clean"]) * 100:+.1f} | {picks} |')
+    s = auto.get('stream')
+    if s:
+        w(f'\nStream of {s["frames"]} frames whose weather changes every {s["segment"]} ({s["changes"]} changes): clean {pct(s["clean"])}%, best mix per'
+          f' segment with hindsight {pct(s["best"])}%, Auto {pct(s["auto"])}%; {s["switches"]} switches ({s["extraSwitches"]} beyond one per segment);'
+          f' frames to settle median {s["settleMedian"]}, max {s["settleMax"]}; {s["inferencesPerFrame"]:.3f} inferences per frame.')
     w('')
 
 
@@ -150,41 +202,23 @@ def main():
         w('| condition | family | strength | clean | robust | in family | gap | left out | gap | Auto | best mix (hindsight) |')
         w('|---|---|---|---|---|---|---|---|---|---|---|')
         for c, f, lin, s in family_rows(ev):
-            b = s.get('best') or {}
-            w(f'| {c} | {f} | {s["severity"]} | {pct(s["clean"])} | {pct(s.get("robust"))} | {pct(s["patched"])} | {pct(s.get("gapRecovered"))} | '
-              f'{pct(s.get("lofo"))} | {pct(s.get("gapLofo"))} | {pct(s.get("auto"))} | {b.get("id", "–")} {pct(b.get("accuracy"))} |')
+            family_row(w, c, f, s)
         w('')
         w(f'Clean {pct(ev["clean"])}%; after patch and unpatch {pct(ev["unpatch"]["cleanAfterUnpatch"])}%, logits bit-identical: '
           f'**{"yes" if ev["unpatch"]["bitIdentical"] else "NO"}** ({ev["unpatch"]["comparedLogits"]} values). Model file {ev["model"]["bytes"]} bytes.\n')
         w('| condition | clean images while patched | storage | bytes | smaller than model | accuracy (default family, s3) |')
         w('|---|---|---|---|---|---|')
         for c in ev['conditions']:
-            for q in c['quant']:
-                w(f'| {c["id"]} | {pct(c["cleanWhilePatched"])} | {q["quant"]} | {q["bytes"]} | {q["smallerThanModel"]:.1f}× | {pct(q["corrupted"])} |')
+            quant_rows(w, c)
         w('')
         if ev['composition']:
             w('| mix | α | data | clean | singles | mix | dedicated | pair model | share of pair gain |')
             w('|---|---|---|---|---|---|---|---|---|')
             for m in ev['composition']:
-                w(f'| {m["name"]} | {json.dumps(m["mix"])} | {" then ".join(m["corruptions"])} | {pct(m["clean"])} | ' + ', '.join(f'{k} {pct(v)}' for k, v in m['singles'].items()) +
-                  f' | {pct(m["mixed"])} | ' + (', '.join(f'{k} {pct(v)}' for k, v in m['dedicated'].items()) or '–') + f' | {pct(m.get("pairModel"))} | {pct(m.get("shareOfPair"))} |')
+                composition_row(w, m)
             w('')
     if auto:
-        w('## Auto (`rws eval --mix auto`)\n')
-        w(f'Candidates: {", ".join(auto["candidates"])}. Auto chooses by the model\'s own outputs and was trained on nothing:'
-          ' every family below is one it never saw.\n')
-        w('| condition | family | strength | clean model | best mix (hindsight) | Auto | Auto − best | Auto − clean | ran under |')
-        w('|---|---|---|---|---|---|---|---|---|')
-        for r in auto['rows']:
-            picks = ', '.join(f'{k} {pct(v)}%' for k, v in sorted(r['picks'].items(), key=lambda x: -x[1])[:2])
-            w(f'| {r["condition"]} | {r["family"] or "–"} | {r["strength"] or "–"} | {pct(r["clean"])} | {r["best"]["id"]} {pct(r["best"]["accuracy"])} | {pct(r["auto"])} | '
-              f'{(r["auto"] - r["best"]["accuracy"]) * 100:+.1f} | {(r["auto"] - r["clean"]) * 100:+.1f} | {picks} |')
-        s = auto.get('stream')
-        if s:
-            w(f'\nStream of {s["frames"]} frames whose weather changes every {s["segment"]} ({s["changes"]} changes): clean {pct(s["clean"])}%, best mix per'
-              f' segment with hindsight {pct(s["best"])}%, Auto {pct(s["auto"])}%; {s["switches"]} switches ({s["extraSwitches"]} beyond one per segment);'
-              f' frames to settle median {s["settleMedian"]}, max {s["settleMax"]}; {s["inferencesPerFrame"]:.3f} inferences per frame.')
-        w('')
+        auto_section(w, auto)
     if fig:
         w('## Per condition, family and strength (torch, folded space, f32; peers on the unfolded model)\n')
         w('BN: prediction-time BatchNorm (each test batch normalised by its own statistics). TENT: entropy minimisation of the BN')

@@ -88,4 +88,17 @@ describe('rws corrupt', () => {
     expect(r.stdout).toMatch(/source: Koschmieder/);
     expect(r.stdout.match(/^  physical:/gm)).toHaveLength(6);
   });
+
+  it('--families --json gives each family its lineage, for scripts', async () => {
+    const r = await rws('corrupt', '--families', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const all = JSON.parse(r.stdout) as Record<string, { id: string; lineage: string; params: Record<string, Record<string, unknown>>; sources: string[] }[]>;
+    expect(Object.keys(all)).toContain('night-rain');
+    const fog = all.fog!;
+    expect(fog.map((f) => f.id)).toEqual(['rws-v1', 'physical', 'imagenet-c', 'display-haze']);
+    // The thin first fog is ImageNet-C's algorithm: one lineage, left out together.
+    expect(fog.find((f) => f.id === 'rws-v1')!.lineage).toBe('imagenet-c');
+    expect(fog.find((f) => f.id === 'physical')!.params['5']!.farTransmission).toBe(0.1);
+    expect(fog.find((f) => f.id === 'physical')!.sources.join(' ')).toMatch(/Koschmieder/);
+  });
 });

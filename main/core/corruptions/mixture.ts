@@ -8,7 +8,7 @@ import { createRandom, type Random } from '../random.js';
 import { familiesOf, type Family } from './families.js';
 import type { Image } from './image.js';
 import { corrupt } from './index.js';
-import { applyNuisance, drawNuisance } from './nuisance.js';
+import { applyNuisance, drawNuisance, type NuisanceLevel } from './nuisance.js';
 
 /** Which families and strengths a draw may take. */
 export interface MixtureOptions {
@@ -28,6 +28,8 @@ export interface ConditionDraw {
   seed: number;
   /** Seed of camera nuisances applied after the condition (nuisance.ts); none when absent. */
   nuisance?: number;
+  /** Their reach (default standard). */
+  nuisanceLevel?: NuisanceLevel;
 }
 
 /** The families a mixture of `condition` draws from, `exclude` left out; refuses an empty mixture. */
@@ -54,5 +56,5 @@ export function applyDraw(img: Image, draw: ConditionDraw): Image {
   const out = corrupt(img, `${draw.condition}/${draw.family}`, draw.strength, draw.seed);
   if (draw.nuisance === undefined) return out;
   const rng = createRandom(draw.nuisance);
-  return applyNuisance(out, drawNuisance(rng), rng);
+  return applyNuisance(out, drawNuisance(rng, draw.nuisanceLevel), rng);
 }

@@ -144,7 +144,10 @@ export function stepImages(
     if (rng.next() < s.cleanShare) return undefined;
     const draw = drawCondition(s.condition, rng, { exclude: s.exclude, strength: s.strength });
     // Drawn only with --nuisances, so that the draws without it stay what they were.
-    if (s.nuisances && rng.next() < NUISANCE_SHARE) draw.nuisance = Math.floor(rng.next() * 2 ** 32);
+    if (s.nuisances && rng.next() < NUISANCE_SHARE) {
+      draw.nuisance = Math.floor(rng.next() * 2 ** 32);
+      if (s.nuisances !== 'standard') draw.nuisanceLevel = s.nuisances;
+    }
     return draw;
   });
   return { idx, draws };
@@ -227,7 +230,7 @@ export async function trainSignature(ctx: TrainContext, s: TrainSettings): Promi
     holdout: held.length,
     exclude: s.exclude,
     strength: s.strength,
-    ...(s.nuisances ? { nuisances: true } : {}),
+    ...(s.nuisances ? { nuisances: s.nuisances } : {}),
     ...(s.labels === 'model' ? { targetTemperature: TARGET_TEMPERATURE } : {}),
   };
   const saved = await ctx.checkpoint.start(identity, ctx.resume);

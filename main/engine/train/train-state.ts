@@ -6,6 +6,7 @@
 // state.json naming them, then the old weights removed; a kill at any point leaves a usable state.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { NuisanceLevel } from '../../core/corruptions/nuisance.js';
 import { RwsError } from '../../core/errors.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import type { TorchGraph } from './torch-graph.js';
@@ -33,8 +34,8 @@ export interface TrainSteps {
   /** Lineages or family ids left out of training (leave-one-family-out). */
   exclude: string[];
   strength: [number, number];
-  /** Camera nuisances on a share of the corrupted images (`--nuisances`); absent when off. */
-  nuisances?: boolean;
+  /** Camera nuisances on a share of the corrupted images, and their reach (`--nuisances [level]`); absent when off. */
+  nuisances?: NuisanceLevel;
 }
 
 /** What decides the training's steps: resuming with any of it changed is refused, naming the field. */

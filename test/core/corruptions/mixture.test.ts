@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { familiesOf, type Image } from '../../../main/core/corruptions/index.js';
 import { applyDraw, drawCondition, mixtureFamilies } from '../../../main/core/corruptions/mixture.js';
+import { drawNuisance } from '../../../main/core/corruptions/nuisance.js';
 import { isRwsError } from '../../../main/core/errors.js';
 import { createRandom } from '../../../main/core/random.js';
 
@@ -16,6 +17,26 @@ describe('camera nuisances after a condition', () => {
     const changed = [11, 12, 13, 14, 15].some((n) => applyDraw(img, { ...d, nuisance: n }).data.some((v, i) => Math.abs(v - bare.data[i]!) > 1e-3));
     expect(changed).toBe(true);
     for (const n of [11, 12, 13, 14, 15]) for (const v of applyDraw(img, { ...d, nuisance: n }).data) expect(v >= 0 && v <= 1).toBe(true);
+  });
+
+  it('reach: standard keeps a faint veil and a little blur; wide goes to a veil of 0.45 and blur of 1.5 px, from the same draws otherwise', () => {
+    const draws = (level: 'standard' | 'wide') => Array.from({ length: 3000 }, (_, i) => drawNuisance(createRandom(i), level));
+    const std = draws('standard');
+    const wide = draws('wide');
+    const veils = (ns: typeof std) => ns.map((n) => n.veil).filter((v) => v < 1);
+    const blurs = (ns: typeof std) => ns.map((n) => n.blur).filter((b) => b > 0);
+    expect(Math.min(...veils(std))).toBeGreaterThanOrEqual(0.75);
+    expect(Math.max(...blurs(std))).toBeLessThanOrEqual(1.2);
+    expect(Math.min(...veils(wide))).toBeLessThan(0.5);
+    expect(Math.min(...veils(wide))).toBeGreaterThanOrEqual(0.45);
+    expect(Math.max(...blurs(wide))).toBeGreaterThan(1.4);
+    expect(Math.max(...blurs(wide))).toBeLessThanOrEqual(1.5);
+    // Which nuisances are present, the gain, tone curve and noise do not depend on the reach.
+    expect(wide.map((n) => [n.gain, n.gamma, n.noise, n.blur > 0, n.veil < 1])).toEqual(std.map((n) => [n.gain, n.gamma, n.noise, n.blur > 0, n.veil < 1]));
+    // A draw marked wide is applied with the wide reach.
+    const d = drawCondition('fog', createRandom(5), { strength: [3, 3] });
+    const n = [...Array(40).keys()].find((k) => drawNuisance(createRandom(k), 'standard').veil < 1)!;
+    expect(Array.from(applyDraw(img, { ...d, nuisance: n, nuisanceLevel: 'wide' }).data)).not.toEqual(Array.from(applyDraw(img, { ...d, nuisance: n }).data));
   });
 });
 

@@ -284,7 +284,7 @@ describe('stepImages --nuisances: camera nuisances on half of the corrupted imag
     const train = Array.from({ length: 4000 }, (_, i) => i);
     const s = { ...SETTINGS, batch: 4000 };
     const plain = stepImages(train, s, 0);
-    const withN = stepImages(train, { ...s, nuisances: true }, 0);
+    const withN = stepImages(train, { ...s, nuisances: 'standard' as const }, 0);
     expect(withN.idx).toEqual(plain.idx);
     expect(plain.draws.some((d) => d?.nuisance !== undefined)).toBe(false);
     const corrupted = withN.draws.filter((d) => d !== undefined);
@@ -293,6 +293,19 @@ describe('stepImages --nuisances: camera nuisances on half of the corrupted imag
     expect(share).toBeLessThan(0.55);
     // Clean or corrupted, family, strength and seed are what they are without nuisances.
     expect(withN.draws.map((d) => d && { ...d, nuisance: undefined })).toEqual(plain.draws.map((d) => d && { ...d, nuisance: undefined }));
-    expect(stepImages(train, { ...s, nuisances: true }, 0).draws).toEqual(withN.draws);
+    expect(stepImages(train, { ...s, nuisances: 'standard' as const }, 0).draws).toEqual(withN.draws);
+    // The standard reach is the draws' default, so it is not written into them.
+    expect(corrupted.some((d) => d!.nuisanceLevel !== undefined)).toBe(false);
+  });
+
+  it('--nuisances wide: the same draws, each nuisance marked wide', () => {
+    const train = Array.from({ length: 1000 }, (_, i) => i);
+    const s = { ...SETTINGS, batch: 1000 };
+    const std = stepImages(train, { ...s, nuisances: 'standard' as const }, 0);
+    const wide = stepImages(train, { ...s, nuisances: 'wide' as const }, 0);
+    const marked = wide.draws.filter((d) => d?.nuisance !== undefined);
+    expect(marked.length).toBeGreaterThan(100);
+    expect(marked.every((d) => d!.nuisanceLevel === 'wide')).toBe(true);
+    expect(wide.draws.map((d) => d && { ...d, nuisanceLevel: undefined })).toEqual(std.draws.map((d) => d && { ...d, nuisanceLevel: undefined }));
   });
 });
