@@ -58,15 +58,23 @@ def replace_rows(lines, idx, keep, new_rows):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--log', required=True)
-    ap.add_argument('--eval', required=True, help="rws eval --json of the retrained conditions (--families all --lofo)")
+    ap.add_argument('--eval', required=True, action='append', help="rws eval --json of retrained conditions (--families all --lofo); repeatable")
     ap.add_argument('--auto', help='rws eval --mix auto --json over every condition (the candidates changed)')
     ap.add_argument('--note', required=True, help='what was retrained and how (one line of markdown)')
     ap.add_argument('--smoke', action='store_true', help="retrain.sh --smoke: other images than the log's, so the clean figures are not checked")
     a = ap.parse_args()
-    ev = json.load(open(a.eval))
+    evs = [json.load(open(f)) for f in a.eval]
+    ev = evs[0]
+    for e in evs[1:]:
+        if e['clean'] != ev['clean'] or e['data'] != ev['data']:
+            sys.exit(f'{a.eval[0]} and another --eval file measured different images: clean {ev["clean"]} vs {e["clean"]}')
+        ev['conditions'] += e['conditions']
+        ev['composition'] += [m for m in e['composition'] if m['name'] not in {x['name'] for x in ev['composition']}]
     auto = json.load(open(a.auto)) if a.auto else None
     lines = open(a.log).read().split('\n')
     retrained = [c['id'] for c in ev['conditions']]
+    if len(set(retrained)) != len(retrained):
+        sys.exit(f'--eval: a condition is measured twice ({", ".join(retrained)})')
 
     # The robust figures LOG.md holds, and a check that the clean figures are the same cells.
     s0, s1 = section(lines, '## Every condition, family and strength')
