@@ -104,16 +104,18 @@ def main():
         fn(buf.append, *args)
         return [l for l in buf if l.startswith('|')]
 
-    # Every-condition table.
-    fam = []
-    for c, f, lin, s in wl.family_rows(ev):
-        wl.family_row(fam.append, c, f, s)
-    replace_rows(lines, rows, lambda c: c[0] not in retrained, fam)
-
-    # Storage table (int8 only: the int4 copies of retrained signatures are not shipped).
-    s0, s1 = section(lines, '## Every condition, family and strength')
-    _, qrows = table_rows(lines, s0, s1, '| condition | clean images while patched | storage |')
-    replace_rows(lines, qrows, lambda c: c[0] not in retrained, [r for c in ev['conditions'] for r in out(wl.quant_rows, c)])
+    # Every-condition table, then the storage table (int8 only: the int4 copies of retrained signatures are
+    # not shipped); each condition's new rows where its old ones were.
+    for cond in ev['conditions']:
+        fam = []
+        for c, f, lin, s in wl.family_rows({'conditions': [cond]}):
+            wl.family_row(fam.append, c, f, s)
+        s0, s1 = section(lines, '## Every condition, family and strength')
+        _, rows = table_rows(lines, s0, s1, '| condition | family | strength |')
+        replace_rows(lines, rows, lambda c: c[0] != cond['id'], fam)
+        s0, s1 = section(lines, '## Every condition, family and strength')
+        _, qrows = table_rows(lines, s0, s1, '| condition | clean images while patched | storage |')
+        replace_rows(lines, qrows, lambda c: c[0] != cond['id'], out(wl.quant_rows, cond))
 
     # Mix table: mixes with a retrained part, the pair model's figure kept from the log.
     s0, s1 = section(lines, '## Every condition, family and strength')
@@ -136,11 +138,13 @@ def main():
     # Targets: the retrained conditions' gap and clean rows; every Auto row.
     t0, t1 = section(lines, '## Targets')
     _, trows = table_rows(lines, t0, t1, '| target | condition |')
+    # Each condition's new rows where its old ones were, so that the table keeps the full run's order.
     for kind in ('gap recovered', 'clean images while patched'):
-        t0, t1 = section(lines, '## Targets')
-        _, trows = table_rows(lines, t0, t1, '| target | condition |')
-        rows = [r for r in out(wl.gap_targets, ev, retrained) if r.startswith(f'| {kind}')]
-        replace_rows(lines, trows, lambda c: not (c[0].startswith(kind) and c[1] in retrained), rows)
+        for cid in retrained:
+            t0, t1 = section(lines, '## Targets')
+            _, trows = table_rows(lines, t0, t1, '| target | condition |')
+            rows = [r for r in out(wl.gap_targets, ev, [cid]) if r.startswith(f'| {kind}')]
+            replace_rows(lines, trows, lambda c: not (c[0].startswith(kind) and c[1] == cid), rows)
     if auto:
         t0, t1 = section(lines, '## Targets')
         _, trows = table_rows(lines, t0, t1, '| target | condition |')
