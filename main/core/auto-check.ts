@@ -159,6 +159,8 @@ export interface Verdict<T> {
   clear: boolean;
   /** The best of the other candidates (the clean model included), by score. */
   second?: CandidateCheck<T>;
+  /** `second` is a patch that itself beats the clean model by the margin, as any patch Auto takes must. */
+  secondAhead: boolean;
 }
 
 /**
@@ -177,5 +179,7 @@ export function verdict<T>(checks: readonly CandidateCheck<T>[], cleanId: string
   const clear = !choice.abstained && choice.lead >= 2 * m;
   let second: CandidateCheck<T> | undefined;
   for (const c of checks) if (c.id !== choice.id && (!second || c.check.score > second.check.score)) second = c;
-  return { choice, settled: clear || n >= maxImages, clear, ...(second ? { second } : {}) };
+  const clean = checks.find((c) => c.id === cleanId)!;
+  const secondAhead = second !== undefined && second !== clean && second.check.score - clean.check.score >= m;
+  return { choice, settled: clear || n >= maxImages, clear, ...(second ? { second } : {}), secondAhead };
 }

@@ -94,5 +94,9 @@ describe('verdict (sequential sample-then-commit)', () => {
     expect(verdict([mk('clean', 1, 32), mk('fog', 1.3, 32), mk('haze', 1.28, 32)], 'clean', 0.05, 256)).toMatchObject({ settled: false, choice: { id: 'fog' } });
     // A patch that scores below the clean model is never taken, however many images.
     expect(verdict([mk('clean', 1, 256), mk('fog', 0.99, 256)], 'clean', 0.05, 256).choice.id).toBe('clean');
+    // The runner-up: a patch that beats the clean model by the margin too, or not (or the clean model itself).
+    expect(verdict([mk('clean', 1, 32), mk('fog', 1.3, 32), mk('haze', 1.28, 32)], 'clean', 0.05, 256)).toMatchObject({ second: { id: 'haze' }, secondAhead: true });
+    expect(verdict([mk('clean', 1, 32), mk('fog', 1.3, 32), mk('haze', 1.04, 32)], 'clean', 0.05, 256)).toMatchObject({ second: { id: 'haze' }, secondAhead: false });
+    expect(verdict([mk('clean', 1, 32), mk('fog', 1.3, 32), mk('haze', 0.9, 32)], 'clean', 0.05, 256)).toMatchObject({ second: { id: 'clean' }, secondAhead: false });
   });
 });

@@ -12,7 +12,7 @@
 // runs under both and takes the mean of their probabilities. Where they agree on nearly every image,
 // which one is used hardly matters (their accuracies differ by at most the share they disagree on),
 // and the chunk keeps the one that scored best, at the cost of one run.
-import { disagreement, marginAt, OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
+import { disagreement, OutputTally, verdict, type CandidateCheck, type OutputCheck } from '../../core/auto-check.js';
 import { mixKey } from '../../core/mix.js';
 import type { ConditionMix } from '../../core/signature.js';
 import { blendOutputs, choiceName, type AutoCandidate, type AutoChoice, type AutoRun, type MixRunner } from './choice.js';
@@ -239,14 +239,12 @@ export class SampleCommit {
   private judge(tallies: readonly OutputTally[]): Judged {
     const checks: CandidateCheck<ConditionMix>[] = this.all.map((c, j) => ({ id: c.id, value: c.mix, check: tallies[j]!.check() }));
     const images = tallies[0]!.images;
-    const { choice: pick, settled, clear, second } = verdict(checks, 'clean', this.opts.margin, this.opts.maxSample);
+    const { choice: pick, settled, clear, second, secondAhead } = verdict(checks, 'clean', this.opts.margin, this.opts.maxSample);
     const choice = { mix: { ...pick.value }, id: pick.id, severity: 0, confidence: certainty(pick.lead, images), switched: false, evidence: { gain: pick.gain, images, abstained: pick.abstained } };
     // A close call between two patches, each ahead of the clean model by the margin, that disagree on
     // enough images: hedge between them if committed now.
     let hedge: Judged['hedge'];
-    const cleanScore = checks[0]!.check.score;
-    const ahead = (c: CandidateCheck<ConditionMix>) => c.check.score - cleanScore >= marginAt(this.opts.margin, images);
-    if (!clear && !pick.abstained && pick.id !== 'clean' && second && second.id !== 'clean' && ahead(second)) {
+    if (!clear && !pick.abstained && pick.id !== 'clean' && second && secondAhead) {
       const at = (id: string) => tallies[this.all.findIndex((c) => c.id === id)]!;
       if (disagreement(at(pick.id), at(second.id)) > HEDGE_DISAGREEMENT) hedge = { id: second.id, mix: { ...second.value } };
     }
