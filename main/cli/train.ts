@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { described } from './commands.js';
 import cliProgress from 'cli-progress';
 import { mkdir } from 'node:fs/promises';
@@ -70,7 +70,7 @@ interface TrainCliOptions {
   holdout: number;
   excludeFamily?: string[];
   strength?: [number, number];
-  nuisances?: NuisanceLevel | true;
+  nuisances?: NuisanceLevel;
   quant: Quantization;
   threads?: number;
   resume?: boolean;
@@ -166,7 +166,7 @@ export function register(program: Command): void {
     .option('--holdout <n|share>', 'images held back to measure the signature on: a count, or a share (at most 1000 images)', parseHoldout, 0.1)
     .option('--exclude-family <lineages>', 'leave these generator families (lineages) out of training and measure on them: leave-one-family-out (rws corrupt --families lists them); the signature is written but not added to the pack', list)
     .option('--strength <range>', 'strengths to train on, 1 (light) to 5 (heavy) (default: 1-5)', parseStrength)
-    .option('--nuisances [reach]', `camera nuisances on half of the corrupted images (a little blur, exposure gain, a tone curve, a veil, sensor noise), so that the signature learns the condition rather than its generators; reach: standard (a faint veil, the default) or wide (a veil down to transmission 0.45 and blur to 1.5 px, as heavy rain brings); the default pack's signatures of low light, rain, snow, noise, motion blur and night rain train with standard`, oneOf(NUISANCE_LEVELS))
+    .addOption(new Option('--nuisances [reach]', `camera nuisances on half of the corrupted images (a little blur, exposure gain, a tone curve, a veil, sensor noise), so that the signature learns the condition rather than its generators; reach: standard (a faint veil; a bare --nuisances) or wide (a veil down to transmission 0.45 and blur to 1.5 px, as heavy rain brings); the default pack's signatures of low light, rain, snow, noise, motion blur and night rain train with standard`).argParser(oneOf(NUISANCE_LEVELS)).preset('standard'))
     .option('--quant <q>', 'signature storage: int8, int4, f16 or f32', oneOf(['int8', 'int4', 'f16', 'f32'] as const), 'int8')
     .option('--threads <n>', 'torch threads (default: all cores)', positiveInt)
     .option('--resume', 'continue a training that was stopped (Ctrl-C) or killed, from its saved state')
@@ -255,7 +255,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
           holdout,
           exclude: o.excludeFamily,
           strength: o.strength,
-          ...(o.nuisances ? { nuisances: o.nuisances === true ? 'standard' : o.nuisances } : {}),
+          ...(o.nuisances ? { nuisances: o.nuisances } : {}),
           quant: o.quant,
           saveEvery: o.saveEvery,
           threads: o.threads,

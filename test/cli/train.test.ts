@@ -118,7 +118,7 @@ describe.skipIf(!hasTorch)('rws train: killed, then --resume', () => {
   it('continues from the saved step instead of starting again', async () => {
     await ensureBuilt();
     const pack = await newPack('resume-pack');
-    const args = [path.join(root, 'bin', 'rws.js'), 'train', '--pack', pack, '--data', labelled, '--condition', 'fog', '--epochs', '4', '--batch', '4', '--save-every', '0', '--threads', '1'];
+    const args = [path.join(root, 'bin', 'rws.js'), 'train', '--pack', pack, '--data', labelled, '--condition', 'fog', '--epochs', '4', '--batch', '4', '--save-every', '0', '--threads', '1', '--nuisances'];
     const state = path.join(pack, 'signatures', 'fog.train', 'state.json');
     const child = spawn(process.execPath, args, { stdio: 'ignore' });
     const step = () => (existsSync(state) ? (JSON.parse(readFileSync(state, 'utf8')) as { step: number }).step : 0);
@@ -129,6 +129,11 @@ describe.skipIf(!hasTorch)('rws train: killed, then --resume', () => {
     const killedAt = step();
     expect(killedAt).toBeGreaterThanOrEqual(3);
     expect(killedAt).toBeLessThan(28);
+    // A bare --nuisances is the standard reach, and a resume with another reach is refused, naming the flag.
+    expect((JSON.parse(readFileSync(state, 'utf8')) as { identity: { nuisances?: string } }).identity.nuisances).toBe('standard');
+    const otherReach = await rws(...args.slice(1, -1), '--nuisances', 'wide', '--resume');
+    expect(otherReach.code).toBe(2);
+    expect(otherReach.stderr).toMatch(/field "identity\.nuisances": this training was started with another --nuisances \(it was "standard", now "wide"\)/);
     // Without --resume the saved state is refused; with it the training goes on from there.
     const refused = await rws(...args.slice(1));
     expect(refused.code).toBe(2);
