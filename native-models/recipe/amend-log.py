@@ -60,6 +60,7 @@ def main():
     ap.add_argument('--log', required=True)
     ap.add_argument('--eval', required=True, action='append', help="rws eval --json of retrained conditions (--families all --lofo); repeatable")
     ap.add_argument('--auto', help='rws eval --mix auto --json over every condition (the candidates changed)')
+    ap.add_argument('--remix', help="remix.js's output: the pair mixes with a retrained part, measured again")
     ap.add_argument('--note', required=True, help='what was retrained and how (one line of markdown)')
     ap.add_argument('--smoke', action='store_true', help="retrain.sh --smoke: other images than the log's, so the clean figures are not checked")
     a = ap.parse_args()
@@ -155,9 +156,21 @@ def main():
         wl.auto_section(buf.append, auto)
         lines[a0:a1] = '\n'.join(buf).split('\n')
 
-    # The note, after the header's bullets (replacing an earlier retrain note).
-    lines = [l for l in lines if not l.startswith('- Retrained after the run')]
-    at = next(i for i, l in enumerate(lines) if l.startswith('- `rws eval` (onnxruntime'))
+    # remix.js's tables, in their own section after the torch composition tables (replacing an earlier one).
+    if a.remix and any(l.startswith('|') for l in open(a.remix)):
+        title = '### Composition measured again with retrained parts (rws, strength 3)'
+        if any(l.startswith(title) for l in lines):
+            r0, r1 = section(lines, title)
+            del lines[r0:r1]
+        at = max(i for i, l in enumerate(lines) if l.startswith('### Composition:'))
+        at = next((i for i in range(at + 1, len(lines)) if lines[i].startswith('#')), len(lines))
+        body = [l for l in open(a.remix).read().strip('\n').split('\n')]
+        lines[at:at] = [title, '', 'The pair mixes whose parts `retrain.sh` retrained, on the grid above (and α 0.25), through onnxruntime with the signatures that ship, on the test set\'s last images (not those the tables above report on); an α pair that costs more than 1 pp on clean images is not chosen (`remix.ts`).', '', *body, '']
+    # The note, after the header's bullets and earlier retrain notes; an earlier note of no other
+    # conditions than these (the same retraining, run again) is replaced.
+    named = lambda l: set(re.findall(r'([a-z-]+) \(\d+ convs', l))
+    lines = [l for l in lines if not (l.startswith('- Retrained after the run') and named(l) <= set(retrained))]
+    at = max(i for i, l in enumerate(lines) if l.startswith('- `rws eval` (onnxruntime') or l.startswith('- Retrained after the run'))
     lines.insert(at + 1, '- Retrained after the run ' + a.note)
     open(a.log, 'w').write('\n'.join(lines))
     print(f'amended {a.log}: {", ".join(retrained)}')

@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-SMOKE=0; TRAIN_ONLY=0; PACK=$ROOT/native-models/fashion-mnist; SIGS=$ROOT/signatures/fashion-mnist; LOFO=
+SMOKE=0; TRAIN_ONLY=0; LABELS=(); PACK=$ROOT/native-models/fashion-mnist; SIGS=$ROOT/signatures/fashion-mnist; LOFO=
 while [[ "${1:-}" == --* ]]; do
   case $1 in
     --smoke) SMOKE=1 ;;
@@ -28,6 +28,9 @@ while [[ "${1:-}" == --* ]]; do
     --pack) PACK=$2; shift ;;
     --sigs) SIGS=$2; shift ;;
     --lofo) LOFO=$2; shift ;;
+    # Targets from the clean model's own predictions instead of the labels (issue 12's comparison:
+    # with --train-only, into other --sigs and --lofo folders).
+    --labels) LABELS=(--labels "$2"); shift ;;
     *) echo "retrain.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -63,7 +66,7 @@ train() { # condition lineage-left-out|"" out-file
   local dir; dir=$(mktemp -d "$WORK/run.XXXXXX")
   # shellcheck disable=SC2046
   local cmd=($RWS train --pack "$PACK" --data "$FASHION" --condition "$c" --id "$c" --layers $(sig_layers "$c") --clean-share $(clean_share "$c")
-    $(listed "$c" "${NUISANCE[@]}" && echo --nuisances "$(nuisance_reach "$c")") ${l:+--exclude-family "$l"} --no-add --threads 1 --out "$dir" "${LIMIT[@]}")
+    $(listed "$c" "${NUISANCE[@]}" && echo --nuisances "$(nuisance_reach "$c")") ${l:+--exclude-family "$l"} --no-add --threads 1 --out "$dir" "${LABELS[@]}" "${LIMIT[@]}")
   log "train $c${l:+ without $l}"
   ( "${cmd[@]}" > "$WORK/logs/$c${l:+@$l}.log" 2>&1 && mv "$dir/$c.rws.safetensors" "$out" && rm -rf "$dir" ) &
   while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done
@@ -97,6 +100,9 @@ if changed:  # a run resumed after this step does not bump it twice
     open(file, 'w').write(json.dumps(p, indent=2) + '\n')
 print(f'{file}: version {p["version"]}')
 PY
+# The pair mixes with a retrained part (rain + low light for rain), measured again with the new signatures.
+node dist/native-models/recipe/remix.js --pack "$PACK" --signatures "$SIGS" --data "$FASHION" --retrained "$(IFS=,; echo "$*")" \
+  $( (( SMOKE )) && echo --images 200) | tee "$WORK/remix.md"
 
 # Measured as the recipe measures (step 9): each retrained condition on its own (a rws eval each, JOBS at
 # once, one thread each), and Auto over every condition (its candidates changed), started first: the longest.
@@ -118,6 +124,6 @@ LOG=native-models/recipe/LOG.md
 (( SMOKE )) && { cp "$LOG" "$WORK/LOG.md"; LOG=$WORK/LOG.md; }
 how=()
 for c in "$@"; do how+=("$c ($(sig_layers "$c") convs, $(awk -v s="$(clean_share "$c")" 'BEGIN { printf "%d", s * 100 }')% clean$(listed "$c" "${NUISANCE[@]}" && echo ", $(nuisance_reach "$c") nuisances"))"); done
-"$PY" native-models/recipe/amend-log.py $( (( SMOKE )) && echo --smoke) --log "$LOG" "${evals[@]}" --auto "$WORK/auto-eval.json" \
-  --note "with \`retrain.sh\` ($(date -u +%Y-%m-%d), $(( ($(date +%s) - START) / 60 )) min): $(IFS=';'; echo "${how[*]}" | sed 's/;/; /g'). Each trained by \`rws train\` on the shipped model.onnx (Fashion-MNIST's 60,000 training images less 1,000 held back, every family and strengths 1–5 drawn per image, \`rws train\`'s default passes: 3 for the conditions at night and low light, else 2); left-out signatures likewise, one per lineage. Their rows below and Auto's are new; the robust figures and every torch table (per condition, peers' \"patched\", quantisation, extraction, composition, transfer, training stages) are still the full run's and describe its torch signatures for these conditions."
+"$PY" native-models/recipe/amend-log.py $( (( SMOKE )) && echo --smoke) --log "$LOG" "${evals[@]}" --auto "$WORK/auto-eval.json" --remix "$WORK/remix.md" \
+  --note "with \`retrain.sh\` ($(date -u +%Y-%m-%d); $(( ($(date +%s) - START) / 60 )) min in the sitting that finished it): $(IFS=';'; echo "${how[*]}" | sed 's/;/; /g'). Each trained by \`rws train\` on the shipped model.onnx (Fashion-MNIST's 60,000 training images less 1,000 held back, every family and strengths 1–5 drawn per image, \`rws train\`'s default passes: 3 for the conditions at night and low light, else 2); left-out signatures likewise, one per lineage. Their rows below are new, and so is Auto's section (measured again after each retraining); the robust figures and every torch table (per condition, peers' \"patched\", quantisation, extraction, composition, transfer, training stages) are still the full run's and describe its torch signatures for these conditions."
 log "done"

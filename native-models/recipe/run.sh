@@ -198,6 +198,9 @@ if (( ${#RETRAINED[@]} )); then
   RWS_RECIPE_WORK=$WORK/retrain RWS_RECIPE_JOBS=$(( JOBS > 1 ? JOBS : 2 )) native-models/recipe/retrain.sh $( (( SMOKE )) && echo --smoke) --train-only \
     --pack "$PACK" --sigs "$SIGS" --lofo "$WORK/lofo" "${!RETRAINED[@]}"
   node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
+  # The pair mixes with a retrained part, measured again with the signatures that ship (remix.ts).
+  node dist/native-models/recipe/remix.js --pack "$PACK" --signatures "$SIGS" --data "$FASHION" --retrained "$(IFS=,; echo "${!RETRAINED[*]}")" \
+    $( (( SMOKE )) && echo --images 200) | tee -a "$WORK/recipe.log"
 fi
 log "auto-mix classifier"
 node dist/main/engine/auto/train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"
