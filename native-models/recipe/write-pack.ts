@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     format: 'rws-pack/1',
     id: TRANSFER ? 'uci-digits' : 'fashion-mnist',
     name: TRANSFER ? 'UCI digits ResNet (Fashion-MNIST signatures, transfer)' : 'Fashion-MNIST ResNet',
-    version: '2.6.0',
+    version: '2.7.0',
     task: 'classification',
     model: 'model.onnx',
     modelSha256: await sha256(path.join(pack, 'model.onnx')),
