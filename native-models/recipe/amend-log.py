@@ -157,15 +157,15 @@ def main():
         lines[a0:a1] = '\n'.join(buf).split('\n')
 
     # remix.js's tables, in their own section after the torch composition tables (replacing an earlier one).
-    if a.remix and any(l.startswith('|') for l in open(a.remix)):
-        title = '### Composition measured again with retrained parts (rws, strength 3)'
-        if any(l.startswith(title) for l in lines):
-            r0, r1 = section(lines, title)
+    if a.remix:
+        if any(l.startswith(wl.REMIX_TITLE) for l in lines):
+            r0, r1 = section(lines, wl.REMIX_TITLE)
             del lines[r0:r1]
         at = max(i for i, l in enumerate(lines) if l.startswith('### Composition:'))
         at = next((i for i in range(at + 1, len(lines)) if lines[i].startswith('#')), len(lines))
-        body = [l for l in open(a.remix).read().strip('\n').split('\n')]
-        lines[at:at] = [title, '', 'The pair mixes whose parts `retrain.sh` retrained, on the grid above (and α 0.25), through onnxruntime with the signatures that ship, on the test set\'s last images (not those the tables above report on); an α pair that costs more than 1 pp on clean images is not chosen (`remix.ts`).', '', *body, '']
+        buf = []
+        wl.remix_section(buf.append, open(a.remix).read())
+        lines[at:at] = '\n'.join(buf).split('\n')
     # The note, after the header's bullets and earlier retrain notes; an earlier note of no other
     # conditions than these (the same retraining, run again) is replaced.
     named = lambda l: set(re.findall(r'([a-z-]+) \(\d+ convs', l))

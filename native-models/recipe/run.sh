@@ -200,7 +200,7 @@ if (( ${#RETRAINED[@]} )); then
   node dist/native-models/recipe/write-pack.js --pack "$PACK" --signatures "$SIGS" --figures "$WORK/figures.json"
   # The pair mixes with a retrained part, measured again with the signatures that ship (remix.ts).
   node dist/native-models/recipe/remix.js --pack "$PACK" --signatures "$SIGS" --data "$FASHION" --retrained "$(IFS=,; echo "${!RETRAINED[*]}")" \
-    $( (( SMOKE )) && echo --images 200) | tee -a "$WORK/recipe.log"
+    $( (( SMOKE )) && echo --images 200) | tee "$WORK/remix.md"
 fi
 log "auto-mix classifier"
 node dist/main/engine/auto/train.js --pack "$PACK" --fashion "$FASHION" | tee -a "$WORK/recipe.log"

@@ -112,6 +112,21 @@ def quant_rows(w, c):
         w(f'| {c["id"]} | {pct(c["cleanWhilePatched"])} | {q["quant"]} | {q["bytes"]} | {q["smallerThanModel"]:.1f}× | {pct(q["corrupted"])} |')
 
 
+REMIX_TITLE = '### Composition measured again with retrained parts (rws, strength 3)'
+
+
+def remix_section(w, text):
+    """remix.js's output (the pair mixes with a part retrained by retrain.sh, measured again), if it holds a grid."""
+    if not any(l.startswith('|') for l in text.split('\n')):
+        return
+    w(REMIX_TITLE + '\n')
+    w('The pair mixes whose parts `retrain.sh` retrained, on the grid above (and α 0.25), through onnxruntime with the '
+      'signatures that ship, on the test set\'s last images (not those the tables above report on); an α pair that costs '
+      'more than 1 pp on clean images is not chosen (`remix.ts`).\n')
+    w(text.strip('\n'))
+    w('')
+
+
 def composition_row(w, m):
     w(f'| {m["name"]} | {json.dumps(m["mix"])} | {" then ".join(m["corruptions"])} | {pct(m["clean"])} | ' + ', '.join(f'{k} {pct(v)}' for k, v in m['singles'].items()) +
       f' | {pct(m["mixed"])} | ' + (', '.join(f'{k} {pct(v)}' for k, v in m['dedicated'].items()) or '–') + f' | {pct(m.get("pairModel"))} | {pct(m.get("shareOfPair"))} |')
@@ -279,6 +294,8 @@ def main():
                 best = max(r['grid'].items(), key=lambda kv: kv[1])
                 w(f'| {f} | {pct(r["clean"])} | {pct(r[p1])} | {pct(r[p2])} | {pct(r["sum"])} | ({best[0]}) {pct(best[1])} | {pct(r.get("pair_signature"))} | {pct(r.get("pair_model"))} |')
             w('')
+        if os.path.exists(os.path.join(W, 'remix.md')):
+            remix_section(w, open(os.path.join(W, 'remix.md')).read())
         for key, what in (('transfer', 'fine-tuned from the same θ_pre, all layers'), ('transfer_shared', 'fine-tuned from θ_clean with the stem and stage 1 kept (shared stem)')):
             if key not in fig:
                 continue
