@@ -36,6 +36,10 @@ while [[ "${1:-}" == --* ]]; do
   shift
 done
 (( $# )) || { echo "usage: native-models/recipe/retrain.sh [--smoke] CONDITION..." >&2; exit 2; }
+# The pack ships labelled signatures, and LOG.md describes them: other targets only train (into other folders).
+if (( ${#LABELS[@]} )) && { (( ! TRAIN_ONLY )) || [[ $SIGS -ef $ROOT/signatures/fashion-mnist ]]; }; then
+  echo "retrain.sh: --labels needs --train-only and a --sigs folder other than the pack's (and a --lofo one)" >&2; exit 2
+fi
 FASHION=${RWS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 WORK=${RWS_RECIPE_WORK:-${TMPDIR:-/tmp}/rws-retrain}
 JOBS=${RWS_RECIPE_JOBS:-2}
