@@ -17,12 +17,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { corrupt, familiesOf, type Image } from '../../main/core/corruptions/index.js';
-import { mixSeed } from '../../main/core/random.js';
+import { familiesOf } from '../../main/core/corruptions/index.js';
 import type { ConditionMix, Signature } from '../../main/core/signature.js';
-import { argmaxRow, batchDims, unitToBytes } from '../../main/core/tensors.js';
 import { readFashionImages } from '../../main/engine/auto/train.js';
-import { toTensor } from '../../main/engine/io/image-decode.js';
+import { accuracy, corruptedSet, type CorruptedSet } from '../../main/engine/eval/corrupted-set.js';
 import { loadOnnx } from '../../main/engine/onnx/model.js';
 import { loadPack, parsePackManifest } from '../../main/engine/packs/pack.js';
 import { Patcher } from '../../main/engine/runtime/patcher.js';
@@ -81,33 +79,34 @@ async function main(): Promise<void> {
   const { images, labels } = await readFashionImages(data, 't10k', count, -count);
   const spec = manifest.input;
   const classes = manifest.labels.length;
-  const accuracy = async (set: readonly Image[], mix: ConditionMix): Promise<number> => {
-    const per = spec.width * spec.height * spec.channels;
-    const x = new Float32Array(set.length * per);
-    set.forEach((im, i) => x.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per));
+  // Batched once, as `rws eval` batches its sets (engine/eval/corrupted-set.ts); each cell only runs them.
+  const clean = corruptedSet(images, Array.from(labels), spec, [], 3, 0);
+  const percent = async (set: CorruptedSet, mix: ConditionMix): Promise<number> => {
     await patcher.setMix(mix);
-    const out = await patcher.run(x, batchDims(spec, set.length));
-    let right = 0;
-    for (let i = 0; i < set.length; i++) if (argmaxRow(out, i, classes) === labels[i]) right++;
-    return (100 * right) / set.length;
+    return 100 * (await accuracy(patcher, set, classes));
   };
   try {
-    const cleanModel = await accuracy(images, {});
+    const cleanModel = await percent(clean, {});
     for (const p of pairs) {
       const fams = familiesOf(p.pair).map((f) => f.id);
-      const sets = fams.map((f, k) => images.map((im, i) => corrupt(im, `${p.pair}/${f}`, 3, mixSeed(9001 + k, i))));
+      const sets = fams.map((f, k) => corruptedSet(images, clean.labels, spec, [`${p.pair}/${f}`], 3, 9001 + k));
       const cells: GridCell[] = [];
       for (const a1 of GRID) {
         for (const a2 of GRID) {
           const mix = { [p.parts[0]]: a1, [p.parts[1]]: a2 };
           const families: Record<string, number> = {};
-          for (const [k, f] of fams.entries()) families[f] = await accuracy(sets[k]!, mix);
+          for (const [k, f] of fams.entries()) families[f] = await percent(sets[k]!, mix);
           const mean = Object.values(families).reduce((s, v) => s + v, 0) / fams.length;
-          cells.push({ alpha: [a1, a2], families, mean, clean: await accuracy(images, mix) });
+          cells.push({ alpha: [a1, a2], families, mean, clean: await percent(clean, mix) });
         }
       }
       const pairSig = pack.signatureFiles.has(p.pair) ? { [p.pair]: 1 } : undefined;
-      const pairOwn = pairSig ? (await Promise.all(sets.map((s) => accuracy(s, pairSig)))).reduce((s, v) => s + v, 0) / sets.length : NaN;
+      let pairOwn = NaN;
+      if (pairSig) {
+        let sum = 0;
+        for (const set of sets) sum += await percent(set, pairSig);
+        pairOwn = sum / sets.length;
+      }
       console.log(`\n${p.id} (${p.parts.join(' + ')}) on ${p.pair}'s families at strength 3, ${count} images each; clean images: clean model ${cleanModel.toFixed(1)}%\n`);
       console.log(`| α (${p.parts.join(', ')}) | ${fams.join(' | ')} | mean | clean images |`);
       console.log(`|---|${fams.map(() => '---|').join('')}---|---|`);

@@ -9,10 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Signature } from '../../../main/core/signature.js';
-import { argmaxRow, batchDims, unitToBytes } from '../../../main/core/tensors.js';
 import { packCandidates } from '../../../main/engine/auto/choice.js';
 import { readFashionImages } from '../../../main/engine/auto/train.js';
-import { toTensor } from '../../../main/engine/io/image-decode.js';
+import { accuracy, corruptedSet } from '../../../main/engine/eval/corrupted-set.js';
 import { loadOnnx } from '../../../main/engine/onnx/model.js';
 import { loadPack } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
@@ -30,25 +29,19 @@ describe.skipIf(!have)("the shipped pack's Auto candidates on clean images", () 
     for (const [id, f] of pack.signatureFiles) sigs.set(id, await readSignature(f));
     const patcher = await Patcher.create(await loadOnnx(pack.modelPath), sigs, { threads: 2 });
     try {
-      const spec = pack.manifest.input;
       const classes = pack.manifest.labels.length;
       const { images, labels } = await readFashionImages(data, 't10k', 2000);
-      const per = spec.width * spec.height * spec.channels;
-      const x = new Float32Array(images.length * per);
-      images.forEach((im, i) => x.set(toTensor(unitToBytes(im.data), im.channels, spec), i * per));
-      const accuracy = async (mix: Record<string, number>) => {
+      const set = corruptedSet(images, Array.from(labels), pack.manifest.input, [], 3, 0);
+      const percent = async (mix: Record<string, number>) => {
         await patcher.setMix(mix);
-        const out = await patcher.run(x, batchDims(spec, images.length));
-        let right = 0;
-        for (let i = 0; i < images.length; i++) if (argmaxRow(out, i, classes) === labels[i]) right++;
-        return (100 * right) / images.length;
+        return 100 * (await accuracy(patcher, set, classes));
       };
-      const clean = await accuracy({});
+      const clean = await percent({});
       expect(clean).toBeGreaterThan(90);
       const candidates = packCandidates(pack.manifest);
       expect(candidates.length).toBeGreaterThanOrEqual(pack.manifest.signatures.length);
       const costs: Record<string, number> = {};
-      for (const c of candidates) costs[c.id] = Math.round((clean - (await accuracy(c.mix))) * 100) / 100;
+      for (const c of candidates) costs[c.id] = Math.round((clean - (await percent(c.mix))) * 100) / 100;
       for (const [id, cost] of Object.entries(costs)) expect(cost, `${id} costs ${cost} pp on clean images (${JSON.stringify(costs)})`).toBeLessThanOrEqual(1);
     } finally {
       await patcher.dispose();
