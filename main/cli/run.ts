@@ -204,8 +204,10 @@ async function planFromModel(file: string, o: RunOptions): Promise<Plan> {
 async function makeClassifier(p: RemotePatcher, plan: Plan, o: RunOptions, device: Device): Promise<Classifier> {
   try {
     const opened = p.open(plan.modelPath, plan.signatureFiles, { device, force: o.force ? true : plan.transfers, threads: o.threads, ...plan.packOptions, expect: plan.expect, packModel: plan.packModel });
-    // While the worker reads the model: onnxruntime's once-per-process set-up, on this idle thread.
-    const warmed = import('../engine/runtime/warm-up.js').then((w) => w.warmOnnxruntime()).catch(() => {});
+    // --mix auto: while the worker reads the model and every signature, onnxruntime's once-per-process
+    // set-up on this thread, which has less to do. Any other run is the other way round: this thread
+    // loads the decoder (sharp) meanwhile and finishes after the worker (warm-up.ts has the figures).
+    const warmed = plan.auto ? import('../engine/runtime/warm-up.js').then((w) => w.warmOnnxruntime()).catch(() => {}) : undefined;
     await Promise.all([opened, warmed]);
     await p.setMix(plan.mix);
   } catch (e) {

@@ -72,12 +72,15 @@ describe('what each command line loads (a child process, the built CLI)', () => 
     expect(await loaded(['corrupt', '--families'])).not.toContain('onnxruntime-node');
   });
 
-  it('rws run of one image parses the pack\'s model in the inference worker only: this thread loads sharp and onnxruntime (to pay its once-per-process set-up while the worker reads the model), not protobufjs, the folder glob or a progress bar (no terminal)', async () => {
+  it('rws run of one image parses the pack\'s model in the inference worker only: this thread loads sharp, not onnxruntime, protobufjs, the folder glob or a progress bar (no terminal); with --mix auto it also pays onnxruntime\'s once-per-process set-up while the worker reads the signatures', async () => {
     const image = path.join(root, 'native-models', 'fashion-mnist', 'samples', 'clean', 'ankle-boot.png');
     const run = await loaded(['run', '--quiet', image]);
     expect(run).toContain('sharp');
-    expect(run).toContain('onnxruntime-node');
-    for (const heavy of ['protobufjs', 'picomatch', 'cli-progress']) expect(run).not.toContain(heavy);
+    for (const heavy of ['onnxruntime-node', 'protobufjs', 'picomatch', 'cli-progress']) expect(run).not.toContain(heavy);
+    const auto = await loaded(['run', '--quiet', '--mix', 'auto', image]);
+    expect(auto).toContain('sharp');
+    expect(auto).toContain('onnxruntime-node');
+    for (const heavy of ['protobufjs', 'picomatch', 'cli-progress']) expect(auto).not.toContain(heavy);
   });
 
   it('bin/rws.js runs the bundle (out/cli): it imports only node:, onnxruntime-node and sharp, and answers as the compiled CLI does', async () => {
