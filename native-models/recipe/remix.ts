@@ -16,21 +16,24 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { familiesOf } from '../../main/core/corruptions/index.js';
-import type { ConditionMix, Signature } from '../../main/core/signature.js';
+import { CONDITIONS, familiesOf } from '../../main/core/corruptions/index.js';
+import type { ConditionMix } from '../../main/core/signature.js';
 import { readFashionImages } from '../../main/engine/auto/train.js';
 import { accuracy, corruptedSet, type CorruptedSet } from '../../main/engine/eval/corrupted-set.js';
-import { loadOnnx } from '../../main/engine/onnx/model.js';
 import { loadPack, parsePackManifest } from '../../main/engine/packs/pack.js';
 import { Patcher } from '../../main/engine/runtime/patcher.js';
-import { readSignature } from '../../main/engine/signatures/fit.js';
 
-/** The pack's pair mixes: the mix's id, the pair condition whose images it is for, and its two parts. */
+/** The pack's pair mixes: the mix's id, the pair condition whose images it is for, and its two parts (the condition's own). */
 export const PAIRS: { id: string; pair: string; parts: [string, string] }[] = [
-  { id: 'fog-and-night', pair: 'foggy-night', parts: ['fog', 'low-light'] },
-  { id: 'rain-and-night', pair: 'night-rain', parts: ['rain', 'low-light'] },
-];
+  { id: 'fog-and-night', pair: 'foggy-night' },
+  { id: 'rain-and-night', pair: 'night-rain' },
+].map(({ id, pair }) => {
+  const [a, b, ...more] = CONDITIONS.find((c) => c.id === pair)?.parts ?? [];
+  if (!a || !b || more.length) throw new Error(`remix: ${pair} is not a condition of two parts`);
+  return { id, pair, parts: [a, b] };
+});
 /** The α of each part: evaluate.py's grid and 0.25, for a part that costs on clean images at 0.5. */
 export const GRID = [0.25, 0.5, 0.75, 1];
 /** Most a pair mix may cost on clean images, in percentage points. */
@@ -51,21 +54,16 @@ export function bestPair(cells: readonly GridCell[], cleanModel: number): GridCe
   return best;
 }
 
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0 || process.argv[i + 1] === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new Error(`--${name} is required`);
-  }
-  return process.argv[i + 1]!;
-}
-
 async function main(): Promise<void> {
-  const packDir = arg('pack');
-  const sigDir = arg('signatures');
-  const retrained = new Set(arg('retrained').split(','));
-  const data = arg('data', process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist');
-  const count = Number(arg('images', '2000'));
+  const { values: a } = parseArgs({
+    options: { pack: { type: 'string' }, signatures: { type: 'string' }, retrained: { type: 'string' }, data: { type: 'string' }, images: { type: 'string', default: '2000' } },
+  });
+  for (const k of ['pack', 'signatures', 'retrained'] as const) if (a[k] === undefined) throw new Error(`--${k} is required`);
+  const packDir = a.pack!;
+  const sigDir = a.signatures!;
+  const retrained = new Set(a.retrained!.split(','));
+  const data = a.data ?? process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
+  const count = Number(a.images);
   const pack = await loadPack(packDir, [sigDir]);
   const manifest = pack.manifest;
   const file = path.join(packDir, 'pack.json');
@@ -73,9 +71,7 @@ async function main(): Promise<void> {
   const raw = JSON.parse(await readFile(file, 'utf8')) as { mixes: { id: string; mix: ConditionMix; description?: string }[] };
   const pairs = PAIRS.filter((p) => p.parts.some((s) => retrained.has(s)) && manifest.mixes.some((m) => m.id === p.id) && p.parts.every((s) => pack.signatureFiles.has(s)));
   if (!pairs.length) return console.log(`remix: no pair mix of ${packDir} has a retrained part (${[...retrained].join(', ')})`);
-  const sigs = new Map<string, Signature>();
-  for (const [id, f] of pack.signatureFiles) sigs.set(id, await readSignature(f));
-  const patcher = await Patcher.create(await loadOnnx(pack.modelPath), sigs, { threads: 1 });
+  const patcher = await Patcher.open(pack.modelPath, pack.signatureFiles, { threads: 1 });
   const { images, labels } = await readFashionImages(data, 't10k', count, -count);
   const spec = manifest.input;
   const classes = manifest.labels.length;

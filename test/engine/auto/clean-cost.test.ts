@@ -8,14 +8,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { Signature } from '../../../main/core/signature.js';
 import { packCandidates } from '../../../main/engine/auto/choice.js';
 import { readFashionImages } from '../../../main/engine/auto/train.js';
 import { accuracy, corruptedSet } from '../../../main/engine/eval/corrupted-set.js';
-import { loadOnnx } from '../../../main/engine/onnx/model.js';
 import { loadPack } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
-import { readSignature } from '../../../main/engine/signatures/fit.js';
 
 const data = process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -25,9 +22,7 @@ const have = existsSync(path.join(data, 't10k-images-idx3-ubyte.gz')) && existsS
 describe.skipIf(!have)("the shipped pack's Auto candidates on clean images", () => {
   it('each keeps clean images within 1 pp of the clean model (2,000 test images)', async () => {
     const pack = await loadPack(packDir, [path.join(root, 'signatures', 'fashion-mnist')]);
-    const sigs = new Map<string, Signature>();
-    for (const [id, f] of pack.signatureFiles) sigs.set(id, await readSignature(f));
-    const patcher = await Patcher.create(await loadOnnx(pack.modelPath), sigs, { threads: 2 });
+    const patcher = await Patcher.open(pack.modelPath, pack.signatureFiles, { threads: 2 });
     try {
       const classes = pack.manifest.labels.length;
       const { images, labels } = await readFashionImages(data, 't10k', 2000);

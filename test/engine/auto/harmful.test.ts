@@ -18,7 +18,7 @@ import { readFashionImages } from '../../../main/engine/auto/train.js';
 import { toTensor } from '../../../main/engine/io/image-decode.js';
 import { loadOnnx } from '../../../main/engine/onnx/model.js';
 import { loadPack, type PackManifest } from '../../../main/engine/packs/pack.js';
-import { readSignature } from '../../../main/engine/signatures/fit.js';
+import { loadSignatures, readSignature } from '../../../main/engine/signatures/fit.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
 
 const data = process.env.RWS_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
@@ -38,8 +38,7 @@ describe.skipIf(!have)('Auto with harmful signatures in the pack', () => {
   it('never runs a file under a signature the outputs say hurts, and never falls more than 1 pp below the clean model', async () => {
     const pack = await loadPack(packDir, [path.join(root, 'signatures', 'fashion-mnist')]);
     const fog = await readSignature(pack.signatureFiles.get('fog')!);
-    const sigs = new Map<string, Signature>();
-    for (const [id, f] of pack.signatureFiles) sigs.set(id, await readSignature(f));
+    const sigs = await loadSignatures(pack.signatureFiles);
     sigs.set('fog-reversed', harm(fog, 'fog-reversed', -3, 0));
     sigs.set('fog-collapse', harm(fog, 'fog-collapse', 0, 25));
     const manifest: PackManifest = {
