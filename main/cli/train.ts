@@ -15,7 +15,7 @@ import { loadPack } from '../engine/packs/pack.js';
 import { sha256File } from '../engine/packs/trust.js';
 import type { HeldBackEffect } from '../engine/train/measure.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../engine/train/train-data.js';
-import { defaultEpochs, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
+import { defaultEpochs, runsAtAnyBatch, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
 import { TrainCheckpoint } from '../engine/train/train-state.js';
 import { TorchGraph } from '../engine/train/torch-graph.js';
 import { EXIT } from './exit.js';
@@ -160,7 +160,7 @@ export function register(program: Command): void {
     .option('--batch <n>', 'images per step (default 128, or 32 for inputs larger than 96×96)', positiveInt)
     .option('--clean-share <share>', 'share of training images shown clean (keeps clean accuracy while patched)', numberIn(0, 0.95), 0.3)
     .option('--weight-decay <w>', 'pull towards the clean weights', numberIn(0, 1), 5e-4)
-    .option('--batchnorm <mode>', 'adapt: BatchNorm statistics of the trained layers follow the corrupted images and go into the signature (a folded model gets its BatchNorm back while training); fixed: they stay the clean model\'s (default adapt; fixed for a model whose batch is fixed below 8)', oneOf(['adapt', 'fixed'] as const))
+    .option('--batchnorm <mode>', 'adapt: BatchNorm statistics of the trained layers follow the corrupted images and go into the signature (a folded model gets its BatchNorm back while training); fixed: they stay the clean model\'s (default adapt; fixed for a model whose batch is fixed below 8 and whose graph needs it)', oneOf(['adapt', 'fixed'] as const))
     .option('--seed <n>', 'seed of the split, the order and the corruptions', (v) => Number.parseInt(v, 10), 0)
     .option('--limit <n>', 'use at most n images of the data', positiveInt)
     .option('--holdout <n|share>', 'images held back to measure the signature on: a count, or a share (at most 1000 images)', parseHoldout, 0.1)
@@ -234,6 +234,12 @@ async function train(cli: TrainCliOptions): Promise<number> {
     if (conditions.length) {
       const holdout = o.holdout < 1 ? Math.min(1000, Math.max(1, Math.round(o.holdout * data.pixels.length))) : o.holdout;
       if (holdout >= data.pixels.length) throw new RwsError('usage', `--holdout ${o.holdout}: leaves no image to train on (${data.pixels.length} images)`, { field: '--holdout' });
+      const fixed = model.maxBatch();
+      const anyBatch = fixed !== undefined && (await runsAtAnyBatch(graph!, data, spec, fixed));
+      if (anyBatch) console.error(`rws train: ${pack.modelPath} is exported with its batch fixed at ${fixed}, but its graph gives the same outputs at any batch: training in whole batches`);
+      else if (fixed !== undefined && fixed < 8 && o.batchnorm !== 'fixed') {
+        console.error(`rws train: ${pack.modelPath}: its graph needs its fixed batch of ${fixed} (it gives other outputs at another): training ${fixed === 1 ? 'one image' : `${fixed} images`} at a time with BatchNorm statistics fixed, which trains worse; a model exported with a dynamic batch trains better (torch: torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
+      }
       const { layers, reason } = trainedLayers(model, o.layers);
       console.error(`rws train: ${layers.length} of ${model.layers().length} layers trained (${reason}): ${layers.map((l) => l.node).join(', ')}`);
       console.error(`rws train: targets: ${labels === 'model' ? `the clean model's own predictions on the uncorrupted images, sharpened to temperature ${TARGET_TEMPERATURE} (self-distillation)` : 'the data\'s labels'}; ${holdout} images held back to measure on`);
@@ -250,7 +256,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
           lr: o.lr,
           cleanShare: o.cleanShare,
           weightDecay: o.weightDecay,
-          batchNorm: o.batchnorm ?? ((model.maxBatch() ?? Infinity) < 8 ? 'fixed' : 'adapt'),
+          batchNorm: o.batchnorm ?? (!anyBatch && (fixed ?? Infinity) < 8 ? 'fixed' : 'adapt'),
           seed: o.seed,
           holdout,
           exclude: o.excludeFamily,
@@ -262,7 +268,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
         };
         const checkpoint = new TrainCheckpoint(path.join(out, `${id}.train`));
         const r = await trainSignature(
-          { manifest: m, model, modelSha256, data, graph: graph!, checkpoint, resume: Boolean(o.resume), signal: controller.signal, onProgress: (p) => progress.update(id, p), onNote: (line) => progress.say(`rws train: ${line}`) },
+          { manifest: m, model, modelSha256, data, graph: graph!, anyBatch, checkpoint, resume: Boolean(o.resume), signal: controller.signal, onProgress: (p) => progress.update(id, p), onNote: (line) => progress.say(`rws train: ${line}`) },
           settings,
         );
         progress.stop();

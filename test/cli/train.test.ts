@@ -24,9 +24,9 @@ let field: string;
 const MODEL = familyFiles(['resnet'])[1]!.file;
 
 /** A fresh pack of the tiny torch-exported ResNet (32×32 RGB, 10 classes). */
-async function newPack(name: string): Promise<string> {
+async function newPack(name: string, model = MODEL): Promise<string> {
   const out = path.join(dir, name);
-  const r = await rws('pack', 'init', MODEL, '--out', out, '--preset', 'none');
+  const r = await rws('pack', 'init', model, '--out', out, '--preset', 'none');
   expect(r.code, r.stderr).toBe(0);
   return out;
 }
@@ -98,6 +98,24 @@ describe.skipIf(!hasTorch)('rws train: a signature for your model from your imag
     const manifest = JSON.parse(readFileSync(path.join(pack, 'pack.json'), 'utf8'));
     expect(manifest.autoMix.classifier.classes).toHaveLength(41);
     expect(manifest.autoMix.classifier.classes[0]).toEqual({ condition: 'clean', severity: 0 });
+  });
+
+  it('a model exported with its batch fixed at 1 (torch\'s default): whole batches where its graph allows, one image at a time where not', async () => {
+    const fixed = (family: 'resnet' | 'vit') => familyFiles([family]).find((f) => f.form === 'folded' && f.batch === 'fixed')!.file;
+    for (const [family, whole] of [['resnet', true], ['vit', false]] as const) {
+      const pack = await newPack(`${family}-fixed-pack`, fixed(family));
+      const out = path.join(dir, `${family}-fixed-out`);
+      const r = await rws('train', '--pack', pack, '--data', field, '--condition', 'fog', '--epochs', '1', '--batch', '8', '--out', out, '--no-add', '--threads', '1');
+      expect(r.code, r.stderr).toBe(0);
+      const sig = decodeSignature(readFileSync(path.join(out, 'fog.rws.safetensors')), 'sig');
+      if (whole) {
+        expect(r.stderr).toMatch(/is exported with its batch fixed at 1, but its graph gives the same outputs at any batch: training in whole batches/);
+        expect(sig.meta.effect).toMatchObject({ training: { batchNorm: 'adapt' } });
+      } else {
+        expect(r.stderr).toMatch(/its graph needs its fixed batch of 1 \(it gives other outputs at another\): training one image at a time with BatchNorm statistics fixed/);
+        expect(sig.meta.effect).toMatchObject({ training: { batchNorm: 'fixed' } });
+      }
+    }
   });
 
   it('refuses, naming the file and the field: --labels folder without class folders, a family the condition lacks', async () => {

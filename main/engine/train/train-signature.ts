@@ -55,6 +55,12 @@ export interface TrainContext {
   modelSha256: string;
   data: TrainingImages;
   graph: TorchGraph;
+  /**
+   * The model's batch is fixed (torch's default export), but the backend runs its graph at any
+   * batch (`runsAtAnyBatch`): train in whole batches. Otherwise a fixed batch is run that many
+   * images at a time.
+   */
+  anyBatch?: boolean;
   checkpoint: TrainCheckpoint;
   resume: boolean;
   signal?: AbortSignal;
@@ -196,6 +202,44 @@ async function cleanTargets(ctx: TrainContext, output: number, classes: number, 
   return out;
 }
 
+/** Images the check of `runsAtAnyBatch` runs (rounded up to a multiple of the fixed batch). */
+const BATCH_CHECK_IMAGES = 8;
+
+/**
+ * Whether the backend computes, for a model exported with its batch fixed at `fixed`, the same
+ * outputs for a whole batch as for `fixed` images at a time (within 1e-4 of the largest output).
+ * torch fixes the batch at 1 by default, and most graphs do not depend on it (a Flatten does not; a
+ * Reshape to a constant [1, −1] does). Where they agree, training goes in whole batches, so that
+ * BatchNorm can adapt to them: one image at a time, with the statistics fixed, trains a model whose
+ * export folded its BatchNorms badly (a MobileNetV3-small lost most of its clean accuracy).
+ */
+export async function runsAtAnyBatch(graph: TorchGraph, data: TrainingImages, spec: PackManifest['input'], fixed: number): Promise<boolean> {
+  const n = Math.min(data.pixels.length, fixed * Math.ceil(BATCH_CHECK_IMAGES / fixed));
+  if (n <= fixed || n % fixed) return false;
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const input = await batchInput(data, idx, spec, () => undefined);
+  const dims = batchDims(spec, n);
+  const parts = await graph.forward(input, dims, { chunk: fixed });
+  let whole: Float32Array[];
+  try {
+    whole = await graph.forward(input, dims);
+  } catch (e) {
+    if (e instanceof RwsError && e.code === 'train-backend') return false;
+    throw e;
+  }
+  return whole.length === parts.length && whole.every((w, i) => {
+    const p = parts[i]!;
+    if (w.length !== p.length) return false;
+    let scale = 1;
+    let diff = 0;
+    for (let j = 0; j < w.length; j++) {
+      scale = Math.max(scale, Math.abs(p[j]!));
+      diff = Math.max(diff, Math.abs(w[j]! - p[j]!));
+    }
+    return diff <= 1e-4 * scale;
+  });
+}
+
 /** Trains one signature (or resumes it), measures it on the held-back images and encodes it. */
 export async function trainSignature(ctx: TrainContext, s: TrainSettings): Promise<TrainedSignature> {
   const { model, manifest, data, graph } = ctx;
@@ -237,7 +281,8 @@ export async function trainSignature(ctx: TrainContext, s: TrainSettings): Promi
     ...(s.labels === 'model' ? { targetTemperature: TARGET_TEMPERATURE } : {}),
   };
   const saved = await ctx.checkpoint.start(identity, ctx.resume);
-  const fixed = model.maxBatch();
+  // The batch the backend runs the graph at (onnxruntime, measuring, keeps the model's own).
+  const fixed = ctx.anyBatch ? undefined : model.maxBatch();
   await graph.load(model, { trainable: tensors, threads: s.threads, lr: s.lr, momentum: 0.9, nesterov: true, weightDecay: s.weightDecay, adapt: s.batchNorm === 'adapt' });
 
   // Targets: labels, or the clean model's probabilities (computed before any step, with the clean weights; sharpened per step).

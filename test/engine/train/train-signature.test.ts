@@ -16,8 +16,8 @@ import { toTensor } from '../../../main/engine/io/image-decode.js';
 import { loadOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { parsePackManifest, type PackManifest } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
-import { imageOf, loadTrainingImages, type TrainingImages } from '../../../main/engine/train/train-data.js';
-import { defaultEpochs, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
+import { batchInput, imageOf, loadTrainingImages, type TrainingImages } from '../../../main/engine/train/train-data.js';
+import { defaultEpochs, runsAtAnyBatch, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
 import { TrainCheckpoint } from '../../../main/engine/train/train-state.js';
 import { pythonCommand, TorchGraph, type StepTarget } from '../../../main/engine/train/torch-graph.js';
 import { testImage } from '../folder/fixtures.js';
@@ -269,6 +269,35 @@ describe.skipIf(!hasTorch)('trainSignature: refusals name the file and the field
     await expect(trainSignature(ctx, { ...SETTINGS, exclude: ['nonsense'] })).rejects.toMatchObject({ code: 'usage-family', field: '--exclude-family', message: expect.stringMatching(/--exclude-family nonsense: not a family or lineage of fog \(imagenet-c, physical, display-haze\)/) });
     const unlabelled = { ...data, labels: undefined, labelSource: undefined };
     await expect(trainSignature({ ...ctx, data: unlabelled }, SETTINGS)).rejects.toMatchObject({ code: 'train-labels', field: '--labels' });
+  });
+});
+
+describe.skipIf(!hasTorch)('runsAtAnyBatch: a model exported with a fixed batch trains in whole batches where its graph allows', () => {
+  it('says so exactly when the whole batch through torch gives what onnxruntime gives for the dynamic-batch export of the same model', async () => {
+    const verdicts = new Map<string, boolean>();
+    for (const f of familyFiles().filter((x) => x.batch === 'fixed')) {
+      const model = await loadOnnx(f.file);
+      const twin = await loadOnnx(f.file.replace('-fixed.onnx', '-dynamic.onnx'));
+      const g = (await context(model, `${f.stem}-batch`)).graph;
+      await g.load(model);
+      const spec = manifestFor(model).input;
+      const verdict = await runsAtAnyBatch(g, data, spec, 1);
+      // The truth, from onnxruntime: the same model, exported with a dynamic batch, run on the same 8 images.
+      const input = await batchInput(data, [0, 1, 2, 3, 4, 5, 6, 7], spec, () => undefined);
+      const dims = batchDims(spec, 8);
+      const s = await ort.InferenceSession.create(twin.encode({ embedExternal: true }), { intraOpNumThreads: 1 });
+      const out = await s.run({ [twin.inputs[0]!.name]: new ort.Tensor('float32', input, dims) });
+      const expected = s.outputNames.map((n) => out[n]!.data as Float32Array);
+      await s.release();
+      const whole = await g.forward(input, dims).catch(() => undefined);
+      const same = whole !== undefined && whole.length === expected.length &&
+        whole.every((w, i) => w.length === expected[i]!.length && maxDiff(w, expected[i]!) <= 1e-4 * Math.max(1, ...Array.from(expected[i]!, Math.abs)));
+      expect(verdict, f.stem).toBe(same);
+      verdicts.set(f.stem, verdict);
+    }
+    // Both answers occur: the convolutional classifiers flatten (any batch), the ViT and SSDLite exports reshape to batch 1.
+    expect(verdicts.get('mobilenetv3-folded-fixed')).toBe(true);
+    expect(verdicts.get('vit-folded-fixed')).toBe(false);
   });
 });
 
