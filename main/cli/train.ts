@@ -17,7 +17,7 @@ import type { HeldBackEffect } from '../engine/train/measure.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../engine/train/train-data.js';
 import { defaultEpochs, runsAtAnyBatch, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
 import { TrainCheckpoint } from '../engine/train/train-state.js';
-import { TorchGraph } from '../engine/train/torch-graph.js';
+import { blasNote, TorchGraph } from '../engine/train/torch-graph.js';
 import { EXIT } from './exit.js';
 import { formatBytes, numberIn, oneOf, parseLayers, positiveInt } from './options.js';
 
@@ -238,8 +238,10 @@ async function train(cli: TrainCliOptions): Promise<number> {
       const anyBatch = fixed !== undefined && (await runsAtAnyBatch(graph!, data, spec, fixed));
       if (anyBatch) console.error(`rws train: ${pack.modelPath} is exported with its batch fixed at ${fixed}, but its graph gives the same outputs at any batch: training in whole batches`);
       else if (fixed !== undefined && fixed < 8 && o.batchnorm !== 'fixed') {
-        console.error(`rws train: ${pack.modelPath}: its graph needs its fixed batch of ${fixed} (it gives other outputs at another): training ${fixed === 1 ? 'one image' : `${fixed} images`} at a time with BatchNorm statistics fixed, which trains worse; a model exported with a dynamic batch trains better (torch: torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
+        console.error(`rws train: ${pack.modelPath}: its graph needs its fixed batch of ${fixed} (it gives other outputs at another): training ${fixed === 1 ? 'one image' : `${fixed} images`} at a time with BatchNorm statistics fixed (slower, and a model with BatchNorm layers, folded or not, trains worse); a model exported with a dynamic batch trains better (torch: torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
       }
+      const blas = blasNote(graph!.blasSlowdown, model);
+      if (blas) console.error(`rws train: ${blas}`);
       const { layers, reason } = trainedLayers(model, o.layers);
       console.error(`rws train: ${layers.length} of ${model.layers().length} layers trained (${reason}): ${layers.map((l) => l.node).join(', ')}`);
       console.error(`rws train: targets: ${labels === 'model' ? `the clean model's own predictions on the uncorrupted images, sharpened to temperature ${TARGET_TEMPERATURE} (self-distillation)` : 'the data\'s labels'}; ${holdout} images held back to measure on`);

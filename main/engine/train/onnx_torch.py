@@ -675,12 +675,33 @@ class Session:
         raise RuntimeError("unknown request %r" % op)
 
 
+def blas_slowdown():
+    """How many times slower torch's matrix product runs than the same product as a 1x1 convolution.
+    Convolutions run on oneDNN; matrix products (MatMul, Gemm: attention, Linear layers) on the BLAS
+    the system provides, which on Debian is the slow reference one unless OpenBLAS is installed."""
+    a = torch.randn(256, 256)
+    b = torch.randn(256, 256)
+    x = a.t().reshape(1, 256, 16, 16)
+    w = b.t().reshape(256, 256, 1, 1)
+    def best(f):
+        for _ in range(3):
+            f()
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t)
+        return min(times)
+    with torch.no_grad():
+        return best(lambda: a @ b) / max(best(lambda: F.conv2d(x, w)), 1e-6)
+
+
 def main():
     # Ctrl-C in a terminal reaches the whole process group: the TypeScript side decides when to
     # stop (after the step in hand, saving its state) and closes stdin, which ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     session = Session()
-    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    print(json.dumps({"ready": True, "torch": torch.__version__, "blasSlowdown": round(blas_slowdown(), 2)}), flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue

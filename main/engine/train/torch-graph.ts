@@ -128,6 +128,12 @@ export class TorchGraph {
   trainable: string[] = [];
   /** BatchNorm running statistics asked to be trained: measured, not learned (fixed, or adapting with `adapt`). */
   statistics: string[] = [];
+  /**
+   * How many times slower torch's matrix products (MatMul, Gemm) run here than the same product as
+   * a convolution: about 1 with OpenBLAS or MKL, 8-20 with the reference BLAS Debian's python3-torch
+   * gets when no other is installed (measured when the backend starts).
+   */
+  blasSlowdown = 1;
   /** With `adapt`: the BatchNormalization nodes whose statistics adapt, and the Convs given a virtual BatchNorm. */
   adapted: string[] = [];
   virtual: string[] = [];
@@ -195,7 +201,7 @@ export class TorchGraph {
       const lines = createInterface({ input: this.child.stdout });
       let ready = false;
       lines.on('line', (line) => {
-        let msg: Reply & { ready?: boolean };
+        let msg: Reply & { ready?: boolean; blasSlowdown?: number };
         try {
           msg = JSON.parse(line);
         } catch {
@@ -207,6 +213,7 @@ export class TorchGraph {
         }
         if (!ready && msg.ready) {
           ready = true;
+          if (typeof msg.blasSlowdown === 'number' && Number.isFinite(msg.blasSlowdown)) this.blasSlowdown = msg.blasSlowdown;
           resolve();
           return;
         }
@@ -344,4 +351,14 @@ export class TorchGraph {
     }
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Matrix products this many times slower than convolutions: said (OpenBLAS measures about 1, the reference BLAS 8-20). */
+export const BLAS_WARN = 4;
+
+/** What to say when torch's matrix products are slow here and the model has more of them than a classifier's last layer. */
+export function blasNote(slowdown: number, model: OnnxModel): string | undefined {
+  const products = model.nodes().filter((n) => n.op_type === 'MatMul' || n.op_type === 'Gemm').length;
+  if (slowdown < BLAS_WARN || products < 2) return undefined;
+  return `torch's matrix products run ${slowdown.toFixed(0)}× slower here than its convolutions (the reference BLAS): this model's ${products} MatMul and Gemm nodes run that much slower in training; install an optimised BLAS (Debian: apt-get install libopenblas0-pthread)`;
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
-import { pythonCommand, TorchGraph } from '../../../main/engine/train/torch-graph.js';
+import { BLAS_WARN, blasNote, pythonCommand, TorchGraph } from '../../../main/engine/train/torch-graph.js';
 import { familyFiles, familyInput, maxDiff } from '../../fixtures/families.js';
 import { seededRandom } from '../../fixtures/models.js';
 
@@ -106,6 +106,26 @@ describe.skipIf(!hasTorch)('torch backend: gradients equal finite differences th
     const measured = ((await lossAt(1)) - (await lossAt(-1))) / (2 * eps);
     expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
     expect(Math.abs(measured - predicted) / Math.abs(predicted)).toBeLessThan(0.02);
+  });
+});
+
+describe.skipIf(!hasTorch)('torch backend: how fast its matrix products are', () => {
+  it('measures them against the same product as a convolution when it starts', async () => {
+    const g = await loaded(await loadOnnx(familyFiles(['resnet'])[0]!.file));
+    expect(Number.isFinite(g.blasSlowdown) && g.blasSlowdown > 0).toBe(true);
+  });
+});
+
+describe('blasNote: said when the reference BLAS would slow a model with matrix products', () => {
+  it('names the slowdown and the nodes for a model with many, and says nothing for one Gemm at the end or a fast BLAS', async () => {
+    const convnext = await loadOnnx(familyFiles(['convnext']).find((f) => f.form === 'unfolded')!.file);
+    const resnet = await loadOnnx(familyFiles(['resnet'])[0]!.file);
+    const products = convnext.nodes().filter((n) => n.op_type === 'MatMul' || n.op_type === 'Gemm').length;
+    expect(products).toBeGreaterThan(1);
+    expect(blasNote(11, convnext)).toBe(`torch's matrix products run 11× slower here than its convolutions (the reference BLAS): this model's ${products} MatMul and Gemm nodes run that much slower in training; install an optimised BLAS (Debian: apt-get install libopenblas0-pthread)`);
+    expect(blasNote(BLAS_WARN - 0.1, convnext)).toBeUndefined();
+    expect(resnet.nodes().filter((n) => n.op_type === 'MatMul' || n.op_type === 'Gemm')).toHaveLength(1);
+    expect(blasNote(11, resnet)).toBeUndefined();
   });
 });
 
