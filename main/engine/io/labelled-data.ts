@@ -84,7 +84,7 @@ export async function loadLabelledData(data: string, spec: InputSpec, labels: st
   }
   if (!isDir) throw new RwsError('eval-data', `${data}: not IDX images (…-images-idx3-ubyte[.gz]) nor a folder`, { file: data, field: 'data' });
   const subs = (await readdir(data, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
-  if (!subs.length) throw new RwsError('eval-data', `${data}: no IDX files and no class sub-folders`, { file: data, field: 'data' });
+  if (!subs.length) throw new RwsError('eval-data', `${data}: no IDX files and no class sub-folders: measuring needs labelled images (Fashion-MNIST-style IDX files, or one sub-folder per class named by its label or index)`, { file: data, field: 'data' });
   const perClass: { file: string; label: number }[][] = [];
   for (const sub of subs) {
     const label = classOfFolder(sub, labels);

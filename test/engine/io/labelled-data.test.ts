@@ -48,4 +48,15 @@ describe('loadLabelledData, class folders', () => {
     await mkdir(path.join(data, 'hats'));
     await expect(loadLabelledData(data, SPEC, LABELS)).rejects.toMatchObject({ code: 'eval-data', message: expect.stringContaining('T-shirt_top') });
   });
+
+  it('refuses a folder of unlabelled images, naming it and saying what measuring needs', async () => {
+    const data = path.join(dir, 'unlabelled');
+    await mkdir(data, { recursive: true });
+    await png(path.join(data, 'field-1.png'), 50);
+    await expect(loadLabelledData(data, SPEC, LABELS)).rejects.toMatchObject({
+      code: 'eval-data',
+      file: data,
+      message: `${data}: no IDX files and no class sub-folders: measuring needs labelled images (Fashion-MNIST-style IDX files, or one sub-folder per class named by its label or index)`,
+    });
+  });
 });
