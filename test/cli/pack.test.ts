@@ -111,6 +111,26 @@ describe('rws pack init: what it reads, and what it refuses', () => {
     expect(grey.stderr).toMatch(/--preset imagenet: .* takes 1-channel images/);
   });
 
+  it('takes a model that ends in a Softmax as giving probabilities, and one that does not as giving logits, unless told', async () => {
+    const soft = path.join(dir, 'softmax.onnx');
+    const plain = path.join(dir, 'plain.onnx');
+    writeFileSync(soft, convClassifier(6, ['batch', 3, 8, 8], 3, { softmax: true }));
+    writeFileSync(plain, convClassifier(6, ['batch', 3, 8, 8], 3));
+    const kind = (pack: string) => JSON.parse(readFileSync(path.join(pack, 'pack.json'), 'utf8')).output.kind;
+    const a = await rws('pack', 'init', soft, '--out', path.join(dir, 'soft'));
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/output   "probs" \[batch, 3\] as probabilities/);
+    expect(a.stdout).toMatch(/output "probs" taken as probabilities: the model ends in a Softmax \(\/softmax\); use --output-kind logits if it does not give the classes' probabilities/);
+    expect(kind(path.join(dir, 'soft'))).toBe('probabilities');
+    const b = await rws('pack', 'init', plain, '--out', path.join(dir, 'plain'));
+    expect(b.stdout).toMatch(/output "logits" taken as logits \(a softmax is applied\)/);
+    expect(kind(path.join(dir, 'plain'))).toBe('logits');
+    const c = await rws('pack', 'init', soft, '--out', path.join(dir, 'soft-told'), '--output-kind', 'logits');
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).not.toMatch(/taken as/);
+    expect(kind(path.join(dir, 'soft-told'))).toBe('logits');
+  });
+
   it('a model with 1000 classes: inspect shows ten labels, not a thousand', async () => {
     const file = path.join(dir, 'thousand.onnx');
     writeFileSync(file, convClassifier(5, [1, 3, 8, 8], 1000));

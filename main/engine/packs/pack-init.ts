@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../io/atomic-file.js';
 import { decodeImage } from '../io/image-decode.js';
 import { readRegularFile, readRegularText, sha256Hex } from '../io/regular-file.js';
 import { exportProblems } from '../onnx/export-check.js';
+import { intAttr } from '../onnx/graph.js';
 import { loadOnnx, type OnnxModel } from '../onnx/model.js';
 import { DataType } from '../onnx/onnx-proto.js';
 import { Patcher } from '../runtime/patcher.js';
@@ -210,6 +211,12 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
     labels = Array.from({ length: classes }, (_, i) => String(i));
   }
 
+  // A model that ends in a Softmax over the classes gives probabilities (a softmax on them would flatten the scores).
+  const last = model.nodes().find((n) => n.output.includes(output.name));
+  const rank = output.dims.length;
+  const endsInSoftmax = last?.op_type === 'Softmax' && rank >= 1 && [rank - 1, -1].includes(intAttr(last, 'axis', rank === 2 ? 1 : -1));
+  const outputKind = opts.outputKind ?? (endsInSoftmax ? 'probabilities' : 'logits');
+
   const dir = opts.out;
   const file = path.join(dir, 'pack.json');
   if (!opts.force && !(await isEmptyOrMissing(dir))) {
@@ -231,7 +238,7 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
       model: 'model.onnx',
       modelSha256: sha256Hex(packModel),
       input,
-      output: { name: output.name, kind: opts.outputKind ?? 'logits' },
+      output: { name: output.name, kind: outputKind },
       labels,
       signatures: [],
       conditions: [],
@@ -252,7 +259,8 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
   } else {
     checks.push('preprocessing: must be what the model was trained with (range, mean, std, resize)');
   }
-  if (!opts.outputKind) checks.push(`output "${output.name}" taken as logits (a softmax is applied); use --output-kind probabilities if the model ends in a softmax`);
+  if (!opts.outputKind && endsInSoftmax) checks.push(`output "${output.name}" taken as probabilities: the model ends in a Softmax (${last!.name || 'unnamed'}); use --output-kind logits if it does not give the classes' probabilities`);
+  else if (!opts.outputKind) checks.push(`output "${output.name}" taken as logits (a softmax is applied); use --output-kind probabilities if the model ends in a softmax`);
   if (outputs.length > 1 && opts.output === undefined) checks.push(`the model has ${outputs.length} outputs (${outputs.map((o) => o.name).join(', ')}); the first is used (--output NAME to choose)`);
   return {
     dir,
