@@ -392,6 +392,112 @@ BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
 
 
+def fuse_elementwise(nodes, outputs, weights):
+    """LayerNorm and GELU as torch exports them below opset 17 (LayerNorm as ReduceMean, Sub, Pow,
+    ReduceMean, Add, Sqrt, Div, Mul and Add; GELU as Div, Erf, Add, Mul and Mul), each run as one
+    F.layer_norm or F.gelu: the same function, with one pass over memory instead of nine or five.
+    A chain is fused only when its intermediate values are used by nothing else. Gives the nodes to
+    run and how many of each were fused."""
+    producer = {o: n for n in nodes for o in n["outputs"] if o}
+    uses = {}
+    for n in nodes:
+        for i in n["inputs"]:
+            if i:
+                uses.setdefault(i, []).append(n)
+    for o in outputs:
+        uses.setdefault(o, []).append(None)
+
+    def only(value, op):
+        u = uses.get(value, [])
+        return u[0] if len(u) == 1 and u[0] is not None and u[0]["op"] == op else None
+
+    def const(name):
+        n = producer.get(name)
+        if name in weights:
+            return weights[name]
+        if n is not None and n["op"] == "Constant" and isinstance(n["attrs"].get("value"), torch.Tensor):
+            return n["attrs"]["value"]
+        return None
+
+    def scalar(name, want=None):
+        t = const(name)
+        if t is None or t.numel() != 1 or not t.is_floating_point():
+            return None
+        v = float(t.reshape(-1)[0])
+        return v if want is None or abs(v - want) <= 1e-6 * max(1.0, abs(want)) else None
+
+    def vector(name):
+        t = const(name)
+        if t is None and producer.get(name) is not None and producer[name]["op"] == "Identity":
+            t = const(producer[name]["inputs"][0])
+        return name if t is not None and t.dim() == 1 else None
+
+    def other(node, value):
+        ins = node["inputs"]
+        return ins[1] if ins[0] == value else ins[0] if len(ins) == 2 and ins[1] == value else None
+
+    def last_axis(node):
+        axes = node["attrs"].get("axes")
+        return len(node["inputs"]) == 1 and axes is not None and list(axes) == [-1] and node["attrs"].get("keepdims", 1) == 1
+
+    drop = set()
+    fused = {}
+    replace = {}
+    for r1 in nodes:
+        if r1["op"] != "ReduceMean" or not last_axis(r1):
+            continue
+        x = r1["inputs"][0]
+        sub = only(r1["outputs"][0], "Sub")
+        if sub is None or sub["inputs"] != [x, r1["outputs"][0]]:
+            continue
+        d = sub["outputs"][0]
+        readers = uses.get(d, [])
+        pw = next((n for n in readers if n is not None and n["op"] == "Pow"), None)
+        dv = next((n for n in readers if n is not None and n["op"] == "Div"), None)
+        if len(readers) != 2 or pw is None or dv is None or pw["inputs"][0] != d or scalar(pw["inputs"][1], 2.0) is None:
+            continue
+        r2 = only(pw["outputs"][0], "ReduceMean")
+        add = r2 and last_axis(r2) and only(r2["outputs"][0], "Add")
+        eps = add and scalar(other(add, r2["outputs"][0]) or "")
+        sq = add and eps is not None and only(add["outputs"][0], "Sqrt")
+        if not sq or only(sq["outputs"][0], "Div") is not dv or dv["inputs"] != [d, sq["outputs"][0]]:
+            continue
+        chain = [r1, sub, pw, r2, add, sq, dv]
+        end, scale, shift = dv, None, None
+        mul = only(dv["outputs"][0], "Mul")
+        if mul is not None and vector(other(mul, dv["outputs"][0]) or ""):
+            scale, end = other(mul, dv["outputs"][0]), mul
+            chain.append(mul)
+            badd = only(mul["outputs"][0], "Add")
+            if badd is not None and vector(other(badd, mul["outputs"][0]) or ""):
+                shift, end = other(badd, mul["outputs"][0]), badd
+                chain.append(badd)
+        if scale is None:
+            continue
+        drop.update(id(n) for n in chain if n is not end)
+        replace[id(end)] = {"op": "LayerNormalization", "name": end["name"], "domain": "", "inputs": [x, scale, shift or ""],
+                            "outputs": list(end["outputs"]), "attrs": {"axis": -1, "epsilon": eps}}
+        fused["LayerNormalization"] = fused.get("LayerNormalization", 0) + 1
+    for d1 in nodes:
+        if d1["op"] != "Div" or id(d1) in drop or scalar(d1["inputs"][1], math.sqrt(2.0)) is None:
+            continue
+        x = d1["inputs"][0]
+        erf = only(d1["outputs"][0], "Erf")
+        add = erf and only(erf["outputs"][0], "Add")
+        if not add or scalar(other(add, erf["outputs"][0]) or "", 1.0) is None:
+            continue
+        m1 = only(add["outputs"][0], "Mul")
+        if m1 is None or other(m1, add["outputs"][0]) != x:
+            continue
+        m2 = only(m1["outputs"][0], "Mul")
+        if m2 is None or scalar(other(m2, m1["outputs"][0]) or "", 0.5) is None:
+            continue
+        drop.update(id(n) for n in (d1, erf, add, m1))
+        replace[id(m2)] = {"op": "Gelu", "name": m2["name"], "domain": "", "inputs": [x], "outputs": list(m2["outputs"]), "attrs": {}}
+        fused["Gelu"] = fused.get("Gelu", 0) + 1
+    return [replace.get(id(n), n) for n in nodes if id(n) not in drop], fused
+
+
 class Graph:
     """The plan as a torch computation. With `adapt`, BatchNorm statistics of the trained layers
     follow the training batches (as torch trains a network in train mode): a BatchNormalization
@@ -411,6 +517,7 @@ class Graph:
             for key, value in list(n["attrs"].items()):
                 if isinstance(value, dict) and "tensor" in value:
                     n["attrs"][key] = weights.pop(value["tensor"])
+        self.nodes, self.fused = fuse_elementwise(self.nodes, self.outputs, weights)
         unknown = [t for t in trainable if t not in weights]
         if unknown:
             raise Unsupported("no weight named %s" % ", ".join(unknown))
@@ -576,7 +683,7 @@ class Session:
             self.decay = req.get("weightDecay") or 0.0
             self.start = {n: p.detach().clone() for n, p in zip(self.graph.param_names, params)} if self.decay else {}
             g = self.graph
-            return {"trainable": g.trainable, "statistics": g.statistics, "adapted": sorted(g.adapted), "virtual": sorted(g.virtual), "threads": torch.get_num_threads(), "torch": torch.__version__}
+            return {"trainable": g.trainable, "statistics": g.statistics, "adapted": sorted(g.adapted), "virtual": sorted(g.virtual), "fused": g.fused, "threads": torch.get_num_threads(), "torch": torch.__version__}
         g = self.graph
         if g is None:
             raise RuntimeError("no graph loaded")

@@ -134,6 +134,8 @@ export class TorchGraph {
    * gets when no other is installed (measured when the backend starts).
    */
   blasSlowdown = 1;
+  /** Decomposed LayerNorms and GELUs (torch's exports below opset 17) the backend runs as one op each, by op. */
+  fused: Record<string, number> = {};
   /** With `adapt`: the BatchNormalization nodes whose statistics adapt, and the Convs given a virtual BatchNorm. */
   adapted: string[] = [];
   virtual: string[] = [];
@@ -185,6 +187,7 @@ export class TorchGraph {
     this.statistics = r.statistics;
     this.adapted = r.adapted;
     this.virtual = r.virtual;
+    this.fused = r.fused ?? {};
   }
 
   private started(python: string): Promise<void> {

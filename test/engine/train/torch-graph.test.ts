@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { BLAS_WARN, blasNote, pythonCommand, TorchGraph } from '../../../main/engine/train/torch-graph.js';
 import { familyFiles, familyInput, maxDiff } from '../../fixtures/families.js';
-import { seededRandom } from '../../fixtures/models.js';
+import { encodeModel, GraphBuilder, seededRandom } from '../../fixtures/models.js';
 
 const hasTorch = spawnSync(pythonCommand(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) console.warn(`SKIPPED test/engine/train: ${pythonCommand()} has no torch (apt-get install python3-torch, or set RWS_PYTHON)`);
@@ -106,6 +106,57 @@ describe.skipIf(!hasTorch)('torch backend: gradients equal finite differences th
     const measured = ((await lossAt(1)) - (await lossAt(-1))) / (2 * eps);
     expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
     expect(Math.abs(measured - predicted) / Math.abs(predicted)).toBeLessThan(0.02);
+  });
+});
+
+/**
+ * conv, then LayerNorm over channels and a Linear with GELU, written out as torch exports them below
+ * opset 17: LayerNorm as nine element-wise nodes, GELU as five.
+ */
+function decomposedLayerNormGelu(): OnnxModel {
+  const g = new GraphBuilder(11);
+  const scalar = (name: string, v: number) => g.weight(name, [], Float32Array.of(v));
+  let x = g.conv('input', 3, 8, 3, { name: '/stem' });
+  x = g.node('Transpose', [x], { perm: [0, 2, 3, 1] }, '/to-last/Transpose');
+  const mean = g.node('ReduceMean', [x], { axes: [-1] }, '/ln/ReduceMean');
+  const d = g.node('Sub', [x, mean], {}, '/ln/Sub');
+  const v = g.node('ReduceMean', [g.node('Pow', [d, scalar('/ln/two', 2)], {}, '/ln/Pow')], { axes: [-1] }, '/ln/ReduceMean_1');
+  const s = g.node('Sqrt', [g.node('Add', [v, scalar('/ln/eps', 1e-6)], {}, '/ln/Add')], {}, '/ln/Sqrt');
+  const n = g.node('Div', [d, s], {}, '/ln/Div');
+  const gamma = g.weight('ln.weight', [8], Float32Array.from(g.uniform(8, 0.3), (u) => 1 + u));
+  x = g.node('Add', [g.node('Mul', [n, gamma], {}, '/ln/Mul'), g.weight('ln.bias', [8], g.uniform(8, 0.1))], {}, '/ln/Add_1');
+  x = g.node('MatMul', [x, g.weight('fc1.weight', [8, 16], g.uniform(128, 0.6))], {}, '/fc1/MatMul');
+  const erf = g.node('Erf', [g.node('Div', [x, scalar('/gelu/sqrt2', Math.SQRT2)], {}, '/gelu/Div')], {}, '/gelu/Erf');
+  const m = g.node('Mul', [x, g.node('Add', [erf, scalar('/gelu/one', 1)], {}, '/gelu/Add')], {}, '/gelu/Mul');
+  x = g.node('Mul', [m, scalar('/gelu/half', 0.5)], {}, '/gelu/Mul_1');
+  x = g.node('Transpose', [x], { perm: [0, 3, 1, 2] }, '/to-first/Transpose');
+  x = g.node('GlobalAveragePool', [x], {}, '/gap');
+  x = g.node('Flatten', [x], { axis: 1 }, '/flatten');
+  g.gemm(x, 16, 10, '/fc');
+  return parseOnnx(encodeModel(g.model({ name: 'input', shape: ['batch', 3, 8, 8] }, { name: 'logits', shape: ['batch', 10] })), { file: 'ln-gelu.onnx' });
+}
+
+describe.skipIf(!hasTorch)('torch backend: LayerNorm and GELU as torch exports them below opset 17', () => {
+  it('runs each as one op, computing what onnxruntime computes, and trains the LayerNorm\'s scale and shift', async () => {
+    const model = decomposedLayerNormGelu();
+    const g = await loaded(model, ['ln.weight', 'ln.bias', 'fc1.weight']);
+    expect(g.fused).toEqual({ LayerNormalization: 1, Gelu: 1 });
+    const rand = seededRandom(5);
+    const x = { data: Float32Array.from({ length: 2 * 3 * 8 * 8 }, () => rand() * 2 - 1), dims: [2, 3, 8, 8] };
+    const ours = await g.forward(x.data, x.dims);
+    const theirs = await ortOutputs(model, x);
+    expect(maxDiff(ours[0]!, theirs[0]!)).toBeLessThanOrEqual(1e-5);
+    const r = await g.step(x.data, x.dims, { labels: [2, 6] });
+    for (const name of ['ln.weight', 'ln.bias', 'fc1.weight']) expect(r.gradNorms[name], name).toBeGreaterThan(0);
+  });
+
+  it('leaves a chain whose middle value is read elsewhere as it is', async () => {
+    const model = decomposedLayerNormGelu();
+    // The GELU's input over √2 also goes to the output: the five nodes are no longer GELU's alone.
+    const div = model.nodes().find((n) => n.name === '/gelu/Div')!;
+    model.graph.output.push({ ...model.graph.output[0]!, name: div.output[0]! });
+    const g = await loaded(parseOnnx(model.encode(), { file: 'ln-gelu-read.onnx' }));
+    expect(g.fused).toEqual({ LayerNormalization: 1 });
   });
 });
 
