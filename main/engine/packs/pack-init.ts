@@ -212,7 +212,7 @@ export async function initPack(opts: PackInitOptions): Promise<PackInitResult> {
   }
 
   // A model that ends in a Softmax over the classes gives probabilities (a softmax on them would flatten the scores).
-  const last = model.nodes().find((n) => n.output.includes(output.name));
+  const last = model.graphIndex().producer.get(output.name);
   const rank = output.dims.length;
   const endsInSoftmax = last?.op_type === 'Softmax' && rank >= 1 && [rank - 1, -1].includes(intAttr(last, 'axis', rank === 2 ? 1 : -1));
   const outputKind = opts.outputKind ?? (endsInSoftmax ? 'probabilities' : 'logits');
