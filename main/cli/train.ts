@@ -240,7 +240,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
       else if (fixed !== undefined && fixed < 8 && o.batchnorm !== 'fixed') {
         console.error(`rws train: ${pack.modelPath}: its graph needs its fixed batch of ${fixed} (it gives other outputs at another): training ${fixed === 1 ? 'one image' : `${fixed} images`} at a time with BatchNorm statistics fixed (slower, and a model with BatchNorm layers, folded or not, trains worse); a model exported with a dynamic batch trains better (torch: torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
       }
-      const blas = blasNote(graph!.blasSlowdown, model);
+      const blas = await blasNote(graph!, model);
       if (blas) console.error(`rws train: ${blas}`);
       const { layers, reason } = trainedLayers(model, o.layers);
       console.error(`rws train: ${layers.length} of ${model.layers().length} layers trained (${reason}): ${layers.map((l) => l.node).join(', ')}`);

@@ -684,6 +684,8 @@ class Session:
             self.start = {n: p.detach().clone() for n, p in zip(self.graph.param_names, params)} if self.decay else {}
             g = self.graph
             return {"trainable": g.trainable, "statistics": g.statistics, "adapted": sorted(g.adapted), "virtual": sorted(g.virtual), "fused": g.fused, "threads": torch.get_num_threads(), "torch": torch.__version__}
+        if op == "blas":
+            return {"slowdown": round(blas_slowdown(), 2)}
         g = self.graph
         if g is None:
             raise RuntimeError("no graph loaded")
@@ -808,7 +810,7 @@ def main():
     # stop (after the step in hand, saving its state) and closes stdin, which ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     session = Session()
-    print(json.dumps({"ready": True, "torch": torch.__version__, "blasSlowdown": round(blas_slowdown(), 2)}), flush=True)
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue

@@ -128,12 +128,6 @@ export class TorchGraph {
   trainable: string[] = [];
   /** BatchNorm running statistics asked to be trained: measured, not learned (fixed, or adapting with `adapt`). */
   statistics: string[] = [];
-  /**
-   * How many times slower torch's matrix products (MatMul, Gemm) run here than the same product as
-   * a convolution: about 1 with OpenBLAS or MKL, 8-20 with the reference BLAS Debian's python3-torch
-   * gets when no other is installed (measured when the backend starts).
-   */
-  blasSlowdown = 1;
   /** Decomposed LayerNorms and GELUs (torch's exports below opset 17) the backend runs as one op each, by op. */
   fused: Record<string, number> = {};
   /** With `adapt`: the BatchNormalization nodes whose statistics adapt, and the Convs given a virtual BatchNorm. */
@@ -204,7 +198,7 @@ export class TorchGraph {
       const lines = createInterface({ input: this.child.stdout });
       let ready = false;
       lines.on('line', (line) => {
-        let msg: Reply & { ready?: boolean; blasSlowdown?: number };
+        let msg: Reply & { ready?: boolean };
         try {
           msg = JSON.parse(line);
         } catch {
@@ -216,7 +210,6 @@ export class TorchGraph {
         }
         if (!ready && msg.ready) {
           ready = true;
-          if (typeof msg.blasSlowdown === 'number' && Number.isFinite(msg.blasSlowdown)) this.blasSlowdown = msg.blasSlowdown;
           resolve();
           return;
         }
@@ -255,6 +248,16 @@ export class TorchGraph {
     const file = path.join(this.dir, `in-${this.nextId}.safetensors`);
     await writeFile(file, encodeSafetensors([f32Input(this.inputName, input, dims), ...extra.map((e) => f32Input(e.name, e.values, e.shape))], {}));
     return file;
+  }
+
+  /**
+   * How many times slower torch's matrix products (MatMul, Gemm) run here than the same product as
+   * a convolution: about 1 with OpenBLAS or MKL, 8-14 with the reference BLAS Debian's python3-torch
+   * gets when no other is installed (measured in a tenth of a second).
+   */
+  async blasSlowdown(): Promise<number> {
+    const { slowdown } = await this.request({ op: 'blas' });
+    return slowdown;
   }
 
   /** Every output of the graph for `input` (no gradients); `chunk`: run it that many images at a time (a model with a fixed batch). */
@@ -359,9 +362,14 @@ export class TorchGraph {
 /** Matrix products this many times slower than convolutions: said (OpenBLAS measures about 1, the reference BLAS 8-20). */
 export const BLAS_WARN = 4;
 
-/** What to say when torch's matrix products are slow here and the model has more of them than a classifier's last layer. */
-export function blasNote(slowdown: number, model: OnnxModel): string | undefined {
+/**
+ * What to say when the model has more matrix products than a classifier's last layer and torch runs
+ * them slowly here; the backend measures its BLAS only for such a model.
+ */
+export async function blasNote(graph: Pick<TorchGraph, 'blasSlowdown'>, model: OnnxModel): Promise<string | undefined> {
   const products = model.nodes().filter((n) => n.op_type === 'MatMul' || n.op_type === 'Gemm').length;
-  if (slowdown < BLAS_WARN || products < 2) return undefined;
+  if (products < 2) return undefined;
+  const slowdown = await graph.blasSlowdown();
+  if (slowdown < BLAS_WARN) return undefined;
   return `torch's matrix products run ${slowdown.toFixed(0)}× slower here than its convolutions (the reference BLAS): this model's ${products} MatMul and Gemm nodes run that much slower in training; install an optimised BLAS (Debian: apt-get install libopenblas0-pthread)`;
 }
