@@ -236,8 +236,10 @@ async function train(cli: TrainCliOptions): Promise<number> {
       if (holdout >= data.pixels.length) throw new RwsError('usage', `--holdout ${o.holdout}: leaves no image to train on (${data.pixels.length} images)`, { field: '--holdout' });
       const fixed = model.maxBatch();
       const anyBatch = fixed !== undefined && (await runsAtAnyBatch(graph!, data, spec, fixed));
+      // Fewer than 8 images at a time give BatchNorm no batch to adapt to.
+      const batchNorm = o.batchnorm ?? (!anyBatch && (fixed ?? Infinity) < 8 ? 'fixed' : 'adapt');
       if (anyBatch) console.error(`rws train: ${pack.modelPath} is exported with its batch fixed at ${fixed}, but its graph gives the same outputs at any batch: training in whole batches`);
-      else if (fixed !== undefined && fixed < 8 && o.batchnorm !== 'fixed') {
+      else if (!o.batchnorm && batchNorm === 'fixed') {
         console.error(`rws train: ${pack.modelPath}: its graph needs its fixed batch of ${fixed} (it gives other outputs at another): training ${fixed === 1 ? 'one image' : `${fixed} images`} at a time with BatchNorm statistics fixed (slower, and a model with BatchNorm layers, folded or not, trains worse); a model exported with a dynamic batch trains better (torch: torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
       }
       const blas = await blasNote(graph!, model);
@@ -258,7 +260,7 @@ async function train(cli: TrainCliOptions): Promise<number> {
           lr: o.lr,
           cleanShare: o.cleanShare,
           weightDecay: o.weightDecay,
-          batchNorm: o.batchnorm ?? (!anyBatch && (fixed ?? Infinity) < 8 ? 'fixed' : 'adapt'),
+          batchNorm,
           seed: o.seed,
           holdout,
           exclude: o.excludeFamily,

@@ -114,6 +114,11 @@ describe.skipIf(!hasTorch)('rws train: a signature for your model from your imag
       } else {
         expect(r.stderr).toMatch(/its graph needs its fixed batch of 1 \(it gives other outputs at another\): training one image at a time with BatchNorm statistics fixed \(slower, and a model with BatchNorm layers, folded or not, trains worse\); a model exported with a dynamic batch trains better/);
         expect(sig.meta.effect).toMatchObject({ training: { batchNorm: 'fixed' } });
+        // Asked to adapt, it does, and does not say the statistics stay fixed.
+        const adapt = await rws('train', '--pack', pack, '--data', field, '--condition', 'fog', '--epochs', '1', '--batch', '8', '--out', `${out}-adapt`, '--no-add', '--threads', '1', '--batchnorm', 'adapt');
+        expect(adapt.code, adapt.stderr).toBe(0);
+        expect(adapt.stderr).not.toMatch(/statistics fixed/);
+        expect(decodeSignature(readFileSync(path.join(`${out}-adapt`, 'fog.rws.safetensors')), 'sig').meta.effect).toMatchObject({ training: { batchNorm: 'adapt' } });
       }
     }
   });
