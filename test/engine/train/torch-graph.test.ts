@@ -1,12 +1,12 @@
 // The training backend: the ONNX graph converted op by op to torch gives onnxruntime's outputs
 // (≤ 1e-5) on every family, and an SGD step moves the trainable tensors only.
 import { spawnSync } from 'node:child_process';
-import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOnnx, parseOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { BLAS_WARN, blasNote, pythonCommand, TorchGraph } from '../../../main/engine/train/torch-graph.js';
 import { familyFiles, familyInput, maxDiff } from '../../fixtures/families.js';
 import { encodeModel, GraphBuilder, seededRandom } from '../../fixtures/models.js';
+import { ortOutputs } from '../../fixtures/ort-outputs.js';
 
 const hasTorch = spawnSync(pythonCommand(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) console.warn(`SKIPPED test/engine/train: ${pythonCommand()} has no torch (apt-get install python3-torch, or set RWS_PYTHON)`);
@@ -21,14 +21,6 @@ async function loaded(model: OnnxModel, trainable: string[] = []): Promise<Torch
 afterAll(async () => {
   await backend?.close();
 });
-
-async function ortOutputs(model: OnnxModel, x: { data: Float32Array; dims: number[] }): Promise<Float32Array[]> {
-  const s = await ort.InferenceSession.create(model.encode({ embedExternal: true }), { intraOpNumThreads: 1 });
-  const out = await s.run({ [model.inputs[0]!.name]: new ort.Tensor('float32', x.data, x.dims) });
-  const values = s.outputNames.map((n) => out[n]!.data as Float32Array);
-  await s.release();
-  return values;
-}
 
 /** The tensors of the first `k` layers, BatchNorm statistics included (the backend keeps those fixed). */
 function firstLayers(model: OnnxModel, k: number): string[] {

@@ -6,7 +6,6 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDraw } from '../../../main/core/corruptions/mixture.js';
 import { decodeSignature } from '../../../main/core/signature-codec.js';
@@ -22,6 +21,7 @@ import { TrainCheckpoint } from '../../../main/engine/train/train-state.js';
 import { pythonCommand, TorchGraph, type StepTarget } from '../../../main/engine/train/torch-graph.js';
 import { testImage } from '../folder/fixtures.js';
 import { familyFiles } from '../../fixtures/families.js';
+import { ortOutputs } from '../../fixtures/ort-outputs.js';
 
 const hasTorch = spawnSync(pythonCommand(), ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) console.warn(`SKIPPED test/engine/train/train-signature: ${pythonCommand()} has no torch (apt-get install python3-torch, or set RWS_PYTHON)`);
@@ -175,10 +175,7 @@ describe.skipIf(!hasTorch)('trainSignature --labels model: the clean model\'s ow
     });
     expect(maxDiff(seen[0]!.input, corrupted)).toBe(0);
     expect(maxDiff(seen[0]!.input, clean)).toBeGreaterThan(0.05);
-    const session = await ort.InferenceSession.create(model.encode(), { intraOpNumThreads: 1 });
-    const out = await session.run({ [model.inputs[0]!.name]: new ort.Tensor('float32', clean, batchDims(spec, idx.length)) });
-    await session.release();
-    const logits = out[model.outputs[0]!.name]!.data as Float32Array;
+    const [logits] = (await ortOutputs(model, { data: clean, dims: batchDims(spec, idx.length) })) as [Float32Array];
     // Sharpened as a softmax of logits / T, not as the engine does it (p^(1/T), renormalised).
     expect(TARGET_TEMPERATURE).toBe(0.5);
     const sharpLogits = logits.map((v) => v / TARGET_TEMPERATURE);
@@ -285,10 +282,7 @@ describe.skipIf(!hasTorch)('runsAtAnyBatch: a model exported with a fixed batch 
       // The truth, from onnxruntime: the same model, exported with a dynamic batch, run on the same 8 images.
       const input = await batchInput(data, [0, 1, 2, 3, 4, 5, 6, 7], spec, () => undefined);
       const dims = batchDims(spec, 8);
-      const s = await ort.InferenceSession.create(twin.encode({ embedExternal: true }), { intraOpNumThreads: 1 });
-      const out = await s.run({ [twin.inputs[0]!.name]: new ort.Tensor('float32', input, dims) });
-      const expected = s.outputNames.map((n) => out[n]!.data as Float32Array);
-      await s.release();
+      const expected = await ortOutputs(twin, { data: input, dims });
       const whole = await g.forward(input, dims).catch(() => undefined);
       const same = whole !== undefined && whole.length === expected.length &&
         whole.every((w, i) => w.length === expected[i]!.length && maxDiff(w, expected[i]!) <= 1e-4 * Math.max(1, ...Array.from(expected[i]!, Math.abs)));
