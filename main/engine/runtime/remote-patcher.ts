@@ -122,7 +122,8 @@ export class RemotePatcher {
    * does other work (rws run plans its run meanwhile). `open` gives it the model; `dispose` stops it.
    */
   static start(opts: Pick<RemoteOptions, 'workerUrl' | 'runGate'> = {}): RemotePatcher {
-    const url = opts.workerUrl ?? new URL('./inference-worker.js', import.meta.url);
+    // Beside this file, with its extension: .js compiled, .cjs in the CLI's bundle (scripts/bundle-cli.mjs).
+    const url = opts.workerUrl ?? new URL(`./inference-worker${import.meta.url.endsWith('.cjs') ? '.cjs' : '.js'}`, import.meta.url);
     const worker = new Worker(url, { workerData: { [WORKER_MARK]: true, ...(opts.runGate ? { runGate: opts.runGate } : {}) } });
     return new RemotePatcher(worker);
   }
