@@ -302,6 +302,65 @@ def op_softmax(fn):
     return run
 
 
+def op_pad(n, x, pads=None, value=None, axes=None):
+    """ONNX pads (begin per axis, then end per axis; negative crops) as torch's, which run from the last axis back."""
+    a = n["attrs"]
+    mode = a.get("mode", "constant")
+    pads = ints(pads) if pads is not None else a.get("pads", [])
+    rank = x.dim()
+    axes = [ax + rank if ax < 0 else ax for ax in (ints(axes) if axes is not None else range(rank))]
+    begin, end = [0] * rank, [0] * rank
+    for i, ax in enumerate(axes):
+        begin[ax], end[ax] = pads[i], pads[i + len(axes)]
+    padded = [d for d in range(rank) if begin[d] or end[d]]
+    if not padded:
+        return x
+    if mode == "constant":
+        fill = value.reshape(-1)[0].item() if value is not None and value.numel() else a.get("value", 0.0)
+        flat = [p for d in reversed(range(padded[0], rank)) for p in (begin[d], end[d])]
+        return F.pad(x, flat, "constant", fill)
+    how = {"reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(mode)
+    if how is None or padded[0] < 2 or not 3 <= rank <= 5 or min(begin + end) < 0:
+        raise Unsupported("Pad in %s mode over these axes" % mode)
+    return F.pad(x, [p for d in reversed(range(2, rank)) for p in (begin[d], end[d])], how)
+
+
+def op_group_norm(n, x, scale, bias):
+    """GroupNormalization: opset 18 takes a scale and bias per group, opset 21 per channel."""
+    a = n["attrs"]
+    groups = a["num_groups"]
+    y = F.group_norm(x, groups, eps=a.get("epsilon", 1e-5))
+    if scale.numel() == groups and x.shape[1] != groups and n.get("opset", 18) < 21:
+        scale, bias = (t.repeat_interleave(x.shape[1] // groups) for t in (scale, bias))
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return y * scale.reshape(shape) + bias.reshape(shape)
+
+
+def op_lp_norm(n, x):
+    a = n["attrs"]
+    return x / x.norm(p=a.get("p", 2), dim=a.get("axis", -1), keepdim=True)
+
+
+def op_depth_to_space(n, x):
+    b = n["attrs"]["blocksize"]
+    N, C, H, W = x.shape
+    if n["attrs"].get("mode", "DCR") == "CRD":
+        return F.pixel_shuffle(x, b)
+    return x.reshape(N, b, b, C // (b * b), H, W).permute(0, 3, 4, 1, 5, 2).reshape(N, C // (b * b), H * b, W * b)
+
+
+def op_space_to_depth(n, x):
+    b = n["attrs"]["blocksize"]
+    N, C, H, W = x.shape
+    return x.reshape(N, C, H // b, b, W // b, b).permute(0, 3, 5, 1, 2, 4).reshape(N, C * b * b, H // b, W // b)
+
+
+def reduce_prod(x, axes, keep):
+    for ax in sorted((a if a >= 0 else a + x.dim() for a in axes), reverse=True):
+        x = torch.prod(x, ax, keepdim=keep)
+    return x
+
+
 def op_variadic(fn):
     def run(n, *xs):
         out = xs[0]
@@ -384,6 +443,24 @@ OPS = {
     "ReduceSum": op_reduce(lambda x, axes, keep: x.sum(dim=axes, keepdim=keep)),
     "ReduceMax": op_reduce(lambda x, axes, keep: x.amax(dim=axes, keepdim=keep)),
     "ReduceMin": op_reduce(lambda x, axes, keep: x.amin(dim=axes, keepdim=keep)),
+    "ReduceProd": op_reduce(reduce_prod),
+    "ReduceL1": op_reduce(lambda x, axes, keep: x.abs().sum(dim=axes, keepdim=keep)),
+    "ReduceL2": op_reduce(lambda x, axes, keep: x.pow(2).sum(dim=axes, keepdim=keep).sqrt()),
+    "ReduceSumSquare": op_reduce(lambda x, axes, keep: x.pow(2).sum(dim=axes, keepdim=keep)),
+    "ReduceLogSumExp": op_reduce(lambda x, axes, keep: torch.logsumexp(x, dim=axes, keepdim=keep)),
+    "Pad": op_pad,
+    "GroupNormalization": op_group_norm,
+    "LpNormalization": op_lp_norm,
+    "DepthToSpace": op_depth_to_space,
+    "SpaceToDepth": op_space_to_depth,
+    "Einsum": lambda n, *xs: torch.einsum(n["attrs"]["equation"], *xs),
+    "Mish": lambda n, x: F.mish(x),
+    "Celu": lambda n, x: F.celu(x, n["attrs"].get("alpha", 1.0)),
+    "Softsign": lambda n, x: F.softsign(x),
+    "ThresholdedRelu": lambda n, x: torch.where(x > n["attrs"].get("alpha", 1.0), x, torch.zeros_like(x)),
+    "Sign": lambda n, x: torch.sign(x),
+    "Sin": lambda n, x: torch.sin(x),
+    "Cos": lambda n, x: torch.cos(x),
 }
 
 
@@ -511,6 +588,8 @@ class Graph:
         self.inputs = plan["inputs"]
         self.outputs = plan["outputs"]
         missing = sorted({n["op"] for n in self.nodes if n["op"] not in OPS or n.get("domain") not in (None, "", "ai.onnx")})
+        for n in self.nodes:
+            n["opset"] = plan.get("opset", 0)
         if missing:
             raise Unsupported("ops the training backend does not convert: %s" % ", ".join(missing))
         for n in self.nodes:
