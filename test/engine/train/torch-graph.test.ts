@@ -161,6 +161,7 @@ const OP_CASES: { name: string; opset?: number; trains?: string[]; build: (g: Gr
   { name: 'Pad, constant value, lopsided', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 1, 2, 0, 0, 2, 1]), g.weight('fill', [], Float32Array.of(0.5))]), 8] },
   { name: 'Pad, negative (a crop)', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, -1, 0, 0, 0, 0, -2])]), 8] },
   { name: 'Pad, reflect', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 1, 2, 0, 0, 2, 1])], { mode: 'reflect' }), 8] },
+  { name: 'Pad, wrap (opset 19)', opset: 19, build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 2, 1, 0, 0, 1, 3])], { mode: 'wrap' }), 8] },
   { name: 'Pad, edge, over the axes given (opset 18)', opset: 18, build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [1, 0, 0, 3]), '', g.int64s('axes', [2, -1])], { mode: 'edge' }), 8] },
   {
     name: 'GroupNormalization, a scale per group (opset 18)',
