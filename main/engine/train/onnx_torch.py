@@ -361,6 +361,23 @@ def reduce_prod(x, axes, keep):
     return x
 
 
+class Gelu(torch.autograd.Function):
+    """F.gelu, its gradient computed from contiguous tensors: Debian's torch 1.13 gives the exact GELU's
+    backward garbage (wrong by up to 1e9, changing from run to run) when the incoming gradient is laid
+    out otherwise, as it is when a Transpose follows the GELU (tests: torch-graph.test.ts)."""
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        return F.gelu(x, approximate=approximate)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return torch.ops.aten.gelu_backward(grad.contiguous(), x.contiguous(), approximate=ctx.approximate), None
+
+
 def op_variadic(fn):
     def run(n, *xs):
         out = xs[0]
@@ -399,7 +416,7 @@ OPS = {
     "Sigmoid": lambda n, x: torch.sigmoid(x),
     "Tanh": lambda n, x: torch.tanh(x),
     "Softplus": lambda n, x: F.softplus(x),
-    "Gelu": lambda n, x: F.gelu(x, approximate="tanh" if n["attrs"].get("approximate", "none") == "tanh" else "none"),
+    "Gelu": lambda n, x: Gelu.apply(x, "tanh" if n["attrs"].get("approximate", "none") == "tanh" else "none"),
     "HardSigmoid": lambda n, x: torch.clamp(n["attrs"].get("alpha", 0.2) * x + n["attrs"].get("beta", 0.5), 0, 1),
     "HardSwish": lambda n, x: F.hardswish(x),
     "PRelu": lambda n, x, slope: torch.where(x >= 0, x, x * slope),
