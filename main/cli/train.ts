@@ -15,7 +15,7 @@ import { loadPack } from '../engine/packs/pack.js';
 import { sha256File } from '../engine/packs/trust.js';
 import type { HeldBackEffect } from '../engine/train/measure.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../engine/train/train-data.js';
-import { defaultEpochs, runsAtAnyBatch, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
+import { defaultEpochs, MIN_DEFAULT_STEPS, runsAtAnyBatch, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
 import { TrainCheckpoint } from '../engine/train/train-state.js';
 import { blasNote, TorchGraph } from '../engine/train/torch-graph.js';
 import { EXIT } from './exit.js';
@@ -153,7 +153,7 @@ export function register(program: Command): void {
     .option('--condition <ids>', `conditions to train a signature for, comma-separated (${CONDITIONS.map((c) => c.id).join(', ')})`, list)
     .option('--layers <k|auto|names>', 'layers to train (the signature holds them): the first k; auto: the stem and the first stage; or layer names/patterns, comma-separated (rws inspect MODEL lists them)', parseLayers, 'auto' as number | 'auto' | string[])
     .option('--labels <source>', `targets: folder (the data's labels: class sub-folders or IDX labels) or model (the clean model's own prediction on the uncorrupted image, its probabilities sharpened to temperature ${TARGET_TEMPERATURE}: no labels needed); default folder when the data has labels, else model`, oneOf(['folder', 'model'] as const))
-    .option('--epochs <n>', 'passes over the training images (default 2; 3 for low light and the conditions at night, as the recipe trains them)', positiveInt)
+    .option('--epochs <n>', `passes over the training images (default 2; 3 for low light and the conditions at night, as the recipe trains them; more where that would be fewer than ${MIN_DEFAULT_STEPS} steps, as on a few thousand images)`, positiveInt)
     .option('--out <dir>', 'where to write the signatures (default: the pack\'s signatures/ folder)')
     .option('--id <id>', 'signature id (one condition only; default: the condition, or CONDITION-without-LINEAGE with --exclude-family)')
     .option('--lr <rate>', 'peak learning rate of the one-cycle schedule (SGD, Nesterov momentum)', numberIn(1e-6, 10), 0.1)
@@ -248,15 +248,20 @@ async function train(cli: TrainCliOptions): Promise<number> {
       console.error(`rws train: ${layers.length} of ${model.layers().length} layers trained (${reason}): ${layers.map((l) => l.node).join(', ')}`);
       console.error(`rws train: targets: ${labels === 'model' ? `the clean model's own predictions on the uncorrupted images, sharpened to temperature ${TARGET_TEMPERATURE} (self-distillation)` : 'the data\'s labels'}; ${holdout} images held back to measure on`);
       await mkdir(out, { recursive: true });
+      const batch = o.batch ?? (big ? 32 : 128);
       for (const [k, condition] of conditions.entries()) {
         const id = ids[k]!;
+        const epochs = o.epochs ?? defaultEpochs(condition, data.pixels.length - holdout, batch);
+        if (epochs > defaultEpochs(condition)) {
+          console.error(`rws train: ${id}: ${epochs} passes over the ${data.pixels.length - holdout} training images, for at least ${MIN_DEFAULT_STEPS} steps of ${batch} (--epochs to choose)`);
+        }
         const settings: TrainSettings = {
           condition,
           id,
           layers: o.layers,
           labels,
-          epochs: o.epochs ?? defaultEpochs(condition),
-          batch: o.batch ?? (big ? 32 : 128),
+          epochs,
+          batch,
           lr: o.lr,
           cleanShare: o.cleanShare,
           weightDecay: o.weightDecay,

@@ -16,7 +16,7 @@ import { loadOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { parsePackManifest, type PackManifest } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
 import { batchInput, imageOf, loadTrainingImages, type TrainingImages } from '../../../main/engine/train/train-data.js';
-import { defaultEpochs, runsAtAnyBatch, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
+import { defaultEpochs, MIN_DEFAULT_STEPS, runsAtAnyBatch, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
 import { TrainCheckpoint } from '../../../main/engine/train/train-state.js';
 import { pythonCommand, TorchGraph, type StepTarget } from '../../../main/engine/train/torch-graph.js';
 import { testImage } from '../folder/fixtures.js';
@@ -295,10 +295,26 @@ describe.skipIf(!hasTorch)('runsAtAnyBatch: a model exported with a fixed batch 
   });
 });
 
-describe('defaultEpochs: the recipe\'s passes', () => {
+describe('defaultEpochs: the recipe\'s passes, and more on a small folder', () => {
   it('gives low light, alone or in a pair at night, a third pass', () => {
-    expect(['fog', 'rain', 'snow', 'noise', 'motion-blur'].map(defaultEpochs)).toEqual([2, 2, 2, 2, 2]);
-    expect(['low-light', 'foggy-night', 'night-rain'].map(defaultEpochs)).toEqual([3, 3, 3]);
+    expect(['fog', 'rain', 'snow', 'noise', 'motion-blur'].map((c) => defaultEpochs(c))).toEqual([2, 2, 2, 2, 2]);
+    expect(['low-light', 'foggy-night', 'night-rain'].map((c) => defaultEpochs(c))).toEqual([3, 3, 3]);
+  });
+
+  it('keeps the recipe\'s passes on the recipe\'s images, and gives a small folder enough for MIN_DEFAULT_STEPS steps', () => {
+    // The recipe: 59,000 images in batches of 128, 461 steps a pass.
+    expect(defaultEpochs('fog', 59_000, 128)).toBe(2);
+    expect(defaultEpochs('low-light', 59_000, 128)).toBe(3);
+    // 1,800 images: 15 steps a pass at 128 (14 passes make 210), 57 at 32 (4 make 228).
+    expect(defaultEpochs('fog', 1800, 128)).toBe(14);
+    expect(defaultEpochs('fog', 1800, 32)).toBe(4);
+    for (const [images, batch] of [[1800, 128], [1800, 32], [27, 8], [5000, 128], [12_000, 128]] as const) {
+      const epochs = defaultEpochs('rain', images, batch);
+      const perPass = Math.ceil(images / batch);
+      expect(epochs * perPass).toBeGreaterThanOrEqual(MIN_DEFAULT_STEPS);
+      // The fewest passes that make it, and never fewer than the recipe's.
+      if (epochs > 2) expect((epochs - 1) * perPass).toBeLessThan(MIN_DEFAULT_STEPS);
+    }
   });
 });
 
