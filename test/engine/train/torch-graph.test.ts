@@ -135,7 +135,7 @@ function decomposedLayerNormGelu(): OnnxModel {
 }
 
 describe.skipIf(!hasTorch)('torch backend: LayerNorm and GELU as torch exports them below opset 17', () => {
-  it('runs each as one op, computing what onnxruntime computes, and trains the LayerNorm\'s scale and shift', async () => {
+  it('runs each as one op, computing what onnxruntime computes, with the gradients its finite differences give, and trains the LayerNorm\'s scale and shift', async () => {
     const model = decomposedLayerNormGelu();
     const g = await loaded(model, ['ln.weight', 'ln.bias', 'fc1.weight']);
     expect(g.fused).toEqual({ LayerNormalization: 1, Gelu: 1 });
@@ -144,21 +144,14 @@ describe.skipIf(!hasTorch)('torch backend: LayerNorm and GELU as torch exports t
     const ours = await g.forward(x.data, x.dims);
     const theirs = await ortOutputs(model, x);
     expect(maxDiff(ours[0]!, theirs[0]!)).toBeLessThanOrEqual(1e-5);
-    const r = await g.step(x.data, x.dims, { labels: [2, 6] });
-    for (const name of ['ln.weight', 'ln.bias', 'fc1.weight']) expect(r.gradNorms[name], name).toBeGreaterThan(0);
-  });
-
-  it('gives the gradient finite differences give (a Transpose after the GELU, which Debian\'s torch gets wrong in F.gelu\'s own backward)', async () => {
-    const model = decomposedLayerNormGelu();
-    const g = await loaded(model, ['ln.weight', 'ln.bias', 'fc1.weight']);
-    expect(g.fused).toEqual({ LayerNormalization: 1, Gelu: 1 });
-    const rand = seededRandom(6);
-    const x = { data: Float32Array.from({ length: 2 * 3 * 8 * 8 }, () => rand() * 2 - 1), dims: [2, 3, 8, 8] };
+    // A Transpose follows the GELU: Debian's torch gets that wrong in F.gelu's own backward, differently each run.
     for (let k = 0; k < 3; k++) {
       const { predicted, measured } = await gradientAndDifference(model, g, x, [2, 6]);
       expect(Math.abs(predicted)).toBeGreaterThan(1e-3);
       expect(Math.abs(measured - predicted) / Math.abs(predicted)).toBeLessThan(0.02);
     }
+    const r = await g.step(x.data, x.dims, { labels: [2, 6] });
+    for (const name of ['ln.weight', 'ln.bias', 'fc1.weight']) expect(r.gradNorms[name], name).toBeGreaterThan(0);
   });
 
   it('leaves a chain whose middle value is read elsewhere as it is', async () => {
