@@ -337,8 +337,10 @@ def op_group_norm(n, x, scale, bias):
 
 
 def op_lp_norm(n, x):
+    """x over its norm; a zero vector stays zero, as onnxruntime leaves it (not 0/0)."""
     a = n["attrs"]
-    return x / x.norm(p=a.get("p", 2), dim=a.get("axis", -1), keepdim=True)
+    norm = x.norm(p=a.get("p", 2), dim=a.get("axis", -1), keepdim=True)
+    return x / torch.where(norm == 0, torch.ones_like(norm), norm)
 
 
 def op_depth_to_space(n, x):
@@ -462,7 +464,8 @@ OPS = {
     "ReduceMin": op_reduce(lambda x, axes, keep: x.amin(dim=axes, keepdim=keep)),
     "ReduceProd": op_reduce(reduce_prod),
     "ReduceL1": op_reduce(lambda x, axes, keep: x.abs().sum(dim=axes, keepdim=keep)),
-    "ReduceL2": op_reduce(lambda x, axes, keep: x.pow(2).sum(dim=axes, keepdim=keep).sqrt()),
+    # torch's norm has a zero gradient at a zero slice (a ReLU's output, say), where sqrt(sum(x²)) has 0/0.
+    "ReduceL2": op_reduce(lambda x, axes, keep: torch.linalg.vector_norm(x, 2, dim=axes, keepdim=keep)),
     "ReduceSumSquare": op_reduce(lambda x, axes, keep: x.pow(2).sum(dim=axes, keepdim=keep)),
     "ReduceLogSumExp": op_reduce(lambda x, axes, keep: torch.logsumexp(x, dim=axes, keepdim=keep)),
     "Pad": op_pad,

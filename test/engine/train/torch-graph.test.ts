@@ -167,51 +167,61 @@ describe.skipIf(!hasTorch)('torch backend: LayerNorm and GELU as torch exports t
 /**
  * Ops that user exports carry beyond the fixture families (TF-style padding, GroupNorm, Mish,
  * normalised heads, space-to-depth stems, einsum): each case takes the stem conv's output (8
- * channels, 8×8) and gives a tensor and its channel count, which a pooled Linear classifies.
+ * channels, 8×8) and gives a tensor and its size (channels × height × width), which a Linear over
+ * every value classifies (not pooled: a value in the wrong place changes the output).
  */
 const OP_CASES: { name: string; opset?: number; trains?: string[]; build: (g: GraphBuilder, x: string) => [string, number] }[] = [
-  { name: 'Pad, constant value, lopsided', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 1, 2, 0, 0, 2, 1]), g.weight('fill', [], Float32Array.of(0.5))]), 8] },
-  { name: 'Pad, negative (a crop)', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, -1, 0, 0, 0, 0, -2])]), 8] },
-  { name: 'Pad, reflect', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 1, 2, 0, 0, 2, 1])], { mode: 'reflect' }), 8] },
-  { name: 'Pad, wrap (opset 19)', opset: 19, build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 2, 1, 0, 0, 1, 3])], { mode: 'wrap' }), 8] },
-  { name: 'Pad, edge, over the axes given (opset 18)', opset: 18, build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [1, 0, 0, 3]), '', g.int64s('axes', [2, -1])], { mode: 'edge' }), 8] },
+  { name: 'Pad, constant value, lopsided', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 1, 2, 0, 0, 2, 1]), g.weight('fill', [], Float32Array.of(0.5))]), 8 * 11 * 11] },
+  { name: 'Pad, negative (a crop)', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, -1, 0, 0, 0, 0, -2])]), 8 * 7 * 6] },
+  { name: 'Pad, reflect', build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 1, 2, 0, 0, 2, 1])], { mode: 'reflect' }), 8 * 11 * 11] },
+  { name: 'Pad, wrap (opset 19)', opset: 19, build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [0, 0, 2, 1, 0, 0, 1, 3])], { mode: 'wrap' }), 8 * 11 * 12] },
+  { name: 'Pad, edge, over the axes given (opset 18)', opset: 18, build: (g, x) => [g.node('Pad', [x, g.int64s('pads', [1, 0, 0, 3]), '', g.int64s('axes', [2, -1])], { mode: 'edge' }), 8 * 9 * 11] },
   {
     name: 'GroupNormalization, a scale per group (opset 18)',
     opset: 18,
     trains: ['gn.weight', 'gn.bias'],
-    build: (g, x) => [g.node('GroupNormalization', [x, g.weight('gn.weight', [4], Float32Array.of(0.5, 1.5, -1, 2)), g.weight('gn.bias', [4], Float32Array.of(0.1, -0.2, 0.3, 0))], { num_groups: 4, epsilon: 1e-5 }), 8],
+    build: (g, x) => [g.node('GroupNormalization', [x, g.weight('gn.weight', [4], Float32Array.of(0.5, 1.5, -1, 2)), g.weight('gn.bias', [4], Float32Array.of(0.1, -0.2, 0.3, 0))], { num_groups: 4, epsilon: 1e-5 }), 512],
   },
   {
     name: 'GroupNormalization, a scale per channel (opset 21)',
     opset: 21,
     trains: ['gn.weight', 'gn.bias'],
-    build: (g, x) => [g.node('GroupNormalization', [x, g.weight('gn.weight', [8], Float32Array.from(g.uniform(8, 1))), g.weight('gn.bias', [8], g.uniform(8, 0.2))], { num_groups: 2, epsilon: 1e-5 }), 8],
+    build: (g, x) => [g.node('GroupNormalization', [x, g.weight('gn.weight', [8], Float32Array.from(g.uniform(8, 1))), g.weight('gn.bias', [8], g.uniform(8, 0.2))], { num_groups: 2, epsilon: 1e-5 }), 512],
   },
-  { name: 'LpNormalization over channels', build: (g, x) => [g.node('LpNormalization', [x], { axis: 1, p: 2 }), 8] },
-  { name: 'ReduceL2, axes as an input (opset 18), dividing', opset: 18, build: (g, x) => [g.node('Div', [x, g.node('ReduceL2', [x, g.int64s('axes', [1])], { keepdims: 1 })]), 8] },
+  { name: 'LpNormalization over channels', build: (g, x) => [g.node('LpNormalization', [x], { axis: 1, p: 2 }), 512] },
+  { name: 'ReduceL2, axes as an input (opset 18), dividing', opset: 18, build: (g, x) => [g.node('Div', [x, g.node('ReduceL2', [x, g.int64s('axes', [1])], { keepdims: 1 })]), 512] },
   ...['ReduceL1', 'ReduceSumSquare', 'ReduceLogSumExp', 'ReduceProd'].map((op) => ({
     name: `${op}, added back`,
-    build: (g: GraphBuilder, x: string): [string, number] => [g.node('Add', [x, g.node(op, [x], { axes: [1], keepdims: 1 })]), 8],
+    build: (g: GraphBuilder, x: string): [string, number] => [g.node('Add', [x, g.node(op, [x], { axes: [1], keepdims: 1 })]), 512],
   })),
-  { name: 'DepthToSpace, DCR', build: (g, x) => [g.node('DepthToSpace', [x], { blocksize: 2, mode: 'DCR' }), 2] },
-  { name: 'DepthToSpace, CRD', build: (g, x) => [g.node('DepthToSpace', [x], { blocksize: 2, mode: 'CRD' }), 2] },
-  { name: 'SpaceToDepth', build: (g, x) => [g.node('SpaceToDepth', [x], { blocksize: 2 }), 32] },
-  { name: 'Einsum, a channel mix', trains: ['mix.weight'], build: (g, x) => [g.node('Einsum', [x, g.weight('mix.weight', [8, 6], g.uniform(48, 0.5))], { equation: 'nchw,cd->ndhw' }), 6] },
-  { name: 'Mish (opset 18)', opset: 18, build: (g, x) => [g.node('Mish', [x]), 8] },
-  { name: 'Celu', build: (g, x) => [g.node('Celu', [x], { alpha: 0.7 }), 8] },
-  { name: 'Softsign', build: (g, x) => [g.node('Softsign', [x]), 8] },
-  { name: 'ThresholdedRelu', build: (g, x) => [g.node('ThresholdedRelu', [x], { alpha: 0.1 }), 8] },
-  { name: 'Sign, times its input', build: (g, x) => [g.node('Mul', [x, g.node('Sign', [x])]), 8] },
-  { name: 'Sin and Cos', build: (g, x) => [g.node('Add', [g.node('Sin', [x]), g.node('Cos', [x])]), 8] },
+  {
+    // F.normalize as exported (x / max(‖x‖, eps)) where a ReLU left every channel of some pixels at zero.
+    name: 'ReduceL2 and LpNormalization at all-zero pixels: a gradient, not 0/0',
+    build: (g, x) => {
+      const mask = g.weight('mask', [1, 1, 8, 8], Float32Array.from({ length: 64 }, (_, i) => (i % 8 < 3 ? 0 : 1)));
+      const m = g.node('Mul', [x, mask]);
+      const l2 = g.node('Clip', [g.node('ReduceL2', [m], { axes: [1], keepdims: 1 }), g.weight('eps', [], Float32Array.of(1e-12))]);
+      return [g.node('Add', [g.node('Div', [m, l2]), g.node('LpNormalization', [m], { axis: 1, p: 2 })]), 512];
+    },
+  },
+  { name: 'DepthToSpace, DCR', build: (g, x) => [g.node('DepthToSpace', [x], { blocksize: 2, mode: 'DCR' }), 2 * 16 * 16] },
+  { name: 'DepthToSpace, CRD', build: (g, x) => [g.node('DepthToSpace', [x], { blocksize: 2, mode: 'CRD' }), 2 * 16 * 16] },
+  { name: 'SpaceToDepth', build: (g, x) => [g.node('SpaceToDepth', [x], { blocksize: 2 }), 32 * 4 * 4] },
+  { name: 'Einsum, a channel mix', trains: ['mix.weight'], build: (g, x) => [g.node('Einsum', [x, g.weight('mix.weight', [8, 6], g.uniform(48, 0.5))], { equation: 'nchw,cd->ndhw' }), 6 * 8 * 8] },
+  { name: 'Mish (opset 18)', opset: 18, build: (g, x) => [g.node('Mish', [x]), 512] },
+  { name: 'Celu', build: (g, x) => [g.node('Celu', [x], { alpha: 0.7 }), 512] },
+  { name: 'Softsign', build: (g, x) => [g.node('Softsign', [x]), 512] },
+  { name: 'ThresholdedRelu', build: (g, x) => [g.node('ThresholdedRelu', [x], { alpha: 0.1 }), 512] },
+  { name: 'Sign, times its input', build: (g, x) => [g.node('Mul', [x, g.node('Sign', [x])]), 512] },
+  { name: 'Sin and Cos', build: (g, x) => [g.node('Add', [g.node('Sin', [x]), g.node('Cos', [x])]), 512] },
 ];
 
 describe.skipIf(!hasTorch)('torch backend: ops of user exports beyond the fixture families', () => {
   for (const c of OP_CASES) {
     it(`${c.name}: onnxruntime's outputs within 1e-5, and a step trains the stem conv${c.trains ? ` and ${c.trains.join(', ')}` : ''}`, async () => {
       const g = new GraphBuilder(31);
-      const [y, channels] = c.build(g, g.conv('input', 3, 8, 3, { name: '/stem' }));
-      const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [y])], { axis: 1 });
-      g.gemm(pooled, channels, 10, '/fc');
+      const [y, size] = c.build(g, g.conv('input', 3, 8, 3, { name: '/stem' }));
+      g.gemm(g.node('Flatten', [y], { axis: 1 }), size, 10, '/fc');
       const model = parseOnnx(encodeModel(g.model({ name: 'input', shape: ['batch', 3, 8, 8] }, { name: 'logits', shape: ['batch', 10] }, c.opset)), { file: 'op.onnx' });
       const trains = ['/stem.weight', ...(c.trains ?? [])];
       const backend = await loaded(model, trains);
