@@ -15,7 +15,7 @@ import { loadPack } from '../engine/packs/pack.js';
 import { sha256File } from '../engine/packs/trust.js';
 import type { HeldBackEffect } from '../engine/train/measure.js';
 import { imageOf, loadTrainingImages, type TrainingImages } from '../engine/train/train-data.js';
-import { defaultEpochs, MIN_DEFAULT_STEPS, runsAtAnyBatch, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
+import { defaultEpochs, MAX_DEFAULT_EPOCHS, MIN_DEFAULT_STEPS, runsAtAnyBatch, TARGET_TEMPERATURE, trainedLayers, trainSignature, type TrainProgress, type TrainSettings } from '../engine/train/train-signature.js';
 import { TrainCheckpoint } from '../engine/train/train-state.js';
 import { blasNote, TorchGraph } from '../engine/train/torch-graph.js';
 import { EXIT } from './exit.js';
@@ -251,9 +251,13 @@ async function train(cli: TrainCliOptions): Promise<number> {
       const batch = o.batch ?? (big ? 32 : 128);
       for (const [k, condition] of conditions.entries()) {
         const id = ids[k]!;
-        const epochs = o.epochs ?? defaultEpochs(condition, data.pixels.length - holdout, batch);
-        if (epochs > defaultEpochs(condition)) {
-          console.error(`rws train: ${id}: ${epochs} passes over the ${data.pixels.length - holdout} training images, for at least ${MIN_DEFAULT_STEPS} steps of ${batch} (--epochs to choose)`);
+        const checkpoint = new TrainCheckpoint(path.join(out, `${id}.train`));
+        // A resumed training goes on with the passes it started with (a default then may differ from one now).
+        const started = o.resume && o.epochs === undefined ? (await checkpoint.read())?.identity.epochs : undefined;
+        const epochs = o.epochs ?? started ?? defaultEpochs(condition, data.pixels.length - holdout, batch);
+        if (o.epochs === undefined && started === undefined && epochs > defaultEpochs(condition)) {
+          const steps = epochs * Math.ceil((data.pixels.length - holdout) / batch);
+          console.error(`rws train: ${id}: ${epochs} passes over the ${data.pixels.length - holdout} training images, ${steps} steps of ${batch} (at least ${MIN_DEFAULT_STEPS}, or ${MAX_DEFAULT_EPOCHS} passes; --epochs to choose)`);
         }
         const settings: TrainSettings = {
           condition,
@@ -275,7 +279,6 @@ async function train(cli: TrainCliOptions): Promise<number> {
           saveEvery: o.saveEvery,
           threads: o.threads,
         };
-        const checkpoint = new TrainCheckpoint(path.join(out, `${id}.train`));
         const r = await trainSignature(
           { manifest: m, model, modelSha256, data, graph: graph!, anyBatch, checkpoint, resume: Boolean(o.resume), signal: controller.signal, onProgress: (p) => progress.update(id, p), onNote: (line) => progress.say(`rws train: ${line}`) },
           settings,

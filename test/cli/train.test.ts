@@ -60,6 +60,8 @@ describe.skipIf(!hasTorch)('rws train: a signature for your model from your imag
     expect(r.stdout).toMatch(/measured on 3 held-back images, agreement with the clean model's top class on the clean image \(the data has no labels\)/);
     expect(r.stdout).toMatch(/ {4}clean images +100\.0% +[0-9.]+%/);
     expect(r.stdout).toMatch(/added in .*pack\.json/);
+    // --epochs given: nothing said about passes.
+    expect(r.stderr).not.toMatch(/passes over the/);
     const manifest = JSON.parse(readFileSync(path.join(pack, 'pack.json'), 'utf8'));
     expect(manifest.signatures.map((s: { id: string }) => s.id)).toEqual(['fog']);
     expect(existsSync(path.join(pack, 'signatures', 'fog.train'))).toBe(false);
@@ -73,6 +75,15 @@ describe.skipIf(!hasTorch)('rws train: a signature for your model from your imag
     const again = await rws('train', '--pack', pack, '--data', field, '--condition', 'fog');
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/field-pack\/pack\.json: field "signatures": the pack already has a signature "fog": give --id to train another one, or --replace to replace it/);
+  });
+
+  it('without --epochs on a small folder: more passes than the recipe\'s, said, at most 50', async () => {
+    const pack = await newPack('default-passes-pack');
+    // 27 training images in one batch: one step a pass, so the 200 steps stop at 50 passes.
+    const r = await rws('train', '--pack', pack, '--data', field, '--condition', 'fog', '--batch', '27', '--threads', '1', '--no-add', '--out', path.join(dir, 'default-passes'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/rws train: fog: 50 passes over the 27 training images, 50 steps of 27 \(at least 200, or 50 passes; --epochs to choose\)/);
+    expect(r.stdout).toMatch(/3 layers, 50 steps in /);
   });
 
   it('labelled sub-folders, leave-one-family-out: measured on the left-out family, written but not added', async () => {
@@ -161,8 +172,10 @@ describe.skipIf(!hasTorch)('rws train: killed, then --resume', () => {
     const refused = await rws(...args.slice(1));
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/fog\.train\/state\.json: a training of "fog" stopped here at step \d+ of 28: add --resume to continue it/);
-    const resumed = await rws(...args.slice(1), '--resume');
+    // Resumed without --epochs, it goes on with the 4 passes it started with, not today's default for 27 images (29).
+    const resumed = await rws(...args.slice(1).filter((a, i, all) => a !== '--epochs' && all[i - 1] !== '--epochs'), '--resume');
     expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).not.toMatch(/passes over the/);
     expect(resumed.stderr).toMatch(new RegExp(`resuming "fog" at step ${killedAt} of 28`));
     expect(resumed.stdout).toMatch(new RegExp(`28 steps in .*, resumed at step ${killedAt}\\)`));
     expect(existsSync(state)).toBe(false);

@@ -94,16 +94,19 @@ export interface TrainedSignature {
  * / – (clean 78 / 86 / 87 / –). 200 takes most of that gain at a fifth of the recipe's time.
  */
 export const MIN_DEFAULT_STEPS = 200;
+/** …but no more passes than this: on a folder of a batch or two, more passes only repeat the same images. */
+export const MAX_DEFAULT_EPOCHS = 50;
 
 /**
  * Passes over the images when none is asked for: the recipe's (a third for low light, alone or in a
- * pair), or more where those would make fewer than MIN_DEFAULT_STEPS steps of `batch` from `images`.
+ * pair), or more where those would make fewer than MIN_DEFAULT_STEPS steps of `batch` from `images`
+ * (at most MAX_DEFAULT_EPOCHS).
  */
 export function defaultEpochs(condition: string, images?: number, batch?: number): number {
   const c = CONDITIONS.find((k) => k.id === condition);
   const recipe = condition === 'low-light' || c?.parts?.includes('low-light') ? 3 : 2;
   if (!images || !batch) return recipe;
-  return Math.max(recipe, Math.ceil(MIN_DEFAULT_STEPS / Math.ceil(images / batch)));
+  return Math.max(recipe, Math.min(MAX_DEFAULT_EPOCHS, Math.ceil(MIN_DEFAULT_STEPS / Math.ceil(images / batch))));
 }
 
 /**

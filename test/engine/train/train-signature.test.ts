@@ -16,7 +16,7 @@ import { loadOnnx, type OnnxModel } from '../../../main/engine/onnx/model.js';
 import { parsePackManifest, type PackManifest } from '../../../main/engine/packs/pack.js';
 import { Patcher } from '../../../main/engine/runtime/patcher.js';
 import { batchInput, imageOf, loadTrainingImages, type TrainingImages } from '../../../main/engine/train/train-data.js';
-import { defaultEpochs, MIN_DEFAULT_STEPS, runsAtAnyBatch, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
+import { defaultEpochs, MAX_DEFAULT_EPOCHS, MIN_DEFAULT_STEPS, runsAtAnyBatch, splitImages, stepImages, TARGET_TEMPERATURE, trainSignature, type TrainContext, type TrainSettings } from '../../../main/engine/train/train-signature.js';
 import { TrainCheckpoint } from '../../../main/engine/train/train-state.js';
 import { pythonCommand, TorchGraph, type StepTarget } from '../../../main/engine/train/torch-graph.js';
 import { testImage } from '../folder/fixtures.js';
@@ -315,6 +315,10 @@ describe('defaultEpochs: the recipe\'s passes, and more on a small folder', () =
       // The fewest passes that make it, and never fewer than the recipe's.
       if (epochs > 2) expect((epochs - 1) * perPass).toBeLessThan(MIN_DEFAULT_STEPS);
     }
+    // A folder of a batch or less: one step a pass, and no more than MAX_DEFAULT_EPOCHS passes of it.
+    expect(defaultEpochs('fog', 90, 128)).toBe(MAX_DEFAULT_EPOCHS);
+    expect(defaultEpochs('fog', 300, 128)).toBe(MAX_DEFAULT_EPOCHS);
+    expect(defaultEpochs('fog', 600, 128)).toBe(40);
   });
 });
 
