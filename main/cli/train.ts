@@ -249,15 +249,16 @@ async function train(cli: TrainCliOptions): Promise<number> {
       console.error(`rws train: targets: ${labels === 'model' ? `the clean model's own predictions on the uncorrupted images, sharpened to temperature ${TARGET_TEMPERATURE} (self-distillation)` : 'the data\'s labels'}; ${holdout} images held back to measure on`);
       await mkdir(out, { recursive: true });
       const batch = o.batch ?? (big ? 32 : 128);
+      const trainImages = data.pixels.length - holdout;
       for (const [k, condition] of conditions.entries()) {
         const id = ids[k]!;
         const checkpoint = new TrainCheckpoint(path.join(out, `${id}.train`));
         // A resumed training goes on with the passes it started with (a default then may differ from one now).
         const started = o.resume && o.epochs === undefined ? (await checkpoint.read())?.identity.epochs : undefined;
-        const epochs = o.epochs ?? started ?? defaultEpochs(condition, data.pixels.length - holdout, batch);
+        const epochs = o.epochs ?? started ?? defaultEpochs(condition, trainImages, batch);
         if (o.epochs === undefined && started === undefined && epochs > defaultEpochs(condition)) {
-          const steps = epochs * Math.ceil((data.pixels.length - holdout) / batch);
-          console.error(`rws train: ${id}: ${epochs} passes over the ${data.pixels.length - holdout} training images, ${steps} steps of ${batch} (at least ${MIN_DEFAULT_STEPS}, or ${MAX_DEFAULT_EPOCHS} passes; --epochs to choose)`);
+          const steps = epochs * Math.ceil(trainImages / batch);
+          console.error(`rws train: ${id}: ${epochs} passes over the ${trainImages} training images, ${steps} steps of ${batch} (at least ${MIN_DEFAULT_STEPS}, or ${MAX_DEFAULT_EPOCHS} passes; --epochs to choose)`);
         }
         const settings: TrainSettings = {
           condition,

@@ -326,11 +326,11 @@ def op_pad(n, x, pads=None, value=None, axes=None):
 
 
 def op_group_norm(n, x, scale, bias):
-    """GroupNormalization: opset 18 takes a scale and bias per group, opset 21 per channel."""
+    """GroupNormalization: opset 18 takes a scale and bias per group, opset 21 per channel (their size says which)."""
     a = n["attrs"]
     groups = a["num_groups"]
     y = F.group_norm(x, groups, eps=a.get("epsilon", 1e-5))
-    if scale.numel() == groups and x.shape[1] != groups and n.get("opset", 18) < 21:
+    if scale.numel() == groups and x.shape[1] != groups:
         scale, bias = (t.repeat_interleave(x.shape[1] // groups) for t in (scale, bias))
     shape = (1, -1) + (1,) * (x.dim() - 2)
     return y * scale.reshape(shape) + bias.reshape(shape)
@@ -608,8 +608,6 @@ class Graph:
         self.inputs = plan["inputs"]
         self.outputs = plan["outputs"]
         missing = sorted({n["op"] for n in self.nodes if n["op"] not in OPS or n.get("domain") not in (None, "", "ai.onnx")})
-        for n in self.nodes:
-            n["opset"] = plan.get("opset", 0)
         if missing:
             raise Unsupported("ops the training backend does not convert: %s" % ", ".join(missing))
         for n in self.nodes:
